@@ -1,0 +1,164 @@
+//! SHA-256 digests and the two hash rules of the chain.
+//!
+//! * the **leaf** of a record is `SHA-256(body)`, where `body` is the event's envelope exactly as
+//!   stored (see [`crate::event`] and `docs/FORMAT.md`);
+//! * the **chain** hash of record `seq` is `SHA-256(prev ‖ seq as u64 little-endian ‖ leaf)`,
+//!   where `prev` is the chain hash of record `seq - 1`, or the segment's anchor for the first
+//!   record of a log (all zeros for a log that starts at seq 1).
+//!
+//! The chain step always hashes exactly 72 bytes (two SHA-256 blocks), whatever the event's size:
+//! that is the whole serial cost per event in the sequencer.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+/// A 32-byte SHA-256 digest: a leaf hash, a chain hash, an anchor or a head.
+///
+/// Displays and serializes as 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct Hash(pub [u8; 32]);
+
+impl Hash {
+    /// All zeros: the anchor of a log's first segment.
+    pub const ZERO: Hash = Hash([0; 32]);
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// 64 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(64);
+        for b in self.0 {
+            s.push(HEX[usize::from(b >> 4)] as char);
+            s.push(HEX[usize::from(b & 0xf)] as char);
+        }
+        s
+    }
+
+    /// Parses 64 hex digits (either case).
+    pub fn from_hex(s: &str) -> Result<Self, ParseHashError> {
+        let bytes = s.as_bytes();
+        if bytes.len() != 64 {
+            return Err(ParseHashError { len: bytes.len() });
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let hi = hex_value(pair[0]).ok_or(ParseHashError { len: bytes.len() })?;
+            let lo = hex_value(pair[1]).ok_or(ParseHashError { len: bytes.len() })?;
+            out[i] = (hi << 4) | lo;
+        }
+        Ok(Hash(out))
+    }
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The text given to [`Hash::from_hex`] was not 64 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("expected 64 hex digits, got {len} characters that are not all hex")]
+pub struct ParseHashError {
+    len: usize,
+}
+
+impl FromStr for Hash {
+    type Err = ParseHashError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_hex(s)
+    }
+}
+
+impl fmt::Display for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Hash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash({})", self.to_hex())
+    }
+}
+
+impl Serialize for Hash {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Hash::from_hex(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `SHA-256(body)`: the leaf hash of a record.
+#[inline]
+pub(crate) fn leaf_hash(body: &[u8]) -> Hash {
+    Hash(Sha256::digest(body).into())
+}
+
+/// `SHA-256(prev ‖ seq_le ‖ leaf)`: the chain hash of record `seq`.
+#[inline]
+pub(crate) fn chain_hash(prev: &Hash, seq: u64, leaf: &Hash) -> Hash {
+    let mut input = [0u8; 72];
+    input[..32].copy_from_slice(&prev.0);
+    input[32..40].copy_from_slice(&seq.to_le_bytes());
+    input[40..].copy_from_slice(&leaf.0);
+    Hash(Sha256::digest(input).into())
+}
+
+/// `SHA-256` of several byte strings concatenated.
+pub(crate) fn digest_parts(parts: &[&[u8]]) -> Hash {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    Hash(h.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let h = leaf_hash(b"abc");
+        assert_eq!(
+            h.to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(Hash::from_hex(&h.to_hex()).unwrap(), h);
+        assert_eq!(Hash::from_hex(&h.to_hex().to_uppercase()).unwrap(), h);
+        assert!(Hash::from_hex("zz").is_err());
+        assert!(Hash::from_hex(&"g".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn chain_is_sha256_of_72_bytes() {
+        let prev = Hash([1; 32]);
+        let leaf = Hash([2; 32]);
+        let mut manual = Vec::new();
+        manual.extend_from_slice(&[1; 32]);
+        manual.extend_from_slice(&7u64.to_le_bytes());
+        manual.extend_from_slice(&[2; 32]);
+        assert_eq!(chain_hash(&prev, 7, &leaf), leaf_hash(&manual));
+        assert_eq!(
+            digest_parts(&[&manual[..10], &manual[10..]]),
+            leaf_hash(&manual)
+        );
+    }
+}

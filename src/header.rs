@@ -1,0 +1,78 @@
+//! Reading a segment's header page from its file.
+
+use std::io;
+
+use crate::segment::{HEADER_LEN, HeaderError, Prefix, SLOT_LEN, SLOT_OFFSETS, Slot, SlotState};
+use crate::storage::SegmentFile;
+
+/// A segment's header page, decoded.
+#[derive(Clone, Debug)]
+pub(crate) struct SegmentHeader {
+    /// The static prefix.
+    pub(crate) prefix: Prefix,
+    /// Both commit slots.
+    pub(crate) slots: [SlotState; 2],
+    /// The file's length when the header was read.
+    pub(crate) file_len: u64,
+    /// The raw header page.
+    pub(crate) page: Vec<u8>,
+}
+
+/// Why a header could not be read.
+#[derive(Debug)]
+pub(crate) enum ReadHeaderError {
+    /// The file could not be read.
+    Io(io::Error),
+    /// The header is unusable.
+    Header(HeaderError),
+}
+
+impl SegmentHeader {
+    /// Reads and decodes the header page of `file`.
+    pub(crate) fn read(file: &dyn SegmentFile) -> Result<SegmentHeader, ReadHeaderError> {
+        let file_len = file.len().map_err(ReadHeaderError::Io)?;
+        if file_len < HEADER_LEN {
+            return Err(ReadHeaderError::Header(HeaderError::Truncated {
+                len: file_len,
+            }));
+        }
+        let mut page = vec![0u8; HEADER_LEN as usize];
+        file.read_exact_at(&mut page, 0)
+            .map_err(ReadHeaderError::Io)?;
+        let prefix = Prefix::decode(&page).map_err(ReadHeaderError::Header)?;
+        let digest = prefix.digest();
+        let slot = |i: usize| {
+            let at = SLOT_OFFSETS[i] as usize;
+            Slot::decode(&page[at..at + SLOT_LEN], &digest)
+        };
+        Ok(SegmentHeader {
+            prefix,
+            slots: [slot(0), slot(1)],
+            file_len,
+            page,
+        })
+    }
+
+    /// The valid slot with the highest generation: the segment's current state.
+    pub(crate) fn newest(&self) -> Option<Slot> {
+        self.valid().max_by_key(|s| s.generation)
+    }
+
+    /// The other valid slot, if both are valid.
+    pub(crate) fn older(&self) -> Option<Slot> {
+        let newest = self.newest()?;
+        self.valid().find(|s| s.generation < newest.generation)
+    }
+
+    /// Indexes of slots that are neither valid nor empty.
+    pub(crate) fn torn_slots(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..2).filter(|&i| self.slots[i] == SlotState::Torn)
+    }
+
+    fn valid(&self) -> impl Iterator<Item = Slot> + '_ {
+        self.slots.iter().filter_map(|s| match s {
+            SlotState::Valid(slot) => Some(*slot),
+            _ => None,
+        })
+    }
+}

@@ -1,0 +1,113 @@
+//! A lock-free, concurrent, tamper-evident audit log.
+//!
+//! Many threads push audit events (who did what, when, in which trace, with which details) into
+//! a bounded lock-free queue and return at once. One sequencer thread gives every event a
+//! gapless sequence number and a SHA-256 chain hash over the previous one, and copies it into a
+//! memory-mapped, append-only segment file. Readers take consistent snapshots without stopping
+//! the writers, and [`verify()`] says exactly where a log was edited, cut or torn.
+//!
+//! ```
+//! use auditring::{Durability, Event, Ring};
+//!
+//! # let dir = tempfile::tempdir().unwrap();
+//! let ring = Ring::builder(dir.path().join("audit"))
+//!     .durability(Durability::Batch)
+//!     .open()?;
+//!
+//! // Producers are cheap to clone and push from any thread without a lock.
+//! let producer = ring.producer();
+//! std::thread::spawn(move || {
+//!     producer.push(Event::new("user.login").actor("alice")).unwrap();
+//! })
+//! .join()
+//! .unwrap();
+//!
+//! // A receipt names the event's place in the chain, once it is durable.
+//! let receipt = ring.push_receipt(
+//!     Event::new("plan.applied")
+//!         .actor("alice")
+//!         .trace_id("4bf92f3577b34da6a3ce929d0e0e4736")
+//!         .details(&serde_json::json!({ "plan": 42, "changes": 3 }))?,
+//! )?;
+//! assert_eq!(receipt.seq, 2);
+//!
+//! let snapshot = ring.snapshot();
+//! assert_eq!(snapshot.head(), receipt.chain);
+//! let logins = snapshot.query(&auditring::Query::new().kind("user.login"))?;
+//! assert_eq!(logins[0].actor.as_deref(), Some("alice"));
+//!
+//! ring.close()?;
+//! assert!(auditring::verify(dir.path().join("audit"))?.is_ok());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Guarantees
+//!
+//! * **One total order.** Every event gets a sequence number; they start at 1 and have no gaps.
+//!   Events pushed by one thread are sequenced in the order that thread pushed them. Between
+//!   threads, if one push returns before another starts, the first gets the smaller number;
+//!   pushes that overlap in time are ordered by the instant each claims its queue slot.
+//! * **No loss.** `push` waits while the queue is full; [`Producer::try_push`] hands the event
+//!   back in [`PushError::Full`]. [`Producer::flush`], [`Ring::close`] and dropping the ring
+//!   sequence and sync every event pushed before them.
+//! * **Durability as configured.** See [`Durability`]: with group commit, a receipt is issued
+//!   only after the `msync` that made its event durable; a failed sync poisons the ring.
+//! * **One chain.** One writer per log, across processes (an exclusive lock on `DIR/LOCK`).
+//! * **Tamper evidence.** Any change to a committed byte is found by [`verify()`], with the seq,
+//!   file, byte offset and reason. Reopening examines only the end of the log.
+//!
+//! # Contents
+//!
+//! * [`Event`], [`Record`], [`RecordRef`]: what goes in and what comes out.
+//! * [`Ring`], [`RingBuilder`]: opening a log for writing; [`Producer`]: pushing into it;
+//!   [`Receipt`], [`PendingReceipt`]: where an event landed.
+//! * [`Snapshot`], [`Records`], [`Query`]: consistent reads; [`Reader`]: reads from another
+//!   process.
+//! * [`verify()`], [`VerifyReport`]: checking a log.
+//! * [`RecoveryReport`], [`TornTail`]: what opening after a crash did.
+//! * [`storage`]: the file layer, and an in-memory storage for tests.
+//! * [`Error`], [`PushError`], [`EventError`], [`IntegrityError`], [`Reason`]: errors.
+//!
+//! The on-disk format is specified byte by byte in `docs/FORMAT.md`.
+
+#![deny(missing_docs)]
+
+mod committer;
+mod config;
+mod cursor;
+mod error;
+mod event;
+mod hash;
+mod header;
+mod listing;
+mod mapped;
+mod preparer;
+mod producer;
+mod published;
+mod queue;
+mod reader;
+mod receipt;
+mod recovery;
+mod ring;
+mod segment;
+mod sequencer;
+mod shared;
+mod snapshot;
+pub mod storage;
+mod tail;
+mod verify;
+
+pub use config::{
+    DEFAULT_MAX_EVENT_SIZE, DEFAULT_QUEUE_CAPACITY, DEFAULT_SEGMENT_SIZE, Durability,
+};
+pub use error::{Error, IntegrityError, PushError, Reason};
+pub use event::{BodyError, Event, EventError, RESERVED_KIND_PREFIX, Record, RecordRef};
+pub use hash::{Hash, ParseHashError};
+pub use producer::Producer;
+pub use reader::Reader;
+pub use receipt::{PendingReceipt, Receipt};
+pub use recovery::{RecoveryReport, TornTail};
+pub use ring::{Ring, RingBuilder};
+pub use segment::{HeaderError, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+pub use snapshot::{Query, Records, Snapshot};
+pub use verify::{VerifyReport, verify, verify_storage};

@@ -1,0 +1,94 @@
+//! The files of a log directory: segments, leftovers of interrupted creates, and anything else.
+
+use crate::error::Error;
+use crate::storage::Storage;
+
+/// Suffix of segment files.
+const SEGMENT_SUFFIX: &str = ".seg";
+
+/// The file name of segment `number`: 16 lowercase hex digits and `.seg`, so that names sort
+/// in segment order.
+pub(crate) fn segment_name(number: u64) -> String {
+    format!("{number:016x}{SEGMENT_SUFFIX}")
+}
+
+/// The segment number a file name stands for, if it is a segment's name.
+pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
+    let hex = name.strip_suffix(SEGMENT_SUFFIX)?;
+    if hex.len() != 16 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok().filter(|&n| n != 0)
+}
+
+/// What a log directory holds.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    /// Segment files, sorted by number.
+    pub(crate) segments: Vec<(u64, String)>,
+    /// Leftovers of a segment creation that a crash interrupted (`.NAME.tmp`).
+    pub(crate) temporary: Vec<String>,
+    /// Files that are not part of a log.
+    pub(crate) foreign: Vec<String>,
+}
+
+/// Lists and classifies the files of `storage`.
+pub(crate) fn list(storage: &dyn Storage) -> Result<Listing, Error> {
+    let names = storage
+        .list()
+        .map_err(|e| Error::io(format!("listing {}", storage.location().display()), e))?;
+    let mut listing = Listing::default();
+    for name in names {
+        if let Some(n) = parse_segment_name(&name) {
+            listing.segments.push((n, name));
+        } else if name.starts_with('.')
+            && name
+                .strip_suffix(".tmp")
+                .is_some_and(|inner| parse_segment_name(&inner[1..]).is_some())
+        {
+            listing.temporary.push(name);
+        } else if name != crate::storage::LOCK_FILE {
+            listing.foreign.push(name);
+        }
+    }
+    listing.segments.sort();
+    listing.foreign.sort();
+    Ok(listing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_sort() {
+        assert_eq!(segment_name(1), "0000000000000001.seg");
+        assert_eq!(parse_segment_name(&segment_name(0xabc)), Some(0xabc));
+        assert_eq!(parse_segment_name("0000000000000000.seg"), None);
+        assert_eq!(parse_segment_name("000000000000000G.seg"), None);
+        assert_eq!(parse_segment_name("0000000000000001.SEG"), None);
+        assert_eq!(parse_segment_name("01.seg"), None);
+        assert!(segment_name(9) < segment_name(10));
+    }
+
+    #[test]
+    fn classifies_files() {
+        let mem = crate::storage::MemStorage::new("t");
+        for name in [
+            "0000000000000002.seg",
+            "0000000000000001.seg",
+            ".0000000000000003.seg.tmp",
+            "notes.txt",
+            "LOCK",
+        ] {
+            mem.write_file(name, vec![]);
+        }
+        let l = list(&mem).unwrap();
+        assert_eq!(
+            l.segments.iter().map(|s| s.0).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(l.temporary, vec![".0000000000000003.seg.tmp".to_string()]);
+        assert_eq!(l.foreign, vec!["notes.txt".to_string()]);
+    }
+}

@@ -1,0 +1,133 @@
+//! A segment mapped for writing: the only place the crate stores through raw pointers.
+//!
+//! Three threads write into a [`MappedSegment`], each into bytes it alone owns at that moment:
+//!
+//! * the **preparer** writes nothing: the prefix is written by [`Storage::create`] before the
+//!   segment is mapped, and prefaulting does not change bytes;
+//! * the **sequencer** writes records and index entries past the published end of the segment,
+//!   and the activation slot (generation 1) before it hands the segment to anyone else;
+//! * the **committer** writes every later commit slot, and only it.
+//!
+//! Readers never read through the mapping: they use [`SegmentFile::read_at`], and only below the
+//! end the sequencer published (with Release) after writing. So no byte is ever written by two
+//! threads, or read while it is written.
+//!
+//! [`Storage::create`]: crate::storage::Storage::create
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use crate::hash::Hash;
+use crate::segment::{HEADER_LEN, Prefix, SLOT_OFFSETS, Slot};
+use crate::storage::{SegmentFile, WritableMap};
+
+/// A segment file and its writable mapping.
+pub(crate) struct MappedSegment {
+    /// The file name, `{number:016x}.seg`.
+    pub(crate) name: String,
+    /// The segment's static header.
+    pub(crate) prefix: Prefix,
+    /// `prefix.digest()`, which every slot includes.
+    pub(crate) prefix_digest: Hash,
+    /// The open file, shared with readers.
+    pub(crate) file: Arc<dyn SegmentFile>,
+    /// The whole file, mapped; `map.len() == prefix.file_len`.
+    map: Box<dyn WritableMap>,
+}
+
+impl MappedSegment {
+    /// Maps `file`, whose prefix is `prefix`; fails if the file is shorter than the prefix says.
+    pub(crate) fn new(
+        name: String,
+        prefix: Prefix,
+        file: Arc<dyn SegmentFile>,
+    ) -> io::Result<MappedSegment> {
+        let len = file.len()?;
+        if len != prefix.file_len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{name} is {len} bytes but its header says {}",
+                    prefix.file_len
+                ),
+            ));
+        }
+        let map = file.map_writable()?;
+        debug_assert_eq!(map.len() as u64, prefix.file_len);
+        Ok(MappedSegment {
+            name,
+            prefix_digest: prefix.digest(),
+            prefix,
+            file,
+            map,
+        })
+    }
+
+    /// Copies `bytes` to `offset`.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns `[offset, offset + bytes.len())` for writing: no other thread reads it
+    /// through the mapping or writes it until the caller publishes it (see the module docs).
+    #[inline]
+    pub(crate) unsafe fn write(&self, offset: u64, bytes: &[u8]) {
+        let offset = offset as usize;
+        assert!(
+            offset <= self.map.len() && bytes.len() <= self.map.len() - offset,
+            "write past the end of {}",
+            self.name
+        );
+        // SAFETY: the range is inside the mapping (checked above), which stays valid while
+        // `self.map` lives; the caller guarantees exclusive access to it; `bytes` is a Rust
+        // buffer, so the ranges cannot overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.map.as_ptr().add(offset),
+                bytes.len(),
+            )
+        }
+    }
+
+    /// Writes `slot` into slot `generation % 2`.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the only thread writing slots of this segment (the sequencer for the
+    /// activation slot before it shares the segment, the committer afterwards).
+    pub(crate) unsafe fn write_slot(&self, slot: &Slot) {
+        debug_assert!(slot.generation >= 1);
+        let at = SLOT_OFFSETS[(slot.generation % 2) as usize];
+        // SAFETY: forwarded from the caller; the slot lies inside the header page.
+        unsafe { self.write(at, &slot.encode(&self.prefix_digest)) }
+    }
+
+    /// Makes `[offset, offset + len)` durable.
+    pub(crate) fn sync(&self, offset: u64, len: u64) -> io::Result<()> {
+        self.map.sync(offset as usize, len as usize)
+    }
+
+    /// Makes the header page durable.
+    pub(crate) fn sync_header(&self) -> io::Result<()> {
+        self.sync(0, HEADER_LEN)
+    }
+
+    /// Faults `[offset, offset + len)` in for writing, clamped to the file.
+    pub(crate) fn prefault(&self, offset: u64, len: u64) -> io::Result<()> {
+        let end = (offset.saturating_add(len)).min(self.prefix.file_len);
+        if offset >= end {
+            return Ok(());
+        }
+        self.map.prefault(offset as usize, (end - offset) as usize)
+    }
+}
+
+impl fmt::Debug for MappedSegment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MappedSegment")
+            .field("name", &self.name)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,172 @@
+//! The producer side: encoding and hashing on the caller's thread, then a lock-free enqueue.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{Error, PushError};
+use crate::event::{Event, now_nanos};
+use crate::hash::{Hash, leaf_hash};
+use crate::queue::TryPushError;
+use crate::receipt::{Completion, PendingReceipt, Receipt, Ticket};
+use crate::shared::Shared;
+
+/// Bodies up to this many bytes travel inside the queue slot itself: no allocation, and no free
+/// on the sequencer's core of memory allocated on the producer's.
+pub(crate) const INLINE_BODY: usize = 232;
+
+/// An encoded body, inline or on the heap.
+pub(crate) enum Body {
+    Inline { len: u16, bytes: [u8; INLINE_BODY] },
+    Heap(Box<[u8]>),
+}
+
+impl Body {
+    /// A zeroed body of `len` bytes.
+    fn zeroed(len: usize) -> Body {
+        if len <= INLINE_BODY {
+            Body::Inline {
+                len: len as u16,
+                bytes: [0; INLINE_BODY],
+            }
+        } else {
+            Body::Heap(vec![0; len].into_boxed_slice())
+        }
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            Body::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Body::Heap(b) => b,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        match self {
+            Body::Inline { len, bytes } => &mut bytes[..usize::from(*len)],
+            Body::Heap(b) => b,
+        }
+    }
+}
+
+/// An event ready for the sequencer: its body and leaf hash.
+pub(crate) struct Encoded {
+    pub(crate) leaf: Hash,
+    pub(crate) body: Body,
+    /// Completed with the event's receipt, for tracked pushes.
+    pub(crate) ticket: Option<Completion>,
+}
+
+/// What travels through the queue.
+pub(crate) enum Item {
+    /// An event to sequence.
+    Event(Encoded),
+    /// A flush marker: completed once everything queued before it is sequenced (and durable
+    /// under the policy).
+    Flush(Completion),
+}
+
+/// Encodes `event` and hashes its body.
+pub(crate) fn encode(event: &Event, max_body: usize) -> Result<Encoded, crate::EventError> {
+    let len = event.check(max_body)?;
+    let default_time = match event.origin_nanos() {
+        Some(_) => 0,
+        None => now_nanos(),
+    };
+    let mut body = Body::zeroed(len);
+    event.encode_into(default_time, body.as_mut_slice());
+    Ok(Encoded {
+        leaf: leaf_hash(body.as_slice()),
+        body,
+        ticket: None,
+    })
+}
+
+/// A handle for pushing events into a ring: cheap to clone, `Send` and `Sync`.
+///
+/// Every push encodes the event and computes its leaf hash on the calling thread, then enqueues
+/// it without taking any lock. Events pushed by one producer thread are sequenced in the order
+/// it pushed them.
+#[derive(Clone)]
+pub struct Producer {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Producer {
+    /// Pushes an event, waiting while the queue is full. Returns as soon as the event is queued.
+    ///
+    /// The event is handed back in the error if it is invalid, or if the ring is closed,
+    /// poisoned or stalled.
+    pub fn push(&self, event: Event) -> Result<(), PushError> {
+        self.enqueue(event, None, true)
+    }
+
+    /// Pushes an event if there is room in the queue; otherwise hands it back in
+    /// [`PushError::Full`].
+    pub fn try_push(&self, event: Event) -> Result<(), PushError> {
+        self.enqueue(event, None, false)
+    }
+
+    /// Pushes an event (waiting while the queue is full) and returns a handle on its receipt,
+    /// which arrives once the event is sequenced and, under a durable policy, synced.
+    pub fn push_tracked(&self, event: Event) -> Result<PendingReceipt, PushError> {
+        let (ticket, completion) = Ticket::new();
+        self.enqueue(event, Some(completion), true)?;
+        Ok(PendingReceipt { ticket })
+    }
+
+    /// Pushes an event and waits for its receipt: its sequence number and chain hash, once it is
+    /// sequenced and, under a durable policy, synced.
+    pub fn push_receipt(&self, event: Event) -> Result<Receipt, Error> {
+        self.push_tracked(event)?.wait()
+    }
+
+    /// Waits until every event pushed before the call (by any thread) is sequenced, visible to
+    /// snapshots and, under a durable policy, synced.
+    pub fn flush(&self) -> Result<(), Error> {
+        self.shared.check_health()?;
+        let (ticket, completion) = Ticket::new();
+        self.shared
+            .queue
+            .push(Item::Flush(completion))
+            .map_err(|_| Error::Closed)?;
+        ticket.wait().map(drop)
+    }
+
+    fn enqueue(
+        &self,
+        event: Event,
+        ticket: Option<Completion>,
+        wait: bool,
+    ) -> Result<(), PushError> {
+        if let Err(source) = self.shared.check_health() {
+            return Err(PushError::Failed { event, source });
+        }
+        let mut encoded = match encode(&event, self.shared.max_body) {
+            Ok(e) => e,
+            Err(source) => return Err(PushError::Invalid { event, source }),
+        };
+        encoded.ticket = ticket;
+        let item = Item::Event(encoded);
+        let result = if wait {
+            self.shared
+                .queue
+                .push(item)
+                .map_err(|_| PushError::Closed(event))
+        } else {
+            match self.shared.queue.try_push(item) {
+                Ok(()) => Ok(()),
+                Err(TryPushError::Full(_)) => Err(PushError::Full(event)),
+                Err(TryPushError::Closed(_)) => Err(PushError::Closed(event)),
+            }
+        };
+        result
+    }
+}
+
+impl fmt::Debug for Producer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer")
+            .field("log", &self.shared.storage.location())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,481 @@
+//! The bounded, lock-free, multi-producer single-consumer queue between producers and the
+//! sequencer, with parking on both sides.
+//!
+//! # Algorithm
+//!
+//! The queue is Dmitry Vyukov's bounded array queue, as crossbeam's `ArrayQueue` and the array
+//! flavour of crossbeam-channel implement it, specialised to one consumer:
+//!
+//! * `head` and `tail` are *stamps*: an index into the buffer in the low bits, a lap count in the
+//!   high bits, and, in `tail` only, a *mark bit* meaning "closed".
+//! * Each slot has its own stamp. A slot is free for a producer at tail stamp `t` when the slot's
+//!   stamp equals `t`; the producer claims it by moving `tail` forward with a compare-and-swap,
+//!   writes the value, then sets the slot's stamp to `t + 1` (Release), which tells the consumer
+//!   the value is ready. The consumer takes a value when the slot's stamp is `head + 1`, and
+//!   frees the slot for the next lap by setting its stamp to `head + one_lap`.
+//! * Closing sets the mark bit in `tail` with one atomic `fetch_or`. A push is the compare-and-
+//!   swap on `tail`, so every push either happened before the close (and its value is in the
+//!   buffer, which the consumer drains) or sees the mark and hands its value back. No value can be
+//!   stranded by a close.
+//!
+//! There is no lock anywhere on the push path: a producer touches `tail`, one slot, and reads the
+//! consumer's `sleeping` flag.
+//!
+//! # Parking
+//!
+//! * The consumer, finding the queue empty, sets `sleeping` and checks the queue once more before
+//!   it parks. A producer, after a push, reads `sleeping` and unparks the consumer only when it is
+//!   set. Both the flag and `tail` are accessed with sequentially consistent operations, so either
+//!   the consumer sees the new tail or the producer sees the flag.
+//! * A producer finding the queue full registers itself in `waiters`, increments `waiting`, tries
+//!   once more, and parks. The consumer, after freeing slots, issues a fence and unparks every
+//!   registered producer if `waiting` is non-zero. Again either the producer's retry sees the freed
+//!   slot or the consumer sees the registration.
+
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::sync::OnceLock;
+use std::sync::atomic::{self, AtomicBool, AtomicUsize, Ordering};
+use std::thread::{self, Thread};
+use std::time::Duration;
+
+use crossbeam::queue::SegQueue;
+use crossbeam::utils::{Backoff, CachePadded};
+
+/// A slot of the buffer.
+struct Slot<T> {
+    /// `{lap, index}` stamp: equal to the tail stamp when the slot is free for that push,
+    /// one more than the head stamp when it holds a value ready for that pop.
+    stamp: AtomicUsize,
+    /// The value, initialised exactly when the stamp says it is ready.
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// Why a push did not happen; the value is handed back.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TryPushError<T> {
+    /// Every slot is taken.
+    Full(T),
+    /// The queue was closed.
+    Closed(T),
+}
+
+/// What the consumer found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Pop<T> {
+    /// A value.
+    Item(T),
+    /// Nothing now.
+    Empty,
+    /// A producer has claimed the next slot and is writing it: the value is moments away.
+    Pending,
+    /// Closed and drained: nothing will ever come.
+    Closed,
+}
+
+/// The queue. Producers share it through an `Arc`; the single consumer pops through a
+/// [`Consumer`].
+pub(crate) struct Queue<T> {
+    /// Stamp of the next slot to pop. Written only by the consumer.
+    head: CachePadded<AtomicUsize>,
+    /// Stamp of the next slot to push, with `mark_bit` set once the queue is closed.
+    tail: CachePadded<AtomicUsize>,
+    /// The slots; `buffer.len() == cap`.
+    buffer: Box<[Slot<T>]>,
+    cap: usize,
+    /// A stamp with lap 1, index 0: the smallest power of two above `mark_bit`.
+    one_lap: usize,
+    /// The smallest power of two greater than `cap`; set in `tail` when closed.
+    mark_bit: usize,
+    /// The consumer has announced it is about to park, or is parked.
+    sleeping: CachePadded<AtomicBool>,
+    /// The consumer's thread, registered before it first parks.
+    consumer: OnceLock<Thread>,
+    /// Number of entries in `waiters` (producers parked or about to park on a full queue).
+    waiting: CachePadded<AtomicUsize>,
+    /// Producers waiting for room.
+    waiters: SegQueue<Thread>,
+}
+
+// SAFETY: values move between threads through the slots, so `T: Send` suffices; access to each
+// slot's value is handed over by its stamp (Release on write, Acquire on read).
+unsafe impl<T: Send> Send for Queue<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Queue<T> {}
+
+impl<T> Queue<T> {
+    /// A queue of `cap` slots (at least 1).
+    pub(crate) fn new(cap: usize) -> Queue<T> {
+        let cap = cap.max(1);
+        let mark_bit = (cap + 1).next_power_of_two();
+        let one_lap = mark_bit * 2;
+        let buffer = (0..cap)
+            .map(|i| Slot {
+                stamp: AtomicUsize::new(i),
+                value: UnsafeCell::new(MaybeUninit::uninit()),
+            })
+            .collect();
+        Queue {
+            head: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(AtomicUsize::new(0)),
+            buffer,
+            cap,
+            one_lap,
+            mark_bit,
+            sleeping: CachePadded::new(AtomicBool::new(false)),
+            consumer: OnceLock::new(),
+            waiting: CachePadded::new(AtomicUsize::new(0)),
+            waiters: SegQueue::new(),
+        }
+    }
+
+    /// Number of slots.
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Pushes without waiting.
+    pub(crate) fn try_push(&self, value: T) -> Result<(), TryPushError<T>> {
+        let backoff = Backoff::new();
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        loop {
+            if tail & self.mark_bit != 0 {
+                return Err(TryPushError::Closed(value));
+            }
+            let index = tail & (self.mark_bit - 1);
+            let lap = tail & !(self.one_lap - 1);
+            debug_assert!(index < self.cap);
+            let slot = &self.buffer[index];
+            let stamp = slot.stamp.load(Ordering::Acquire);
+            if tail == stamp {
+                let new_tail = if index + 1 < self.cap {
+                    tail + 1
+                } else {
+                    lap.wrapping_add(self.one_lap)
+                };
+                match self.tail.compare_exchange_weak(
+                    tail,
+                    new_tail,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        // SAFETY: the successful CAS gave this thread exclusive ownership of the
+                        // free slot until it publishes the stamp below.
+                        unsafe { slot.value.get().write(MaybeUninit::new(value)) };
+                        slot.stamp.store(tail + 1, Ordering::Release);
+                        self.wake_consumer();
+                        return Ok(());
+                    }
+                    Err(t) => {
+                        tail = t;
+                        backoff.spin();
+                    }
+                }
+            } else if stamp.wrapping_add(self.one_lap) == tail + 1 {
+                // The slot still holds last lap's value: the queue may be full.
+                atomic::fence(Ordering::SeqCst);
+                let head = self.head.load(Ordering::Relaxed);
+                if head.wrapping_add(self.one_lap) == tail {
+                    return Err(TryPushError::Full(value));
+                }
+                backoff.spin();
+                tail = self.tail.load(Ordering::Relaxed);
+            } else {
+                // Another producer moved the tail and has not published yet.
+                backoff.snooze();
+                tail = self.tail.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Pushes, parking while the queue is full. Hands the value back only if the queue is closed.
+    pub(crate) fn push(&self, mut value: T) -> Result<(), T> {
+        let backoff = Backoff::new();
+        loop {
+            match self.try_push(value) {
+                Ok(()) => return Ok(()),
+                Err(TryPushError::Closed(v)) => return Err(v),
+                Err(TryPushError::Full(v)) => value = v,
+            }
+            if !backoff.is_completed() {
+                backoff.snooze();
+                continue;
+            }
+            // Register, re-check, park: see "Parking" in the module docs.
+            self.waiters.push(thread::current());
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            match self.try_push(value) {
+                Ok(()) => return Ok(()),
+                Err(TryPushError::Closed(v)) => return Err(v),
+                Err(TryPushError::Full(v)) => value = v,
+            }
+            thread::park();
+        }
+    }
+
+    /// Closes the queue: every later push hands its value back. Values already pushed stay for
+    /// the consumer to drain. Wakes everyone.
+    pub(crate) fn close(&self) {
+        self.tail.fetch_or(self.mark_bit, Ordering::SeqCst);
+        self.wake_all_producers();
+        self.sleeping.store(false, Ordering::SeqCst);
+        if let Some(t) = self.consumer.get() {
+            t.unpark();
+        }
+    }
+
+    /// Whether [`Queue::close`] was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tail.load(Ordering::SeqCst) & self.mark_bit != 0
+    }
+
+    /// Number of values in the queue (a snapshot; for statistics).
+    pub(crate) fn len(&self) -> usize {
+        let tail = self.tail.load(Ordering::SeqCst) & !self.mark_bit;
+        let head = self.head.load(Ordering::SeqCst);
+        let hix = head & (self.mark_bit - 1);
+        let tix = tail & (self.mark_bit - 1);
+        if hix < tix {
+            tix - hix
+        } else if hix > tix {
+            self.cap - hix + tix
+        } else if tail == head {
+            0
+        } else {
+            self.cap
+        }
+    }
+
+    fn wake_consumer(&self) {
+        if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
+            if let Some(t) = self.consumer.get() {
+                t.unpark();
+            }
+        }
+    }
+
+    fn wake_all_producers(&self) {
+        while let Some(t) = self.waiters.pop() {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            t.unpark();
+        }
+    }
+}
+
+impl<T> Drop for Queue<T> {
+    fn drop(&mut self) {
+        // Drop whatever the consumer did not take (only if it stopped early).
+        let tail = *self.tail.get_mut() & !self.mark_bit;
+        let mut head = *self.head.get_mut();
+        while head != tail {
+            let index = head & (self.mark_bit - 1);
+            let slot = &mut self.buffer[index];
+            if *slot.stamp.get_mut() == head + 1 {
+                // SAFETY: the stamp says the slot holds an initialised value, and `&mut self`
+                // means no one else can touch it.
+                unsafe { slot.value.get_mut().assume_init_drop() };
+            }
+            head = if index + 1 < self.cap {
+                head + 1
+            } else {
+                (head & !(self.one_lap - 1)).wrapping_add(self.one_lap)
+            };
+        }
+    }
+}
+
+/// The consumer's end of a [`Queue`]: the only place values are popped.
+pub(crate) struct Consumer<T> {
+    queue: std::sync::Arc<Queue<T>>,
+    /// Pops since producers were last offered a wake-up.
+    since_wake: usize,
+}
+
+/// After this many pops the consumer wakes producers waiting for room, so they do not wait for
+/// the end of a long batch.
+const WAKE_EVERY: usize = 32;
+
+impl<T> Consumer<T> {
+    /// The consumer end of `queue`; there must be only one, and it registers the calling
+    /// thread as the one producers wake.
+    pub(crate) fn new(queue: std::sync::Arc<Queue<T>>) -> Consumer<T> {
+        Consumer {
+            queue,
+            since_wake: 0,
+        }
+    }
+
+    /// Registers the current thread as the consumer that producers unpark.
+    pub(crate) fn register_thread(&self) {
+        let _ = self.queue.consumer.set(thread::current());
+    }
+
+    /// Takes the next value if there is one.
+    pub(crate) fn pop(&mut self) -> Pop<T> {
+        let q = &*self.queue;
+        let head = q.head.load(Ordering::Relaxed);
+        let index = head & (q.mark_bit - 1);
+        let lap = head & !(q.one_lap - 1);
+        debug_assert!(index < q.cap);
+        let slot = &q.buffer[index];
+        let stamp = slot.stamp.load(Ordering::Acquire);
+        if head + 1 == stamp {
+            let new_head = if index + 1 < q.cap {
+                head + 1
+            } else {
+                lap.wrapping_add(q.one_lap)
+            };
+            // SAFETY: the stamp (read with Acquire) says a producer wrote the value and handed
+            // the slot over; only this consumer reads slots.
+            let value = unsafe { slot.value.get().read().assume_init() };
+            slot.stamp
+                .store(head.wrapping_add(q.one_lap), Ordering::Release);
+            q.head.store(new_head, Ordering::Release);
+            self.since_wake += 1;
+            if self.since_wake >= WAKE_EVERY {
+                self.wake_producers();
+            }
+            return Pop::Item(value);
+        }
+        atomic::fence(Ordering::SeqCst);
+        let tail = q.tail.load(Ordering::Relaxed);
+        if tail & !q.mark_bit == head {
+            if tail & q.mark_bit != 0 {
+                Pop::Closed
+            } else {
+                Pop::Empty
+            }
+        } else {
+            Pop::Pending
+        }
+    }
+
+    /// Unparks every producer waiting for room, if there is any.
+    pub(crate) fn wake_producers(&mut self) {
+        self.since_wake = 0;
+        let q = &*self.queue;
+        atomic::fence(Ordering::SeqCst);
+        if q.waiting.load(Ordering::Acquire) != 0 {
+            q.wake_all_producers();
+        }
+    }
+
+    /// Parks until a producer pushes, the queue is closed, or `timeout` passes. May return
+    /// spuriously; callers pop again.
+    pub(crate) fn wait(&mut self, timeout: Option<Duration>) {
+        self.wake_producers();
+        let q = &*self.queue;
+        q.sleeping.store(true, Ordering::SeqCst);
+        let head = q.head.load(Ordering::Relaxed);
+        let tail = q.tail.load(Ordering::SeqCst);
+        if tail != head {
+            // Something arrived, or the queue is closed: do not sleep.
+            q.sleeping.store(false, Ordering::SeqCst);
+            return;
+        }
+        match timeout {
+            Some(t) => thread::park_timeout(t),
+            None => thread::park(),
+        }
+        q.sleeping.store(false, Ordering::SeqCst);
+    }
+
+    /// The shared queue.
+    pub(crate) fn queue(&self) -> &Queue<T> {
+        &self.queue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Barrier};
+
+    #[test]
+    fn fifo_full_and_closed() {
+        let q = Arc::new(Queue::new(3));
+        let mut c = Consumer::new(q.clone());
+        for i in 0..3 {
+            q.try_push(i).unwrap();
+        }
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.try_push(9), Err(TryPushError::Full(9)));
+        assert_eq!(c.pop(), Pop::Item(0));
+        q.try_push(3).unwrap();
+        q.close();
+        assert_eq!(q.try_push(4), Err(TryPushError::Closed(4)));
+        assert_eq!(q.push(5), Err(5));
+        for i in 1..4 {
+            assert_eq!(c.pop(), Pop::Item(i));
+        }
+        assert_eq!(c.pop(), Pop::Closed);
+    }
+
+    #[test]
+    fn wraps_around_many_laps() {
+        let q = Arc::new(Queue::new(5));
+        let mut c = Consumer::new(q.clone());
+        for round in 0..100u32 {
+            for i in 0..(round % 5 + 1) {
+                q.try_push(round * 10 + i).unwrap();
+            }
+            for i in 0..(round % 5 + 1) {
+                assert_eq!(c.pop(), Pop::Item(round * 10 + i));
+            }
+            assert_eq!(c.pop(), Pop::Empty);
+        }
+    }
+
+    #[test]
+    fn blocking_push_waits_for_room_and_loses_nothing() {
+        let q = Arc::new(Queue::new(4));
+        let producers = 4;
+        let per = 2000u64;
+        let start = Arc::new(Barrier::new(producers + 1));
+        let handles: Vec<_> = (0..producers as u64)
+            .map(|p| {
+                let q = q.clone();
+                let start = start.clone();
+                thread::spawn(move || {
+                    start.wait();
+                    for i in 0..per {
+                        q.push((p, i)).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut c = Consumer::new(q.clone());
+        c.register_thread();
+        start.wait();
+        let mut next = vec![0u64; producers];
+        let mut got = 0;
+        while got < producers as u64 * per {
+            match c.pop() {
+                Pop::Item((p, i)) => {
+                    assert_eq!(next[p as usize], i, "per-producer order");
+                    next[p as usize] += 1;
+                    got += 1;
+                }
+                Pop::Empty => c.wait(None),
+                Pop::Pending => thread::yield_now(),
+                Pop::Closed => unreachable!(),
+            }
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+    }
+
+    #[test]
+    fn drop_releases_unconsumed_values() {
+        let value = Arc::new(());
+        {
+            let q = Queue::new(4);
+            q.try_push(value.clone()).unwrap();
+            q.try_push(value.clone()).unwrap();
+            assert_eq!(Arc::strong_count(&value), 3);
+        }
+        assert_eq!(Arc::strong_count(&value), 1);
+    }
+}

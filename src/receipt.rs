@@ -1,0 +1,125 @@
+//! Receipts: what a producer learns about its event once it is in the chain.
+//!
+//! A [`Ticket`] travels with a tracked event (or a flush marker) through the queue; the sequencer
+//! or the committer completes it, and the producer parked in [`PendingReceipt::wait`] wakes.
+
+use std::fmt;
+use std::sync::atomic::{Ordering, fence};
+use std::sync::{Arc, OnceLock};
+use std::thread::{self, Thread};
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::hash::Hash;
+
+/// Proof that an event is in the chain: its sequence number and the chain hash after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    /// The event's sequence number.
+    pub seq: u64,
+    /// The chain hash after the event: it commits to this event and every one before it.
+    pub chain: Hash,
+    /// Whether the event was synced to stable storage before the receipt was issued
+    /// (always for [`Durability::Batch`](crate::Durability) and
+    /// [`Durability::Periodic`](crate::Durability), never for
+    /// [`Durability::None`](crate::Durability)).
+    pub durable: bool,
+}
+
+/// A one-shot slot for a result, completed by the ring and waited on by one thread.
+///
+/// The waiter registers its thread before it looks for the result, the completer stores the
+/// result before it looks for a waiter, and a sequentially consistent fence on each side makes
+/// sure at least one of them sees the other: the waiter never sleeps through its result.
+pub(crate) struct Ticket {
+    result: OnceLock<Result<Receipt, Error>>,
+    waiter: OnceLock<Thread>,
+}
+
+impl Ticket {
+    /// A ticket with no result yet: the waiter's end and the ring's end.
+    pub(crate) fn new() -> (Arc<Ticket>, Completion) {
+        let ticket = Arc::new(Ticket {
+            result: OnceLock::new(),
+            waiter: OnceLock::new(),
+        });
+        (ticket.clone(), Completion(ticket))
+    }
+
+    /// Stores the result (the first one wins) and wakes the waiter, if one is registered.
+    fn complete(&self, result: Result<Receipt, Error>) {
+        if self.result.set(result).is_ok() {
+            fence(Ordering::SeqCst);
+            if let Some(t) = self.waiter.get() {
+                t.unpark();
+            }
+        }
+    }
+
+    fn get(&self) -> Option<&Result<Receipt, Error>> {
+        self.result.get()
+    }
+
+    /// Parks until completed. Only one thread may wait on a ticket.
+    pub(crate) fn wait(&self) -> Result<Receipt, Error> {
+        let registered = self.waiter.set(thread::current()).is_ok();
+        debug_assert!(registered, "a ticket has a single waiter");
+        fence(Ordering::SeqCst);
+        loop {
+            if let Some(r) = self.get() {
+                return r.clone();
+            }
+            thread::park();
+        }
+    }
+}
+
+/// The ring's end of a [`Ticket`]. Completing it consumes it; dropping it uncompleted (a
+/// queue dropped with items in it, a thread that unwinds) fails the waiter with
+/// [`Error::Closed`], so no waiter can sleep forever.
+pub(crate) struct Completion(Arc<Ticket>);
+
+impl Completion {
+    /// Delivers the result to the waiter.
+    pub(crate) fn complete(self, result: Result<Receipt, Error>) {
+        self.0.complete(result);
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        // A no-op if `complete` already ran.
+        self.0.complete(Err(Error::Closed));
+    }
+}
+
+/// A receipt that will arrive once the event is sequenced (and, under a durable policy, synced).
+///
+/// Returned by [`Producer::push_tracked`](crate::Producer::push_tracked). Any one thread may
+/// wait for it.
+pub struct PendingReceipt {
+    pub(crate) ticket: Arc<Ticket>,
+}
+
+impl PendingReceipt {
+    /// Parks the calling thread until the receipt is ready.
+    ///
+    /// Fails if the ring was poisoned by a failed sync before the event became durable.
+    pub fn wait(self) -> Result<Receipt, Error> {
+        self.ticket.wait()
+    }
+
+    /// The receipt, if it is ready.
+    pub fn try_get(&self) -> Option<Result<Receipt, Error>> {
+        self.ticket.get().cloned()
+    }
+}
+
+impl fmt::Debug for PendingReceipt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingReceipt")
+            .field("ready", &self.ticket.get().is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,351 @@
+//! The ring: opening a log for writing, its threads, and closing it.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use crossbeam::channel;
+
+use crate::committer::{CommitMsg, Committer};
+use crate::config::{Durability, Options};
+use crate::error::{Error, PushError, lock_error};
+use crate::event::Event;
+use crate::preparer;
+use crate::producer::Producer;
+use crate::published::{Published, SegmentEntry, SegmentInfo};
+use crate::queue::{Consumer, Queue};
+use crate::receipt::{PendingReceipt, Receipt};
+use crate::recovery::{RecoveryReport, recover};
+use crate::sequencer::{Sequencer, Start};
+use crate::shared::Shared;
+use crate::snapshot::Snapshot;
+use crate::storage::{FsStorage, LockGuard, Storage};
+
+/// Where a builder's log lives.
+enum Location {
+    Dir(PathBuf),
+    Storage(Arc<dyn Storage>),
+}
+
+/// Options for opening a [`Ring`]; finish with [`RingBuilder::open`].
+///
+/// ```
+/// use auditring::{Durability, Ring};
+/// # let dir = tempfile::tempdir().unwrap();
+/// let ring = Ring::builder(dir.path().join("audit"))
+///     .segment_size(8 << 20)
+///     .durability(Durability::Batch)
+///     .open()?;
+/// ring.close()?;
+/// # Ok::<(), auditring::Error>(())
+/// ```
+pub struct RingBuilder {
+    location: Location,
+    options: Options,
+}
+
+impl RingBuilder {
+    /// Size of each segment file (default 64 MiB; a multiple of 4096, 64 KiB to 4 GiB).
+    pub fn segment_size(mut self, bytes: u64) -> RingBuilder {
+        self.options.segment_size = bytes;
+        self
+    }
+
+    /// Capacity of the queue between producers and the sequencer, in events (default 16384).
+    pub fn queue_capacity(mut self, events: usize) -> RingBuilder {
+        self.options.queue_capacity = events;
+        self
+    }
+
+    /// When events are synced (default [`Durability::None`]).
+    pub fn durability(mut self, durability: Durability) -> RingBuilder {
+        self.options.durability = durability;
+        self
+    }
+
+    /// Largest encoded event, in bytes (default 1 MiB, or less if a segment cannot hold that);
+    /// larger events are handed back.
+    pub fn max_event_size(mut self, bytes: usize) -> RingBuilder {
+        self.options.max_event_size = Some(bytes);
+        self
+    }
+
+    /// Most events the sequencer takes before publishing a batch (default 4096).
+    pub fn max_batch(mut self, events: usize) -> RingBuilder {
+        self.options.max_batch = events.max(1);
+        self
+    }
+
+    /// Whether to wait for another writer to release the log instead of failing with
+    /// [`Error::Locked`] (default: fail).
+    pub fn wait_for_lock(mut self, wait: bool) -> RingBuilder {
+        self.options.wait_for_lock = wait;
+        self
+    }
+
+    /// Opens the log, creating it if needed, and starts the ring's threads.
+    ///
+    /// Takes the log's writer lock, then recovers from whatever a crash left (see
+    /// [`RecoveryReport`]), examining only the end of the log.
+    pub fn open(self) -> Result<Ring, Error> {
+        let options = self.options;
+        options.validate()?;
+        let storage: Arc<dyn Storage> = match self.location {
+            Location::Storage(s) => s,
+            Location::Dir(dir) => {
+                create_dir(&dir)?;
+                Arc::new(FsStorage::new(dir))
+            }
+        };
+        let location = storage.location().to_path_buf();
+        let lock = storage
+            .lock(options.wait_for_lock)
+            .map_err(|e| lock_error(location.clone(), e))?;
+        let rec = recover(&*storage, &options)?;
+
+        let mut segments = rec.sealed;
+        segments.push(Arc::new(SegmentEntry::known(
+            rec.active.prefix.number,
+            rec.active.name.clone(),
+            Some(rec.active.file.clone()),
+            SegmentInfo {
+                first_seq: rec.active_slot.first_seq,
+                anchor: rec.active_slot.anchor,
+                data_offset: rec.active.prefix.data_offset,
+                end: None,
+            },
+        )));
+        let published = Published {
+            storage: storage.clone(),
+            segments: segments.clone().into(),
+            first_seq: rec.first_seq,
+            anchor: rec.anchor,
+            head_seq: rec.head_seq,
+            head: rec.head,
+            active_end: rec.write_off,
+        };
+        let queue = Arc::new(Queue::new(options.queue_capacity));
+        let shared = Arc::new(Shared::new(
+            queue.clone(),
+            published,
+            options.max_event_size(),
+            options.durability,
+            storage.clone(),
+        ));
+
+        let (commit_tx, commit_rx) = channel::unbounded();
+        let _ = commit_tx.send(CommitMsg::Activated {
+            seg: rec.active.clone(),
+            slot: rec.active_slot,
+        });
+        let committer = Committer::new(shared.clone(), commit_rx);
+        let committer = spawn("auditring-commit", move || committer.run())?;
+        let (prep_tx, prep_rx) = channel::unbounded();
+        let (ready_tx, ready_rx) = channel::unbounded();
+        let (prep_storage, size, log_id) = (storage.clone(), options.segment_size, rec.log_id);
+        let preparer = spawn("auditring-prepare", move || {
+            preparer::run(prep_storage, size, log_id, prep_rx, ready_tx);
+            Ok(())
+        })?;
+        let sequencer = Sequencer::new(Start {
+            consumer: Consumer::new(queue),
+            shared: shared.clone(),
+            max_batch: options.max_batch,
+            first_seq: rec.first_seq,
+            anchor: rec.anchor,
+            head_seq: rec.head_seq,
+            head: rec.head,
+            active_first_seq: rec.active_slot.first_seq,
+            active_anchor: rec.active_slot.anchor,
+            active: rec.active,
+            write_off: rec.write_off,
+            segments,
+            committer: commit_tx,
+            prep: prep_tx,
+            prepared: ready_rx,
+            helpers: vec![committer, preparer],
+        });
+        let guard_shared = shared.clone();
+        let sequencer = spawn("auditring-sequencer", move || {
+            let guard = CloseOnUnwind(guard_shared);
+            let result = sequencer.run();
+            std::mem::forget(guard);
+            result
+        })?;
+        Ok(Ring {
+            producer: Producer { shared },
+            sequencer: Some(sequencer),
+            lock: Some(lock),
+            report: rec.report,
+            location,
+        })
+    }
+}
+
+/// Creates the log directory, with an error that says what is in the way.
+fn create_dir(dir: &Path) -> Result<(), Error> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::NotALog {
+            dir: dir.to_path_buf(),
+            reason: "it is not a directory".into(),
+        });
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))
+}
+
+fn spawn(
+    name: &str,
+    f: impl FnOnce() -> Result<(), Error> + Send + 'static,
+) -> Result<JoinHandle<Result<(), Error>>, Error> {
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| Error::io(format!("starting thread {name}"), e))
+}
+
+/// Closes the queue if the sequencer thread unwinds, so that producers are not left waiting.
+struct CloseOnUnwind(Arc<Shared>);
+
+impl Drop for CloseOnUnwind {
+    fn drop(&mut self) {
+        self.0
+            .poison(std::io::Error::other("the sequencer thread panicked"));
+        self.0.queue.close();
+    }
+}
+
+/// An open audit log: the writer of one log directory.
+///
+/// Push events through [`Ring::push`] or through [`Producer`] handles (from
+/// [`Ring::producer`]), read through [`Ring::snapshot`], and [`Ring::close`] it to drain the
+/// queue, sync and release the writer lock. Dropping a ring closes it too, but cannot report a
+/// failure.
+pub struct Ring {
+    producer: Producer,
+    sequencer: Option<JoinHandle<Result<(), Error>>>,
+    lock: Option<LockGuard>,
+    report: RecoveryReport,
+    location: PathBuf,
+}
+
+impl Ring {
+    /// A builder for the log in directory `dir` (created if missing).
+    pub fn builder(dir: impl Into<PathBuf>) -> RingBuilder {
+        RingBuilder {
+            location: Location::Dir(dir.into()),
+            options: Options::default(),
+        }
+    }
+
+    /// A builder for a log in a custom [`Storage`] (for example [`crate::storage::MemStorage`]).
+    pub fn with_storage(storage: impl Storage) -> RingBuilder {
+        RingBuilder {
+            location: Location::Storage(Arc::new(storage)),
+            options: Options::default(),
+        }
+    }
+
+    /// Opens the log in `dir` with the default options.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Ring, Error> {
+        Ring::builder(dir).open()
+    }
+
+    /// A new handle for pushing events from any thread.
+    pub fn producer(&self) -> Producer {
+        self.producer.clone()
+    }
+
+    /// See [`Producer::push`].
+    pub fn push(&self, event: Event) -> Result<(), PushError> {
+        self.producer.push(event)
+    }
+
+    /// See [`Producer::try_push`].
+    pub fn try_push(&self, event: Event) -> Result<(), PushError> {
+        self.producer.try_push(event)
+    }
+
+    /// See [`Producer::push_tracked`].
+    pub fn push_tracked(&self, event: Event) -> Result<PendingReceipt, PushError> {
+        self.producer.push_tracked(event)
+    }
+
+    /// See [`Producer::push_receipt`].
+    pub fn push_receipt(&self, event: Event) -> Result<Receipt, Error> {
+        self.producer.push_receipt(event)
+    }
+
+    /// See [`Producer::flush`].
+    pub fn flush(&self) -> Result<(), Error> {
+        self.producer.flush()
+    }
+
+    /// A consistent view of everything sequenced so far, taken without waiting for or stopping
+    /// anyone (one atomic load).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.producer.shared.published.load_full())
+    }
+
+    /// What opening the log found and repaired.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// The log's location (its directory, for a file-system log).
+    pub fn location(&self) -> &Path {
+        &self.location
+    }
+
+    /// The ring's sync policy.
+    pub fn durability(&self) -> Durability {
+        self.producer.shared.durability
+    }
+
+    /// Number of events waiting in the queue (a momentary value, for monitoring).
+    pub fn queued(&self) -> usize {
+        self.producer.shared.queue.len()
+    }
+
+    /// Capacity of the queue.
+    pub fn queue_capacity(&self) -> usize {
+        self.producer.shared.queue.capacity()
+    }
+
+    /// Closes the ring: later pushes fail with the event handed back; every event pushed before
+    /// is sequenced and synced; the log is marked as closed cleanly and the writer lock is
+    /// released. Returns the first failure of the ring's life that made an event undurable.
+    pub fn close(mut self) -> Result<(), Error> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), Error> {
+        let Some(handle) = self.sequencer.take() else {
+            return Ok(());
+        };
+        self.producer.shared.queue.close();
+        let result = handle.join().unwrap_or_else(|_| {
+            Err(Error::io(
+                "closing the ring",
+                std::io::Error::other("the sequencer thread panicked"),
+            ))
+        });
+        self.lock.take();
+        result
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+impl fmt::Debug for Ring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ring")
+            .field("location", &self.location)
+            .field("durability", &self.durability())
+            .finish_non_exhaustive()
+    }
+}

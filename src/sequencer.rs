@@ -1,0 +1,460 @@
+//! The sequencer thread: the only writer of records.
+//!
+//! It pops events from the queue in batches of up to `max_batch`, and for each one assigns the
+//! next sequence number, computes the chain hash (one SHA-256 over 72 bytes; the leaf hash was
+//! computed by the producer), and copies the record into the active mapped segment. After a
+//! batch it publishes the new head to snapshots with one atomic pointer swap, and hands the
+//! batch's receipts to the committer (or, with no durability, completes them itself).
+//!
+//! When a record does not fit in the active segment, the sequencer asks the committer to seal it
+//! and switches to the next segment, which the preparer created and faulted in ahead of time. If
+//! the next segment cannot be created (a full disk), the ring *stalls*: the sequencer keeps the
+//! event it holds, leaves the rest in the queue, makes new pushes fail with the error (handing
+//! their events back), and retries until it succeeds or the ring is closed.
+
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crossbeam::channel::{Receiver, Sender};
+use crossbeam::utils::Backoff;
+
+use crate::committer::CommitMsg;
+use crate::config::Durability;
+use crate::error::Error;
+use crate::hash::{Hash, chain_hash};
+use crate::mapped::MappedSegment;
+use crate::preparer::{PREFAULT_AHEAD, PrepMsg};
+use crate::producer::{Encoded, Item};
+use crate::published::{Published, SegmentEntry, SegmentInfo};
+use crate::queue::{Consumer, Pop};
+use crate::receipt::{Completion, Receipt};
+use crate::recovery::activation_slot;
+use crate::segment::{HEADER_LEN, INDEX_STRIDE, RECORD_HEADER_LEN, RecordHeader, record_len};
+use crate::shared::Shared;
+
+/// How long a stalled sequencer waits before trying to create a segment again.
+const STALL_RETRY: Duration = Duration::from_millis(200);
+
+/// The segment being written.
+struct Active {
+    seg: Arc<MappedSegment>,
+    /// Seq of its first record.
+    first_seq: u64,
+    /// Chain hash before its first record.
+    anchor: Hash,
+    /// Where the next record goes.
+    write_off: u64,
+    /// Faulting in has been requested up to here.
+    prefaulted: u64,
+}
+
+/// Everything the sequencer thread owns.
+pub(crate) struct Sequencer {
+    pub(crate) consumer: Consumer<Item>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) max_batch: usize,
+    /// Seq and chain hash before the log's first record (published with every view).
+    pub(crate) first_seq: u64,
+    pub(crate) anchor: Hash,
+    /// The last record written.
+    pub(crate) head_seq: u64,
+    pub(crate) head: Hash,
+    active: Active,
+    /// Every segment; the last is the active one.
+    segments: Vec<Arc<SegmentEntry>>,
+    published_segments: Arc<[Arc<SegmentEntry>]>,
+    committer: Sender<CommitMsg>,
+    prep: Sender<PrepMsg>,
+    prepared: Receiver<Result<Arc<MappedSegment>, Error>>,
+    spare_requested: bool,
+    /// Receipts and flushes of the current batch.
+    receipts: Vec<(Completion, Receipt)>,
+    flushes: Vec<Completion>,
+    /// Set once the sequencer can no longer write (poisoned, or stalled at close).
+    failure: Option<Error>,
+    /// Threads to join at shutdown.
+    helpers: Vec<JoinHandle<Result<(), Error>>>,
+}
+
+/// What [`Sequencer::new`] needs.
+pub(crate) struct Start {
+    pub(crate) consumer: Consumer<Item>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) max_batch: usize,
+    pub(crate) first_seq: u64,
+    pub(crate) anchor: Hash,
+    pub(crate) head_seq: u64,
+    pub(crate) head: Hash,
+    pub(crate) active: Arc<MappedSegment>,
+    pub(crate) active_first_seq: u64,
+    pub(crate) active_anchor: Hash,
+    pub(crate) write_off: u64,
+    pub(crate) segments: Vec<Arc<SegmentEntry>>,
+    pub(crate) committer: Sender<CommitMsg>,
+    pub(crate) prep: Sender<PrepMsg>,
+    pub(crate) prepared: Receiver<Result<Arc<MappedSegment>, Error>>,
+    pub(crate) helpers: Vec<JoinHandle<Result<(), Error>>>,
+}
+
+impl Sequencer {
+    pub(crate) fn new(s: Start) -> Sequencer {
+        let published_segments: Arc<[Arc<SegmentEntry>]> = s.segments.clone().into();
+        Sequencer {
+            consumer: s.consumer,
+            shared: s.shared,
+            max_batch: s.max_batch,
+            first_seq: s.first_seq,
+            anchor: s.anchor,
+            head_seq: s.head_seq,
+            head: s.head,
+            active: Active {
+                seg: s.active,
+                first_seq: s.active_first_seq,
+                anchor: s.active_anchor,
+                write_off: s.write_off,
+                prefaulted: s.write_off,
+            },
+            segments: s.segments,
+            published_segments,
+            committer: s.committer,
+            prep: s.prep,
+            prepared: s.prepared,
+            spare_requested: false,
+            receipts: Vec::new(),
+            flushes: Vec::new(),
+            failure: None,
+            helpers: s.helpers,
+        }
+    }
+
+    /// Runs until the queue is closed and drained, then shuts the helpers down. Returns the
+    /// first error that made events undurable or unwritten.
+    pub(crate) fn run(mut self) -> Result<(), Error> {
+        self.consumer.register_thread();
+        self.maybe_prefault();
+        loop {
+            let mut taken = 0;
+            let mut closed = false;
+            let backoff = Backoff::new();
+            while taken < self.max_batch {
+                match self.consumer.pop() {
+                    Pop::Item(item) => {
+                        taken += 1;
+                        self.take(item);
+                    }
+                    Pop::Pending => backoff.snooze(),
+                    Pop::Empty => break,
+                    Pop::Closed => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            if taken > 0 {
+                self.end_batch();
+            }
+            if closed {
+                break;
+            }
+            if taken == 0 {
+                self.consumer.wait(None);
+            }
+        }
+        self.shutdown()
+    }
+
+    fn take(&mut self, item: Item) {
+        let event = match item {
+            Item::Flush(t) => return self.flushes.push(t),
+            Item::Event(e) => e,
+        };
+        if self.failure.is_none() {
+            self.failure = self.shared.poison_error();
+        }
+        if self.failure.is_none() {
+            let total = record_len(event.body.as_slice().len()) as u64;
+            if self.active.write_off + total > self.active.seg.prefix.file_len {
+                if let Err(e) = self.rotate() {
+                    self.failure = Some(e);
+                }
+            }
+        }
+        match &self.failure {
+            None => self.write(event),
+            Some(e) => {
+                if let Some(t) = event.ticket {
+                    t.complete(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// Appends one record to the active segment.
+    fn write(&mut self, event: Encoded) {
+        let a = &mut self.active;
+        let body = event.body.as_slice();
+        let total = record_len(body.len()) as u64;
+        let off = a.write_off;
+        debug_assert!(off + total <= a.seg.prefix.file_len);
+        debug_assert_eq!(off % 8, 0);
+        let seq = self.head_seq + 1;
+        let chain = chain_hash(&self.head, seq, &event.leaf);
+        let header = RecordHeader {
+            body_len: body.len() as u32,
+            seq,
+            leaf: event.leaf,
+            chain,
+        };
+        let pad = total as usize - RECORD_HEADER_LEN - body.len();
+        // SAFETY: `[off, off + total)` lies past the published end of the active segment, where
+        // only the sequencer writes and no reader reads (see `crate::mapped`).
+        unsafe {
+            a.seg.write(off, &header.encode());
+            a.seg.write(off + RECORD_HEADER_LEN as u64, body);
+            a.seg.write(
+                off + (RECORD_HEADER_LEN + body.len()) as u64,
+                &[0u8; 8][..pad],
+            );
+        }
+        let k = seq - a.first_seq;
+        if k % INDEX_STRIDE == 0 {
+            let entry = HEADER_LEN + k / INDEX_STRIDE * 4;
+            debug_assert!(entry + 4 <= a.seg.prefix.data_offset);
+            // SAFETY: index entries of records not yet published are written only here.
+            unsafe { a.seg.write(entry, &(off as u32).to_le_bytes()) };
+        }
+        a.write_off = off + total;
+        self.head_seq = seq;
+        self.head = chain;
+        if let Some(t) = event.ticket {
+            self.receipts.push((
+                t,
+                Receipt {
+                    seq,
+                    chain,
+                    durable: false,
+                },
+            ));
+        }
+    }
+
+    /// Publishes the batch and hands its receipts on.
+    fn end_batch(&mut self) {
+        self.shared.published.store(Arc::new(self.view()));
+        self.maybe_prefault();
+        self.maybe_request_spare();
+        let receipts = std::mem::take(&mut self.receipts);
+        let flushes = std::mem::take(&mut self.flushes);
+        if let Some(e) = &self.failure {
+            for (t, _) in receipts {
+                t.complete(Err(e.clone()));
+            }
+            for t in flushes {
+                t.complete(Err(e.clone()));
+            }
+            return;
+        }
+        match self.shared.durability {
+            Durability::None => {
+                for (t, r) in receipts {
+                    t.complete(Ok(r));
+                }
+                let head = self.head_receipt();
+                for t in flushes {
+                    t.complete(Ok(head));
+                }
+            }
+            Durability::Batch | Durability::Periodic(_) => {
+                let force =
+                    matches!(self.shared.durability, Durability::Batch) || !flushes.is_empty();
+                let _ = self.committer.send(CommitMsg::Written {
+                    number: self.active.seg.prefix.number,
+                    end: self.active.write_off,
+                    last_seq: self.head_seq,
+                    head: self.head,
+                    receipts,
+                    flushes,
+                    force,
+                });
+            }
+        }
+    }
+
+    fn head_receipt(&self) -> Receipt {
+        Receipt {
+            seq: self.head_seq,
+            chain: self.head,
+            durable: false,
+        }
+    }
+
+    /// The view snapshots see after this batch.
+    fn view(&self) -> Published {
+        Published {
+            storage: self.shared.storage.clone(),
+            segments: self.published_segments.clone(),
+            first_seq: self.first_seq,
+            anchor: self.anchor,
+            head_seq: self.head_seq,
+            head: self.head,
+            active_end: self.active.write_off,
+        }
+    }
+
+    fn maybe_prefault(&mut self) {
+        let a = &mut self.active;
+        let len = a.seg.prefix.file_len;
+        if a.prefaulted < len && a.write_off + PREFAULT_AHEAD / 2 >= a.prefaulted {
+            let to = (a.write_off + PREFAULT_AHEAD).min(len);
+            let from = if a.prefaulted <= a.seg.prefix.data_offset {
+                0
+            } else {
+                a.prefaulted
+            };
+            let _ = self.prep.send(PrepMsg::Prefault {
+                seg: a.seg.clone(),
+                from,
+                to,
+            });
+            a.prefaulted = to;
+        }
+    }
+
+    fn maybe_request_spare(&mut self) {
+        let p = &self.active.seg.prefix;
+        let used = self.active.write_off - p.data_offset;
+        if !self.spare_requested && used > (p.file_len - p.data_offset) / 2 {
+            self.request_spare();
+        }
+    }
+
+    fn request_spare(&mut self) {
+        let number = self.active.seg.prefix.number + 1;
+        if self.prep.send(PrepMsg::Create { number }).is_ok() {
+            self.spare_requested = true;
+        }
+    }
+
+    /// Waits for the next segment, stalling the ring while it cannot be created. Fails only if
+    /// the ring is closed while the storage still fails.
+    fn next_segment(&mut self) -> Result<Arc<MappedSegment>, Error> {
+        loop {
+            if !self.spare_requested {
+                self.request_spare();
+            }
+            let result = self.prepared.recv().unwrap_or(Err(Error::Closed));
+            self.spare_requested = false;
+            match result {
+                Ok(seg) => {
+                    self.shared.unstall();
+                    return Ok(seg);
+                }
+                Err(e) => {
+                    self.shared.stall(e.clone());
+                    for t in self.flushes.drain(..) {
+                        t.complete(Err(e.clone()));
+                    }
+                    if self.consumer.queue().is_closed() {
+                        return Err(e);
+                    }
+                    thread::park_timeout(STALL_RETRY);
+                }
+            }
+        }
+    }
+
+    /// Seals the active segment and moves to the next one.
+    fn rotate(&mut self) -> Result<(), Error> {
+        let next = self.next_segment()?;
+        let old = &self.active;
+        let _ = self.committer.send(CommitMsg::Seal {
+            number: old.seg.prefix.number,
+            end: old.write_off,
+            last_seq: self.head_seq,
+            head: self.head,
+        });
+        let sealed_info = SegmentInfo {
+            first_seq: old.first_seq,
+            anchor: old.anchor,
+            data_offset: old.seg.prefix.data_offset,
+            end: Some((self.head_seq, old.write_off)),
+        };
+        let slot = activation_slot(&next, self.head_seq + 1, self.head);
+        // SAFETY: the segment is not shared with any other thread yet (the preparer is done
+        // with it), so the sequencer may write its activation slot.
+        unsafe { next.write_slot(&slot) };
+        let _ = self.committer.send(CommitMsg::Activated {
+            seg: next.clone(),
+            slot,
+        });
+        let sealed = SegmentEntry::known(
+            old.seg.prefix.number,
+            old.seg.name.clone(),
+            None,
+            sealed_info,
+        );
+        let active = SegmentEntry::known(
+            next.prefix.number,
+            next.name.clone(),
+            Some(next.file.clone()),
+            SegmentInfo {
+                first_seq: self.head_seq + 1,
+                anchor: self.head,
+                data_offset: next.prefix.data_offset,
+                end: None,
+            },
+        );
+        *self.segments.last_mut().expect("an active segment") = Arc::new(sealed);
+        self.segments.push(Arc::new(active));
+        self.published_segments = self.segments.clone().into();
+        self.active = Active {
+            first_seq: self.head_seq + 1,
+            anchor: self.head,
+            write_off: next.prefix.data_offset,
+            prefaulted: next.prefix.data_offset + PREFAULT_AHEAD,
+            seg: next,
+        };
+        Ok(())
+    }
+
+    /// After the queue is closed and drained: final commit, helpers stopped, spare removed.
+    fn shutdown(mut self) -> Result<(), Error> {
+        let receipts = std::mem::take(&mut self.receipts);
+        let flushes = std::mem::take(&mut self.flushes);
+        let _ = self.committer.send(CommitMsg::Written {
+            number: self.active.seg.prefix.number,
+            end: self.active.write_off,
+            last_seq: self.head_seq,
+            head: self.head,
+            receipts,
+            flushes,
+            force: true,
+        });
+        let _ = self.committer.send(CommitMsg::Close);
+        drop(self.committer);
+        drop(self.prep);
+        let mut result = match self.failure.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        };
+        for h in self.helpers.drain(..) {
+            let joined = h.join().unwrap_or_else(|_| {
+                Err(Error::io(
+                    "joining a ring thread",
+                    std::io::Error::other("the thread panicked"),
+                ))
+            });
+            if let Err(e) = joined {
+                result = result.and(Err(e));
+            }
+        }
+        // A segment prepared ahead of time and never used.
+        for seg in self.prepared.try_iter().flatten() {
+            let name = seg.name.clone();
+            drop(seg);
+            let _ = self.shared.storage.remove(&name);
+        }
+        result
+    }
+}

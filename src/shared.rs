@@ -1,0 +1,123 @@
+//! State shared by the producers, the sequencer, the committer and snapshot takers.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+
+use crate::config::Durability;
+use crate::error::Error;
+use crate::producer::Item;
+use crate::published::Published;
+use crate::queue::Queue;
+use crate::storage::Storage;
+
+const HEALTHY: u8 = 0;
+const STALLED: u8 = 1;
+const POISONED: u8 = 2;
+
+/// What every thread of a ring can reach.
+pub(crate) struct Shared {
+    /// Producers push here; the sequencer pops.
+    pub(crate) queue: Arc<Queue<Item>>,
+    /// The latest published head and segment list, swapped in after every batch.
+    pub(crate) published: ArcSwap<Published>,
+    /// Largest body a producer may encode.
+    pub(crate) max_body: usize,
+    /// The ring's sync policy.
+    pub(crate) durability: Durability,
+    /// Where the log lives.
+    pub(crate) storage: Arc<dyn Storage>,
+    /// `HEALTHY`, `STALLED` (storage full; may recover) or `POISONED` (a sync failed; final).
+    /// Producers read it with one relaxed load per push; `failure` has the details.
+    health: AtomicU8,
+    /// Why the ring is stalled or poisoned.
+    failure: ArcSwapOption<Error>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        queue: Arc<Queue<Item>>,
+        published: Published,
+        max_body: usize,
+        durability: Durability,
+        storage: Arc<dyn Storage>,
+    ) -> Shared {
+        Shared {
+            queue,
+            published: ArcSwap::from_pointee(published),
+            max_body,
+            durability,
+            storage,
+            health: AtomicU8::new(HEALTHY),
+            failure: ArcSwapOption::empty(),
+        }
+    }
+
+    /// `Ok` unless the ring is stalled or poisoned.
+    #[inline]
+    pub(crate) fn check_health(&self) -> Result<(), Error> {
+        if self.health.load(Ordering::Relaxed) == HEALTHY {
+            return Ok(());
+        }
+        match self.failure.load_full() {
+            Some(e) => Err((*e).clone()),
+            // Cleared between the two loads: healthy again.
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a sync has failed.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.health.load(Ordering::Acquire) == POISONED
+    }
+
+    /// The poisoning error, if poisoned.
+    pub(crate) fn poison_error(&self) -> Option<Error> {
+        if self.is_poisoned() {
+            self.failure.load_full().map(|e| (*e).clone())
+        } else {
+            None
+        }
+    }
+
+    /// Records a failed sync. Final: the first error is kept, and a poison always wins over a
+    /// stall.
+    pub(crate) fn poison(&self, source: io::Error) -> Error {
+        let error = Error::Poisoned {
+            source: Arc::new(source),
+        };
+        self.failure.rcu(|cur| match cur {
+            Some(e) if matches!(**e, Error::Poisoned { .. }) => cur.clone(),
+            _ => Some(Arc::new(error.clone())),
+        });
+        self.health.store(POISONED, Ordering::Release);
+        self.poison_error().unwrap_or(error)
+    }
+
+    /// Marks the ring as unable to take events for now (its storage is full).
+    pub(crate) fn stall(&self, error: Error) {
+        self.failure.rcu(|cur| match cur {
+            Some(e) if matches!(**e, Error::Poisoned { .. }) => cur.clone(),
+            _ => Some(Arc::new(error.clone())),
+        });
+        let _ = self
+            .health
+            .compare_exchange(HEALTHY, STALLED, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// Clears a stall.
+    pub(crate) fn unstall(&self) {
+        if self
+            .health
+            .compare_exchange(STALLED, HEALTHY, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.failure.rcu(|cur| match cur {
+                Some(e) if matches!(**e, Error::Poisoned { .. }) => cur.clone(),
+                _ => None,
+            });
+        }
+    }
+}

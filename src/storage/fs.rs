@@ -1,0 +1,251 @@
+//! [`FsStorage`]: a log in a directory of preallocated, memory-mapped segment files.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, Read, Seek, Write};
+use std::os::unix::fs::FileExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::{Advice, MmapMut, MmapOptions};
+
+use super::{LockError, LockGuard, SegmentFile, Storage, WritableMap};
+
+/// Name of the writer's lock file inside a log directory.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// A log stored in a directory.
+#[derive(Debug, Clone)]
+pub struct FsStorage {
+    dir: PathBuf,
+}
+
+impl FsStorage {
+    /// A storage over `dir`. Nothing is created or checked until it is used.
+    pub fn new(dir: impl Into<PathBuf>) -> FsStorage {
+        FsStorage { dir: dir.into() }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Makes the directory's entries durable (after a create, rename or remove).
+    fn sync_dir(&self) -> io::Result<()> {
+        File::open(&self.dir)?.sync_all()
+    }
+}
+
+impl Storage for FsStorage {
+    fn location(&self) -> &Path {
+        &self.dir
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        Ok(names)
+    }
+
+    fn create(&self, name: &str, len: u64, prefix: &[u8]) -> io::Result<Arc<dyn SegmentFile>> {
+        let final_path = self.path(name);
+        let tmp_path = self.path(&format!(".{name}.tmp"));
+        let build = || -> io::Result<File> {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&tmp_path)?;
+            allocate(&file, len)?;
+            file.write_all_at(prefix, 0)?;
+            file.sync_all()?;
+            Ok(file)
+        };
+        let file = match build() {
+            Ok(file) => file,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp_path);
+                return Err(e);
+            }
+        };
+        if final_path.exists() {
+            let _ = fs::remove_file(&tmp_path);
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} already exists", final_path.display()),
+            ));
+        }
+        fs::rename(&tmp_path, &final_path)?;
+        self.sync_dir()?;
+        Ok(Arc::new(FsFile { file }))
+    }
+
+    fn open(&self, name: &str, write: bool) -> io::Result<Arc<dyn SegmentFile>> {
+        let path = self.path(name);
+        let file = OpenOptions::new().read(true).write(write).open(path)?;
+        Ok(Arc::new(FsFile { file }))
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        fs::remove_file(self.path(name))?;
+        self.sync_dir()
+    }
+
+    fn lock(&self, wait: bool) -> Result<LockGuard, LockError> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.path(LOCK_FILE))
+            .map_err(LockError::Io)?;
+        let taken = if wait {
+            file.lock().map_err(LockError::Io)
+        } else {
+            match file.try_lock() {
+                Ok(()) => Ok(()),
+                Err(TryLockError::WouldBlock) => {
+                    let mut text = String::new();
+                    let _ = file.read_to_string(&mut text);
+                    return Err(LockError::Held {
+                        pid: text.trim().parse().ok(),
+                    });
+                }
+                Err(TryLockError::Error(e)) => Err(LockError::Io(e)),
+            }
+        };
+        taken?;
+        // Record who holds the lock, for the error another writer will get.
+        let record = |file: &mut File| -> io::Result<()> {
+            file.set_len(0)?;
+            file.rewind()?;
+            writeln!(file, "{}", std::process::id())
+        };
+        record(&mut file).map_err(LockError::Io)?;
+        Ok(LockGuard::new(Box::new(file)))
+    }
+}
+
+/// Allocates `len` bytes of disk for `file`, so that stores through a mapping never meet a full
+/// disk (which `mmap` would report as `SIGBUS`).
+fn allocate(file: &File, len: u64) -> io::Result<()> {
+    let len = libc::off_t::try_from(len)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "segment too large"))?;
+    // SAFETY: `file` is an open descriptor for the duration of the call; the call has no memory
+    // arguments.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    }
+}
+
+#[derive(Debug)]
+struct FsFile {
+    file: File,
+}
+
+impl SegmentFile for FsFile {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        self.file.read_at(buf, offset)
+    }
+
+    fn zero_range(&self, offset: u64, len: u64) -> io::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        let (off, n) = match (libc::off_t::try_from(offset), libc::off_t::try_from(len)) {
+            (Ok(o), Ok(n)) => (o, n),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "range too large",
+                ));
+            }
+        };
+        // SAFETY: plain system call on an open descriptor, no memory arguments.
+        let rc = unsafe {
+            libc::fallocate(
+                self.file.as_raw_fd(),
+                libc::FALLOC_FL_ZERO_RANGE | libc::FALLOC_FL_KEEP_SIZE,
+                off,
+                n,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        // Not every file system zeroes ranges; write the zeros instead.
+        let zeros = vec![0u8; 1 << 20];
+        let mut at = offset;
+        while at < offset + len {
+            let n = (offset + len - at).min(zeros.len() as u64) as usize;
+            self.file.write_all_at(&zeros[..n], at)?;
+            at += n as u64;
+        }
+        Ok(())
+    }
+
+    fn sync_all(&self) -> io::Result<()> {
+        self.file.sync_all()
+    }
+
+    fn map_writable(&self) -> io::Result<Box<dyn WritableMap>> {
+        let len = usize::try_from(self.len()?)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large to map"))?;
+        // SAFETY: the map is of a segment file that only this process writes while it holds the
+        // writer lock; the ring never reads or writes past `len`, and checks that the file is at
+        // least as long as its header claims before mapping it. Another process truncating the
+        // file behind the lock's back is outside what the crate defends against.
+        let mut map = unsafe { MmapOptions::new().len(len).map_mut(&self.file)? };
+        let ptr = map.as_mut_ptr();
+        Ok(Box::new(FsMap { map, ptr }))
+    }
+}
+
+#[derive(Debug)]
+struct FsMap {
+    map: MmapMut,
+    /// `map.as_mut_ptr()`, taken once so that writes need no `&mut`.
+    ptr: *mut u8,
+}
+
+// SAFETY: the mapping is plain shared memory; `FsMap` hands out only the raw pointer, and the
+// ring orders every access to the bytes behind it (see `crate::map`).
+unsafe impl Send for FsMap {}
+// SAFETY: as above.
+unsafe impl Sync for FsMap {}
+
+// SAFETY: `MmapMut` owns a mapping of `len()` bytes that stays at the same address until it is
+// dropped; it is a `MAP_SHARED` mapping of the file, so `pread` sees what is stored through it.
+unsafe impl WritableMap for FsMap {
+    fn as_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn sync(&self, offset: usize, len: usize) -> io::Result<()> {
+        self.map.flush_range(offset, len)
+    }
+
+    fn prefault(&self, offset: usize, len: usize) -> io::Result<()> {
+        match self.map.advise_range(Advice::PopulateWrite, offset, len) {
+            // Kernels before 5.14 do not know MADV_POPULATE_WRITE: then pages fault on first use.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+            other => other,
+        }
+    }
+}

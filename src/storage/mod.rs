@@ -1,0 +1,162 @@
+//! Files, mappings and syncs behind a small trait, so that tests can inject faults and crashes.
+//!
+//! The ring never touches the file system directly: it asks a [`Storage`] for named files, maps a
+//! segment through [`SegmentFile::map_writable`] and makes byte ranges durable through
+//! [`WritableMap::sync`]. Two implementations ship with the crate:
+//!
+//! * [`FsStorage`]: a directory; segments are preallocated with `fallocate`, mapped with `mmap`,
+//!   synced with `msync(MS_SYNC)`, and the writer lock is an `flock` on `DIR/LOCK`;
+//! * [`MemStorage`]: memory only, keeping apart what was written and what was synced, so a test
+//!   can take the image a crash would leave behind ([`MemStorage::crash_image`]) and reopen it.
+//!
+//! Tests wrap either of them to fail the k-th sync, create or remove.
+
+mod fs;
+mod memory;
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use fs::{FsStorage, LOCK_FILE};
+pub use memory::MemStorage;
+
+/// Where a log's files live.
+///
+/// File names are plain names (no separators). Implementations must make [`Storage::create`]
+/// atomic: a file is either absent or present with its allocated length and its prefix.
+pub trait Storage: Send + Sync + fmt::Debug + 'static {
+    /// Where the log lives, for messages (the directory, or a made-up path for memory).
+    fn location(&self) -> &Path;
+
+    /// The names of the regular files present, in no particular order.
+    fn list(&self) -> io::Result<Vec<String>>;
+
+    /// Creates `name` with `len` bytes, all zero except `prefix` at offset 0, allocated so that
+    /// writes through a mapping cannot fail for lack of space, synced, and then made visible
+    /// under `name` atomically. Fails if `name` exists.
+    fn create(&self, name: &str, len: u64, prefix: &[u8]) -> io::Result<Arc<dyn SegmentFile>>;
+
+    /// Opens an existing file, for reading and, if `write`, for writing.
+    fn open(&self, name: &str, write: bool) -> io::Result<Arc<dyn SegmentFile>>;
+
+    /// Removes a file.
+    fn remove(&self, name: &str) -> io::Result<()>;
+
+    /// Takes the exclusive writer lock, waiting for it if `wait`. The lock is held until the
+    /// returned guard is dropped, and released by the operating system if the process dies.
+    fn lock(&self, wait: bool) -> Result<LockGuard, LockError>;
+}
+
+/// Holds a [`Storage`]'s writer lock until dropped.
+pub struct LockGuard(#[allow(dead_code)] Box<dyn Any + Send + Sync>);
+
+impl LockGuard {
+    /// Wraps whatever keeps the lock held (for `FsStorage`, the open lock file).
+    pub fn new(holder: Box<dyn Any + Send + Sync>) -> LockGuard {
+        LockGuard(holder)
+    }
+}
+
+impl fmt::Debug for LockGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LockGuard")
+    }
+}
+
+/// The writer lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockError {
+    /// Another writer holds it.
+    #[error("locked by another writer{}", .pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Held {
+        /// The holder's process id, when it could be read from the lock file.
+        pid: Option<u32>,
+    },
+    /// The lock file could not be opened or locked.
+    #[error("cannot take the writer lock: {0}")]
+    Io(#[source] io::Error),
+}
+
+/// One file of a log.
+pub trait SegmentFile: Send + Sync + fmt::Debug {
+    /// The file's current length.
+    fn len(&self) -> io::Result<u64>;
+
+    /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+
+    /// Makes `[offset, offset + len)` read as zeros, keeping it allocated.
+    fn zero_range(&self, offset: u64, len: u64) -> io::Result<()>;
+
+    /// Makes everything written to the file durable.
+    fn sync_all(&self) -> io::Result<()>;
+
+    /// Maps the whole file for writing.
+    fn map_writable(&self) -> io::Result<Box<dyn WritableMap>>;
+}
+
+impl dyn SegmentFile + '_ {
+    /// Reads exactly `buf.len()` bytes at `offset`, or fails with `UnexpectedEof`.
+    pub(crate) fn read_exact_at(&self, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+        while !buf.is_empty() {
+            match self.read_at(buf, offset) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A writable mapping of a whole segment file.
+///
+/// # Safety
+///
+/// Implementations guarantee that [`WritableMap::as_ptr`] points to [`WritableMap::len`] bytes
+/// that stay valid, writable and at the same address until the map is dropped, and that reads of
+/// the file through [`SegmentFile::read_at`] observe what was written through the pointer.
+pub unsafe trait WritableMap: Send + Sync + fmt::Debug {
+    /// Start of the mapped bytes.
+    fn as_ptr(&self) -> *mut u8;
+
+    /// Number of mapped bytes: the file's length.
+    fn len(&self) -> usize;
+
+    /// Makes `[offset, offset + len)` durable (`msync(MS_SYNC)`).
+    fn sync(&self, offset: usize, len: usize) -> io::Result<()>;
+
+    /// Asks for `[offset, offset + len)` to be faulted in for writing ahead of use. A hint:
+    /// implementations may do nothing.
+    fn prefault(&self, offset: usize, len: usize) -> io::Result<()>;
+}
+
+/// Lets tests wrap a storage and still reach the inner one.
+impl<S: Storage + ?Sized> Storage for Arc<S> {
+    fn location(&self) -> &Path {
+        (**self).location()
+    }
+    fn list(&self) -> io::Result<Vec<String>> {
+        (**self).list()
+    }
+    fn create(&self, name: &str, len: u64, prefix: &[u8]) -> io::Result<Arc<dyn SegmentFile>> {
+        (**self).create(name, len, prefix)
+    }
+    fn open(&self, name: &str, write: bool) -> io::Result<Arc<dyn SegmentFile>> {
+        (**self).open(name, write)
+    }
+    fn remove(&self, name: &str) -> io::Result<()> {
+        (**self).remove(name)
+    }
+    fn lock(&self, wait: bool) -> Result<LockGuard, LockError> {
+        (**self).lock(wait)
+    }
+}

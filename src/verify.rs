@@ -1,0 +1,483 @@
+//! Verification: every segment, every record, every hash, and every byte that must be zero.
+//!
+//! The walk (specified in `docs/FORMAT.md`, "Verifying a log"):
+//!
+//! 1. segment files are numbered without gaps; each header's prefix is intact (magic, version,
+//!    algorithm, digest), names the file's own number and the log's id, and the file has the
+//!    length the prefix declares;
+//! 2. each segment starts where the previous one ended: its commit slot's first seq and anchor
+//!    are the previous segment's last seq + 1 and head (seq 1 and all zeros for segment 1);
+//! 3. every record of the committed region is checked: magic, seq (gapless), leaf hash
+//!    recomputed from the body, chain hash recomputed from the previous one, zero padding, a
+//!    body that decodes, and the index entry of every 64th record;
+//! 4. the commit slots agree with the records (last seq, head, committed length, for both the
+//!    current slot and the older one), a sealed segment ends exactly at its committed length, and
+//!    every byte that carries nothing (header page outside prefix and slots, unused index
+//!    entries, the space after the records) is zero;
+//! 5. in the last segment, if the writer did not close it cleanly, records past the committed
+//!    length are accepted while they continue the chain, and non-zero bytes after them are
+//!    reported as a torn tail: what a crash leaves, not a failure.
+//!
+//! So any change to any byte of the committed region of a segment is detected, and reported with
+//! the seq it concerns, the file, the byte offset and the reason. What a plain hash chain cannot
+//! show on its own, a cut at a record boundary or a consistent rewrite of the whole log, shows
+//! against a head obtained out of band (a receipt, an export's manifest).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::cursor::{Cursor, Step, first_nonzero, last_nonzero_end};
+use crate::error::{Error, IntegrityError, Reason};
+use crate::event::decode_body;
+use crate::hash::Hash;
+use crate::header::{ReadHeaderError, SegmentHeader};
+use crate::listing::list;
+use crate::reader::check_dir;
+use crate::recovery::TornTail;
+use crate::segment::{
+    HEADER_LEN, INDEX_STRIDE, PREFIX_LEN, SLOT_LEN, SLOT_OFFSETS, Slot, SlotState,
+};
+use crate::storage::{FsStorage, SegmentFile, Storage};
+use crate::tail::{check_record, read_index_entry, scan_valid};
+
+/// What verification found.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct VerifyReport {
+    /// The log's location.
+    pub location: PathBuf,
+    /// Number of segment files.
+    pub segments: u64,
+    /// Number of records verified (up to the failure, if there is one).
+    pub events: u64,
+    /// Seq of the first record.
+    pub first_seq: u64,
+    /// Seq of the last record verified.
+    pub last_seq: u64,
+    /// Chain hash after the last record verified.
+    pub head: Hash,
+    /// Total size of the records verified, in bytes.
+    pub record_bytes: u64,
+    /// Total size of the segment files, in bytes.
+    pub file_bytes: u64,
+    /// Origin timestamp of the first record, nanoseconds since the Unix epoch.
+    pub first_timestamp: Option<i64>,
+    /// Origin timestamp of the last record verified.
+    pub last_timestamp: Option<i64>,
+    /// Bytes past the last valid record of an active segment: left by a crash (or by a writer
+    /// still writing). Reported, not a failure.
+    pub torn_tail: Option<TornTail>,
+    /// Findings that are not failures, such as a commit slot torn by a crash.
+    pub notes: Vec<String>,
+    /// Files in the directory that are not part of the log.
+    pub foreign_files: Vec<String>,
+    /// The first integrity failure; `None` when the log is valid.
+    pub failure: Option<IntegrityError>,
+}
+
+impl VerifyReport {
+    /// Whether the log verified.
+    pub fn is_ok(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// Verifies the log in directory `dir`. Fails only when the log cannot be read; integrity
+/// failures are in the report.
+pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport, Error> {
+    let dir = dir.as_ref();
+    check_dir(dir)?;
+    verify_storage(&FsStorage::new(dir))
+}
+
+/// Verifies the log in `storage`.
+pub fn verify_storage(storage: &dyn Storage) -> Result<VerifyReport, Error> {
+    let listing = list(storage)?;
+    if listing.segments.is_empty() {
+        return Err(Error::NotALog {
+            dir: storage.location().to_path_buf(),
+            reason: "it holds no segment files".into(),
+        });
+    }
+    let mut walk = Walk {
+        storage,
+        report: VerifyReport {
+            location: storage.location().to_path_buf(),
+            segments: listing.segments.len() as u64,
+            events: 0,
+            first_seq: 0,
+            last_seq: 0,
+            head: Hash::ZERO,
+            record_bytes: 0,
+            file_bytes: 0,
+            first_timestamp: None,
+            last_timestamp: None,
+            torn_tail: None,
+            notes: Vec::new(),
+            foreign_files: listing.foreign.clone(),
+            failure: None,
+        },
+        chain: None,
+        log_id: None,
+    };
+    let last = listing.segments.len() - 1;
+    for (i, (number, name)) in listing.segments.iter().enumerate() {
+        if i > 0 && *number != listing.segments[i - 1].0 + 1 {
+            walk.report.failure = Some(IntegrityError {
+                seq: walk.chain.map(|c| c.0),
+                file: storage.location().join(name),
+                offset: 0,
+                reason: Reason::MissingSegment(listing.segments[i - 1].0 + 1),
+            });
+            break;
+        }
+        match walk.segment(*number, name, i == last) {
+            Ok(()) => {}
+            Err(Stop::Failed(e)) => {
+                walk.report.failure = Some(e);
+                break;
+            }
+            Err(Stop::Io(e)) => return Err(e),
+        }
+    }
+    let r = &mut walk.report;
+    if let Some((next, head)) = walk.chain {
+        r.last_seq = next - 1;
+        r.head = head;
+        r.events = next - r.first_seq;
+    }
+    Ok(walk.report)
+}
+
+enum Stop {
+    Failed(IntegrityError),
+    Io(Error),
+}
+
+struct Walk<'a> {
+    storage: &'a dyn Storage,
+    report: VerifyReport,
+    /// Next seq and chain hash so far.
+    chain: Option<(u64, Hash)>,
+    log_id: Option<[u8; 16]>,
+}
+
+impl Walk<'_> {
+    fn segment(&mut self, number: u64, name: &str, is_last: bool) -> Result<(), Stop> {
+        let path = self.storage.location().join(name);
+        let io = |e: std::io::Error| Stop::Io(Error::io(format!("reading {}", path.display()), e));
+        let fail = |seq: Option<u64>, offset: u64, reason: Reason| {
+            Stop::Failed(IntegrityError {
+                seq,
+                file: path.clone(),
+                offset,
+                reason,
+            })
+        };
+        let file: Arc<dyn SegmentFile> = self
+            .storage
+            .open(name, false)
+            .map_err(|e| Stop::Io(Error::io(format!("opening {}", path.display()), e)))?;
+        let header = match SegmentHeader::read(&*file) {
+            Ok(h) => h,
+            Err(ReadHeaderError::Io(e)) => return Err(io(e)),
+            Err(ReadHeaderError::Header(h)) => {
+                return Err(fail(self.chain.map(|c| c.0), 0, Reason::Header(h)));
+            }
+        };
+        let prefix = header.prefix;
+        self.report.file_bytes += header.file_len;
+        if prefix.number != number {
+            return Err(fail(
+                None,
+                16,
+                Reason::SegmentNumber {
+                    header: prefix.number,
+                    name: number,
+                },
+            ));
+        }
+        if *self.log_id.get_or_insert(prefix.log_id) != prefix.log_id {
+            return Err(fail(None, 48, Reason::LogId));
+        }
+        if let Some(at) = nonzero_outside_prefix_and_slots(&header.page) {
+            return Err(fail(None, at, Reason::NonZero("the header page")));
+        }
+
+        // Commit slots.
+        let torn: Vec<usize> = header.torn_slots().collect();
+        if let Some(&i) = torn.first() {
+            if !is_last {
+                return Err(fail(None, SLOT_OFFSETS[i], Reason::Slot(i)));
+            }
+            self.report.notes.push(format!(
+                "commit slot {i} of {name} is torn (an interrupted header write)"
+            ));
+        }
+        let newest = header.newest();
+        let older = header.older();
+        if let (SlotState::Valid(a), SlotState::Valid(b)) = (header.slots[0], header.slots[1]) {
+            if a.generation == b.generation {
+                return Err(fail(None, SLOT_OFFSETS[1], Reason::Slot(1)));
+            }
+        }
+        for s in newest.iter().chain(older.iter()) {
+            if s.generation % 2 != slot_index_of(&header, s) as u64 {
+                return Err(fail(
+                    None,
+                    SLOT_OFFSETS[slot_index_of(&header, s)],
+                    Reason::SlotMismatch("a slot's generation does not match its position"),
+                ));
+            }
+        }
+        let (next_seq, prev) = match (self.chain, newest) {
+            (Some(c), _) => c,
+            (None, _) if number == 1 => (1, Hash::ZERO),
+            (None, Some(s)) => (s.first_seq, s.anchor),
+            (None, None) => {
+                return Err(fail(
+                    None,
+                    SLOT_OFFSETS[0],
+                    Reason::SlotMismatch("the first segment has no commit slot"),
+                ));
+            }
+        };
+        if self.chain.is_none() {
+            self.report.first_seq = next_seq;
+        }
+        if let Some(s) = newest {
+            let at = SLOT_OFFSETS[slot_index_of(&header, &s)];
+            if s.first_seq != next_seq {
+                return Err(fail(
+                    Some(next_seq),
+                    at,
+                    Reason::Continuity("the commit slot's first seq"),
+                ));
+            }
+            if s.anchor != prev {
+                return Err(fail(
+                    Some(next_seq),
+                    at,
+                    Reason::Continuity("the commit slot's anchor is not the previous head"),
+                ));
+            }
+        }
+        let committed = newest.map_or(prefix.data_offset, |s| s.committed_len);
+        if committed < prefix.data_offset || committed > prefix.file_len {
+            return Err(fail(
+                None,
+                SLOT_OFFSETS[0],
+                Reason::SlotMismatch("committed length outside the data region"),
+            ));
+        }
+        if header.file_len < committed {
+            return Err(fail(
+                None,
+                header.file_len,
+                Reason::CutShort {
+                    committed,
+                    actual: header.file_len,
+                },
+            ));
+        }
+        if header.file_len != prefix.file_len {
+            return Err(fail(
+                None,
+                header.file_len.min(prefix.file_len),
+                Reason::FileLength {
+                    expected: prefix.file_len,
+                    actual: header.file_len,
+                },
+            ));
+        }
+
+        // The committed records.
+        let mut seq = next_seq;
+        let mut head = prev;
+        let mut older_seen = older.is_some_and(|o| o.count() == 0);
+        if let Some(o) = older.filter(|o| o.count() == 0) {
+            if o.committed_len != prefix.data_offset || o.head != o.anchor {
+                return Err(fail(
+                    None,
+                    SLOT_OFFSETS[slot_index_of(&header, &o)],
+                    Reason::SlotMismatch("an older empty slot with a length or head"),
+                ));
+            }
+        }
+        let mut cursor = Cursor::new(file.clone(), prefix.data_offset, committed);
+        loop {
+            let rec = match cursor.next_record().map_err(io)? {
+                Step::End => break,
+                Step::Record(rec) => rec,
+                Step::NoHeader { offset } => {
+                    return Err(fail(Some(seq), offset, Reason::RecordMagic));
+                }
+                Step::Overrun { offset, header } => {
+                    return Err(fail(
+                        Some(seq),
+                        offset,
+                        Reason::RecordLength {
+                            len: u64::from(header.body_len),
+                            end: committed,
+                        },
+                    ));
+                }
+            };
+            head = check_record(&rec, seq, &head).map_err(|r| fail(Some(seq), rec.offset, r))?;
+            let k = seq - next_seq;
+            if k % INDEX_STRIDE == 0 {
+                let entry = k / INDEX_STRIDE;
+                let at = HEADER_LEN + entry * 4;
+                if at + 4 > prefix.data_offset {
+                    return Err(fail(
+                        Some(seq),
+                        rec.offset,
+                        Reason::SlotMismatch("more records than the index can hold"),
+                    ));
+                }
+                let found = read_index_entry(&*file, entry).map_err(io)?;
+                if found != rec.offset {
+                    return Err(fail(
+                        Some(seq),
+                        at,
+                        Reason::Index {
+                            entry,
+                            seq,
+                            expected: rec.offset,
+                            found,
+                        },
+                    ));
+                }
+            }
+            let end = rec.offset + rec.header.total_len();
+            if let Some(o) = older.filter(|o| o.count() > 0 && o.last_seq == seq) {
+                if o.committed_len != end || o.head != head {
+                    return Err(fail(
+                        Some(seq),
+                        SLOT_OFFSETS[slot_index_of(&header, &o)],
+                        Reason::SlotMismatch("the older commit slot disagrees with the records"),
+                    ));
+                }
+                older_seen = true;
+            }
+            let timestamp = decode_body(rec.body).map(|e| e.timestamp).ok();
+            self.report.first_timestamp = self.report.first_timestamp.or(timestamp);
+            self.report.last_timestamp = timestamp.or(self.report.last_timestamp);
+            self.report.record_bytes += rec.header.total_len();
+            seq += 1;
+        }
+        if let Some(s) = newest {
+            let at = SLOT_OFFSETS[slot_index_of(&header, &s)];
+            if s.last_seq != seq - 1 {
+                return Err(fail(
+                    Some(s.last_seq),
+                    at,
+                    Reason::SlotMismatch("the commit slot's last seq is not the last record's"),
+                ));
+            }
+            if s.head != head {
+                return Err(fail(
+                    Some(s.last_seq),
+                    at,
+                    Reason::SlotMismatch(
+                        "the commit slot's head is not the last record's chain hash",
+                    ),
+                ));
+            }
+        }
+        if let Some(o) = older.filter(|_| !older_seen) {
+            return Err(fail(
+                Some(o.last_seq),
+                SLOT_OFFSETS[slot_index_of(&header, &o)],
+                Reason::SlotMismatch("the older commit slot names a record that is not there"),
+            ));
+        }
+
+        // What follows the committed records.
+        let sealed = newest.is_some_and(|s| s.sealed);
+        let clean = newest.is_some_and(|s| s.clean);
+        let mut end = committed;
+        if !sealed && !clean {
+            let scan = scan_valid(&file, committed, prefix.file_len, seq, head).map_err(io)?;
+            if scan.records > 0 {
+                // Records written after the last commit: count them, with their index entries.
+                let mut c = Cursor::new(file.clone(), committed, scan.end);
+                let mut s = seq;
+                while let Step::Record(rec) = c.next_record().map_err(io)? {
+                    let k = s - next_seq;
+                    if k % INDEX_STRIDE == 0 {
+                        let found = read_index_entry(&*file, k / INDEX_STRIDE).map_err(io)?;
+                        if found != rec.offset && found != 0 {
+                            return Err(fail(
+                                Some(s),
+                                HEADER_LEN + k / INDEX_STRIDE * 4,
+                                Reason::Index {
+                                    entry: k / INDEX_STRIDE,
+                                    seq: s,
+                                    expected: rec.offset,
+                                    found,
+                                },
+                            ));
+                        }
+                    }
+                    let timestamp = decode_body(rec.body).map(|e| e.timestamp).ok();
+                    self.report.first_timestamp = self.report.first_timestamp.or(timestamp);
+                    self.report.last_timestamp = timestamp.or(self.report.last_timestamp);
+                    self.report.record_bytes += rec.header.total_len();
+                    s += 1;
+                }
+            }
+            end = scan.end;
+            seq = scan.next_seq;
+            head = scan.head;
+        }
+        let used = (seq - next_seq).div_ceil(INDEX_STRIDE);
+        let unused_index = HEADER_LEN + used * 4;
+        if sealed || clean {
+            if let Some(at) = first_nonzero(&*file, unused_index, prefix.data_offset).map_err(io)? {
+                return Err(fail(None, at, Reason::NonZero("unused index entries")));
+            }
+            if let Some(at) = first_nonzero(&*file, end, prefix.file_len).map_err(io)? {
+                return Err(fail(
+                    Some(seq),
+                    at,
+                    Reason::NonZero("the space after the last record"),
+                ));
+            }
+        } else if let Some(last) = last_nonzero_end(&*file, end, prefix.file_len).map_err(io)? {
+            self.report.torn_tail.get_or_insert(TornTail {
+                file: path.clone(),
+                offset: end,
+                len: last - end,
+                after_seq: seq - 1,
+            });
+        }
+        self.chain = Some((seq, head));
+        Ok(())
+    }
+}
+
+/// Which slot position holds `s`.
+fn slot_index_of(header: &SegmentHeader, s: &Slot) -> usize {
+    (0..2)
+        .find(|&i| header.slots[i] == SlotState::Valid(*s))
+        .unwrap_or(0)
+}
+
+/// The first non-zero byte of the header page outside the prefix and the two slots.
+fn nonzero_outside_prefix_and_slots(page: &[u8]) -> Option<u64> {
+    let mut carried = vec![false; page.len()];
+    carried[..PREFIX_LEN].iter_mut().for_each(|c| *c = true);
+    for at in SLOT_OFFSETS {
+        let at = at as usize;
+        carried[at..at + SLOT_LEN]
+            .iter_mut()
+            .for_each(|c| *c = true);
+    }
+    page.iter()
+        .zip(&carried)
+        .position(|(&b, &c)| b != 0 && !c)
+        .map(|i| i as u64)
+}
