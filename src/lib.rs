@@ -109,5 +109,5 @@ pub use receipt::{PendingReceipt, Receipt};
 pub use recovery::{RecoveryReport, TornTail};
 pub use ring::{Ring, RingBuilder};
 pub use segment::{HeaderError, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
-pub use snapshot::{Query, Records, Snapshot};
+pub use snapshot::{Query, Records, SegmentSummary, Snapshot};
 pub use verify::{VerifyReport, verify, verify_storage};

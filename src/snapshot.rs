@@ -136,6 +136,33 @@ impl Snapshot {
         Ok(out.into())
     }
 
+    /// One summary per segment file of the view, oldest first. Reads the header of each sealed
+    /// segment this view has not read yet.
+    pub fn segments(&self) -> Result<Vec<SegmentSummary>, Error> {
+        let view = &*self.view;
+        let storage = &*view.storage;
+        let mut out = Vec::with_capacity(view.segments.len());
+        for (i, entry) in view.segments.iter().enumerate() {
+            let info = entry.info(storage)?;
+            let (last_seq, end) = view.segment_end(i, &info);
+            let path = entry.path(storage);
+            let file_len = entry
+                .open(storage)?
+                .len()
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            out.push(SegmentSummary {
+                number: entry.number,
+                path,
+                first_seq: info.first_seq,
+                last_seq,
+                record_bytes: end - info.data_offset,
+                file_bytes: file_len,
+                sealed: info.end.is_some(),
+            });
+        }
+        Ok(out)
+    }
+
     /// Where the record `seq` starts and the segment it is in.
     fn locate(&self, seq: u64) -> Result<Located, Error> {
         let view = &*self.view;
@@ -202,6 +229,26 @@ impl fmt::Debug for Snapshot {
             .field("head", &self.head())
             .finish()
     }
+}
+
+/// One segment file of a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct SegmentSummary {
+    /// The segment's number (its position in the log, from 1).
+    pub number: u64,
+    /// The file.
+    pub path: PathBuf,
+    /// Seq of its first record.
+    pub first_seq: u64,
+    /// Seq of its last record in the view (`first_seq - 1` if it has none).
+    pub last_seq: u64,
+    /// Bytes of records it holds (in the view).
+    pub record_bytes: u64,
+    /// Size of the file.
+    pub file_bytes: u64,
+    /// Whether it is sealed (complete); the last segment of a log being written is not.
+    pub sealed: bool,
 }
 
 /// A cursor positioned in one segment.

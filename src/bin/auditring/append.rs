@@ -1,0 +1,187 @@
+//! `append`: events as JSON lines on stdin, into a log.
+
+use std::io::{self, BufRead, Write};
+use std::path::PathBuf;
+use std::thread;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::{DurabilityArg, Failure, dir_arg};
+
+/// Arguments of `auditring append`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The log directory (created if missing).
+    #[arg(value_parser = dir_arg)]
+    dir: PathBuf,
+    /// Wait for another writer to release the log instead of failing (exit code 3).
+    #[arg(long)]
+    wait: bool,
+    /// When events are synced.
+    #[arg(long, value_enum, default_value = "batch")]
+    durability: DurabilityArg,
+    /// Print `SEQ HEADHASH` on its own line, flushed, once each event is durable.
+    #[arg(long)]
+    receipts: bool,
+    /// Size of new segment files, in bytes.
+    #[arg(long, default_value_t = auditring::DEFAULT_SEGMENT_SIZE)]
+    segment_size: u64,
+}
+
+/// One input line.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    kind: String,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    trace_id: Option<String>,
+    #[serde(default)]
+    timestamp: Option<Timestamp>,
+    #[serde(default)]
+    details: Option<Box<RawValue>>,
+}
+
+/// A timestamp as integer nanoseconds or RFC 3339 text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Timestamp {
+    Nanos(i64),
+    Text(String),
+}
+
+/// Parses one JSON line into an event.
+pub fn parse_line(text: &str) -> Result<auditring::Event, String> {
+    let line: Line = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let mut event = auditring::Event::new(line.kind);
+    if let Some(a) = line.actor {
+        event = event.actor(a);
+    }
+    if let Some(t) = line.trace_id {
+        event = event.trace_id(t);
+    }
+    match line.timestamp {
+        Some(Timestamp::Nanos(n)) => event = event.timestamp_nanos(n),
+        Some(Timestamp::Text(s)) => {
+            let t = OffsetDateTime::parse(&s, &Rfc3339)
+                .map_err(|e| format!("timestamp {s:?} is not RFC 3339: {e}"))?;
+            let n = i64::try_from(t.unix_timestamp_nanos())
+                .map_err(|_| format!("timestamp {s:?} is outside the years 1677-2262"))?;
+            event = event.timestamp_nanos(n);
+        }
+        None => {}
+    }
+    if let Some(d) = line.details {
+        event = event.details_raw(d);
+    }
+    Ok(event)
+}
+
+/// Runs `auditring append`.
+pub fn run(args: Args) -> Result<u8, Failure> {
+    let ring = auditring::Ring::builder(&args.dir)
+        .durability(args.durability.policy())
+        .segment_size(args.segment_size)
+        .wait_for_lock(args.wait)
+        .open()?;
+    // Receipts are printed in order by a thread of their own, so that reading stdin never waits
+    // for a sync.
+    let (tx, rx) = crossbeam::channel::bounded::<auditring::PendingReceipt>(64 * 1024);
+    let printer = args.receipts.then(|| {
+        thread::spawn(move || -> Result<(), String> {
+            let stdout = io::stdout();
+            for pending in rx {
+                let r = pending.wait().map_err(|e| e.to_string())?;
+                let mut out = stdout.lock();
+                writeln!(out, "{} {}", r.seq, r.chain)
+                    .and_then(|()| out.flush())
+                    .map_err(|e| format!("writing a receipt: {e}"))?;
+            }
+            Ok(())
+        })
+    });
+    let mut failure = None;
+    let stdin = io::stdin();
+    for (n, line) in stdin.lock().lines().enumerate() {
+        let number = n + 1;
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                failure = Some(Failure::input(format!("reading line {number}: {e}")));
+                break;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event = match parse_line(&line) {
+            Ok(e) => e,
+            Err(e) => {
+                failure = Some(Failure::input(format!(
+                    "line {number}: {e}; nothing from this line on was written"
+                )));
+                break;
+            }
+        };
+        let pushed = if args.receipts {
+            ring.push_tracked(event).map(|p| {
+                let _ = tx.send(p);
+            })
+        } else {
+            ring.push(event)
+        };
+        if let Err(e) = pushed {
+            let mut f = Failure::from(auditring::Error::from(e));
+            f.message = format!("line {number}: {}", f.message);
+            failure = Some(f);
+            break;
+        }
+    }
+    drop(tx);
+    let closed = ring.close();
+    let printed = printer.map(|p| {
+        p.join()
+            .unwrap_or_else(|_| Err("receipt printer panicked".into()))
+    });
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    closed?;
+    if let Some(Err(e)) = printed {
+        return Err(Failure {
+            code: 4,
+            message: e,
+        });
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lines() {
+        let e = parse_line(
+            r#"{"kind":"k","actor":"a","trace_id":"t","timestamp":5,"details":{"x": [1, 2]}}"#,
+        )
+        .unwrap();
+        assert_eq!(e.kind(), "k");
+        assert_eq!(e.actor_id(), Some("a"));
+        assert_eq!(e.trace(), Some("t"));
+        assert_eq!(e.origin_nanos(), Some(5));
+        assert_eq!(e.details_text(), Some(r#"{"x": [1, 2]}"#));
+        let e = parse_line(r#"{"kind":"k","timestamp":"2026-01-01T00:00:00.000000001Z"}"#).unwrap();
+        assert_eq!(e.origin_nanos(), Some(1_767_225_600_000_000_001));
+        let e = parse_line(r#"{"kind":"k","timestamp":"2026-01-01T01:00:00+01:00"}"#).unwrap();
+        assert_eq!(e.origin_nanos(), Some(1_767_225_600_000_000_000));
+        assert!(parse_line(r#"{"actor":"a"}"#).is_err());
+        assert!(parse_line(r#"{"kind":"k","actr":"a"}"#).is_err());
+        assert!(parse_line(r#"{"kind":"k","timestamp":"yesterday"}"#).is_err());
+        assert!(parse_line("not json").is_err());
+    }
+}

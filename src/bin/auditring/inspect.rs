@@ -1,0 +1,149 @@
+//! `verify` and `stat`: reading a log without writing it.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::{Failure, dir_arg};
+
+/// Arguments of `auditring verify`.
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    /// The log directory.
+    #[arg(value_parser = dir_arg)]
+    dir: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arguments of `auditring stat`.
+#[derive(clap::Args)]
+pub struct StatArgs {
+    /// The log directory.
+    #[arg(value_parser = dir_arg)]
+    dir: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// RFC 3339 text of a nanosecond timestamp.
+pub fn rfc3339(nanos: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{nanos}ns"))
+}
+
+/// Runs `auditring verify`.
+pub fn verify(args: VerifyArgs) -> Result<u8, Failure> {
+    let report = auditring::verify(&args.dir)?;
+    let error = report.failure.as_ref();
+    if args.json {
+        let out = json!({
+            "ok": report.is_ok(),
+            "events": report.events,
+            "first_seq": report.first_seq,
+            "last_seq": report.last_seq,
+            "head_hash": report.head.to_hex(),
+            "segments": report.segments,
+            "record_bytes": report.record_bytes,
+            "torn_tail": report.torn_tail,
+            "notes": report.notes,
+            "foreign_files": report.foreign_files,
+            "error": error.map(|e| json!({
+                "seq": e.seq,
+                "file": e.file,
+                "offset": e.offset,
+                "reason": e.reason.to_string(),
+            })),
+        });
+        println!("{out}");
+    } else {
+        match error {
+            None => println!(
+                "ok: {} events, seq {}..{}, {} segments, head {}",
+                report.events, report.first_seq, report.last_seq, report.segments, report.head
+            ),
+            Some(e) => {
+                println!("FAILED: {e}");
+                println!(
+                    "verified before the failure: {} events, seq {}..{}",
+                    report.events, report.first_seq, report.last_seq
+                );
+            }
+        }
+        if let Some(t) = &report.torn_tail {
+            println!(
+                "torn tail (left by a crash or a writer still writing; not a failure): {} bytes after seq {} at byte {} of {}",
+                t.len,
+                t.after_seq,
+                t.offset,
+                t.file.display()
+            );
+        }
+        for note in &report.notes {
+            println!("note: {note}");
+        }
+        if !report.foreign_files.is_empty() {
+            println!(
+                "note: files that are not part of the log: {}",
+                report.foreign_files.join(", ")
+            );
+        }
+    }
+    match error {
+        None => Ok(0),
+        Some(e) => {
+            eprintln!("auditring: integrity failure: {e}");
+            Ok(1)
+        }
+    }
+}
+
+/// Runs `auditring stat`.
+pub fn stat(args: StatArgs) -> Result<u8, Failure> {
+    let reader = auditring::Reader::open(&args.dir)?;
+    let snap = reader.snapshot()?;
+    let segments = snap.segments()?;
+    let record_bytes: u64 = segments.iter().map(|s| s.record_bytes).sum();
+    let file_bytes: u64 = segments.iter().map(|s| s.file_bytes).sum();
+    let first = snap.get(snap.first_seq())?;
+    let last = snap.get(snap.head_seq())?;
+    let first_time = first.as_ref().map(|r| r.timestamp);
+    let last_time = last.as_ref().map(|r| r.timestamp);
+    if args.json {
+        let out = json!({
+            "segments": segments.len(),
+            "events": snap.len(),
+            "record_bytes": record_bytes,
+            "file_bytes": file_bytes,
+            "first_seq": snap.first_seq(),
+            "last_seq": snap.head_seq(),
+            "first_time": first_time.map(rfc3339),
+            "last_time": last_time.map(rfc3339),
+            "first_timestamp_ns": first_time,
+            "last_timestamp_ns": last_time,
+            "head_hash": snap.head().to_hex(),
+        });
+        println!("{out}");
+    } else {
+        println!("log:        {}", args.dir.display());
+        println!("segments:   {}", segments.len());
+        println!("events:     {}", snap.len());
+        println!("bytes:      {record_bytes} of records in {file_bytes} bytes of files");
+        if snap.is_empty() {
+            println!("seq:        (empty)");
+        } else {
+            println!("seq:        {}..{}", snap.first_seq(), snap.head_seq());
+        }
+        if let (Some(f), Some(l)) = (first_time, last_time) {
+            println!("time:       {} .. {}", rfc3339(f), rfc3339(l));
+        }
+        println!("head hash:  {}", snap.head());
+    }
+    Ok(0)
+}

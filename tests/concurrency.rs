@@ -1,0 +1,256 @@
+//! Many producers, no loss, gapless seqs, per-producer order; flush, close and drop keep
+//! everything; a full queue hands the event back.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use auditring::storage::MemStorage;
+use auditring::{Durability, Event, PushError, Reader, Ring, Snapshot};
+use common::{Faults, FaultyStorage};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Eq, Clone, Copy)]
+struct Tag {
+    producer: u64,
+    i: u64,
+}
+
+fn tagged(producer: u64, i: u64) -> Event {
+    Event::new("test.event")
+        .actor(format!("producer-{producer}"))
+        .details(&Tag { producer, i })
+        .unwrap()
+}
+
+/// Checks that `snap` holds exactly `producers × per` tagged events, seqs 1.. without gaps,
+/// each producer's events in its own order.
+fn check_all_present(snap: &Snapshot, producers: u64, per: u64) {
+    assert_eq!(snap.first_seq(), 1);
+    assert_eq!(snap.head_seq(), producers * per);
+    let mut next = vec![0u64; producers as usize];
+    let mut records = snap.iter();
+    let mut expected_seq = 1;
+    while let Some(r) = records.next_ref() {
+        let r = r.unwrap();
+        assert_eq!(r.seq, expected_seq, "gapless");
+        expected_seq += 1;
+        let tag: Tag = serde_json::from_str(r.details.unwrap()).unwrap();
+        assert_eq!(
+            tag.i, next[tag.producer as usize],
+            "producer {} order",
+            tag.producer
+        );
+        next[tag.producer as usize] += 1;
+    }
+    assert_eq!(expected_seq, producers * per + 1);
+    assert!(
+        next.iter().all(|&n| n == per),
+        "every event present: {next:?}"
+    );
+}
+
+fn run_producers(ring: &Ring, producers: u64, per: u64) {
+    let start = Arc::new(Barrier::new(producers as usize));
+    let threads: Vec<_> = (0..producers)
+        .map(|p| {
+            let producer = ring.producer();
+            let start = start.clone();
+            thread::spawn(move || {
+                start.wait();
+                for i in 0..per {
+                    producer.push(tagged(p, i)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn hundred_threads_ten_events_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = Ring::builder(dir.path())
+        .segment_size(1 << 20)
+        .open()
+        .unwrap();
+    run_producers(&ring, 100, 10);
+    ring.flush().unwrap();
+    check_all_present(&ring.snapshot(), 100, 10);
+    ring.close().unwrap();
+    let report = auditring::verify(dir.path()).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failure);
+    assert_eq!(report.events, 1000);
+    check_all_present(
+        &Reader::open(dir.path()).unwrap().snapshot().unwrap(),
+        100,
+        10,
+    );
+}
+
+#[test]
+fn eight_producers_hundred_thousand_each() {
+    let dir = tempfile::tempdir().unwrap();
+    // Small segments and a small queue: many rotations, and producers that wait for room.
+    let ring = Ring::builder(dir.path())
+        .segment_size(4 << 20)
+        .queue_capacity(256)
+        .open()
+        .unwrap();
+    run_producers(&ring, 8, 100_000);
+    ring.close().unwrap();
+    let report = auditring::verify(dir.path()).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failure);
+    assert_eq!(report.events, 800_000);
+    assert!(report.segments > 10, "{} segments", report.segments);
+    check_all_present(
+        &Reader::open(dir.path()).unwrap().snapshot().unwrap(),
+        8,
+        100_000,
+    );
+}
+
+#[test]
+fn snapshots_taken_while_producers_write_are_consistent() {
+    let mem = MemStorage::new("snapshots");
+    let ring = Ring::with_storage(mem)
+        .segment_size(256 * 1024)
+        .open()
+        .unwrap();
+    let writer = {
+        let producer = ring.producer();
+        thread::spawn(move || {
+            for i in 0..20_000 {
+                producer.push(tagged(0, i)).unwrap();
+            }
+        })
+    };
+    let mut seen = 0;
+    while seen < 20_000 {
+        let snap = ring.snapshot();
+        assert!(snap.head_seq() >= seen, "heads never go back");
+        seen = snap.head_seq();
+        // Everything up to the head is readable and chained, however much is written meanwhile.
+        let mut prev = snap.anchor();
+        let mut n = 0;
+        for r in snap.iter() {
+            let r = r.unwrap();
+            n += 1;
+            prev = r.chain;
+        }
+        assert_eq!(n, snap.len());
+        assert_eq!(prev, snap.head());
+        if let Some(last) = snap.last(1).next() {
+            assert_eq!(last.unwrap().seq, snap.head_seq());
+        }
+    }
+    writer.join().unwrap();
+    ring.close().unwrap();
+}
+
+#[test]
+fn close_and_drop_lose_nothing() {
+    for drop_instead_of_close in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = Ring::builder(dir.path())
+            .segment_size(1 << 20)
+            .open()
+            .unwrap();
+        // No flush: close (or drop) must drain the queue itself.
+        run_producers(&ring, 4, 5_000);
+        if drop_instead_of_close {
+            drop(ring);
+        } else {
+            ring.close().unwrap();
+        }
+        let snap = Reader::open(dir.path()).unwrap().snapshot().unwrap();
+        check_all_present(&snap, 4, 5_000);
+        assert!(auditring::verify(dir.path()).unwrap().is_ok());
+    }
+}
+
+#[test]
+fn flush_makes_everything_pushed_before_it_visible() {
+    for durability in [Durability::None, Durability::Batch] {
+        let mem = MemStorage::new("flush");
+        let ring = Ring::with_storage(mem)
+            .durability(durability)
+            .open()
+            .unwrap();
+        for round in 1..=20u64 {
+            for i in 0..100 {
+                ring.push(tagged(0, (round - 1) * 100 + i)).unwrap();
+            }
+            ring.flush().unwrap();
+            assert_eq!(ring.snapshot().head_seq(), round * 100);
+        }
+        ring.close().unwrap();
+    }
+}
+
+#[test]
+fn pushes_after_close_hand_the_event_back() {
+    let mem = MemStorage::new("closed");
+    let ring = Ring::with_storage(mem).open().unwrap();
+    let producer = ring.producer();
+    ring.close().unwrap();
+    let event = tagged(7, 7);
+    match producer.push(event.clone()) {
+        Err(PushError::Closed(e)) => assert_eq!(e, event),
+        other => panic!("expected Closed, got {other:?}"),
+    }
+    assert!(matches!(
+        producer.try_push(event.clone()),
+        Err(PushError::Closed(_))
+    ));
+    assert!(producer.flush().is_err());
+}
+
+#[test]
+fn try_push_on_a_full_queue_hands_the_event_back_and_nothing_is_lost() {
+    // The sequencer blocks when it needs its second segment, so the queue fills up for sure
+    // (it may also fill up sooner, while the sequencer starts).
+    let faults = Faults::new();
+    let (release, gate) = crossbeam::channel::unbounded();
+    *faults.create_gate.lock().unwrap() = Some(gate);
+    let mem = MemStorage::new("full");
+    // The first segment is created by recovery, before the gate matters: let that create pass.
+    release.send(()).unwrap();
+    let ring = Ring::with_storage(FaultyStorage::new(mem.clone(), faults.clone()))
+        .segment_size(64 * 1024)
+        .queue_capacity(64)
+        .open()
+        .unwrap();
+    let mut pushed = 0u64;
+    let full_event = loop {
+        let event = tagged(0, pushed);
+        match ring.try_push(event.clone()) {
+            Ok(()) => pushed += 1,
+            Err(PushError::Full(back)) => {
+                assert_eq!(back, event, "the event comes back unchanged");
+                break back;
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+        assert!(pushed < 10_000, "the queue never filled");
+    };
+    assert!(pushed >= 64);
+    // Open the gate for good (a create may be waiting on it), and push the event again.
+    *faults.create_gate.lock().unwrap() = None;
+    let _ = release.send(());
+    ring.push(full_event).unwrap();
+    pushed += 1;
+    // Enough for several more segments.
+    for _ in 0..2_000 {
+        ring.push(tagged(0, pushed)).unwrap();
+        pushed += 1;
+    }
+    ring.close().unwrap();
+    assert!(faults.creates.load(Ordering::SeqCst) >= 3);
+    let snap = Reader::with_storage(mem).snapshot().unwrap();
+    check_all_present(&snap, 1, pushed);
+}
