@@ -270,8 +270,11 @@ pub enum Reason {
         /// Length on disk.
         actual: u64,
     },
-    /// A commit slot is damaged where a crash cannot explain it.
-    #[error("commit slot {0} is damaged")]
+    /// A commit slot is damaged (or missing where the segment's state requires it).
+    #[error(
+        "commit slot {0} is damaged (a header write interrupted by a crash, or tampering; \
+         opening the log for writing rewrites it)"
+    )]
     Slot(usize),
     /// The commit slot contradicts the records or the previous segment.
     #[error("commit slot disagrees with the records: {0}")]

@@ -28,8 +28,21 @@ pub(crate) enum ReadHeaderError {
 }
 
 impl SegmentHeader {
-    /// Reads and decodes the header page of `file`.
+    /// Reads and decodes the header page of `file`. A slot that does not check out is read
+    /// again a few times: a live writer in another process may be in the middle of writing it.
     pub(crate) fn read(file: &dyn SegmentFile) -> Result<SegmentHeader, ReadHeaderError> {
+        let mut header = Self::read_once(file)?;
+        for _ in 0..3 {
+            if !header.slots.contains(&SlotState::Torn) {
+                break;
+            }
+            std::thread::yield_now();
+            header = Self::read_once(file)?;
+        }
+        Ok(header)
+    }
+
+    fn read_once(file: &dyn SegmentFile) -> Result<SegmentHeader, ReadHeaderError> {
         let file_len = file.len().map_err(ReadHeaderError::Io)?;
         if file_len < HEADER_LEN {
             return Err(ReadHeaderError::Header(HeaderError::Truncated {
@@ -62,11 +75,6 @@ impl SegmentHeader {
     pub(crate) fn older(&self) -> Option<Slot> {
         let newest = self.newest()?;
         self.valid().find(|s| s.generation < newest.generation)
-    }
-
-    /// Indexes of slots that are neither valid nor empty.
-    pub(crate) fn torn_slots(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..2).filter(|&i| self.slots[i] == SlotState::Torn)
     }
 
     fn valid(&self) -> impl Iterator<Item = Slot> + '_ {

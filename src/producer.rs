@@ -125,10 +125,11 @@ impl Producer {
     pub fn flush(&self) -> Result<(), Error> {
         self.shared.check_health()?;
         let (ticket, completion) = Ticket::new();
-        self.shared
+        let shared = &*self.shared;
+        shared
             .queue
-            .push(Item::Flush(completion))
-            .map_err(|_| Error::Closed)?;
+            .push(Item::Flush(completion), || shared.is_failing())
+            .map_err(|_| shared.check_health().err().unwrap_or(Error::Closed))?;
         ticket.wait().map(drop)
     }
 
@@ -148,10 +149,14 @@ impl Producer {
         encoded.ticket = ticket;
         let item = Item::Event(encoded);
         let result = if wait {
-            self.shared
+            let shared = &*self.shared;
+            shared
                 .queue
-                .push(item)
-                .map_err(|_| PushError::Closed(event))
+                .push(item, || shared.is_failing())
+                .map_err(|_| match shared.check_health() {
+                    Err(source) => PushError::Failed { event, source },
+                    Ok(()) => PushError::Closed(event),
+                })
         } else {
             match self.shared.queue.try_push(item) {
                 Ok(()) => Ok(()),

@@ -189,8 +189,10 @@ impl<T> Queue<T> {
         }
     }
 
-    /// Pushes, parking while the queue is full. Hands the value back only if the queue is closed.
-    pub(crate) fn push(&self, mut value: T) -> Result<(), T> {
+    /// Pushes, parking while the queue is full. Hands the value back if the queue is closed, or
+    /// if `give_up` returns true (it is asked before every park, after registering, so a
+    /// condition set before [`Queue::wake_all_producers`] is always seen).
+    pub(crate) fn push(&self, mut value: T, give_up: impl Fn() -> bool) -> Result<(), T> {
         let backoff = Backoff::new();
         loop {
             match self.try_push(value) {
@@ -209,6 +211,9 @@ impl<T> Queue<T> {
                 Ok(()) => return Ok(()),
                 Err(TryPushError::Closed(v)) => return Err(v),
                 Err(TryPushError::Full(v)) => value = v,
+            }
+            if give_up() {
+                return Err(value);
             }
             thread::park();
         }
@@ -255,7 +260,13 @@ impl<T> Queue<T> {
         }
     }
 
-    fn wake_all_producers(&self) {
+    /// Unparks every producer waiting for room. Called when room was made, when the queue is
+    /// closed, and when the ring can no longer take events (so that waiters give up).
+    pub(crate) fn wake_all_producers(&self) {
+        atomic::fence(Ordering::SeqCst);
+        if self.waiting.load(Ordering::Acquire) == 0 {
+            return;
+        }
         while let Some(t) = self.waiters.pop() {
             self.waiting.fetch_sub(1, Ordering::Relaxed);
             t.unpark();
@@ -354,11 +365,7 @@ impl<T> Consumer<T> {
     /// Unparks every producer waiting for room, if there is any.
     pub(crate) fn wake_producers(&mut self) {
         self.since_wake = 0;
-        let q = &*self.queue;
-        atomic::fence(Ordering::SeqCst);
-        if q.waiting.load(Ordering::Acquire) != 0 {
-            q.wake_all_producers();
-        }
+        self.queue.wake_all_producers();
     }
 
     /// Parks until a producer pushes, the queue is closed, or `timeout` passes. May return
@@ -405,7 +412,7 @@ mod tests {
         q.try_push(3).unwrap();
         q.close();
         assert_eq!(q.try_push(4), Err(TryPushError::Closed(4)));
-        assert_eq!(q.push(5), Err(5));
+        assert_eq!(q.push(5, || false), Err(5));
         for i in 1..4 {
             assert_eq!(c.pop(), Pop::Item(i));
         }
@@ -440,7 +447,7 @@ mod tests {
                 thread::spawn(move || {
                     start.wait();
                     for i in 0..per {
-                        q.push((p, i)).unwrap();
+                        q.push((p, i), || false).unwrap();
                     }
                 })
             })

@@ -33,8 +33,10 @@ use crate::recovery::activation_slot;
 use crate::segment::{HEADER_LEN, INDEX_STRIDE, RECORD_HEADER_LEN, RecordHeader, record_len};
 use crate::shared::Shared;
 
-/// How long a stalled sequencer waits before trying to create a segment again.
-const STALL_RETRY: Duration = Duration::from_millis(200);
+/// How long a stalled sequencer first waits before trying to create a segment again; the wait
+/// doubles with each failure, up to [`STALL_RETRY_MAX`].
+const STALL_RETRY: Duration = Duration::from_millis(1);
+const STALL_RETRY_MAX: Duration = Duration::from_millis(250);
 
 /// The segment being written.
 struct Active {
@@ -339,6 +341,7 @@ impl Sequencer {
     /// Waits for the next segment, stalling the ring while it cannot be created. Fails only if
     /// the ring is closed while the storage still fails.
     fn next_segment(&mut self) -> Result<Arc<MappedSegment>, Error> {
+        let mut retry = STALL_RETRY;
         loop {
             if !self.spare_requested {
                 self.request_spare();
@@ -358,7 +361,8 @@ impl Sequencer {
                     if self.consumer.queue().is_closed() {
                         return Err(e);
                     }
-                    thread::park_timeout(STALL_RETRY);
+                    thread::park_timeout(retry);
+                    retry = (retry * 2).min(STALL_RETRY_MAX);
                 }
             }
         }

@@ -68,6 +68,11 @@ impl Shared {
         }
     }
 
+    /// Whether the ring cannot take events now (a waiting producer then gives up).
+    pub(crate) fn is_failing(&self) -> bool {
+        self.health.load(Ordering::SeqCst) != HEALTHY
+    }
+
     /// Whether a sync has failed.
     pub(crate) fn is_poisoned(&self) -> bool {
         self.health.load(Ordering::Acquire) == POISONED
@@ -92,7 +97,8 @@ impl Shared {
             Some(e) if matches!(**e, Error::Poisoned { .. }) => cur.clone(),
             _ => Some(Arc::new(error.clone())),
         });
-        self.health.store(POISONED, Ordering::Release);
+        self.health.store(POISONED, Ordering::SeqCst);
+        self.queue.wake_all_producers();
         self.poison_error().unwrap_or(error)
     }
 
@@ -104,7 +110,8 @@ impl Shared {
         });
         let _ = self
             .health
-            .compare_exchange(HEALTHY, STALLED, Ordering::AcqRel, Ordering::Acquire);
+            .compare_exchange(HEALTHY, STALLED, Ordering::SeqCst, Ordering::SeqCst);
+        self.queue.wake_all_producers();
     }
 
     /// Clears a stall.

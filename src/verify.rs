@@ -206,18 +206,21 @@ impl Walk<'_> {
             return Err(fail(None, at, Reason::NonZero("the header page")));
         }
 
-        // Commit slots.
-        let torn: Vec<usize> = header.torn_slots().collect();
-        if let Some(&i) = torn.first() {
-            if !is_last {
-                return Err(fail(None, SLOT_OFFSETS[i], Reason::Slot(i)));
-            }
-            self.report.notes.push(format!(
-                "commit slot {i} of {name} is torn (an interrupted header write)"
-            ));
-        }
+        // Commit slots. Each lies alone in a 512-byte sector, so a crash cannot tear one on a
+        // disk that writes sectors whole; a damaged slot is a failure (opening the log for
+        // writing rewrites it). An unwritten slot is normal only in the last segment of a log
+        // that was not closed, while its other slot is still at generation 1 (or unwritten too).
         let newest = header.newest();
         let older = header.older();
+        let finished = newest.is_some_and(|s| s.sealed || s.clean);
+        for i in 0..2 {
+            let unwritten_ok = is_last && !finished && newest.is_none_or(|s| s.generation == 1);
+            match header.slots[i] {
+                SlotState::Valid(_) => {}
+                SlotState::Empty if unwritten_ok => {}
+                _ => return Err(fail(None, SLOT_OFFSETS[i], Reason::Slot(i))),
+            }
+        }
         if let (SlotState::Valid(a), SlotState::Valid(b)) = (header.slots[0], header.slots[1]) {
             if a.generation == b.generation {
                 return Err(fail(None, SLOT_OFFSETS[1], Reason::Slot(1)));
@@ -446,13 +449,21 @@ impl Walk<'_> {
                     Reason::NonZero("the space after the last record"),
                 ));
             }
-        } else if let Some(last) = last_nonzero_end(&*file, end, prefix.file_len).map_err(io)? {
-            self.report.torn_tail.get_or_insert(TornTail {
-                file: path.clone(),
-                offset: end,
-                len: last - end,
-                after_seq: seq - 1,
-            });
+        } else {
+            if let Some(last) = last_nonzero_end(&*file, end, prefix.file_len).map_err(io)? {
+                self.report.torn_tail.get_or_insert(TornTail {
+                    file: path.clone(),
+                    offset: end,
+                    len: last - end,
+                    after_seq: seq - 1,
+                });
+            }
+            if let Some(at) = first_nonzero(&*file, unused_index, prefix.data_offset).map_err(io)? {
+                self.report.notes.push(format!(
+                    "{name}: index entries past the last valid record, from byte {at} \
+                     (left by a crash, or by a writer still writing)"
+                ));
+            }
         }
         self.chain = Some((seq, head));
         Ok(())

@@ -1,0 +1,223 @@
+//! Separate processes: one chain across writers, the lock, and crashes.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+
+use auditring::{Hash, Reader, Ring};
+use common::bin;
+
+fn append(dir: &std::path::Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(bin());
+    c.arg("append").arg(dir).args(extra);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn line(writer: usize, i: usize) -> String {
+    format!(
+        "{{\"kind\":\"test.write\",\"actor\":\"writer-{writer}\",\"details\":{{\"writer\":{writer},\"i\":{i}}}}}\n"
+    )
+}
+
+#[test]
+fn four_processes_twenty_events_each_make_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let children: Vec<Child> = (0..4)
+        .map(|w| {
+            let mut child = append(&log, &["--wait", "--segment-size", "65536"])
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            // Each writer feeds its lines from its own thread, all at once.
+            thread::spawn(move || {
+                for i in 0..20 {
+                    stdin.write_all(line(w, i).as_bytes()).unwrap();
+                }
+            });
+            child
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "append failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let verify = Command::new(bin())
+        .arg("verify")
+        .arg(&log)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(
+        verify.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["events"], 80);
+    assert_eq!(v["first_seq"], 1);
+    assert_eq!(v["last_seq"], 80);
+    // Each writer's events are all there, in its own order.
+    let snap = Reader::open(&log).unwrap().snapshot().unwrap();
+    let mut next = [0u64; 4];
+    for r in snap.iter() {
+        let r = r.unwrap();
+        let d: serde_json::Value = serde_json::from_str(r.details.as_deref().unwrap()).unwrap();
+        let w = d["writer"].as_u64().unwrap() as usize;
+        assert_eq!(d["i"].as_u64().unwrap(), next[w]);
+        next[w] += 1;
+    }
+    assert_eq!(next, [20; 4]);
+}
+
+#[test]
+fn a_second_writer_is_refused_with_the_holders_pid_and_gets_the_lock_once_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    // The first writer holds the lock while it waits for input.
+    let mut first = append(&log, &["--receipts"]).spawn().unwrap();
+    let mut stdin = first.stdin.take().unwrap();
+    let mut receipts = BufReader::new(first.stdout.take().unwrap());
+    stdin.write_all(line(0, 0).as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    let mut receipt = String::new();
+    receipts.read_line(&mut receipt).unwrap();
+    assert!(receipt.starts_with("1 "), "{receipt}");
+
+    let mut second = append(&log, &[]).spawn().unwrap();
+    second
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(line(1, 0).as_bytes())
+        .unwrap();
+    let out = second.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&log.display().to_string()), "{err}");
+    assert!(err.contains(&format!("pid {}", first.id())), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+
+    // A waiting writer gets in once the first one is done.
+    let mut third = append(&log, &["--wait"]).spawn().unwrap();
+    let mut third_in = third.stdin.take().unwrap();
+    third_in.write_all(line(2, 0).as_bytes()).unwrap();
+    drop(third_in);
+    drop(stdin);
+    assert!(first.wait().unwrap().success());
+    assert!(third.wait().unwrap().success());
+    let snap = Reader::open(&log).unwrap().snapshot().unwrap();
+    assert_eq!(snap.len(), 2);
+}
+
+#[test]
+fn a_writer_that_fails_midway_keeps_what_it_wrote_and_releases_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let mut child = append(&log, &[]).spawn().unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for i in 0..5 {
+            stdin.write_all(line(0, i).as_bytes()).unwrap();
+        }
+        stdin.write_all(b"{\"kind\": \"broken\"\n").unwrap();
+        stdin.write_all(line(0, 99).as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 6"), "{err}");
+
+    // No --wait: the lock must be free.
+    let ring = Ring::open(&log).expect("the failed writer released the lock");
+    let snap = ring.snapshot();
+    assert_eq!(
+        snap.len(),
+        5,
+        "what was written before the bad line stays, nothing after"
+    );
+    ring.close().unwrap();
+    assert!(auditring::verify(&log).unwrap().is_ok());
+}
+
+/// Feeds events to an `append --durability batch --receipts` child, kills it with SIGKILL after
+/// `kill_after` receipts, and checks every receipt against the reopened log.
+fn kill_during_load(kill_after: usize, segment_size: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let mut child = append(
+        &log,
+        &[
+            "--durability",
+            "batch",
+            "--receipts",
+            "--segment-size",
+            segment_size,
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = thread::spawn(move || {
+        let mut i = 0;
+        // Until the child dies and the pipe breaks.
+        while stdin.write_all(line(0, i).as_bytes()).is_ok() {
+            i += 1;
+        }
+    });
+    let mut receipts = Vec::new();
+    for l in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let l = l.unwrap();
+        let (seq, hash) = l.split_once(' ').unwrap();
+        receipts.push((seq.parse::<u64>().unwrap(), Hash::from_hex(hash).unwrap()));
+        if receipts.len() == kill_after {
+            child.kill().unwrap(); // SIGKILL
+            break;
+        }
+    }
+    child.wait().unwrap();
+    feeder.join().unwrap();
+    assert_eq!(receipts.len(), kill_after);
+
+    let report = auditring::verify(&log).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failure);
+    let ring = Ring::open(&log).unwrap();
+    let snap = ring.snapshot();
+    for (i, (seq, chain)) in receipts.iter().enumerate() {
+        assert_eq!(
+            *seq,
+            i as u64 + 1,
+            "receipts come in seq order without gaps"
+        );
+        let r = snap
+            .get(*seq)
+            .unwrap()
+            .expect("a receipted event is present");
+        assert_eq!(r.chain, *chain, "seq {seq}");
+    }
+    assert!(snap.head_seq() >= receipts.len() as u64);
+    // The chain goes on from where it was.
+    let next = ring
+        .push_receipt(auditring::Event::new("after.crash"))
+        .unwrap();
+    assert_eq!(next.seq, snap.head_seq() + 1);
+    ring.close().unwrap();
+    assert!(auditring::verify(&log).unwrap().is_ok());
+}
+
+#[test]
+fn sigkill_during_a_group_commit_load_loses_no_receipted_event() {
+    kill_during_load(3_000, "65536");
+    kill_during_load(20_000, "1048576");
+}

@@ -1,0 +1,284 @@
+//! Crashes, torn tails, failed syncs, a full disk, and what reopening costs.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+
+use auditring::storage::{MemStorage, Storage};
+use auditring::{Durability, Error, Event, EventError, PushError, Reader, Receipt, Ring};
+use common::{Faults, FaultyStorage};
+
+fn event(i: u64) -> Event {
+    Event::new("test.event")
+        .actor(format!("actor-{}", i % 7))
+        .details(&serde_json::json!({ "i": i, "pad": "x".repeat((i % 50) as usize) }))
+        .unwrap()
+}
+
+fn check_receipts(storage: &MemStorage, receipts: &[Receipt]) {
+    let snap = Reader::with_storage(storage.clone()).snapshot().unwrap();
+    for r in receipts {
+        let got = snap
+            .get(r.seq)
+            .unwrap()
+            .unwrap_or_else(|| panic!("seq {} lost", r.seq));
+        assert_eq!(got.chain, r.chain, "seq {}", r.seq);
+    }
+}
+
+#[test]
+fn every_crash_image_keeps_every_receipted_event() {
+    let mem = MemStorage::new("crash");
+    let ring = Ring::with_storage(mem.clone())
+        .segment_size(64 * 1024)
+        .durability(Durability::Batch)
+        .open()
+        .unwrap();
+    let mut receipts = Vec::new();
+    for i in 0..600 {
+        receipts.push(ring.push_receipt(event(i)).unwrap());
+        assert!(receipts[i as usize].durable);
+        // What the disk holds right now, had the power gone off.
+        if i % 7 == 0 {
+            let image = mem.crash_image();
+            let report = auditring::verify_storage(&image).unwrap();
+            assert!(report.is_ok(), "after {i}: {:?}", report.failure);
+            check_receipts(&image, &receipts);
+            // Recovery opens it, keeps everything, and the chain goes on.
+            let reopened = Ring::with_storage(image.clone()).open().unwrap();
+            let next = reopened.push_receipt(event(10_000)).unwrap();
+            assert_eq!(next.seq, reopened.snapshot().head_seq());
+            reopened.close().unwrap();
+            assert!(auditring::verify_storage(&image).unwrap().is_ok());
+            check_receipts(&image, &receipts);
+        }
+    }
+    ring.close().unwrap();
+}
+
+#[test]
+fn a_torn_tail_is_reported_by_verify_and_trimmed_by_recovery() {
+    let mem = MemStorage::new("torn");
+    let ring = Ring::with_storage(mem.clone())
+        .durability(Durability::Batch)
+        .open()
+        .unwrap();
+    let receipts: Vec<Receipt> = (0..50)
+        .map(|i| ring.push_receipt(event(i)).unwrap())
+        .collect();
+    let image = mem.crash_image();
+    ring.close().unwrap();
+    // Half a record after the last durable one, as a crash in the middle of a write leaves it.
+    let name = "0000000000000001.seg";
+    let mut bytes = image.read_file(name).unwrap();
+    assert_eq!(
+        Reader::with_storage(image.clone())
+            .snapshot()
+            .unwrap()
+            .head_seq(),
+        50
+    );
+    let mut end = u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize;
+    while &bytes[end..end + 4] == b"AREC" {
+        let body = u32::from_le_bytes(bytes[end + 4..end + 8].try_into().unwrap()) as usize;
+        end += (80 + body + 7) & !7;
+    }
+    bytes[end..end + 4].copy_from_slice(b"AREC");
+    bytes[end + 4..end + 60].fill(0x5a);
+    image.write_file(name, bytes);
+
+    let report = auditring::verify_storage(&image).unwrap();
+    assert!(
+        report.is_ok(),
+        "a torn tail is not a failure: {:?}",
+        report.failure
+    );
+    let torn = report.torn_tail.expect("reported");
+    assert_eq!(torn.offset, end as u64);
+    assert_eq!(torn.len, 60);
+    assert_eq!(torn.after_seq, 50);
+
+    let ring = Ring::with_storage(image.clone()).open().unwrap();
+    let rec = ring.recovery().clone();
+    assert_eq!(rec.torn_tail.as_ref().map(|t| t.offset), Some(end as u64));
+    assert!(!rec.clean);
+    let next = ring.push_receipt(event(99)).unwrap();
+    assert_eq!(next.seq, 51);
+    ring.close().unwrap();
+    let report = auditring::verify_storage(&image).unwrap();
+    assert!(report.is_ok() && report.torn_tail.is_none(), "{report:?}");
+    check_receipts(&image, &receipts);
+}
+
+#[test]
+fn records_written_after_the_last_commit_are_recovered() {
+    let mem = MemStorage::new("uncommitted");
+    let ring = Ring::with_storage(mem.clone()).open().unwrap();
+    for i in 0..1000 {
+        ring.push(event(i)).unwrap();
+    }
+    ring.flush().unwrap();
+    // The process dies here: what it wrote is in the page cache (the live bytes), but no commit
+    // slot names it.
+    let live = MemStorage::new("after-kill");
+    for name in mem.list().unwrap() {
+        live.write_file(&name, mem.read_file(&name).unwrap());
+    }
+    std::mem::forget(ring);
+    let ring = Ring::with_storage(live.clone()).open().unwrap();
+    assert_eq!(ring.recovery().recovered, 1000);
+    assert!(!ring.recovery().clean);
+    assert_eq!(ring.snapshot().head_seq(), 1000);
+    ring.close().unwrap();
+    // Reopened after a clean close: nothing to examine past the commit.
+    let ring = Ring::with_storage(live.clone()).open().unwrap();
+    assert!(ring.recovery().clean);
+    assert_eq!(ring.recovery().recovered, 0);
+    ring.close().unwrap();
+    assert!(auditring::verify_storage(&live).unwrap().is_ok());
+}
+
+#[test]
+fn a_failed_sync_poisons_the_ring() {
+    let mem = MemStorage::new("poison");
+    let faults = Faults::new();
+    let ring = Ring::with_storage(FaultyStorage::new(mem.clone(), faults.clone()))
+        .durability(Durability::Batch)
+        .open()
+        .unwrap();
+    let mut receipts = Vec::new();
+    for i in 0..20 {
+        receipts.push(ring.push_receipt(event(i)).unwrap());
+    }
+    faults.syncs_until_failure.store(0, Ordering::SeqCst);
+    let failed = ring.push_receipt(event(20));
+    assert!(matches!(failed, Err(Error::Poisoned { .. })), "{failed:?}");
+    // From now on, everything fails, and pushes hand the event back.
+    match ring.push(event(21)) {
+        Err(PushError::Failed {
+            event: e,
+            source: Error::Poisoned { .. },
+        }) => {
+            assert_eq!(e, event(21));
+        }
+        other => panic!("expected a poisoned push, got {other:?}"),
+    }
+    assert!(matches!(ring.flush(), Err(Error::Poisoned { .. })));
+    assert!(matches!(ring.close(), Err(Error::Poisoned { .. })));
+    // What was acknowledged as durable is there.
+    let image = mem.crash_image();
+    assert!(auditring::verify_storage(&image).unwrap().is_ok());
+    check_receipts(&image, &receipts);
+    let reopened = Ring::with_storage(image).open().unwrap();
+    assert!(reopened.snapshot().head_seq() >= 20);
+    reopened.close().unwrap();
+}
+
+#[test]
+fn a_full_disk_stalls_the_ring_and_hands_events_back_without_losing_any() {
+    let mem = MemStorage::new("full-disk");
+    let faults = Faults::new();
+    let ring = Ring::with_storage(FaultyStorage::new(mem.clone(), faults.clone()))
+        .segment_size(64 * 1024)
+        .open()
+        .unwrap();
+    faults.disk_full.store(true, Ordering::SeqCst);
+    let mut accepted = 0u64;
+    let refused = loop {
+        match ring.push(event(accepted)) {
+            Ok(()) => accepted += 1,
+            Err(PushError::Failed {
+                event: e,
+                source: Error::Io { source, context },
+            }) => {
+                assert_eq!(source.raw_os_error(), Some(28), "{context}");
+                assert!(context.contains("creating"), "{context}");
+                break e;
+            }
+            Err(e) => panic!("unexpected {e}"),
+        }
+        assert!(accepted < 1_000_000, "never stalled");
+    };
+    assert_eq!(refused, event(accepted));
+    assert!(
+        matches!(ring.flush(), Err(Error::Io { .. })),
+        "flush reports the stall"
+    );
+    // Space comes back: the ring resumes on its next retry, and the events accepted before are
+    // all written.
+    faults.disk_full.store(false, Ordering::SeqCst);
+    while let Err(e) = ring.flush() {
+        assert!(matches!(e, Error::Io { .. }), "{e}");
+        std::thread::yield_now();
+    }
+    ring.push(refused).unwrap();
+    accepted += 1;
+    ring.close().unwrap();
+    let snap = Reader::with_storage(mem.clone()).snapshot().unwrap();
+    assert_eq!(snap.len(), accepted);
+    for (i, r) in snap.iter().enumerate() {
+        let r = r.unwrap();
+        assert_eq!(r.details, event(i as u64).details_text().map(str::to_owned));
+    }
+    assert!(auditring::verify_storage(&mem).unwrap().is_ok());
+}
+
+#[test]
+fn invalid_events_are_handed_back() {
+    let mem = MemStorage::new("invalid");
+    let ring = Ring::with_storage(mem).max_event_size(1024).open().unwrap();
+    let big = Event::new("big").details(&"x".repeat(2000)).unwrap();
+    match ring.push(big.clone()) {
+        Err(PushError::Invalid {
+            event,
+            source: EventError::TooLarge { len, max },
+        }) => {
+            assert_eq!(event, big);
+            assert!(len > 2000);
+            assert_eq!(max, 1024);
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    for bad in [Event::new(""), Event::new("auditring.pruned")] {
+        let err = ring.try_push(bad.clone()).unwrap_err();
+        assert!(matches!(err, PushError::Invalid { .. }), "{err}");
+        assert_eq!(err.into_event(), bad);
+    }
+    assert_eq!(ring.snapshot().len(), 0);
+    ring.close().unwrap();
+}
+
+/// Bytes read while opening a cleanly closed log of `events` events.
+fn bytes_read_by_reopen(events: u64) -> (u64, usize) {
+    let mem = MemStorage::new("reopen");
+    let ring = Ring::with_storage(mem.clone())
+        .segment_size(64 * 1024)
+        .open()
+        .unwrap();
+    for i in 0..events {
+        ring.push(event(i)).unwrap();
+    }
+    ring.close().unwrap();
+    let segments = mem.list().unwrap().len();
+    let faults = Faults::new();
+    let ring = Ring::with_storage(FaultyStorage::new(mem, faults.clone()))
+        .open()
+        .unwrap();
+    assert_eq!(ring.snapshot().head_seq(), events);
+    ring.close().unwrap();
+    (faults.bytes_read.load(Ordering::SeqCst), segments)
+}
+
+#[test]
+fn reopening_reads_the_same_few_bytes_whatever_the_log_size() {
+    let (small, small_segments) = bytes_read_by_reopen(1_000);
+    let (large, large_segments) = bytes_read_by_reopen(40_000);
+    assert!(
+        large_segments > 10 * small_segments,
+        "{small_segments} vs {large_segments}"
+    );
+    // Three header pages and at most two index strides of records.
+    assert!(small < 64 * 1024, "{small}");
+    assert!(large < 64 * 1024, "{large}");
+    assert!(large <= small + 16 * 1024, "{small} vs {large}");
+}
