@@ -270,10 +270,10 @@ pub enum Reason {
         /// Length on disk.
         actual: u64,
     },
-    /// A commit slot is damaged (or missing where the segment's state requires it).
+    /// A commit slot is damaged (or missing where the segment's state requires one).
     #[error(
-        "commit slot {0} is damaged (a header write interrupted by a crash, or tampering; \
-         opening the log for writing rewrites it)"
+        "commit slot {0} is damaged or missing (a header write interrupted by a crash, or \
+         tampering)"
     )]
     Slot(usize),
     /// The commit slot contradicts the records or the previous segment.

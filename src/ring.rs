@@ -168,10 +168,8 @@ impl RingBuilder {
         });
         let guard_shared = shared.clone();
         let sequencer = spawn("auditring-sequencer", move || {
-            let guard = CloseOnUnwind(guard_shared);
-            let result = sequencer.run();
-            std::mem::forget(guard);
-            result
+            let _guard = CloseOnUnwind(guard_shared);
+            sequencer.run()
         })?;
         Ok(Ring {
             producer: Producer { shared },
@@ -209,9 +207,11 @@ struct CloseOnUnwind(Arc<Shared>);
 
 impl Drop for CloseOnUnwind {
     fn drop(&mut self) {
-        self.0
-            .poison(std::io::Error::other("the sequencer thread panicked"));
-        self.0.queue.close();
+        if thread::panicking() {
+            self.0
+                .poison(std::io::Error::other("the sequencer thread panicked"));
+            self.0.queue.close();
+        }
     }
 }
 

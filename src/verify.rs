@@ -122,7 +122,6 @@ pub fn verify_storage(storage: &dyn Storage) -> Result<VerifyReport, Error> {
         chain: None,
         log_id: None,
     };
-    let last = listing.segments.len() - 1;
     for (i, (number, name)) in listing.segments.iter().enumerate() {
         if i > 0 && *number != listing.segments[i - 1].0 + 1 {
             walk.report.failure = Some(IntegrityError {
@@ -133,7 +132,7 @@ pub fn verify_storage(storage: &dyn Storage) -> Result<VerifyReport, Error> {
             });
             break;
         }
-        match walk.segment(*number, name, i == last) {
+        match walk.segment(*number, name) {
             Ok(()) => {}
             Err(Stop::Failed(e)) => {
                 walk.report.failure = Some(e);
@@ -165,7 +164,7 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn segment(&mut self, number: u64, name: &str, is_last: bool) -> Result<(), Stop> {
+    fn segment(&mut self, number: u64, name: &str) -> Result<(), Stop> {
         let path = self.storage.location().join(name);
         let io = |e: std::io::Error| Stop::Io(Error::io(format!("reading {}", path.display()), e));
         let fail = |seq: Option<u64>, offset: u64, reason: Reason| {
@@ -207,14 +206,14 @@ impl Walk<'_> {
         }
 
         // Commit slots. Each lies alone in a 512-byte sector, so a crash cannot tear one on a
-        // disk that writes sectors whole; a damaged slot is a failure (opening the log for
-        // writing rewrites it). An unwritten slot is normal only in the last segment of a log
-        // that was not closed, while its other slot is still at generation 1 (or unwritten too).
+        // disk that writes sectors whole: a damaged slot is a failure. An unwritten slot is
+        // normal only in a segment that is not finished while its other slot is still at
+        // generation 1 (or unwritten too): the active segment, or the next one created ahead.
         let newest = header.newest();
         let older = header.older();
         let finished = newest.is_some_and(|s| s.sealed || s.clean);
+        let unwritten_ok = !finished && newest.is_none_or(|s| s.generation == 1);
         for i in 0..2 {
-            let unwritten_ok = is_last && !finished && newest.is_none_or(|s| s.generation == 1);
             match header.slots[i] {
                 SlotState::Valid(_) => {}
                 SlotState::Empty if unwritten_ok => {}

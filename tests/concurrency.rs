@@ -254,3 +254,23 @@ fn try_push_on_a_full_queue_hands_the_event_back_and_nothing_is_lost() {
     let snap = Reader::with_storage(mem).snapshot().unwrap();
     check_all_present(&snap, 1, pushed);
 }
+
+#[test]
+fn a_closed_ring_frees_everything_it_held() {
+    // The storage is held by the ring's threads, its shared state and its published views: once
+    // the ring is closed and the snapshot dropped, nothing may keep it alive.
+    let faults = Faults::new();
+    let held = Arc::downgrade(&faults);
+    let ring = Ring::with_storage(FaultyStorage::new(MemStorage::new("freed"), faults))
+        .open()
+        .unwrap();
+    let producer = ring.producer();
+    producer.push(tagged(0, 0)).unwrap();
+    producer.flush().unwrap();
+    let snapshot = ring.snapshot();
+    ring.close().unwrap();
+    assert_eq!(snapshot.len(), 1);
+    drop(snapshot);
+    drop(producer);
+    assert!(held.upgrade().is_none(), "the ring leaked its state");
+}

@@ -139,6 +139,42 @@ fn records_written_after_the_last_commit_are_recovered() {
 }
 
 #[test]
+fn a_log_copied_while_its_writer_runs_verifies_and_reopens() {
+    let mem = MemStorage::new("live");
+    let ring = Ring::with_storage(mem.clone())
+        .segment_size(64 * 1024)
+        .open()
+        .unwrap();
+    // Into the fourth segment, past its half: the fifth is created ahead of time.
+    let mut pushed = 0;
+    while mem.list().unwrap().len() < 5 {
+        ring.push(event(pushed)).unwrap();
+        pushed += 1;
+        if pushed % 100 == 0 {
+            ring.flush().unwrap();
+        }
+    }
+    ring.flush().unwrap();
+    // What a killed writer leaves: the live bytes of every file.
+    let copy = MemStorage::new("copy");
+    for name in mem.list().unwrap() {
+        copy.write_file(&name, mem.read_file(&name).unwrap());
+    }
+    let report = auditring::verify_storage(&copy).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failure);
+    assert_eq!(report.events, pushed);
+    assert_eq!(
+        Reader::with_storage(copy.clone()).snapshot().unwrap().len(),
+        pushed
+    );
+    let reopened = Ring::with_storage(copy.clone()).open().unwrap();
+    assert_eq!(reopened.snapshot().head_seq(), pushed);
+    reopened.close().unwrap();
+    assert!(auditring::verify_storage(&copy).unwrap().is_ok());
+    ring.close().unwrap();
+}
+
+#[test]
 fn a_failed_sync_poisons_the_ring() {
     let mem = MemStorage::new("poison");
     let faults = Faults::new();

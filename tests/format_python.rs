@@ -1,0 +1,420 @@
+//! Proves `docs/FORMAT.md` complete: `tools/verify_log.py`, an independent verifier written from
+//! the document alone, must agree with the crate's own [`auditring::verify`] on valid logs, on a
+//! log copied while its writer is open, and on damaged copies.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use auditring::{Durability, Event, Ring, verify};
+use serde_json::Value;
+
+const SEGMENT_SIZE: u64 = 64 * 1024;
+const FIRST_SEGMENT: &str = "0000000000000001.seg";
+/// A string that appears once in the whole log: in the details of one event in the middle of the
+/// first segment.
+const MARKER: &str = "tamper-marker-7f3a9c1e";
+
+/// What `verify_log.py` said.
+struct PyReport {
+    code: i32,
+    json: Value,
+    stderr: String,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/verify_log.py")
+}
+
+/// Fails the test, loudly, when there is no `python3` to run the verifier with.
+fn require_python() {
+    let out = Command::new("python3").arg("--version").output();
+    match out {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => panic!(
+            "python3 is required by this test (to run tools/verify_log.py) but `python3 \
+             --version` failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!(
+            "python3 is required by this test (to run tools/verify_log.py) but could not be \
+             started: {e}. Install Python 3 and make sure `python3` is on PATH."
+        ),
+    }
+}
+
+fn run_py(dir: &Path, extra: &[&str]) -> PyReport {
+    require_python();
+    let out = Command::new("python3")
+        .arg(script())
+        .arg(dir)
+        .args(extra)
+        .output()
+        .expect("running python3 tools/verify_log.py");
+    let code = out
+        .status
+        .code()
+        .unwrap_or_else(|| panic!("verify_log.py was killed: {:?}", out.status));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!("verify_log.py did not print one JSON object ({e}); exit {code}\nstdout: {stdout}\nstderr: {stderr}")
+    });
+    PyReport { code, json, stderr }
+}
+
+fn segment_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".seg") && !n.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Asserts that the Python verifier accepts `dir` and agrees with the crate on it.
+fn assert_agree_ok(dir: &Path) -> auditring::VerifyReport {
+    let rust = verify(dir).unwrap();
+    assert!(rust.is_ok(), "crate verify failed: {:?}", rust.failure);
+    let py = run_py(dir, &[]);
+    assert_eq!(
+        py.code, 0,
+        "verify_log.py exit {}: {}\n{}",
+        py.code, py.json, py.stderr
+    );
+    assert_eq!(py.json["ok"], Value::Bool(true), "{}", py.json);
+    assert_eq!(py.json["error"], Value::Null);
+    assert_eq!(py.json["events"].as_u64(), Some(rust.events), "{}", py.json);
+    assert_eq!(py.json["first_seq"].as_u64(), Some(rust.first_seq));
+    assert_eq!(py.json["last_seq"].as_u64(), Some(rust.last_seq));
+    assert_eq!(
+        py.json["head_hash"].as_str(),
+        Some(rust.head.to_hex().as_str())
+    );
+    assert_eq!(py.json["segments"].as_u64(), Some(rust.segments));
+    rust
+}
+
+/// Events of every shape: with and without actor, trace id and details, empty strings, unicode,
+/// negative and explicit timestamps.
+fn event(i: u64) -> Event {
+    let mut e = Event::new(match i % 4 {
+        0 => "user.login",
+        1 => "plan.applied",
+        2 => "file.read",
+        _ => "ключ.изменён",
+    });
+    if !i.is_multiple_of(3) {
+        e = e.actor(format!("user-{i}@example.com"));
+    }
+    if i.is_multiple_of(5) {
+        e = e.trace_id(format!("{i:032x}"));
+    }
+    if i.is_multiple_of(7) {
+        e = e.actor("");
+    }
+    if i.is_multiple_of(2) {
+        e = e
+            .details(&serde_json::json!({ "i": i, "tags": ["a", "b"], "ok": i.is_multiple_of(4) }))
+            .unwrap();
+    }
+    if i.is_multiple_of(11) {
+        e = e.details_json("{ \"spaced\" : [1, 2 ,3] }").unwrap();
+    }
+    if i.is_multiple_of(13) {
+        e = e.timestamp_nanos(-1_000_000_000 * i as i64);
+    } else if !i.is_multiple_of(2) {
+        e = e.timestamp_nanos(1_700_000_000_000_000_000 + i as i64);
+    }
+    e
+}
+
+/// Builds a multi-segment log over three sessions (reopened twice, under three durability
+/// policies). Returns the seq of the marked event and the last receipt's seq and chain hash.
+fn build_log(dir: &Path) -> (u64, u64, String) {
+    // Session 1: default durability; the marked event lands in the middle of segment 1.
+    let ring = Ring::builder(dir)
+        .segment_size(SEGMENT_SIZE)
+        .open()
+        .unwrap();
+    assert!(ring.recovery().created);
+    let mut marked = 0;
+    for i in 0..300u64 {
+        if i == 120 {
+            let r = ring
+                .push_receipt(
+                    Event::new("marked")
+                        .actor("mallory")
+                        .details(&serde_json::json!({ "note": MARKER }))
+                        .unwrap(),
+                )
+                .unwrap();
+            marked = r.seq;
+        }
+        ring.push(event(i)).unwrap();
+    }
+    ring.close().unwrap();
+
+    // Session 2: group commit, some large details.
+    let ring = Ring::builder(dir)
+        .segment_size(SEGMENT_SIZE)
+        .durability(Durability::Batch)
+        .open()
+        .unwrap();
+    assert!(ring.recovery().clean, "{:?}", ring.recovery());
+    for i in 300..700u64 {
+        ring.push(event(i)).unwrap();
+        if i % 100 == 50 {
+            let blob = "x".repeat(20_000 + i as usize * 40);
+            ring.push(
+                Event::new("blob.stored")
+                    .actor("archiver")
+                    .trace_id("t-blob")
+                    .details(&serde_json::json!({ "blob": blob }))
+                    .unwrap(),
+            )
+            .unwrap();
+        }
+    }
+    ring.close().unwrap();
+
+    // Session 3: periodic syncs; the largest event the segment size allows, nearly.
+    let ring = Ring::builder(dir)
+        .segment_size(SEGMENT_SIZE)
+        .durability(Durability::Periodic(std::time::Duration::from_millis(5)))
+        .open()
+        .unwrap();
+    ring.push(
+        Event::new("blob.huge")
+            .details(&serde_json::json!({ "blob": "y".repeat(57_000) }))
+            .unwrap(),
+    )
+    .unwrap();
+    for i in 700..900u64 {
+        ring.push(event(i)).unwrap();
+    }
+    let last = ring.push_receipt(Event::new("session.end")).unwrap();
+    ring.close().unwrap();
+    (marked, last.seq, last.chain.to_hex())
+}
+
+#[test]
+fn python_verifier_agrees_with_the_crate() {
+    require_python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let (marked, last_seq, last_chain) = build_log(&log);
+    let segments = segment_names(&log);
+    assert!(
+        segments.len() >= 4,
+        "expected several segments: {segments:?}"
+    );
+
+    // A valid log: both verifiers agree on events and head.
+    let rust = assert_agree_ok(&log);
+    assert_eq!(rust.last_seq, last_seq);
+    assert_eq!(rust.head.to_hex(), last_chain);
+    assert_eq!(rust.events, last_seq);
+
+    // A receipt obtained out of band checks out.
+    let receipt = format!("{last_seq}:{last_chain}");
+    let py = run_py(&log, &["--receipt", &receipt]);
+    assert_eq!(py.code, 0, "{}", py.json);
+
+    // Tampering: one byte of one body, in the middle of the first segment.
+    let tampered = tmp.path().join("tampered");
+    copy_dir(&log, &tampered);
+    let seg1 = tampered.join(FIRST_SEGMENT);
+    let mut bytes = std::fs::read(&seg1).unwrap();
+    let at = find_unique(&bytes, MARKER.as_bytes(), &log);
+    assert!(
+        at > 8192 && at < bytes.len() / 2 + 16 * 1024,
+        "the marker should be in the middle of segment 1, found at {at}"
+    );
+    bytes[at + 3] ^= 0x01;
+    std::fs::write(&seg1, &bytes).unwrap();
+
+    let py = run_py(&tampered, &[]);
+    assert_eq!(py.code, 1, "{}\n{}", py.json, py.stderr);
+    assert_eq!(py.json["ok"], Value::Bool(false));
+    let err = &py.json["error"];
+    assert_eq!(err["seq"].as_u64(), Some(marked), "{err}");
+    assert_eq!(file_name(err["file"].as_str().unwrap()), FIRST_SEGMENT);
+    assert!(err["reason"].as_str().unwrap().contains("leaf"), "{err}");
+    let rust = verify(&tampered).unwrap();
+    let failure = rust.failure.expect("the crate must find the tampering");
+    assert_eq!(failure.seq, Some(marked));
+    assert_eq!(
+        failure.file.file_name().unwrap().to_string_lossy(),
+        FIRST_SEGMENT
+    );
+    assert_eq!(err["offset"].as_u64(), Some(failure.offset));
+
+    // Truncation below the committed length of a sealed segment.
+    let cut = tmp.path().join("cut");
+    copy_dir(&log, &cut);
+    let seg1 = std::fs::OpenOptions::new()
+        .write(true)
+        .open(cut.join(FIRST_SEGMENT))
+        .unwrap();
+    seg1.set_len(12_288).unwrap();
+    drop(seg1);
+    let py = run_py(&cut, &[]);
+    assert_eq!(py.code, 1, "{}\n{}", py.json, py.stderr);
+    assert_eq!(py.json["ok"], Value::Bool(false));
+    let err = &py.json["error"];
+    assert_eq!(file_name(err["file"].as_str().unwrap()), FIRST_SEGMENT);
+    assert!(
+        err["reason"].as_str().unwrap().contains("cut short"),
+        "{err}"
+    );
+    let rust = verify(&cut).unwrap();
+    let failure = rust.failure.expect("the crate must find the cut");
+    assert_eq!(
+        failure.file.file_name().unwrap().to_string_lossy(),
+        FIRST_SEGMENT
+    );
+    assert_eq!(err["offset"].as_u64(), Some(failure.offset));
+
+    // Truncation of the header itself: a failure too, never a crash.
+    let short = tmp.path().join("short");
+    copy_dir(&log, &short);
+    let last_name = segments.last().unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(short.join(last_name))
+        .unwrap()
+        .set_len(100)
+        .unwrap();
+    let py = run_py(&short, &[]);
+    assert_eq!(py.code, 1, "{}\n{}", py.json, py.stderr);
+    let rust = verify(&short).unwrap();
+    assert!(rust.failure.is_some());
+
+    // A cut at a segment boundary leaves a valid, shorter log; only the receipt shows it.
+    let shorter = tmp.path().join("shorter");
+    copy_dir(&log, &shorter);
+    std::fs::remove_file(shorter.join(last_name)).unwrap();
+    let rust = assert_agree_ok(&shorter);
+    assert!(rust.last_seq < last_seq);
+    let py = run_py(&shorter, &["--receipt", &receipt]);
+    assert_eq!(py.code, 1, "{}", py.json);
+    assert_eq!(py.json["error"]["seq"].as_u64(), Some(last_seq));
+}
+
+/// A copy taken while the writer is open (after a flush, under group commit): the newest records
+/// lie past the committed length of the active segment, found by following the chain.
+#[test]
+fn python_verifier_follows_uncommitted_records() {
+    require_python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let ring = Ring::builder(&log)
+        .segment_size(SEGMENT_SIZE)
+        .durability(Durability::Batch)
+        .open()
+        .unwrap();
+    let mut pushed = 0u64;
+    let mut batch = |n: u64| {
+        for _ in 0..n {
+            ring.push(event(pushed)).unwrap();
+            pushed += 1;
+        }
+        ring.flush().unwrap();
+    };
+    while ring.snapshot().segment_count() < 3 {
+        batch(20);
+    }
+    // A few more syncs into the third segment, which stays less than half full (so no segment
+    // is being prepared after it): each sync commits the one before, the last one is committed
+    // by none.
+    for _ in 0..3 {
+        batch(20);
+    }
+    let head = ring.snapshot().head();
+    let live = tmp.path().join("live");
+    copy_dir(&log, &live);
+    std::fs::write(live.join("notes.txt"), b"not part of the log").unwrap();
+    assert_eq!(segment_names(&live).len(), 3);
+    let rust = assert_agree_ok(&live);
+    assert_eq!(rust.head, head);
+    assert_eq!(rust.events, pushed);
+    let py = run_py(&live, &[]);
+    assert_eq!(py.json["foreign_files"], serde_json::json!(["notes.txt"]));
+    assert_eq!(py.json["torn_tail"], Value::Null);
+    assert!(
+        py.json["uncommitted"].as_u64().unwrap() > 0,
+        "the last sync's records should lie past the committed length: {}",
+        py.json
+    );
+
+    ring.close().unwrap();
+    assert_agree_ok(&log);
+}
+
+/// The worked example of FORMAT.md section 7.1, computed by the crate.
+#[test]
+fn worked_example_matches_the_document() {
+    require_python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let ring = Ring::builder(&log)
+        .segment_size(SEGMENT_SIZE)
+        .open()
+        .unwrap();
+    let r = ring
+        .push_receipt(
+            Event::new("user.login")
+                .actor("alice")
+                .timestamp_nanos(1_700_000_000_000_000_000),
+        )
+        .unwrap();
+    ring.close().unwrap();
+    let chain = "a665120ad9ebdb1450a0c10dd162c87d12bd0a9a8df7163749c53aaeedfb8d8f";
+    let leaf = "3af98cd0a0818a1edb7fb98f0f805a86f086087a9963aea6596f1deb03b4fbed";
+    let body = "01010a000500000000002a36fe9c971700000000757365722e6c6f67696e616c696365";
+    assert_eq!(r.seq, 1);
+    assert_eq!(r.chain.to_hex(), chain);
+    let seg = std::fs::read(log.join(FIRST_SEGMENT)).unwrap();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    assert_eq!(&seg[8192..8196], b"AREC");
+    assert_eq!(hex(&seg[8192 + 16..8192 + 48]), leaf);
+    assert_eq!(hex(&seg[8192 + 48..8192 + 80]), chain);
+    assert_eq!(hex(&seg[8192 + 80..8192 + 115]), body);
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/FORMAT.md"))
+        .unwrap();
+    for value in [chain, leaf, body] {
+        assert!(doc.contains(value), "FORMAT.md lacks {value}");
+    }
+    let rust = assert_agree_ok(&log);
+    assert_eq!(rust.head.to_hex(), chain);
+}
+
+fn find_unique(haystack: &[u8], needle: &[u8], log: &Path) -> usize {
+    let hits: Vec<usize> = haystack
+        .windows(needle.len())
+        .enumerate()
+        .filter(|(_, w)| *w == needle)
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(hits.len(), 1, "marker not unique in {}", log.display());
+    hits[0]
+}
+
+fn file_name(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}

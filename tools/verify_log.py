@@ -1,0 +1,710 @@
+#!/usr/bin/env python3
+"""Independent verifier of an auditring log, written from docs/FORMAT.md.
+
+Usage:
+    python3 tools/verify_log.py DIR [--receipt SEQ:HEX ...]
+
+Prints one JSON object:
+
+    {"ok": bool, "events": n, "first_seq": n, "last_seq": n, "head_hash": "hex",
+     "error": null | {"seq": n | null, "file": "...", "offset": n, "reason": "..."},
+     "segments": n, "uncommitted": n, "torn_tail": null | {...}, "notes": [...],
+     "foreign_files": [...]}
+
+Exit status: 0 when the log verifies, 1 on an integrity failure, 2 on a usage error (bad
+arguments, DIR not a directory, no segment file in DIR, a file that cannot be read).
+
+`--receipt SEQ:HEX` (repeatable) also checks the log against a head obtained out of band: the log
+must reach SEQ and record SEQ must have chain hash HEX (FORMAT.md section 11).
+
+Standard library only. The section numbers below refer to docs/FORMAT.md.
+"""
+
+import hashlib
+import json
+import os
+import struct
+import sys
+
+# Section 2 and 3.
+HEADER_LEN = 4096
+PREFIX_BODY_LEN = 64
+PREFIX_LEN = 96
+SLOT_OFFSETS = (512, 1024)
+SLOT_BODY_LEN = 104
+SLOT_LEN = 136
+MAGIC = b"AUDITRNG"
+MIN_SEGMENT_SIZE = 65536
+MAX_SEGMENT_SIZE = 1 << 32
+INDEX_STRIDE = 64
+MIN_RECORD_LEN = 104
+FLAG_SEALED = 1
+FLAG_CLEAN = 2
+# Section 5.
+RECORD_MAGIC = b"AREC"
+RECORD_HEADER_LEN = 80
+# Section 6.
+BODY_FIXED_LEN = 20
+BODY_FLAGS = 1 | 2 | 4
+
+ZERO_HASH = bytes(32)
+U64_MAX = (1 << 64) - 1
+CHUNK = 1 << 20
+
+
+class Failure(Exception):
+    """An integrity failure: (seq, file, offset, reason)."""
+
+    def __init__(self, seq, file, offset, reason):
+        super().__init__(reason)
+        self.seq = seq
+        self.file = file
+        self.offset = offset
+        self.reason = reason
+
+    def as_json(self):
+        return {"seq": self.seq, "file": self.file, "offset": self.offset, "reason": self.reason}
+
+
+class UsageError(Exception):
+    pass
+
+
+def sha256(*parts):
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p)
+    return h.digest()
+
+
+def data_offset_for(file_len):
+    """Section 2."""
+    max_records = max(file_len - HEADER_LEN, 0) // MIN_RECORD_LEN
+    entries = max_records // INDEX_STRIDE + 1
+    return HEADER_LEN + -(-(entries * 4) // 4096) * 4096
+
+
+def record_len(body_len):
+    """Section 5: header + body, rounded up to a multiple of 8."""
+    return (RECORD_HEADER_LEN + body_len + 7) & ~7
+
+
+def chain_hash(prev, seq, leaf):
+    """Section 7: SHA-256(prev || u64_le(seq) || leaf)."""
+    return sha256(prev, struct.pack("<Q", seq), leaf)
+
+
+def parse_segment_name(name):
+    """Section 1: 16 lowercase hex digits + '.seg', number != 0."""
+    if not name.endswith(".seg"):
+        return None
+    digits = name[: -len(".seg")]
+    if len(digits) != 16 or any(c not in "0123456789abcdef" for c in digits):
+        return None
+    n = int(digits, 16)
+    return n if n != 0 else None
+
+
+def classify(names):
+    segments, temporary, foreign = [], [], []
+    for name in names:
+        n = parse_segment_name(name)
+        if n is not None:
+            segments.append((n, name))
+        elif name.startswith(".") and name.endswith(".tmp") and parse_segment_name(name[1:-4]):
+            temporary.append(name)
+        elif name != "LOCK":
+            foreign.append(name)
+    segments.sort()
+    foreign.sort()
+    return segments, temporary, foreign
+
+
+class SegmentFile:
+    """Positioned reads of one file, with a read-ahead buffer for the record walk."""
+
+    def __init__(self, path):
+        self.path = path
+        try:
+            self.fd = os.open(path, os.O_RDONLY)
+            self.len = os.fstat(self.fd).st_size
+        except OSError as e:
+            raise UsageError("cannot open %s: %s" % (path, e))
+        self.buf = b""
+        self.buf_start = 0
+
+    def close(self):
+        os.close(self.fd)
+
+    def pread(self, offset, n):
+        out = bytearray()
+        while len(out) < n:
+            try:
+                b = os.pread(self.fd, n - len(out), offset + len(out))
+            except OSError as e:
+                raise UsageError("cannot read %s: %s" % (self.path, e))
+            if not b:
+                raise UsageError("%s: unexpected end of file at %d" % (self.path, offset + len(out)))
+            out += b
+        return bytes(out)
+
+    def read(self, offset, n):
+        """Like pread, through a buffer of CHUNK bytes (never past `limit` set by the caller)."""
+        end = self.buf_start + len(self.buf)
+        if offset >= self.buf_start and offset + n <= end:
+            i = offset - self.buf_start
+            return self.buf[i : i + n]
+        want = max(n, min(CHUNK, self.len - offset))
+        self.buf = self.pread(offset, want)
+        self.buf_start = offset
+        return self.buf[:n]
+
+    def u32(self, offset):
+        return struct.unpack("<I", self.pread(offset, 4))[0]
+
+    def first_nonzero(self, start, end):
+        at = start
+        while at < end:
+            n = min(CHUNK, end - at)
+            chunk = self.pread(at, n)
+            stripped = chunk.lstrip(b"\0")
+            if stripped:
+                return at + (n - len(stripped))
+            at += n
+        return None
+
+    def last_nonzero_end(self, start, end):
+        last = None
+        at = start
+        while at < end:
+            n = min(CHUNK, end - at)
+            chunk = self.pread(at, n)
+            kept = len(chunk.rstrip(b"\0"))
+            if kept:
+                last = at + kept
+            at += n
+        return last
+
+
+def decode_prefix(page):
+    """Section 3.1; returns the prefix fields or a reason."""
+    if page[0:8] != MAGIC:
+        return None, "bad magic: not an auditring segment"
+    version, algorithm, stride = struct.unpack_from("<HHI", page, 8)
+    if version != 1:
+        return None, "unsupported format version %d" % version
+    if sha256(page[:PREFIX_BODY_LEN]) != page[PREFIX_BODY_LEN:PREFIX_LEN]:
+        return None, "header prefix digest mismatch"
+    if algorithm != 1:
+        return None, "unsupported chain algorithm %d" % algorithm
+    number, file_len, data_offset, created = struct.unpack_from("<QQQq", page, 16)
+    if stride != INDEX_STRIDE:
+        return None, "invalid header layout: index stride is not 64"
+    if number == 0:
+        return None, "invalid header layout: segment number is 0"
+    if file_len < MIN_SEGMENT_SIZE or file_len > MAX_SEGMENT_SIZE:
+        return None, "invalid header layout: file length outside 64 KiB ..= 4 GiB"
+    if data_offset != data_offset_for(file_len):
+        return None, "invalid header layout: data offset does not match the file length"
+    return {
+        "number": number,
+        "file_len": file_len,
+        "data_offset": data_offset,
+        "created": created,
+        "log_id": page[48:64],
+        "digest": page[64:96],
+        "raw": page[:PREFIX_LEN],
+    }, None
+
+
+def decode_slot(b, prefix_digest):
+    """Section 3.2: ('empty', None) | ('valid', slot) | ('torn', None)."""
+    if b == bytes(SLOT_LEN):
+        return "empty", None
+    if sha256(prefix_digest, b[:SLOT_BODY_LEN]) != b[SLOT_BODY_LEN:SLOT_LEN]:
+        return "torn", None
+    generation, first_seq, committed_len, last_seq, flags, reserved = struct.unpack_from(
+        "<QQQQII", b, 0
+    )
+    consistent = (
+        flags & ~(FLAG_SEALED | FLAG_CLEAN) == 0
+        and reserved == 0
+        and generation != 0
+        and first_seq != 0
+        and last_seq < U64_MAX
+        and last_seq + 1 >= first_seq
+    )
+    if not consistent:
+        return "torn", None
+    return "valid", {
+        "generation": generation,
+        "first_seq": first_seq,
+        "committed_len": committed_len,
+        "last_seq": last_seq,
+        "sealed": bool(flags & FLAG_SEALED),
+        "clean": bool(flags & FLAG_CLEAN),
+        "anchor": b[40:72],
+        "head": b[72:104],
+        "count": last_seq + 1 - first_seq,
+    }
+
+
+def decode_body(body):
+    """Section 6; returns None when the body decodes, else the reason."""
+    if len(body) < BODY_FIXED_LEN:
+        return "body is %d bytes, shorter than the 20-byte envelope" % len(body)
+    version, flags, k, a, t, _timestamp, d = struct.unpack_from("<BBHHHqI", body, 0)
+    if version != 1:
+        return "unknown envelope version %d" % version
+    absent_with_len = (
+        (flags & 1 == 0 and a != 0) or (flags & 2 == 0 and t != 0) or (flags & 4 == 0 and d != 0)
+    )
+    if flags & ~BODY_FLAGS or absent_with_len:
+        return "invalid envelope flags 0x%02x" % flags
+    if k == 0:
+        return "event kind is empty"
+    fields = BODY_FIXED_LEN + k + a + t + d
+    if fields != len(body):
+        return "field lengths add up to %d bytes but the body is %d" % (fields, len(body))
+    at = BODY_FIXED_LEN
+    for name, n in (("kind", k), ("actor", a), ("trace id", t), ("details", d)):
+        try:
+            body[at : at + n].decode("utf-8", errors="strict")
+        except UnicodeDecodeError:
+            return "the %s is not valid UTF-8" % name
+        at += n
+    return None
+
+
+def next_record(f, pos, end):
+    """Section 9 step 5.1-5.2: ('end',) | ('nomagic',) | ('overrun', body_len) |
+    ('record', header, body, padding, total)."""
+    if pos == end:
+        return ("end",)
+    if end - pos < RECORD_HEADER_LEN:
+        return ("nomagic",)
+    h = f.read(pos, RECORD_HEADER_LEN)
+    if h[0:4] != RECORD_MAGIC:
+        return ("nomagic",)
+    body_len, seq = struct.unpack_from("<IQ", h, 4)
+    total = record_len(body_len)
+    if total > end - pos:
+        return ("overrun", body_len)
+    rec = f.read(pos, total)
+    header = {"body_len": body_len, "seq": seq, "leaf": h[16:48], "chain": h[48:80]}
+    body = rec[RECORD_HEADER_LEN : RECORD_HEADER_LEN + body_len]
+    padding = rec[RECORD_HEADER_LEN + body_len :]
+    return ("record", header, body, padding, total)
+
+
+def check_record(header, body, padding, seq, prev):
+    """Section 9 step 5.3; returns (chain, None) or (None, reason)."""
+    if header["seq"] != seq:
+        return None, "expected seq %d, found %d" % (seq, header["seq"])
+    leaf = sha256(body)
+    if leaf != header["leaf"]:
+        return None, "leaf hash mismatch: stored %s, body hashes to %s" % (
+            header["leaf"].hex(),
+            leaf.hex(),
+        )
+    if padding.strip(b"\0"):
+        return None, "non-zero byte in record padding that must be zero"
+    bad = decode_body(body)
+    if bad is not None:
+        return None, "bad event body: " + bad
+    chain = chain_hash(prev, seq, leaf)
+    if chain != header["chain"]:
+        return None, "chain hash mismatch: stored %s, expected %s" % (
+            header["chain"].hex(),
+            chain.hex(),
+        )
+    return chain, None
+
+
+class Walk:
+    def __init__(self, directory, wanted):
+        self.dir = directory
+        self.chain = None  # (next_seq, prev)
+        self.log_id = None
+        self.first_seq = 0
+        self.torn_tail = None
+        self.notes = []  # findings that are not failures
+        self.uncommitted = 0  # valid records found past committed lengths (section 9 step 6)
+        self.wanted = wanted  # seq -> None, filled with (chain, file, offset)
+
+    def remember(self, seq, chain, path, offset):
+        if seq in self.wanted:
+            self.wanted[seq] = (chain, path, offset)
+
+    def segment(self, number, name):
+        path = os.path.join(self.dir, name)
+        f = SegmentFile(path)
+        try:
+            self._segment(f, path, number, name)
+        finally:
+            f.close()
+
+    def _segment(self, f, path, number, name):
+        def fail(seq, offset, reason):
+            return Failure(seq, path, offset, reason)
+
+        # Step 1: header.
+        if f.len < HEADER_LEN:
+            raise fail(
+                self.chain[0] if self.chain else None,
+                0,
+                "truncated header: the file is %d bytes, shorter than the 4096-byte header"
+                % f.len,
+            )
+        page = f.pread(0, HEADER_LEN)
+        prefix, why = decode_prefix(page)
+        if prefix is None:
+            raise fail(self.chain[0] if self.chain else None, 0, why)
+        if prefix["number"] != number:
+            raise fail(
+                None,
+                16,
+                "the header says segment %d but the file is named for segment %d"
+                % (prefix["number"], number),
+            )
+        if self.log_id is None:
+            self.log_id = prefix["log_id"]
+        if prefix["log_id"] != self.log_id:
+            raise fail(None, 48, "the segment belongs to another log (log id differs)")
+        for start, end in ((PREFIX_LEN, 512), (512 + SLOT_LEN, 1024), (1024 + SLOT_LEN, HEADER_LEN)):
+            rest = page[start:end].lstrip(b"\0")
+            if rest:
+                raise fail(
+                    None,
+                    end - len(rest),
+                    "non-zero byte in the header page that must be zero",
+                )
+
+        # Step 2: commit slots. A Torn slot may be one a live writer is writing: read again.
+        def slots(page):
+            return [decode_slot(page[at : at + SLOT_LEN], prefix["digest"]) for at in SLOT_OFFSETS]
+
+        states = slots(page)
+        for _ in range(3):
+            if all(state != "torn" for state, _ in states):
+                break
+            page = f.pread(0, HEADER_LEN)
+            if page[:PREFIX_LEN] != prefix["raw"]:
+                break
+            states = slots(page)
+        valid = [(i, s) for i, (state, s) in enumerate(states) if state == "valid"]
+        current = max(valid, key=lambda v: v[1]["generation"]) if valid else None
+        older = None
+        if len(valid) == 2 and valid[0][1]["generation"] != valid[1][1]["generation"]:
+            older = min(valid, key=lambda v: v[1]["generation"])
+        finished = current is not None and (current[1]["sealed"] or current[1]["clean"])
+        for i, (state, _) in enumerate(states):
+            unwritten_ok = (
+                not finished and (current is None or current[1]["generation"] == 1)
+            )
+            if state == "valid" or (state == "empty" and unwritten_ok):
+                continue
+            raise fail(None, SLOT_OFFSETS[i], "commit slot %d is damaged (%s)" % (i, state))
+        if len(valid) == 2 and valid[0][1]["generation"] == valid[1][1]["generation"]:
+            raise fail(None, SLOT_OFFSETS[1], "commit slot 1 is damaged (same generation)")
+        for v in (current, older):
+            if v is not None and v[1]["generation"] % 2 != v[0]:
+                raise fail(
+                    None,
+                    SLOT_OFFSETS[v[0]],
+                    "commit slot disagrees with the records: "
+                    "a slot's generation does not match its position",
+                )
+
+        # Step 3: where the segment starts.
+        if self.chain is not None:
+            next_seq, prev = self.chain
+        elif number == 1:
+            next_seq, prev = 1, ZERO_HASH
+        elif current is not None:
+            next_seq, prev = current[1]["first_seq"], current[1]["anchor"]
+        else:
+            raise fail(None, SLOT_OFFSETS[0], "the first segment has no commit slot")
+        if self.chain is None:
+            self.first_seq = next_seq
+        if current is not None:
+            ci, cs = current
+            if cs["first_seq"] != next_seq:
+                raise fail(
+                    next_seq,
+                    SLOT_OFFSETS[ci],
+                    "segment does not continue the previous one: the commit slot's first seq",
+                )
+            if cs["anchor"] != prev:
+                raise fail(
+                    next_seq,
+                    SLOT_OFFSETS[ci],
+                    "segment does not continue the previous one: "
+                    "the commit slot's anchor is not the previous head",
+                )
+
+        # Step 4: lengths.
+        data_offset = prefix["data_offset"]
+        file_len = prefix["file_len"]
+        committed = current[1]["committed_len"] if current else data_offset
+        if committed < data_offset or committed > file_len:
+            raise fail(None, SLOT_OFFSETS[0], "committed length outside the data region")
+        if f.len < committed:
+            raise fail(
+                None,
+                f.len,
+                "segment cut short: the header commits %d bytes but the file has %d"
+                % (committed, f.len),
+            )
+        if f.len != file_len:
+            raise fail(
+                None,
+                min(f.len, file_len),
+                "the file is %d bytes but its header says %d" % (f.len, file_len),
+            )
+
+        # Step 5: the committed records.
+        seq, head = next_seq, prev
+        older_seen = older is not None and older[1]["count"] == 0
+        if older is not None and older[1]["count"] == 0:
+            oi, o = older
+            if o["committed_len"] != data_offset or o["head"] != o["anchor"]:
+                raise fail(None, SLOT_OFFSETS[oi], "an older empty slot with a length or head")
+        pos = data_offset
+        while True:
+            step = next_record(f, pos, committed)
+            if step[0] == "end":
+                break
+            if step[0] == "nomagic":
+                raise fail(seq, pos, "no record header here (bad record magic)")
+            if step[0] == "overrun":
+                raise fail(
+                    seq,
+                    pos,
+                    "record body of %d bytes runs past the committed end at byte %d"
+                    % (step[1], committed),
+                )
+            _, header, body, padding, total = step
+            chain, why = check_record(header, body, padding, seq, head)
+            if chain is None:
+                raise fail(seq, pos, why)
+            head = chain
+            k = seq - next_seq
+            if k % INDEX_STRIDE == 0:
+                entry = k // INDEX_STRIDE
+                at = HEADER_LEN + entry * 4
+                if at + 4 > data_offset:
+                    raise fail(seq, pos, "more records than the index can hold")
+                found = f.u32(at)
+                if found != pos:
+                    raise fail(
+                        seq,
+                        at,
+                        "index entry %d says byte %d, but record %d starts at byte %d"
+                        % (entry, found, seq, pos),
+                    )
+            end = pos + total
+            if older is not None and older[1]["count"] > 0 and older[1]["last_seq"] == seq:
+                oi, o = older
+                if o["committed_len"] != end or o["head"] != head:
+                    raise fail(
+                        seq, SLOT_OFFSETS[oi], "the older commit slot disagrees with the records"
+                    )
+                older_seen = True
+            self.remember(seq, head, path, pos)
+            pos = end
+            seq += 1
+        if current is not None:
+            ci, cs = current
+            if cs["last_seq"] != seq - 1:
+                raise fail(
+                    cs["last_seq"],
+                    SLOT_OFFSETS[ci],
+                    "the commit slot's last seq is not the last record's",
+                )
+            if cs["head"] != head:
+                raise fail(
+                    cs["last_seq"],
+                    SLOT_OFFSETS[ci],
+                    "the commit slot's head is not the last record's chain hash",
+                )
+        if older is not None and not older_seen:
+            oi, o = older
+            raise fail(
+                o["last_seq"],
+                SLOT_OFFSETS[oi],
+                "the older commit slot names a record that is not there",
+            )
+
+        # Step 6: what follows the committed records.
+        sealed = current is not None and current[1]["sealed"]
+        clean = current is not None and current[1]["clean"]
+        end = committed
+        if not sealed and not clean:
+            while True:
+                step = next_record(f, end, file_len)
+                if step[0] != "record":
+                    break
+                _, header, body, padding, total = step
+                chain, _why = check_record(header, body, padding, seq, head)
+                if chain is None:
+                    break
+                k = seq - next_seq
+                if k % INDEX_STRIDE == 0:
+                    at = HEADER_LEN + (k // INDEX_STRIDE) * 4
+                    found = f.u32(at)
+                    if found != end and found != 0:
+                        raise fail(
+                            seq,
+                            at,
+                            "index entry %d says byte %d, but record %d starts at byte %d"
+                            % (k // INDEX_STRIDE, found, seq, end),
+                        )
+                self.remember(seq, chain, path, end)
+                self.uncommitted += 1
+                head = chain
+                end += total
+                seq += 1
+        used = -(-(seq - next_seq) // INDEX_STRIDE)
+        unused_index = HEADER_LEN + used * 4
+        if sealed or clean:
+            at = f.first_nonzero(unused_index, data_offset)
+            if at is not None:
+                raise fail(None, at, "non-zero byte in unused index entries that must be zero")
+            at = f.first_nonzero(end, file_len)
+            if at is not None:
+                raise fail(
+                    seq, at, "non-zero byte in the space after the last record that must be zero"
+                )
+        else:
+            last = f.last_nonzero_end(end, file_len)
+            if last is not None and self.torn_tail is None:
+                self.torn_tail = {
+                    "file": path,
+                    "offset": end,
+                    "len": last - end,
+                    "after_seq": seq - 1,
+                }
+            at = f.first_nonzero(unused_index, data_offset)
+            if at is not None:
+                self.notes.append(
+                    "%s: index entries past the last valid record, from byte %d "
+                    "(left by a crash, or by a writer still writing)" % (name, at)
+                )
+        self.chain = (seq, head)
+
+
+def parse_args(argv):
+    directory = None
+    receipts = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--receipt" or a.startswith("--receipt="):
+            if a == "--receipt":
+                i += 1
+                if i >= len(argv):
+                    raise UsageError("--receipt needs SEQ:HEX")
+                value = argv[i]
+            else:
+                value = a.split("=", 1)[1]
+            seq, _, hexed = value.partition(":")
+            try:
+                seq = int(seq)
+                chain = bytes.fromhex(hexed)
+            except ValueError:
+                raise UsageError("bad receipt %r: expected SEQ:HEX" % value)
+            if seq < 1 or len(chain) != 32:
+                raise UsageError("bad receipt %r: expected SEQ:HEX (64 hex digits)" % value)
+            receipts.append((seq, chain))
+        elif a.startswith("-") and a != "-":
+            raise UsageError("unknown option %s" % a)
+        elif directory is None:
+            directory = a
+        else:
+            raise UsageError("more than one directory given")
+        i += 1
+    if directory is None:
+        raise UsageError("no directory given")
+    return directory, receipts
+
+
+def main(argv):
+    try:
+        directory, receipts = parse_args(argv[1:])
+        if not os.path.isdir(directory):
+            raise UsageError("%s is not a directory" % directory)
+        names = [e.name for e in os.scandir(directory) if e.is_file(follow_symlinks=False)]
+        segments, _temporary, foreign = classify(names)
+        if not segments:
+            raise UsageError("%s is not an auditring log: it holds no segment files" % directory)
+        walk = Walk(directory, {seq: None for seq, _ in receipts})
+        error = None
+        try:
+            for i, (number, name) in enumerate(segments):
+                if i > 0 and number != segments[i - 1][0] + 1:
+                    raise Failure(
+                        walk.chain[0] if walk.chain else None,
+                        os.path.join(directory, name),
+                        0,
+                        "segment %d is missing" % (segments[i - 1][0] + 1),
+                    )
+                walk.segment(number, name)
+        except Failure as e:
+            error = e
+    except UsageError as e:
+        print("verify_log.py: %s" % e, file=sys.stderr)
+        print("usage: python3 tools/verify_log.py DIR [--receipt SEQ:HEX ...]", file=sys.stderr)
+        return 2
+
+    if walk.chain is not None:
+        next_seq, head = walk.chain
+        last_seq = next_seq - 1
+        events = next_seq - walk.first_seq
+    else:
+        head, last_seq, events = ZERO_HASH, 0, 0
+
+    # Section 11: heads obtained out of band.
+    if error is None:
+        last_file = os.path.join(directory, segments[-1][1])
+        for seq, expected in receipts:
+            found = walk.wanted.get(seq)
+            if found is None:
+                error = Failure(
+                    seq,
+                    last_file,
+                    0,
+                    "the log does not reach the receipt's seq %d (its last seq is %d)"
+                    % (seq, last_seq),
+                )
+                break
+            chain, path, offset = found
+            if chain != expected:
+                error = Failure(
+                    seq,
+                    path,
+                    offset,
+                    "receipt mismatch: the receipt says chain %s, the log has %s"
+                    % (expected.hex(), chain.hex()),
+                )
+                break
+
+    out = {
+        "ok": error is None,
+        "events": events,
+        "first_seq": walk.first_seq,
+        "last_seq": last_seq,
+        "head_hash": head.hex(),
+        "error": error.as_json() if error else None,
+        "segments": len(segments),
+        "uncommitted": walk.uncommitted,
+        "torn_tail": walk.torn_tail,
+        "notes": walk.notes,
+        "foreign_files": foreign,
+    }
+    print(json.dumps(out))
+    return 0 if error is None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
