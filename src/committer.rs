@@ -190,10 +190,10 @@ impl Committer {
                 Durability::Periodic(_) => tick || self.force,
                 Durability::None => self.force,
             } || self.segments.values().any(|s| s.seal);
-            if sync_now || self.closing {
-                if let Err(e) = self.commit() {
-                    result = Err(e);
-                }
+            if (sync_now || self.closing)
+                && let Err(e) = self.commit()
+            {
+                result = Err(e);
             }
             if self.closing {
                 if let Err(e) = self.close() {

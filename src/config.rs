@@ -78,7 +78,7 @@ impl Options {
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.segment_size < MIN_SEGMENT_SIZE
             || self.segment_size > MAX_SEGMENT_SIZE
-            || self.segment_size % 4096 != 0
+            || !self.segment_size.is_multiple_of(4096)
         {
             return Err(Error::Config(format!(
                 "segment size {} must be a multiple of 4096 between {} and {}",
@@ -105,10 +105,10 @@ impl Options {
                 1 << 24
             )));
         }
-        if let Durability::Periodic(d) = self.durability {
-            if d.is_zero() {
-                return Err(Error::Config("the periodic sync interval is zero".into()));
-            }
+        if let Durability::Periodic(d) = self.durability
+            && d.is_zero()
+        {
+            return Err(Error::Config("the periodic sync interval is zero".into()));
         }
         Ok(())
     }

@@ -540,6 +540,7 @@ mod tests {
                     let changed = env.timestamp != 3
                         || env.kind != "kind"
                         || env.actor != Some("a")
+                        || env.trace_id.is_some()
                         || env.details != Some("1");
                     assert!(changed, "flip of byte {i} bit {bit} went unnoticed");
                 }

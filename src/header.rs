@@ -43,7 +43,7 @@ impl SegmentHeader {
     }
 
     fn read_once(file: &dyn SegmentFile) -> Result<SegmentHeader, ReadHeaderError> {
-        let file_len = file.len().map_err(ReadHeaderError::Io)?;
+        let file_len = file.size().map_err(ReadHeaderError::Io)?;
         if file_len < HEADER_LEN {
             return Err(ReadHeaderError::Header(HeaderError::Truncated {
                 len: file_len,

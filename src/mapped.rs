@@ -32,7 +32,7 @@ pub(crate) struct MappedSegment {
     pub(crate) prefix_digest: Hash,
     /// The open file, shared with readers.
     pub(crate) file: Arc<dyn SegmentFile>,
-    /// The whole file, mapped; `map.len() == prefix.file_len`.
+    /// The whole file, mapped; `map.size() == prefix.file_len`.
     map: Box<dyn WritableMap>,
 }
 
@@ -43,7 +43,7 @@ impl MappedSegment {
         prefix: Prefix,
         file: Arc<dyn SegmentFile>,
     ) -> io::Result<MappedSegment> {
-        let len = file.len()?;
+        let len = file.size()?;
         if len != prefix.file_len {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -54,7 +54,7 @@ impl MappedSegment {
             ));
         }
         let map = file.map_writable()?;
-        debug_assert_eq!(map.len() as u64, prefix.file_len);
+        debug_assert_eq!(map.size() as u64, prefix.file_len);
         Ok(MappedSegment {
             name,
             prefix_digest: prefix.digest(),
@@ -74,7 +74,7 @@ impl MappedSegment {
     pub(crate) unsafe fn write(&self, offset: u64, bytes: &[u8]) {
         let offset = offset as usize;
         assert!(
-            offset <= self.map.len() && bytes.len() <= self.map.len() - offset,
+            offset <= self.map.size() && bytes.len() <= self.map.size() - offset,
             "write past the end of {}",
             self.name
         );

@@ -15,6 +15,9 @@ use crate::shared::Shared;
 pub(crate) const INLINE_BODY: usize = 232;
 
 /// An encoded body, inline or on the heap.
+// Inline on purpose: the point is that typical events travel in the queue slot without an
+// allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Body {
     Inline { len: u16, bytes: [u8; INLINE_BODY] },
     Heap(Box<[u8]>),
@@ -57,6 +60,7 @@ pub(crate) struct Encoded {
 }
 
 /// What travels through the queue.
+#[allow(clippy::large_enum_variant)] // see `Body`
 pub(crate) enum Item {
     /// An event to sequence.
     Event(Encoded),
@@ -91,6 +95,8 @@ pub struct Producer {
     pub(crate) shared: Arc<Shared>,
 }
 
+// The errors hand the event back by value, as crossbeam-channel's `TrySendError` does.
+#[allow(clippy::result_large_err)]
 impl Producer {
     /// Pushes an event, waiting while the queue is full. Returns as soon as the event is queued.
     ///
@@ -148,7 +154,7 @@ impl Producer {
         };
         encoded.ticket = ticket;
         let item = Item::Event(encoded);
-        let result = if wait {
+        if wait {
             let shared = &*self.shared;
             shared
                 .queue
@@ -163,8 +169,7 @@ impl Producer {
                 Err(TryPushError::Full(_)) => Err(PushError::Full(event)),
                 Err(TryPushError::Closed(_)) => Err(PushError::Closed(event)),
             }
-        };
-        result
+        }
     }
 }
 

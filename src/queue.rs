@@ -253,10 +253,11 @@ impl<T> Queue<T> {
     }
 
     fn wake_consumer(&self) {
-        if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
-            if let Some(t) = self.consumer.get() {
-                t.unpark();
-            }
+        if self.sleeping.load(Ordering::SeqCst)
+            && self.sleeping.swap(false, Ordering::SeqCst)
+            && let Some(t) = self.consumer.get()
+        {
+            t.unpark();
         }
     }
 

@@ -139,18 +139,18 @@ fn check_length(
     slot: Option<&Slot>,
     path: &std::path::Path,
 ) -> Result<(), Error> {
-    if let Some(s) = slot {
-        if s.committed_len > header.file_len {
-            return Err(integrity(
-                None,
-                path.to_path_buf(),
-                header.file_len,
-                Reason::CutShort {
-                    committed: s.committed_len,
-                    actual: header.file_len,
-                },
-            ));
-        }
+    if let Some(s) = slot
+        && s.committed_len > header.file_len
+    {
+        return Err(integrity(
+            None,
+            path.to_path_buf(),
+            header.file_len,
+            Reason::CutShort {
+                committed: s.committed_len,
+                actual: header.file_len,
+            },
+        ));
     }
     if header.file_len != header.prefix.file_len {
         return Err(integrity(

@@ -229,6 +229,8 @@ pub struct Ring {
     location: PathBuf,
 }
 
+// The errors hand the event back by value, as crossbeam-channel's `TrySendError` does.
+#[allow(clippy::result_large_err)]
 impl Ring {
     /// A builder for the log in directory `dir` (created if missing).
     pub fn builder(dir: impl Into<PathBuf>) -> RingBuilder {

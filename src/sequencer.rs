@@ -176,10 +176,10 @@ impl Sequencer {
         }
         if self.failure.is_none() {
             let total = record_len(event.body.as_slice().len()) as u64;
-            if self.active.write_off + total > self.active.seg.prefix.file_len {
-                if let Err(e) = self.rotate() {
-                    self.failure = Some(e);
-                }
+            if self.active.write_off + total > self.active.seg.prefix.file_len
+                && let Err(e) = self.rotate()
+            {
+                self.failure = Some(e);
             }
         }
         match &self.failure {
@@ -220,7 +220,7 @@ impl Sequencer {
             );
         }
         let k = seq - a.first_seq;
-        if k % INDEX_STRIDE == 0 {
+        if k.is_multiple_of(INDEX_STRIDE) {
             let entry = HEADER_LEN + k / INDEX_STRIDE * 4;
             debug_assert!(entry + 4 <= a.seg.prefix.data_offset);
             // SAFETY: index entries of records not yet published are written only here.

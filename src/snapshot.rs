@@ -148,7 +148,7 @@ impl Snapshot {
             let path = entry.path(storage);
             let file_len = entry
                 .open(storage)?
-                .len()
+                .size()
                 .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
             out.push(SegmentSummary {
                 number: entry.number,

@@ -213,17 +213,17 @@ impl Walk<'_> {
         let older = header.older();
         let finished = newest.is_some_and(|s| s.sealed || s.clean);
         let unwritten_ok = !finished && newest.is_none_or(|s| s.generation == 1);
-        for i in 0..2 {
-            match header.slots[i] {
+        for (i, (state, at)) in header.slots.iter().zip(SLOT_OFFSETS).enumerate() {
+            match state {
                 SlotState::Valid(_) => {}
                 SlotState::Empty if unwritten_ok => {}
-                _ => return Err(fail(None, SLOT_OFFSETS[i], Reason::Slot(i))),
+                _ => return Err(fail(None, at, Reason::Slot(i))),
             }
         }
-        if let (SlotState::Valid(a), SlotState::Valid(b)) = (header.slots[0], header.slots[1]) {
-            if a.generation == b.generation {
-                return Err(fail(None, SLOT_OFFSETS[1], Reason::Slot(1)));
-            }
+        if let (SlotState::Valid(a), SlotState::Valid(b)) = (header.slots[0], header.slots[1])
+            && a.generation == b.generation
+        {
+            return Err(fail(None, SLOT_OFFSETS[1], Reason::Slot(1)));
         }
         for s in newest.iter().chain(older.iter()) {
             if s.generation % 2 != slot_index_of(&header, s) as u64 {
@@ -299,14 +299,14 @@ impl Walk<'_> {
         let mut seq = next_seq;
         let mut head = prev;
         let mut older_seen = older.is_some_and(|o| o.count() == 0);
-        if let Some(o) = older.filter(|o| o.count() == 0) {
-            if o.committed_len != prefix.data_offset || o.head != o.anchor {
-                return Err(fail(
-                    None,
-                    SLOT_OFFSETS[slot_index_of(&header, &o)],
-                    Reason::SlotMismatch("an older empty slot with a length or head"),
-                ));
-            }
+        if let Some(o) = older.filter(|o| o.count() == 0)
+            && (o.committed_len != prefix.data_offset || o.head != o.anchor)
+        {
+            return Err(fail(
+                None,
+                SLOT_OFFSETS[slot_index_of(&header, &o)],
+                Reason::SlotMismatch("an older empty slot with a length or head"),
+            ));
         }
         let mut cursor = Cursor::new(file.clone(), prefix.data_offset, committed);
         loop {
@@ -329,7 +329,7 @@ impl Walk<'_> {
             };
             head = check_record(&rec, seq, &head).map_err(|r| fail(Some(seq), rec.offset, r))?;
             let k = seq - next_seq;
-            if k % INDEX_STRIDE == 0 {
+            if k.is_multiple_of(INDEX_STRIDE) {
                 let entry = k / INDEX_STRIDE;
                 let at = HEADER_LEN + entry * 4;
                 if at + 4 > prefix.data_offset {
@@ -409,7 +409,7 @@ impl Walk<'_> {
                 let mut s = seq;
                 while let Step::Record(rec) = c.next_record().map_err(io)? {
                     let k = s - next_seq;
-                    if k % INDEX_STRIDE == 0 {
+                    if k.is_multiple_of(INDEX_STRIDE) {
                         let found = read_index_entry(&*file, k / INDEX_STRIDE).map_err(io)?;
                         if found != rec.offset && found != 0 {
                             return Err(fail(

@@ -152,7 +152,7 @@ struct FsFile {
 }
 
 impl SegmentFile for FsFile {
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.file.metadata()?.len())
     }
 
@@ -201,7 +201,7 @@ impl SegmentFile for FsFile {
     }
 
     fn map_writable(&self) -> io::Result<Box<dyn WritableMap>> {
-        let len = usize::try_from(self.len()?)
+        let len = usize::try_from(self.size()?)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file too large to map"))?;
         // SAFETY: the map is of a segment file that only this process writes while it holds the
         // writer lock; the ring never reads or writes past `len`, and checks that the file is at
@@ -233,7 +233,7 @@ unsafe impl WritableMap for FsMap {
         self.ptr
     }
 
-    fn len(&self) -> usize {
+    fn size(&self) -> usize {
         self.map.len()
     }
 

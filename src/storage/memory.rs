@@ -242,7 +242,7 @@ impl fmt::Debug for MemHandle {
 }
 
 impl SegmentFile for MemHandle {
-    fn len(&self) -> io::Result<u64> {
+    fn size(&self) -> io::Result<u64> {
         Ok(self.file.len as u64)
     }
 
@@ -298,7 +298,7 @@ unsafe impl WritableMap for MemMap {
         self.file.live
     }
 
-    fn len(&self) -> usize {
+    fn size(&self) -> usize {
         self.file.len
     }
 

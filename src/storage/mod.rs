@@ -83,8 +83,8 @@ pub enum LockError {
 
 /// One file of a log.
 pub trait SegmentFile: Send + Sync + fmt::Debug {
-    /// The file's current length.
-    fn len(&self) -> io::Result<u64>;
+    /// The file's current size in bytes.
+    fn size(&self) -> io::Result<u64>;
 
     /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
@@ -128,8 +128,8 @@ pub unsafe trait WritableMap: Send + Sync + fmt::Debug {
     /// Start of the mapped bytes.
     fn as_ptr(&self) -> *mut u8;
 
-    /// Number of mapped bytes: the file's length.
-    fn len(&self) -> usize;
+    /// Number of mapped bytes: the file's size.
+    fn size(&self) -> usize;
 
     /// Makes `[offset, offset + len)` durable (`msync(MS_SYNC)`).
     fn sync(&self, offset: usize, len: usize) -> io::Result<()>;

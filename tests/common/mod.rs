@@ -115,8 +115,8 @@ fn sync_allowed(faults: &Faults) -> io::Result<()> {
 }
 
 impl SegmentFile for FaultyFile {
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
+    fn size(&self) -> io::Result<u64> {
+        self.inner.size()
     }
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         let n = self.inner.read_at(buf, offset)?;
@@ -154,8 +154,8 @@ unsafe impl WritableMap for FaultyMap {
     fn as_ptr(&self) -> *mut u8 {
         self.inner.as_ptr()
     }
-    fn len(&self) -> usize {
-        self.inner.len()
+    fn size(&self) -> usize {
+        self.inner.size()
     }
     fn sync(&self, offset: usize, len: usize) -> io::Result<()> {
         sync_allowed(&self.faults)?;
