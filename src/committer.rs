@@ -71,11 +71,17 @@ struct Segment {
     synced: (u64, u64, Hash),
     /// Sealing requested.
     seal: bool,
+    /// Sealed in the page cache only (no durability): synced when the ring closes.
+    sealed_in_cache: bool,
 }
 
 impl Segment {
+    fn dirty_seal(&self) -> bool {
+        self.seal && !self.sealed_in_cache
+    }
+
     fn dirty(&self) -> bool {
-        self.written.0 > self.synced.0 || self.seal
+        !self.sealed_in_cache && (self.written.0 > self.synced.0 || self.seal)
     }
 
     fn next_slot(
@@ -118,8 +124,22 @@ impl Segment {
         Ok(())
     }
 
-    /// Final sync at close: records, then a clean slot.
+    /// Writes the sealed slot without syncing ([`Durability::None`]: page cache only until
+    /// the ring closes).
+    fn seal_in_cache(&mut self) {
+        let slot = self.next_slot(self.written, true, false);
+        self.write_slot(slot);
+        self.sealed_in_cache = true;
+    }
+
+    /// Final sync at close: records, then a clean slot (a segment sealed in the page cache
+    /// keeps its sealed slot).
     fn close(&mut self) -> std::io::Result<()> {
+        if self.sealed_in_cache {
+            self.seg.sync(0, self.written.0)?;
+            self.synced = self.written;
+            return self.seg.sync_header();
+        }
         self.seg.sync(0, self.written.0)?;
         self.synced = self.written;
         let slot = self.next_slot(self.synced, false, true);
@@ -189,7 +209,7 @@ impl Committer {
                 Durability::Batch => true,
                 Durability::Periodic(_) => tick || self.force,
                 Durability::None => self.force,
-            } || self.segments.values().any(|s| s.seal);
+            } || self.segments.values().any(Segment::dirty_seal);
             if (sync_now || self.closing)
                 && let Err(e) = self.commit()
             {
@@ -220,6 +240,7 @@ impl Committer {
                         written: state,
                         synced: state,
                         seal: false,
+                        sealed_in_cache: false,
                     },
                 );
             }
@@ -248,6 +269,9 @@ impl Committer {
                 if let Some(s) = self.segments.get_mut(&number) {
                     s.written = (end, last_seq, head);
                     s.seal = true;
+                    if self.shared.durability == Durability::None {
+                        s.seal_in_cache();
+                    }
                 }
             }
             CommitMsg::Close => self.closing = true,
@@ -268,7 +292,7 @@ impl Committer {
                 return Err(error);
             }
         }
-        self.segments.retain(|_, s| !s.seal);
+        self.segments.retain(|_, s| !s.dirty_seal());
         for (ticket, receipt) in self.receipts.drain(..) {
             ticket.complete(Ok(Receipt {
                 durable: true,

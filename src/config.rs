@@ -9,13 +9,16 @@ use crate::segment::{MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE, RECORD_HEADER_LEN, data
 ///
 /// Whatever the policy, every event is in the page cache (and visible to readers in other
 /// processes) as soon as it is sequenced, survives the death of the writing process, and is
-/// synced when the ring is closed; sealed segments are always synced. The policy decides what
-/// survives a power loss *before* the close, and when receipts are issued.
+/// synced when the ring is closed. The policy decides what survives a power loss *before* the
+/// close, and when receipts are issued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Durability {
-    /// Page cache only until a segment is sealed or the ring is closed. Receipts are issued as
-    /// soon as events are sequenced, with `durable: false`.
+    /// Page cache only, until the ring is closed: nothing is synced before. Receipts are issued
+    /// as soon as events are sequenced, with `durable: false`. Events survive the death of the
+    /// process; a power loss before the close may lose any of them, and may leave a sealed
+    /// segment whose records did not reach the disk (verification then names the first missing
+    /// record, and the log must be reopened from a copy or have its damaged segments removed).
     #[default]
     None,
     /// A background sync at this interval. Receipts and `flush` wait for the next sync.

@@ -66,7 +66,7 @@ pub(crate) enum Item {
     Event(Encoded),
     /// A flush marker: completed once everything queued before it is sequenced (and durable
     /// under the policy).
-    Flush(Completion),
+    Flush(Option<Completion>),
 }
 
 /// Encodes `event` and hashes its body.
@@ -134,7 +134,7 @@ impl Producer {
         let shared = &*self.shared;
         shared
             .queue
-            .push(Item::Flush(completion), || shared.is_failing())
+            .push(Item::Flush(Some(completion)), || shared.is_failing())
             .map_err(|_| shared.check_health().err().unwrap_or(Error::Closed))?;
         ticket.wait().map(drop)
     }

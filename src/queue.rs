@@ -324,7 +324,19 @@ impl<T> Consumer<T> {
     }
 
     /// Takes the next value if there is one.
+    #[cfg(test)]
     pub(crate) fn pop(&mut self) -> Pop<T> {
+        // SAFETY: the value is read out exactly once, and `pop_in_place` is told not to drop it.
+        self.pop_in_place(|v| unsafe { std::ptr::read(v) }, false)
+    }
+
+    /// Hands the next value, in its slot, to `f`, then drops it there and frees the slot: the
+    /// value is never copied out of the slot.
+    pub(crate) fn pop_with<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> Pop<R> {
+        self.pop_in_place(f, true)
+    }
+
+    fn pop_in_place<R>(&mut self, f: impl FnOnce(&mut T) -> R, drop_value: bool) -> Pop<R> {
         let q = &*self.queue;
         let head = q.head.load(Ordering::Relaxed);
         let index = head & (q.mark_bit - 1);
@@ -339,8 +351,16 @@ impl<T> Consumer<T> {
                 lap.wrapping_add(q.one_lap)
             };
             // SAFETY: the stamp (read with Acquire) says a producer wrote the value and handed
-            // the slot over; only this consumer reads slots.
-            let value = unsafe { slot.value.get().read().assume_init() };
+            // the slot over; only this consumer reads slots, and the slot is not released until
+            // the value is dropped or moved out below. (If `f` panics, the slot keeps its value
+            // and its stamp, and `Queue::drop` drops it.)
+            let value = unsafe { (*slot.value.get()).assume_init_mut() };
+            let result = f(value);
+            if drop_value {
+                // SAFETY: the value is initialised and is dropped exactly once, here, before the
+                // slot is released.
+                unsafe { std::ptr::drop_in_place(value) };
+            }
             slot.stamp
                 .store(head.wrapping_add(q.one_lap), Ordering::Release);
             q.head.store(new_head, Ordering::Release);
@@ -348,7 +368,7 @@ impl<T> Consumer<T> {
             if self.since_wake >= WAKE_EVERY {
                 self.wake_producers();
             }
-            return Pop::Item(value);
+            return Pop::Item(result);
         }
         atomic::fence(Ordering::SeqCst);
         let tail = q.tail.load(Ordering::Relaxed);
@@ -387,11 +407,6 @@ impl<T> Consumer<T> {
             None => thread::park(),
         }
         q.sleeping.store(false, Ordering::SeqCst);
-    }
-
-    /// The shared queue.
-    pub(crate) fn queue(&self) -> &Queue<T> {
-        &self.queue
     }
 }
 

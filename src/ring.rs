@@ -148,8 +148,8 @@ impl RingBuilder {
             preparer::run(prep_storage, size, log_id, prep_rx, ready_tx);
             Ok(())
         })?;
+        let consumer = Consumer::new(queue);
         let sequencer = Sequencer::new(Start {
-            consumer: Consumer::new(queue),
             shared: shared.clone(),
             max_batch: options.max_batch,
             first_seq: rec.first_seq,
@@ -169,7 +169,7 @@ impl RingBuilder {
         let guard_shared = shared.clone();
         let sequencer = spawn("auditring-sequencer", move || {
             let _guard = CloseOnUnwind(guard_shared);
-            sequencer.run()
+            sequencer.run(consumer)
         })?;
         Ok(Ring {
             producer: Producer { shared },

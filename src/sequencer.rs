@@ -53,7 +53,6 @@ struct Active {
 
 /// Everything the sequencer thread owns.
 pub(crate) struct Sequencer {
-    pub(crate) consumer: Consumer<Item>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) max_batch: usize,
     /// Seq and chain hash before the log's first record (published with every view).
@@ -81,7 +80,6 @@ pub(crate) struct Sequencer {
 
 /// What [`Sequencer::new`] needs.
 pub(crate) struct Start {
-    pub(crate) consumer: Consumer<Item>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) max_batch: usize,
     pub(crate) first_seq: u64,
@@ -103,7 +101,6 @@ impl Sequencer {
     pub(crate) fn new(s: Start) -> Sequencer {
         let published_segments: Arc<[Arc<SegmentEntry>]> = s.segments.clone().into();
         Sequencer {
-            consumer: s.consumer,
             shared: s.shared,
             max_batch: s.max_batch,
             first_seq: s.first_seq,
@@ -132,20 +129,21 @@ impl Sequencer {
 
     /// Runs until the queue is closed and drained, then shuts the helpers down. Returns the
     /// first error that made events undurable or unwritten.
-    pub(crate) fn run(mut self) -> Result<(), Error> {
-        self.consumer.register_thread();
+    pub(crate) fn run(mut self, mut consumer: Consumer<Item>) -> Result<(), Error> {
+        consumer.register_thread();
         self.maybe_prefault();
+        // Backs off (spins, then yields) before parking when the queue is empty: parking costs
+        // the next producer a wake-up system call and the sequencer a context switch.
+        let idle = Backoff::new();
         loop {
             let mut taken = 0;
             let mut closed = false;
-            let backoff = Backoff::new();
+            let pending = Backoff::new();
             while taken < self.max_batch {
-                match self.consumer.pop() {
-                    Pop::Item(item) => {
-                        taken += 1;
-                        self.take(item);
-                    }
-                    Pop::Pending => backoff.snooze(),
+                // Each event is read in its queue slot and copied straight into the segment.
+                match consumer.pop_with(|item| self.take(item)) {
+                    Pop::Item(()) => taken += 1,
+                    Pop::Pending => pending.snooze(),
                     Pop::Empty => break,
                     Pop::Closed => {
                         closed = true;
@@ -155,20 +153,29 @@ impl Sequencer {
             }
             if taken > 0 {
                 self.end_batch();
+                idle.reset();
             }
             if closed {
                 break;
             }
             if taken == 0 {
-                self.consumer.wait(None);
+                if idle.is_completed() {
+                    consumer.wait(None);
+                    idle.reset();
+                } else {
+                    idle.snooze();
+                }
             }
         }
         self.shutdown()
     }
 
-    fn take(&mut self, item: Item) {
+    fn take(&mut self, item: &mut Item) {
         let event = match item {
-            Item::Flush(t) => return self.flushes.push(t),
+            Item::Flush(t) => {
+                self.flushes.extend(t.take());
+                return;
+            }
             Item::Event(e) => e,
         };
         if self.failure.is_none() {
@@ -185,7 +192,7 @@ impl Sequencer {
         match &self.failure {
             None => self.write(event),
             Some(e) => {
-                if let Some(t) = event.ticket {
+                if let Some(t) = event.ticket.take() {
                     t.complete(Err(e.clone()));
                 }
             }
@@ -193,7 +200,7 @@ impl Sequencer {
     }
 
     /// Appends one record to the active segment.
-    fn write(&mut self, event: Encoded) {
+    fn write(&mut self, event: &mut Encoded) {
         let a = &mut self.active;
         let body = event.body.as_slice();
         let total = record_len(body.len()) as u64;
@@ -229,7 +236,7 @@ impl Sequencer {
         a.write_off = off + total;
         self.head_seq = seq;
         self.head = chain;
-        if let Some(t) = event.ticket {
+        if let Some(t) = event.ticket.take() {
             self.receipts.push((
                 t,
                 Receipt {
@@ -358,7 +365,7 @@ impl Sequencer {
                     for t in self.flushes.drain(..) {
                         t.complete(Err(e.clone()));
                     }
-                    if self.consumer.queue().is_closed() {
+                    if self.shared.queue.is_closed() {
                         return Err(e);
                     }
                     thread::park_timeout(retry);
