@@ -131,7 +131,7 @@ impl Cursor {
         if pos == self.end {
             return Ok(Step::End);
         }
-        if self.end - pos < RECORD_HEADER_LEN as u64 {
+        if pos > self.end || self.end - pos < RECORD_HEADER_LEN as u64 {
             return Ok(Step::NoHeader { offset: pos });
         }
         self.fill(pos, RECORD_HEADER_LEN)?;

@@ -114,6 +114,16 @@ impl SegmentEntry {
                 },
             }));
         }
+        if slot.committed_len < header.prefix.data_offset
+            || slot.committed_len > header.prefix.file_len
+        {
+            return Err(Error::from(IntegrityError {
+                seq: None,
+                file: path,
+                offset: crate::segment::SLOT_OFFSETS[(slot.generation % 2) as usize],
+                reason: Reason::SlotMismatch("committed length outside the data region"),
+            }));
+        }
         let info = SegmentInfo {
             first_seq: slot.first_seq,
             anchor: slot.anchor,

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::Options;
-use crate::cursor::last_nonzero_end;
+use crate::cursor::{Cursor, Step, last_nonzero_end};
 use crate::error::{Error, IntegrityError, Reason};
 use crate::event::now_nanos;
 use crate::hash::Hash;
@@ -462,9 +462,33 @@ fn trim(
         file.zero_range(index_start, last - index_start)
             .map_err(|e| io("trimming", e))?;
     }
+    reindex(live, seg).map_err(|e| io("reading", e))?;
     file.sync_all().map_err(|e| io("syncing", e))?;
     seg.sync(0, live.end).map_err(|e| io("syncing", e))?;
     Ok(torn)
+}
+
+/// Rewrites the index entries of the records found past the last commit: a crash may have kept
+/// the records but lost the page that held their entries.
+fn reindex(live: &Live, seg: &MappedSegment) -> std::io::Result<()> {
+    let (start, mut seq) = match live.slot {
+        Some(s) => (s.committed_len, s.last_seq + 1),
+        None => (live.header.prefix.data_offset, live.first_seq),
+    };
+    let mut cursor = Cursor::new(live.file.clone(), start, live.end);
+    while let Step::Record(rec) = cursor.next_record()? {
+        let k = seq - live.first_seq;
+        if k.is_multiple_of(INDEX_STRIDE) {
+            let entry = HEADER_LEN + k / INDEX_STRIDE * 4;
+            // SAFETY: recovery runs before any other thread of the ring exists: it alone
+            // touches the segment. The entry lies in the index region (the scan found a record
+            // here, and the region holds an entry for every record a segment can hold).
+            unsafe { seg.write(entry, &(rec.offset as u32).to_le_bytes()) };
+        }
+        seq += 1;
+    }
+    debug_assert_eq!(seq, live.last_seq + 1);
+    Ok(())
 }
 
 /// Opens the log in `storage` for writing: creates it if it has no segments, repairs what a

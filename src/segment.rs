@@ -54,6 +54,9 @@ pub(crate) const MIN_RECORD_LEN: u64 = 104;
 pub const MIN_SEGMENT_SIZE: u64 = 64 * 1024;
 /// Largest segment file: index entries are 32-bit file offsets.
 pub const MAX_SEGMENT_SIZE: u64 = 1 << 32;
+/// Generations are below this (they grow by one per commit, so it is never reached); a slot
+/// claiming more is damaged, and adding to a generation can never overflow.
+pub(crate) const MAX_GENERATION: u64 = 1 << 63;
 /// Slot flag: the segment is sealed and will never grow.
 const FLAG_SEALED: u32 = 1;
 /// Slot flag: the writer closed the log cleanly; nothing was written past `committed_len`.
@@ -241,7 +244,7 @@ impl Slot {
         };
         let consistent = flags & !(FLAG_SEALED | FLAG_CLEAN) == 0
             && u32_at(b, 36) == 0
-            && slot.generation != 0
+            && (1..MAX_GENERATION).contains(&slot.generation)
             && slot.first_seq != 0
             && slot
                 .last_seq
@@ -422,6 +425,10 @@ mod tests {
             let mut bad = b;
             bad[i] ^= 1;
             assert_eq!(Slot::decode(&bad, &d), SlotState::Torn, "byte {i}");
+        }
+        for generation in [0, MAX_GENERATION, u64::MAX] {
+            let forged = Slot { generation, ..s };
+            assert_eq!(Slot::decode(&forged.encode(&d), &d), SlotState::Torn);
         }
         assert_eq!(s.count(), 3);
     }

@@ -188,15 +188,21 @@ impl Snapshot {
         let (last_seq, end) = view.segment_end(i, &info);
         let path = entry.path(storage);
         let file = entry.open(storage)?;
-        let k = seq - info.first_seq;
-        let stride_start = info.first_seq + k / INDEX_STRIDE * INDEX_STRIDE;
-        let offset = if k < INDEX_STRIDE {
-            info.data_offset
-        } else {
-            let entry_no = k / INDEX_STRIDE;
+        // Start at the index entry for `seq`'s stride. An entry of 0 was never written, or a
+        // crash lost it (records past the last commit): start from an earlier one instead.
+        let mut entry_no = (seq - info.first_seq) / INDEX_STRIDE;
+        let offset = loop {
+            if entry_no == 0 {
+                break info.data_offset;
+            }
             let at = read_index_entry(&*file, entry_no)
                 .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            if at == 0 {
+                entry_no -= 1;
+                continue;
+            }
             if at < info.data_offset || at >= end {
+                let stride_start = info.first_seq + entry_no * INDEX_STRIDE;
                 return Err(IntegrityError {
                     seq: Some(stride_start),
                     file: path,
@@ -210,8 +216,9 @@ impl Snapshot {
                 }
                 .into());
             }
-            at
+            break at;
         };
+        let stride_start = info.first_seq + entry_no * INDEX_STRIDE;
         Ok(Located {
             last_seq,
             cursor: Cursor::new(file, offset, end),

@@ -229,7 +229,8 @@ fn damage_in_the_committed_region_refuses_to_open_with_the_error_verify_gives() 
 
 #[test]
 fn bad_headers_get_typed_errors() {
-    let cases: [(&str, fn(&mut Vec<u8>), HeaderError); 3] = [
+    type Damage = fn(&mut Vec<u8>);
+    let cases: [(&str, Damage, HeaderError); 3] = [
         ("bad magic", |b| b[0] = b'X', HeaderError::BadMagic),
         (
             "unsupported version",

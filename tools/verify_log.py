@@ -229,7 +229,7 @@ def decode_slot(b, prefix_digest):
     consistent = (
         flags & ~(FLAG_SEALED | FLAG_CLEAN) == 0
         and reserved == 0
-        and generation != 0
+        and 1 <= generation < (1 << 63)
         and first_seq != 0
         and last_seq < U64_MAX
         and last_seq + 1 >= first_seq
