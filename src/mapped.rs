@@ -34,7 +34,16 @@ pub(crate) struct MappedSegment {
     pub(crate) file: Arc<dyn SegmentFile>,
     /// The whole file, mapped; `map.size() == prefix.file_len`.
     map: Box<dyn WritableMap>,
+    /// `map.as_ptr()` and `map.size()`, read once: they never change while `map` lives.
+    base: *mut u8,
+    len: usize,
 }
+
+// SAFETY: `base` points into the mapping `map` owns, which is `Send + Sync`; every access through
+// it follows the ownership rules in the module docs.
+unsafe impl Send for MappedSegment {}
+// SAFETY: as above.
+unsafe impl Sync for MappedSegment {}
 
 impl MappedSegment {
     /// Maps `file`, whose prefix is `prefix`; fails if the file is shorter than the prefix says.
@@ -60,6 +69,8 @@ impl MappedSegment {
             prefix_digest: prefix.digest(),
             prefix,
             file,
+            base: map.as_ptr(),
+            len: map.size(),
             map,
         })
     }
@@ -74,20 +85,14 @@ impl MappedSegment {
     pub(crate) unsafe fn write(&self, offset: u64, bytes: &[u8]) {
         let offset = offset as usize;
         assert!(
-            offset <= self.map.size() && bytes.len() <= self.map.size() - offset,
+            offset <= self.len && bytes.len() <= self.len - offset,
             "write past the end of {}",
             self.name
         );
         // SAFETY: the range is inside the mapping (checked above), which stays valid while
         // `self.map` lives; the caller guarantees exclusive access to it; `bytes` is a Rust
         // buffer, so the ranges cannot overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                bytes.as_ptr(),
-                self.map.as_ptr().add(offset),
-                bytes.len(),
-            )
-        }
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.base.add(offset), bytes.len()) }
     }
 
     /// Writes `slot` into slot `generation % 2`.

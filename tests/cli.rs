@@ -14,13 +14,21 @@ fn run(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("not one JSON object ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "not one JSON object ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
     })
 }
 
@@ -39,16 +47,33 @@ fn demo_writes_verifies_and_reports() {
     for durability in ["none", "batch", "periodic"] {
         let out = run(
             &[
-                "demo", "--dir", s(&log), "--events", "20000", "--producers", "3",
-                "--durability", durability, "--segment-size", "1048576", "--json",
+                "demo",
+                "--dir",
+                s(&log),
+                "--events",
+                "20000",
+                "--producers",
+                "3",
+                "--durability",
+                durability,
+                "--segment-size",
+                "1048576",
+                "--json",
             ],
             "",
         );
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let v = json(&out);
         for key in [
-            "events", "seconds", "events_per_sec", "p99_push_ns", "head_seq", "head_hash",
-            "verified", "p50_push_ns", "p999_push_ns",
+            "events",
+            "seconds",
+            "events_per_sec",
+            "p99_push_ns",
+            "head_seq",
+            "head_hash",
+            "verified",
+            "p50_push_ns",
+            "p999_push_ns",
         ] {
             assert!(v.get(key).is_some(), "missing {key}: {v}");
         }
@@ -62,7 +87,16 @@ fn demo_writes_verifies_and_reports() {
     }
     // Bigger events.
     let out = run(
-        &["demo", "--dir", s(&log), "--events", "2000", "--event-size", "2048", "--json"],
+        &[
+            "demo",
+            "--dir",
+            s(&log),
+            "--events",
+            "2000",
+            "--event-size",
+            "2048",
+            "--json",
+        ],
         "",
     );
     assert_eq!(json(&out)["verified"], true);
@@ -78,7 +112,10 @@ fn demo_refuses_to_replace_a_directory_that_is_not_a_log() {
     let out = run(&["demo", "--dir", s(dir.path()), "--events", "10"], "");
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("precious.txt"), "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(dir.path().join("precious.txt")).unwrap(), "keep me");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("precious.txt")).unwrap(),
+        "keep me"
+    );
 }
 
 #[test]
@@ -103,7 +140,10 @@ fn append_then_verify_and_stat() {
             (seq.parse().unwrap(), hash.to_string())
         })
         .collect();
-    assert_eq!(receipts.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(
+        receipts.iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
 
     let verify = run(&["verify", s(&log), "--json"], "");
     assert_eq!(verify.status.code(), Some(0));
@@ -118,7 +158,10 @@ fn append_then_verify_and_stat() {
     let text = run(&["verify", s(&log)], "");
     assert_eq!(text.status.code(), Some(0));
     let text = String::from_utf8(text.stdout).unwrap();
-    assert!(text.contains("3 events") && text.contains(&receipts[2].1), "{text}");
+    assert!(
+        text.contains("3 events") && text.contains(&receipts[2].1),
+        "{text}"
+    );
 
     let stat = json(&run(&["stat", s(&log), "--json"], ""));
     assert_eq!(stat["events"], 3);
@@ -131,9 +174,18 @@ fn append_then_verify_and_stat() {
     // The origin timestamps and details are kept exactly.
     let snap = auditring::Reader::open(&log).unwrap().snapshot().unwrap();
     let first = snap.get(1).unwrap().unwrap();
-    assert_eq!(first.details.as_deref(), Some("{\"ip\":\"10.0.0.1\", \"ok\": true}"));
-    assert_eq!(first.trace_id.as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
-    assert_eq!(snap.get(2).unwrap().unwrap().timestamp, 1_795_000_000_000_000_001);
+    assert_eq!(
+        first.details.as_deref(),
+        Some("{\"ip\":\"10.0.0.1\", \"ok\": true}")
+    );
+    assert_eq!(
+        first.trace_id.as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    assert_eq!(
+        snap.get(2).unwrap().unwrap().timestamp,
+        1_795_000_000_000_000_001
+    );
 }
 
 #[test]
@@ -141,8 +193,14 @@ fn bad_input_and_usage_exit_with_2_and_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     let cases = [
-        ("{\"kind\":\"ok\"}\n{\"kind\":\"k\",\"timestamp\":\"yesterday\"}\n", "line 2"),
-        ("{\"kind\":\"ok\"}\n{\"kind\":\"ok\"}\n{\"knd\":\"typo\"}\n", "line 3"),
+        (
+            "{\"kind\":\"ok\"}\n{\"kind\":\"k\",\"timestamp\":\"yesterday\"}\n",
+            "line 2",
+        ),
+        (
+            "{\"kind\":\"ok\"}\n{\"kind\":\"ok\"}\n{\"knd\":\"typo\"}\n",
+            "line 3",
+        ),
         ("{\"kind\":\"\"}\n", "line 1"),
         ("{\"kind\":\"auditring.fake\"}\n", "line 1"),
         ("not json\n", "line 1"),
@@ -209,7 +267,12 @@ fn a_torn_tail_is_reported_but_is_not_a_failure() {
     bytes[end..end + 40].fill(0xab);
     std::fs::write(&seg, &bytes).unwrap();
     let out = run(&["verify", s(&live), "--json"], "");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let v = json(&out);
     assert_eq!(v["ok"], true);
     assert_eq!(v["events"], 2);

@@ -2,13 +2,14 @@
 //! flushes, closes, verifies, and reports throughput and push latency.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 use std::thread;
 use std::time::Instant;
 
 use hdrhistogram::Histogram;
 use serde_json::json;
 
+use crate::baselines::{Locked, WriteBehind};
 use crate::{DurabilityArg, Failure, dir_arg, workload};
 
 /// Arguments of `auditring demo`.
@@ -32,6 +33,11 @@ pub struct Args {
     /// Size of each segment file, in bytes.
     #[arg(long, default_value_t = auditring::DEFAULT_SEGMENT_SIZE)]
     segment_size: u64,
+    /// Also run the same workload through the designs auditring replaces (a mutex around
+    /// JSON + chain hash + buffered file append, and a write-behind channel into one writer
+    /// thread) and report the ratios measured in this run.
+    #[arg(long)]
+    compare: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -68,6 +74,145 @@ fn recreate(dir: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+/// How one design fared on the workload.
+struct Run {
+    seconds: f64,
+    latency: Histogram<u64>,
+}
+
+impl Run {
+    fn per_sec(&self, events: u64) -> f64 {
+        events as f64 / self.seconds
+    }
+
+    fn json(&self, events: u64) -> serde_json::Value {
+        let q = |p: f64| self.latency.value_at_quantile(p);
+        json!({
+            "seconds": self.seconds,
+            "events_per_sec": self.per_sec(events),
+            "p50_push_ns": q(0.5),
+            "p99_push_ns": q(0.99),
+            "p999_push_ns": q(0.999),
+            "max_push_ns": self.latency.max(),
+        })
+    }
+}
+
+fn failed(message: String) -> Failure {
+    Failure { code: 4, message }
+}
+
+/// Pushes `events` demo events from `producers` threads, all released at once: each is made
+/// ready for the design by `prepare` (the application's work), then handed to `push` (the
+/// design's), and every [`LATENCY_EVERY`]th `push` is timed. Then calls `finish`, which must
+/// hand everything to the operating system. The clock runs from the release to the end of
+/// `finish`.
+fn drive<T>(
+    args: &Args,
+    timestamp: i64,
+    prepare: impl Fn(workload::AuditEvent) -> T + Sync,
+    push: impl Fn(T) -> Result<(), String> + Sync,
+    finish: impl FnOnce() -> Result<(), Failure>,
+) -> Result<Run, Failure> {
+    let start = Barrier::new(args.producers + 1);
+    let (began, histograms) = thread::scope(|s| {
+        let threads: Vec<_> = (0..args.producers)
+            .map(|p| {
+                let share = args.events / args.producers as u64
+                    + u64::from((p as u64) < args.events % args.producers as u64);
+                let events = workload::Generator::new(p, args.event_size, timestamp);
+                let (start, prepare, push) = (&start, &prepare, &push);
+                s.spawn(move || -> Result<Histogram<u64>, String> {
+                    let mut latency = histogram();
+                    start.wait();
+                    for i in 0..share {
+                        let event = prepare(events.event(i));
+                        if i % LATENCY_EVERY == 0 {
+                            let t = Instant::now();
+                            push(event)?;
+                            latency.saturating_record(t.elapsed().as_nanos() as u64);
+                        } else {
+                            push(event)?;
+                        }
+                    }
+                    Ok(latency)
+                })
+            })
+            .collect();
+        start.wait();
+        let began = Instant::now();
+        let histograms: Vec<_> = threads.into_iter().map(|t| t.join()).collect();
+        (began, histograms)
+    });
+    let mut latency = histogram();
+    for h in histograms {
+        let h = h
+            .map_err(|_| failed("a producer thread panicked".into()))?
+            .map_err(|e| failed(format!("push failed: {e}")))?;
+        latency.add(&h).expect("same bounds");
+    }
+    finish()?;
+    Ok(Run {
+        seconds: began.elapsed().as_secs_f64(),
+        latency,
+    })
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
+}
+
+/// The workload through one baseline `log`; `finish` hands everything to the operating system
+/// and returns how many events it wrote. The clock stops after `finish`.
+fn baseline<L: Sync>(
+    args: &Args,
+    timestamp: i64,
+    log: L,
+    push: impl Fn(&L, workload::AuditEvent) + Sync,
+    finish: impl FnOnce(L) -> std::io::Result<u64>,
+) -> Result<Run, Failure> {
+    let run = drive(
+        args,
+        timestamp,
+        |e| e,
+        |e| {
+            push(&log, e);
+            Ok(())
+        },
+        || Ok(()),
+    )?;
+    let finishing = Instant::now();
+    let written = finish(log).map_err(|e| failed(format!("baseline: {e}")))?;
+    if written != args.events {
+        return Err(failed(format!(
+            "a baseline wrote {written} of {} events",
+            args.events
+        )));
+    }
+    Ok(Run {
+        seconds: run.seconds + finishing.elapsed().as_secs_f64(),
+        ..run
+    })
+}
+
+/// The same workload through the designs auditring replaces, in files under `dir`.
+fn baselines(args: &Args, timestamp: i64, dir: &Path) -> Result<(Run, Run), Failure> {
+    std::fs::create_dir_all(dir).map_err(|e| failed(format!("creating {}: {e}", dir.display())))?;
+    let io = |e: std::io::Error| failed(format!("baseline: {e}"));
+    let locked = Locked::open(&dir.join("locked.jsonl")).map_err(io)?;
+    let locked = baseline(args, timestamp, locked, Locked::push, Locked::finish)?;
+    let behind = WriteBehind::open(&dir.join("write-behind.jsonl")).map_err(io)?;
+    let behind = baseline(
+        args,
+        timestamp,
+        behind,
+        WriteBehind::push,
+        WriteBehind::finish,
+    )?;
+    let _ = std::fs::remove_dir_all(dir);
+    Ok((locked, behind))
+}
+
 /// Runs `auditring demo`.
 pub fn run(args: Args) -> Result<u8, Failure> {
     if args.producers == 0 {
@@ -78,51 +223,16 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         .durability(args.durability.policy())
         .segment_size(args.segment_size)
         .open()?;
-    let start = Arc::new(Barrier::new(args.producers + 1));
     let timestamp = auditring_now();
-    let threads: Vec<_> = (0..args.producers)
-        .map(|p| {
-            let producer = ring.producer();
-            let start = start.clone();
-            let share = args.events / args.producers as u64
-                + u64::from((p as u64) < args.events % args.producers as u64);
-            let events = workload::Generator::new(p, args.event_size, timestamp);
-            thread::spawn(move || -> Result<Histogram<u64>, String> {
-                let mut latency =
-                    Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
-                start.wait();
-                for i in 0..share {
-                    let event = workload::into_event(events.event(i));
-                    if i % LATENCY_EVERY == 0 {
-                        let t = Instant::now();
-                        producer.push(event).map_err(|e| e.to_string())?;
-                        latency.saturating_record(t.elapsed().as_nanos() as u64);
-                    } else {
-                        producer.push(event).map_err(|e| e.to_string())?;
-                    }
-                }
-                Ok(latency)
-            })
-        })
-        .collect();
-    start.wait();
-    let began = Instant::now();
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("bounds");
-    for t in threads {
-        let h = t
-            .join()
-            .map_err(|_| Failure {
-                code: 4,
-                message: "a producer thread panicked".into(),
-            })?
-            .map_err(|e| Failure {
-                code: 4,
-                message: format!("push failed: {e}"),
-            })?;
-        latency.add(&h).expect("same bounds");
-    }
-    ring.flush()?;
-    let seconds = began.elapsed().as_secs_f64();
+    let producer = ring.producer();
+    let ours = drive(
+        &args,
+        timestamp,
+        workload::into_event,
+        |e| producer.push(e).map_err(|e| e.to_string()),
+        || ring.flush().map_err(Failure::from),
+    )?;
+    drop(producer);
     let snap = ring.snapshot();
     let (head_seq, head) = (snap.head_seq(), snap.head());
     drop(snap);
@@ -133,21 +243,28 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     let report = auditring::verify(&args.dir)?;
     let verify_seconds = verifying.elapsed().as_secs_f64();
     let verified = report.is_ok() && report.events == args.events && report.head == head;
-    let per_sec = args.events as f64 / seconds;
-    let q = |p: f64| latency.value_at_quantile(p);
+    let compared = if args.compare {
+        let mut dir = args.dir.clone().into_os_string();
+        dir.push(".baselines");
+        Some(baselines(&args, timestamp, Path::new(&dir))?)
+    } else {
+        None
+    };
+
+    let q = |p: f64| ours.latency.value_at_quantile(p);
     if args.json {
-        let out = json!({
+        let mut out = json!({
             "events": args.events,
             "producers": args.producers,
             "event_size": args.event_size,
             "durability": format!("{:?}", args.durability).to_lowercase(),
-            "seconds": seconds,
-            "events_per_sec": per_sec,
+            "seconds": ours.seconds,
+            "events_per_sec": ours.per_sec(args.events),
             "p50_push_ns": q(0.5),
             "p99_push_ns": q(0.99),
             "p999_push_ns": q(0.999),
-            "max_push_ns": latency.max(),
-            "timed_pushes": latency.len(),
+            "max_push_ns": ours.latency.max(),
+            "timed_pushes": ours.latency.len(),
             "head_seq": head_seq,
             "head_hash": head.to_hex(),
             "verified": verified,
@@ -155,19 +272,31 @@ pub fn run(args: Args) -> Result<u8, Failure> {
             "verify_seconds": verify_seconds,
             "dir": args.dir,
         });
+        if let Some((locked, behind)) = &compared {
+            out["compare"] = json!({
+                "locked": locked.json(args.events),
+                "write_behind": behind.json(args.events),
+                "ratio_vs_locked": locked.seconds / ours.seconds,
+                "ratio_vs_write_behind": behind.seconds / ours.seconds,
+            });
+        }
         println!("{out}");
     } else {
         println!(
             "wrote {} events from {} producers in {:.3} s: {:.0} events/s (durability {:?})",
-            args.events, args.producers, seconds, per_sec, args.durability
+            args.events,
+            args.producers,
+            ours.seconds,
+            ours.per_sec(args.events),
+            args.durability
         );
         println!(
             "push latency (every {LATENCY_EVERY}th push, {} timed): p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
-            latency.len(),
+            ours.latency.len(),
             q(0.5),
             q(0.99),
             q(0.999),
-            latency.max()
+            ours.latency.max()
         );
         println!("head: seq {head_seq}, hash {head}");
         println!("closed in {close_seconds:.3} s");
@@ -183,6 +312,20 @@ pub fn run(args: Args) -> Result<u8, Failure> {
             Some(e) => println!("verification FAILED: {e}"),
         }
         println!("log: {}", args.dir.display());
+        if let Some((locked, behind)) = &compared {
+            println!("same workload, same run, written as chained JSON lines (not synced):");
+            for (name, r) in [
+                ("mutex + BufWriter", locked),
+                ("write-behind channel", behind),
+            ] {
+                println!(
+                    "  {name:<22} {:>10.0} events/s  p99 push {} ns  auditring is {:.2}x",
+                    r.per_sec(args.events),
+                    r.latency.value_at_quantile(0.99),
+                    r.seconds / ours.seconds
+                );
+            }
+        }
     }
     Ok(if verified { 0 } else { 1 })
 }

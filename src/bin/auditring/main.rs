@@ -3,7 +3,13 @@
 //! Exit codes (scripts rely on them): 0 ok, 1 integrity failure, 2 usage or bad input,
 //! 3 locked by another writer, 4 any other I/O error. Errors go to stderr on one line.
 
+// A faster allocator than the system's for the tool's many small allocations (the demo builds
+// events as an application would; the baselines it compares with use the same allocator).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod append;
+mod baselines;
 mod demo;
 mod inspect;
 mod workload;
