@@ -15,6 +15,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use auditring::{Durability, Ring};
+
+// The allocator of the command-line tool, so that these figures and the demo's agree.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };

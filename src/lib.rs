@@ -72,6 +72,11 @@
 
 #![deny(missing_docs)]
 
+// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod committer;
 mod config;
 mod cursor;

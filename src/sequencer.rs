@@ -33,6 +33,9 @@ use crate::recovery::activation_slot;
 use crate::segment::{HEADER_LEN, INDEX_STRIDE, RECORD_HEADER_LEN, RecordHeader, record_len};
 use crate::shared::Shared;
 
+/// Times the sequencer yields, on finding the queue empty, before it parks.
+const IDLE_YIELDS: u32 = 4;
+
 /// How long a stalled sequencer first waits before trying to create a segment again; the wait
 /// doubles with each failure, up to [`STALL_RETRY_MAX`].
 const STALL_RETRY: Duration = Duration::from_millis(1);
@@ -132,9 +135,8 @@ impl Sequencer {
     pub(crate) fn run(mut self, mut consumer: Consumer<Item>) -> Result<(), Error> {
         consumer.register_thread();
         self.maybe_prefault();
-        // Backs off (spins, then yields) before parking when the queue is empty: parking costs
-        // the next producer a wake-up system call and the sequencer a context switch.
-        let idle = Backoff::new();
+        // Times in a row the queue was found empty.
+        let mut idle = 0;
         loop {
             let mut taken = 0;
             let mut closed = false;
@@ -153,17 +155,21 @@ impl Sequencer {
             }
             if taken > 0 {
                 self.end_batch();
-                idle.reset();
+                idle = 0;
             }
             if closed {
                 break;
             }
             if taken == 0 {
-                if idle.is_completed() {
-                    consumer.wait(None);
-                    idle.reset();
+                // Give the CPU to the producers a few times before parking: parking costs the
+                // next producer a wake-up system call, and spinning would take the CPU they need
+                // (measured on two cores; see PERFORMANCE.md).
+                if idle < IDLE_YIELDS {
+                    idle += 1;
+                    thread::yield_now();
                 } else {
-                    idle.snooze();
+                    consumer.wait(None);
+                    idle = 0;
                 }
             }
         }

@@ -57,6 +57,46 @@ fn every_crash_image_keeps_every_receipted_event() {
 }
 
 #[test]
+fn sequencing_goes_on_while_a_group_commit_syncs() {
+    let mem = MemStorage::new("overlap");
+    let faults = Faults::new();
+    let (entered_tx, entered) = crossbeam::channel::unbounded();
+    let (release, release_rx) = crossbeam::channel::unbounded();
+    let ring = Ring::with_storage(FaultyStorage::new(mem, faults.clone()))
+        .durability(Durability::Batch)
+        .open()
+        .unwrap();
+    // From now on (opening syncs too), every sync waits for `release`.
+    *faults.sync_gate.lock().unwrap() = Some((entered_tx, release_rx));
+    let first = ring.push_tracked(event(0)).unwrap();
+    // The committer is now inside the sync of the first batch, held there.
+    entered.recv().unwrap();
+    let pending: Vec<_> = (1..=100)
+        .map(|i| ring.push_tracked(event(i)).unwrap())
+        .collect();
+    // Wait until the sequencer has sequenced all of them: it does not wait for the sync.
+    while ring.snapshot().head_seq() < 101 {
+        std::thread::yield_now();
+    }
+    assert!(
+        first.try_get().is_none(),
+        "no receipt before its sync completes"
+    );
+    assert!(pending.iter().all(|p| p.try_get().is_none()));
+    // Let every sync through.
+    *faults.sync_gate.lock().unwrap() = None;
+    release.send(()).unwrap();
+    let r = first.wait().unwrap();
+    assert!(r.durable && r.seq == 1);
+    for (i, p) in pending.into_iter().enumerate() {
+        let r = p.wait().unwrap();
+        assert_eq!(r.seq, i as u64 + 2);
+        assert!(r.durable);
+    }
+    ring.close().unwrap();
+}
+
+#[test]
 fn a_torn_tail_is_reported_by_verify_and_trimmed_by_recovery() {
     let mem = MemStorage::new("torn");
     let ring = Ring::with_storage(mem.clone())

@@ -19,6 +19,9 @@ pub struct Faults {
     pub disk_full: AtomicBool,
     /// `create` blocks until a message arrives on this channel (one per create).
     pub create_gate: Mutex<Option<Receiver<()>>>,
+    /// A range sync blocks until a message arrives on this channel (one per sync); it first
+    /// sends on `sync_entered`, if set.
+    pub sync_gate: Mutex<Option<(crossbeam::channel::Sender<()>, Receiver<()>)>>,
     /// Bytes read through `read_at`.
     pub bytes_read: AtomicU64,
     /// Number of `create` calls.
@@ -158,6 +161,11 @@ unsafe impl WritableMap for FaultyMap {
         self.inner.size()
     }
     fn sync(&self, offset: usize, len: usize) -> io::Result<()> {
+        let gate = self.faults.sync_gate.lock().unwrap().clone();
+        if let Some((entered, release)) = gate {
+            let _ = entered.send(());
+            let _ = release.recv();
+        }
         sync_allowed(&self.faults)?;
         self.inner.sync(offset, len)
     }
