@@ -8,8 +8,9 @@
 //! end of the *previous* successful sync, and that slot becomes durable with this sync. After a
 //! crash, the durable slot's committed length is at most one sync behind the durable records,
 //! and recovery finds the records in between by following the chain (see
-//! [`crate::recovery`]). A segment is sealed by syncing its records, then writing the sealed
-//! slot and syncing the header page; the ring is closed the same way with the clean flag.
+//! [`crate::recovery`]). A full segment is sealed by syncing its records, then writing the
+//! sealed slot and syncing again, through its file: its mapping is released as soon as the
+//! sequencer moves on. The ring is closed the same way, with the clean flag.
 //!
 //! Syncs are coalesced: every message waiting in the channel is applied before one sync of each
 //! dirty segment, which releases every receipt of every batch it covers (group commit). Syncing
@@ -19,6 +20,7 @@
 //! and flush fails with it, and every later one too.
 
 use std::collections::BTreeMap;
+use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,8 +31,9 @@ use crate::error::Error;
 use crate::hash::Hash;
 use crate::mapped::MappedSegment;
 use crate::receipt::{Completion, Receipt};
-use crate::segment::Slot;
+use crate::segment::{SLOT_LEN, SLOT_OFFSETS, Slot};
 use crate::shared::Shared;
+use crate::storage::SegmentFile;
 
 /// What the sequencer tells the committer, in order.
 pub(crate) enum CommitMsg {
@@ -60,28 +63,20 @@ pub(crate) enum CommitMsg {
     Close,
 }
 
-/// The committer's view of one segment.
-struct Segment {
+/// The committer's view of a segment the sequencer is writing.
+struct Active {
     seg: Arc<MappedSegment>,
     /// The newest slot written to the mapping (durable once a sync follows it).
     slot: Slot,
-    /// Written by the sequencer, not yet necessarily synced.
+    /// Written by the sequencer, not yet necessarily synced: `(end, last_seq, head)`.
     written: (u64, u64, Hash),
     /// Synced: `(end, last_seq, head)`.
     synced: (u64, u64, Hash),
-    /// Sealing requested.
-    seal: bool,
-    /// Sealed in the page cache only (no durability): synced when the ring closes.
-    sealed_in_cache: bool,
 }
 
-impl Segment {
-    fn dirty_seal(&self) -> bool {
-        self.seal && !self.sealed_in_cache
-    }
-
+impl Active {
     fn dirty(&self) -> bool {
-        !self.sealed_in_cache && (self.written.0 > self.synced.0 || self.seal)
+        self.written.0 > self.synced.0
     }
 
     fn next_slot(
@@ -107,8 +102,8 @@ impl Segment {
         self.slot = slot;
     }
 
-    /// Syncs the segment up to what was written, then seals it if asked.
-    fn sync(&mut self) -> std::io::Result<()> {
+    /// Syncs the segment up to what was written.
+    fn sync(&mut self) -> io::Result<()> {
         // The slot naming the previous sync becomes durable with this one.
         if self.synced.0 > self.slot.committed_len {
             let slot = self.next_slot(self.synced, false, false);
@@ -116,35 +111,51 @@ impl Segment {
         }
         self.seg.sync(0, self.written.0)?;
         self.synced = self.written;
-        if self.seal {
-            let slot = self.next_slot(self.synced, true, false);
-            self.write_slot(slot);
-            self.seg.sync_header()?;
-        }
         Ok(())
     }
 
-    /// Writes the sealed slot without syncing ([`Durability::None`]: page cache only until
-    /// the ring closes).
-    fn seal_in_cache(&mut self) {
-        let slot = self.next_slot(self.written, true, false);
-        self.write_slot(slot);
-        self.sealed_in_cache = true;
-    }
-
-    /// Final sync at close: records, then a clean slot (a segment sealed in the page cache
-    /// keeps its sealed slot).
-    fn close(&mut self) -> std::io::Result<()> {
-        if self.sealed_in_cache {
-            self.seg.sync(0, self.written.0)?;
-            self.synced = self.written;
-            return self.seg.sync_header();
-        }
+    /// Final sync at close: records, then a clean slot.
+    fn close(&mut self) -> io::Result<()> {
         self.seg.sync(0, self.written.0)?;
         self.synced = self.written;
         let slot = self.next_slot(self.synced, false, true);
         self.write_slot(slot);
         self.seg.sync_header()
+    }
+
+    /// The segment is full: keep only what sealing it needs. Its mapping is released here,
+    /// so memory does not grow with the number of segments waiting to be sealed.
+    fn into_full(self) -> Full {
+        let seal = self.next_slot(self.written, true, false);
+        Full {
+            file: self.seg.file.clone(),
+            name: self.seg.name.clone(),
+            seal: seal.encode(&self.seg.prefix_digest),
+            seal_at: SLOT_OFFSETS[(seal.generation % 2) as usize],
+        }
+    }
+}
+
+/// A segment the sequencer has filled: sealed through its file, without a mapping.
+struct Full {
+    file: Arc<dyn SegmentFile>,
+    name: String,
+    /// The sealed slot's bytes, and where they go.
+    seal: [u8; SLOT_LEN],
+    seal_at: u64,
+}
+
+impl Full {
+    /// Writes the sealed slot, without syncing it.
+    fn write_seal(&self) -> io::Result<()> {
+        self.file.write_at(&self.seal, self.seal_at)
+    }
+
+    /// Makes the records durable, then writes the sealed slot and makes it durable.
+    fn seal_durably(&self) -> io::Result<()> {
+        self.file.sync_all()?;
+        self.write_seal()?;
+        self.file.sync_all()
     }
 }
 
@@ -152,7 +163,12 @@ impl Segment {
 pub(crate) struct Committer {
     shared: Arc<Shared>,
     rx: Receiver<CommitMsg>,
-    segments: BTreeMap<u64, Segment>,
+    /// Segments being written (normally one; two around a rotation).
+    active: BTreeMap<u64, Active>,
+    /// Full segments to seal at the next commit (durable policies).
+    full: Vec<Full>,
+    /// Full segments sealed in the page cache only ([`Durability::None`]), synced at close.
+    unsynced: Vec<String>,
     receipts: Vec<(Completion, Receipt)>,
     flushes: Vec<Completion>,
     force: bool,
@@ -164,7 +180,9 @@ impl Committer {
         Committer {
             shared,
             rx,
-            segments: BTreeMap::new(),
+            active: BTreeMap::new(),
+            full: Vec::new(),
+            unsynced: Vec::new(),
             receipts: Vec::new(),
             flushes: Vec::new(),
             force: false,
@@ -209,7 +227,7 @@ impl Committer {
                 Durability::Batch => true,
                 Durability::Periodic(_) => tick || self.force,
                 Durability::None => self.force,
-            } || self.segments.values().any(Segment::dirty_seal);
+            } || !self.full.is_empty();
             if (sync_now || self.closing)
                 && let Err(e) = self.commit()
             {
@@ -232,15 +250,13 @@ impl Committer {
         match msg {
             CommitMsg::Activated { seg, slot } => {
                 let state = (slot.committed_len, slot.last_seq, slot.head);
-                self.segments.insert(
+                self.active.insert(
                     seg.prefix.number,
-                    Segment {
+                    Active {
                         seg,
                         slot,
                         written: state,
                         synced: state,
-                        seal: false,
-                        sealed_in_cache: false,
                     },
                 );
             }
@@ -253,7 +269,7 @@ impl Committer {
                 flushes,
                 force,
             } => {
-                if let Some(s) = self.segments.get_mut(&number) {
+                if let Some(s) = self.active.get_mut(&number) {
                     s.written = (end, last_seq, head);
                 }
                 self.receipts.extend(receipts);
@@ -266,11 +282,19 @@ impl Committer {
                 last_seq,
                 head,
             } => {
-                if let Some(s) = self.segments.get_mut(&number) {
+                if let Some(mut s) = self.active.remove(&number) {
                     s.written = (end, last_seq, head);
-                    s.seal = true;
+                    let full = s.into_full();
                     if self.shared.durability == Durability::None {
-                        s.seal_in_cache();
+                        // Page cache only: sealed now, synced at close. Only its name is kept,
+                        // so that not even a descriptor per segment outlives it.
+                        if let Err(e) = full.write_seal() {
+                            let error = self.shared.poison(e);
+                            self.fail_waiters(&error);
+                        }
+                        self.unsynced.push(full.name);
+                    } else {
+                        self.full.push(full);
                     }
                 }
             }
@@ -278,21 +302,26 @@ impl Committer {
         }
     }
 
-    /// Syncs every dirty segment, oldest first, then releases the waiters.
+    /// Seals the full segments and syncs every dirty one, oldest first, then releases the
+    /// waiters.
     fn commit(&mut self) -> Result<(), Error> {
         self.force = false;
         if let Some(e) = self.shared.poison_error() {
             self.fail_waiters(&e);
             return Err(e);
         }
-        for s in self.segments.values_mut().filter(|s| s.dirty()) {
-            if let Err(e) = s.sync() {
-                let error = self.shared.poison(e);
-                self.fail_waiters(&error);
-                return Err(error);
-            }
+        let mut synced = Ok(());
+        for f in std::mem::take(&mut self.full) {
+            synced = synced.and_then(|()| f.seal_durably());
         }
-        self.segments.retain(|_, s| !s.dirty_seal());
+        for s in self.active.values_mut().filter(|s| s.dirty()) {
+            synced = synced.and_then(|()| s.sync());
+        }
+        if let Err(e) = synced {
+            let error = self.shared.poison(e);
+            self.fail_waiters(&error);
+            return Err(error);
+        }
         for (ticket, receipt) in self.receipts.drain(..) {
             ticket.complete(Ok(Receipt {
                 durable: true,
@@ -309,12 +338,22 @@ impl Committer {
         Ok(())
     }
 
-    /// Marks the remaining (active) segments clean.
+    /// Syncs the segments sealed in the page cache, and marks the active ones clean.
     fn close(&mut self) -> Result<(), Error> {
         if let Some(e) = self.shared.poison_error() {
             return Err(e);
         }
-        for s in self.segments.values_mut() {
+        let storage = self.shared.storage.clone();
+        for name in std::mem::take(&mut self.unsynced) {
+            let synced = storage.open(&name, true).and_then(|f| f.sync_all());
+            if let Err(e) = synced {
+                return Err(self.shared.poison(io::Error::new(
+                    e.kind(),
+                    format!("syncing {}: {e}", storage.location().join(&name).display()),
+                )));
+            }
+        }
+        for s in self.active.values_mut() {
             if let Err(e) = s.close() {
                 return Err(self.shared.poison(e));
             }

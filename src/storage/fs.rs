@@ -160,6 +160,10 @@ impl SegmentFile for FsFile {
         self.file.read_at(buf, offset)
     }
 
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.file.write_all_at(buf, offset)
+    }
+
     fn zero_range(&self, offset: u64, len: u64) -> io::Result<()> {
         if len == 0 {
             return Ok(());
@@ -197,7 +201,8 @@ impl SegmentFile for FsFile {
     }
 
     fn sync_all(&self) -> io::Result<()> {
-        self.file.sync_all()
+        // The length never changes after creation: the data, and what is needed to read it.
+        self.file.sync_data()
     }
 
     fn map_writable(&self) -> io::Result<Box<dyn WritableMap>> {

@@ -258,6 +258,28 @@ impl SegmentFile for MemHandle {
         Ok(n)
     }
 
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        let fits = usize::try_from(offset)
+            .ok()
+            .is_some_and(|o| o <= self.file.len && buf.len() <= self.file.len - o);
+        if !fits {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "write past the end of the file",
+            ));
+        }
+        // SAFETY: the range is inside the live allocation (checked above), and `buf` is a
+        // distinct Rust buffer.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                buf.as_ptr(),
+                self.file.live.add(offset as usize),
+                buf.len(),
+            )
+        };
+        Ok(())
+    }
+
     fn zero_range(&self, offset: u64, len: u64) -> io::Result<()> {
         let end = offset.saturating_add(len).min(self.file.len as u64) as usize;
         let start = (offset as usize).min(end);

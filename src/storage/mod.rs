@@ -89,10 +89,13 @@ pub trait SegmentFile: Send + Sync + fmt::Debug {
     /// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
 
+    /// Writes all of `buf` at `offset`, which must lie within the file.
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+
     /// Makes `[offset, offset + len)` read as zeros, keeping it allocated.
     fn zero_range(&self, offset: u64, len: u64) -> io::Result<()>;
 
-    /// Makes everything written to the file durable.
+    /// Makes everything written to the file durable, through a mapping or not.
     fn sync_all(&self) -> io::Result<()>;
 
     /// Maps the whole file for writing.

@@ -126,6 +126,9 @@ impl SegmentFile for FaultyFile {
         self.faults.bytes_read.fetch_add(n as u64, Ordering::SeqCst);
         Ok(n)
     }
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.inner.write_at(buf, offset)
+    }
     fn zero_range(&self, offset: u64, len: u64) -> io::Result<()> {
         self.inner.zero_range(offset, len)
     }
