@@ -33,6 +33,9 @@ pub struct Args {
     /// Size of each segment file, in bytes.
     #[arg(long, default_value_t = auditring::DEFAULT_SEGMENT_SIZE)]
     segment_size: u64,
+    /// Capacity of the queue between the producers and the sequencer, in events.
+    #[arg(long, default_value_t = auditring::DEFAULT_QUEUE_CAPACITY)]
+    queue_capacity: usize,
     /// Also run the same workload through the designs auditring replaces (a mutex around
     /// JSON + chain hash + buffered file append, and a write-behind channel into one writer
     /// thread) and report the ratios measured in this run.
@@ -222,6 +225,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     let ring = auditring::Ring::builder(&args.dir)
         .durability(args.durability.policy())
         .segment_size(args.segment_size)
+        .queue_capacity(args.queue_capacity)
         .open()?;
     let timestamp = auditring_now();
     let producer = ring.producer();
