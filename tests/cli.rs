@@ -281,3 +281,22 @@ fn a_torn_tail_is_reported_but_is_not_a_failure() {
     let text = String::from_utf8(run(&["verify", s(&live)], "").stdout).unwrap();
     assert!(text.contains("torn tail"), "{text}");
 }
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for command in ["demo", "append", "verify", "stat"] {
+        let out = run(&[command, "--help"], "");
+        assert_eq!(out.status.code(), Some(0), "{command}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let example = text
+            .lines()
+            .find(|l| l.starts_with("Example: "))
+            .unwrap_or("");
+        assert!(
+            example.contains(&format!("auditring {command}")),
+            "{command}: {text}"
+        );
+    }
+    let out = run(&["--help"], "");
+    assert_eq!(out.status.code(), Some(0));
+}
