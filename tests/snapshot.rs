@@ -65,7 +65,8 @@ fn get_range_and_last_agree_with_iteration() {
 fn queries_match_a_naive_filter() {
     let (ring, all) = sample(2_000);
     let snap = ring.snapshot();
-    let queries: Vec<(Query, Box<dyn Fn(&Record) -> bool>)> = vec![
+    type Filter = Box<dyn Fn(&Record) -> bool>;
+    let queries: Vec<(Query, Filter)> = vec![
         (Query::new(), Box::new(|_| true)),
         (
             Query::new().kind("logout"),
