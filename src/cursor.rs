@@ -8,6 +8,7 @@
 use std::io;
 use std::sync::Arc;
 
+use crate::error::Reason;
 use crate::segment::{RECORD_HEADER_LEN, RecordHeader};
 use crate::storage::SegmentFile;
 
@@ -20,17 +21,13 @@ pub(crate) enum Step<'a> {
     Record(RawRecord<'a>),
     /// The region ends exactly here.
     End,
-    /// Fewer than a record header's bytes remain, or they are not a record header.
-    NoHeader {
-        /// Where the header should start.
+    /// No record where one must start: no record header there (bad magic, or fewer bytes than
+    /// a header left), or one whose body would run past the region's end.
+    Broken {
+        /// Where the record should start.
         offset: u64,
-    },
-    /// A record header whose body would run past the region's end.
-    Overrun {
-        /// Where the record starts.
-        offset: u64,
-        /// The header.
-        header: RecordHeader,
+        /// Which of the two.
+        reason: Reason,
     },
 }
 
@@ -38,8 +35,7 @@ pub(crate) enum Step<'a> {
 pub(crate) enum Owned {
     Record { offset: u64, header: RecordHeader },
     End,
-    NoHeader { offset: u64 },
-    Overrun { offset: u64, header: RecordHeader },
+    Broken { offset: u64, reason: Reason },
 }
 
 /// A record as stored: header, body and padding, borrowed from the cursor's buffer.
@@ -120,8 +116,7 @@ impl Cursor {
                 }
             }
             Step::End => Owned::End,
-            Step::NoHeader { offset } => Owned::NoHeader { offset },
-            Step::Overrun { offset, header } => Owned::Overrun { offset, header },
+            Step::Broken { offset, reason } => Owned::Broken { offset, reason },
         })
     }
 
@@ -131,18 +126,25 @@ impl Cursor {
         if pos == self.end {
             return Ok(Step::End);
         }
+        let no_header = Step::Broken {
+            offset: pos,
+            reason: Reason::RecordMagic,
+        };
         if pos > self.end || self.end - pos < RECORD_HEADER_LEN as u64 {
-            return Ok(Step::NoHeader { offset: pos });
+            return Ok(no_header);
         }
         self.fill(pos, RECORD_HEADER_LEN)?;
         let Some(header) = RecordHeader::decode(self.slice(pos, RECORD_HEADER_LEN)) else {
-            return Ok(Step::NoHeader { offset: pos });
+            return Ok(no_header);
         };
         let total = header.total_len();
         if total > self.end - pos {
-            return Ok(Step::Overrun {
+            return Ok(Step::Broken {
                 offset: pos,
-                header,
+                reason: Reason::RecordLength {
+                    len: u64::from(header.body_len),
+                    end: self.end,
+                },
             });
         }
         self.fill(pos, total as usize)?;
@@ -159,23 +161,39 @@ impl Cursor {
     }
 }
 
+/// Reads `[start, end)` of `file` in chunks, handing each with its offset to `f`, until `f`
+/// returns `true`.
+fn read_chunks(
+    file: &dyn SegmentFile,
+    start: u64,
+    end: u64,
+    mut f: impl FnMut(u64, &[u8]) -> bool,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut at = start;
+    while at < end {
+        let n = ((end - at) as usize).min(CHUNK);
+        file.read_exact_at(&mut buf[..n], at)?;
+        if f(at, &buf[..n]) {
+            break;
+        }
+        at += n as u64;
+    }
+    Ok(())
+}
+
 /// Offset of the first non-zero byte in `[start, end)` of `file`, if any.
 pub(crate) fn first_nonzero(
     file: &dyn SegmentFile,
     start: u64,
     end: u64,
 ) -> io::Result<Option<u64>> {
-    let mut buf = vec![0u8; CHUNK];
-    let mut at = start;
-    while at < end {
-        let n = ((end - at) as usize).min(CHUNK);
-        file.read_exact_at(&mut buf[..n], at)?;
-        if let Some(i) = buf[..n].iter().position(|&b| b != 0) {
-            return Ok(Some(at + i as u64));
-        }
-        at += n as u64;
-    }
-    Ok(None)
+    let mut first = None;
+    read_chunks(file, start, end, |at, chunk| {
+        first = chunk.iter().position(|&b| b != 0).map(|i| at + i as u64);
+        first.is_some()
+    })?;
+    Ok(first)
 }
 
 /// Offset just past the last non-zero byte in `[start, end)` of `file`, if any.
@@ -184,16 +202,12 @@ pub(crate) fn last_nonzero_end(
     start: u64,
     end: u64,
 ) -> io::Result<Option<u64>> {
-    let mut buf = vec![0u8; CHUNK];
     let mut last = None;
-    let mut at = start;
-    while at < end {
-        let n = ((end - at) as usize).min(CHUNK);
-        file.read_exact_at(&mut buf[..n], at)?;
-        if let Some(i) = buf[..n].iter().rposition(|&b| b != 0) {
+    read_chunks(file, start, end, |at, chunk| {
+        if let Some(i) = chunk.iter().rposition(|&b| b != 0) {
             last = Some(at + i as u64 + 1);
         }
-        at += n as u64;
-    }
+        false
+    })?;
     Ok(last)
 }

@@ -342,16 +342,7 @@ impl Records<'_> {
                         Reason::SlotMismatch("the segment ends before the snapshot's head"),
                     ));
                 }
-                Owned::NoHeader { offset } => return Err(fail(offset, Reason::RecordMagic)),
-                Owned::Overrun { offset, header } => {
-                    return Err(fail(
-                        offset,
-                        Reason::RecordLength {
-                            len: u64::from(header.body_len),
-                            end: 0,
-                        },
-                    ));
-                }
+                Owned::Broken { offset, reason } => return Err(fail(offset, reason)),
             };
             if header.seq != want {
                 return Err(fail(

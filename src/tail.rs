@@ -173,17 +173,7 @@ pub(crate) fn check_committed_head(
                     Reason::SlotMismatch("the committed region ends before the last record"),
                 ));
             }
-            Step::NoHeader { offset } => return Err(fail(Some(seq), offset, Reason::RecordMagic)),
-            Step::Overrun { offset, header } => {
-                return Err(fail(
-                    Some(seq),
-                    offset,
-                    Reason::RecordLength {
-                        len: u64::from(header.body_len),
-                        end: slot.committed_len,
-                    },
-                ));
-            }
+            Step::Broken { offset, reason } => return Err(fail(Some(seq), offset, reason)),
         };
         // Reading starts at the indexed record, whose predecessor's chain hash is not at hand
         // (unless it is the segment's first): its own chain hash is taken as stored, and each

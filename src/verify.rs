@@ -313,19 +313,7 @@ impl Walk<'_> {
             let rec = match cursor.next_record().map_err(io)? {
                 Step::End => break,
                 Step::Record(rec) => rec,
-                Step::NoHeader { offset } => {
-                    return Err(fail(Some(seq), offset, Reason::RecordMagic));
-                }
-                Step::Overrun { offset, header } => {
-                    return Err(fail(
-                        Some(seq),
-                        offset,
-                        Reason::RecordLength {
-                            len: u64::from(header.body_len),
-                            end: committed,
-                        },
-                    ));
-                }
+                Step::Broken { offset, reason } => return Err(fail(Some(seq), offset, reason)),
             };
             head = check_record(&rec, seq, &head).map_err(|r| fail(Some(seq), rec.offset, r))?;
             let k = seq - next_seq;
