@@ -1,10 +1,10 @@
 //! Errors: one enum per layer, each converting into the top-level [`Error`].
 //!
-//! * [`EventError`](crate::EventError): an event that cannot be encoded;
+//! * [`EventError`]: an event that cannot be encoded;
 //! * [`PushError`]: a push that did not happen, handing the event back;
-//! * [`HeaderError`](crate::HeaderError): a segment header that cannot be used;
+//! * [`HeaderError`]: a segment header that cannot be used;
 //! * [`IntegrityError`]: where and why a log fails verification;
-//! * [`LockError`](crate::storage::LockError): the writer lock is taken;
+//! * [`LockError`]: the writer lock is taken;
 //! * [`Error`]: everything an operation on a log can fail with.
 
 use std::fmt;

@@ -95,6 +95,18 @@ fn a_second_writer_is_refused_with_the_holders_pid_and_gets_the_lock_once_releas
     receipts.read_line(&mut receipt).unwrap();
     assert!(receipt.starts_with("1 "), "{receipt}");
 
+    // Readers need no lock: verify and read while the writer holds it.
+    let verify = Command::new(bin())
+        .arg("verify")
+        .arg(&log)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(verify.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(v["events"], 1);
+    assert_eq!(Reader::open(&log).unwrap().snapshot().unwrap().len(), 1);
+
     let mut second = append(&log, &[]).spawn().unwrap();
     second
         .stdin

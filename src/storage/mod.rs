@@ -124,7 +124,7 @@ impl dyn SegmentFile + '_ {
 ///
 /// # Safety
 ///
-/// Implementations guarantee that [`WritableMap::as_ptr`] points to [`WritableMap::len`] bytes
+/// Implementations guarantee that [`WritableMap::as_ptr`] points to [`WritableMap::size`] bytes
 /// that stay valid, writable and at the same address until the map is dropped, and that reads of
 /// the file through [`SegmentFile::read_at`] observe what was written through the pointer.
 pub unsafe trait WritableMap: Send + Sync + fmt::Debug {
