@@ -316,6 +316,56 @@ pub struct RecordRef<'a> {
 }
 
 impl RecordRef<'_> {
+    /// Appends the record as one line of JSON (the line of a JSONL export, see
+    /// `docs/FORMAT.md`), newline included:
+    ///
+    /// ```text
+    /// {"seq":7,"timestamp":1700000000000000000,"kind":"user.login","actor":"alice","trace_id":null,"leaf":"…","chain":"…","details":{"ip":"10.0.0.1"}}
+    /// ```
+    ///
+    /// The fields come in this order; `actor` and `trace_id` are `null` when absent; `details`
+    /// is last and is the event's JSON text byte for byte (so the exact bytes that were hashed
+    /// can be read back from the line), or, if that text has a line break in it, `details_raw`
+    /// holds it as a JSON string instead; neither appears when the event has no details.
+    pub fn write_json_line(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        let string = |out: &mut Vec<u8>, s: &str| {
+            // Writing JSON into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, s);
+        };
+        let optional = |out: &mut Vec<u8>, s: Option<&str>| match s {
+            Some(s) => string(out, s),
+            None => out.extend_from_slice(b"null"),
+        };
+        let _ = write!(
+            out,
+            "{{\"seq\":{},\"timestamp\":{},\"kind\":",
+            self.seq, self.timestamp
+        );
+        string(out, self.kind);
+        out.extend_from_slice(b",\"actor\":");
+        optional(out, self.actor);
+        out.extend_from_slice(b",\"trace_id\":");
+        optional(out, self.trace_id);
+        let _ = write!(
+            out,
+            ",\"leaf\":\"{}\",\"chain\":\"{}\"",
+            self.leaf, self.chain
+        );
+        match self.details {
+            Some(d) if d.contains(['\n', '\r']) => {
+                out.extend_from_slice(b",\"details_raw\":");
+                string(out, d);
+            }
+            Some(d) => {
+                out.extend_from_slice(b",\"details\":");
+                out.extend_from_slice(d.as_bytes());
+            }
+            None => {}
+        }
+        out.extend_from_slice(b"}\n");
+    }
+
     /// Copies the record out of the read buffer.
     pub fn to_owned(&self) -> Record {
         Record {
@@ -503,6 +553,44 @@ mod tests {
         assert!(Event::new("k").details_json("{nope").is_err());
         let e = Event::new("k").details_json("{ \"x\" : 1 }").unwrap();
         assert_eq!(e.details_text(), Some("{ \"x\" : 1 }"));
+    }
+
+    #[test]
+    fn json_lines_keep_the_hashed_bytes() {
+        let leaf = Hash([1; 32]);
+        let chain = Hash([2; 32]);
+        let rec = |actor, trace, details| RecordRef {
+            seq: 7,
+            timestamp: -3,
+            kind: "k\"ind",
+            actor,
+            trace_id: trace,
+            details,
+            leaf,
+            chain,
+        };
+        let line = |r: RecordRef<'_>| {
+            let mut out = Vec::new();
+            r.write_json_line(&mut out);
+            String::from_utf8(out).unwrap()
+        };
+        let l = line(rec(Some("alice"), None, Some("{ \"a\" : [1, 2] }")));
+        assert_eq!(
+            l,
+            format!(
+                "{{\"seq\":7,\"timestamp\":-3,\"kind\":\"k\\\"ind\",\"actor\":\"alice\",\"trace_id\":null,\"leaf\":\"{leaf}\",\"chain\":\"{chain}\",\"details\":{{ \"a\" : [1, 2] }}}}\n"
+            )
+        );
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["details"]["a"][1], 2);
+        let l = line(rec(None, Some(""), Some("{\n}")));
+        let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["details_raw"], "{\n}");
+        assert_eq!(v["trace_id"], "");
+        assert!(v.get("details").is_none());
+        assert_eq!(l.matches('\n').count(), 1);
+        let l = line(rec(None, None, None));
+        assert!(l.ends_with(&format!("\"chain\":\"{chain}\"}}\n")));
     }
 
     #[test]

@@ -160,6 +160,8 @@ pub(crate) struct Published {
     pub(crate) head: Hash,
     /// Where the records of the last segment end, if it is active.
     pub(crate) active_end: u64,
+    /// The log's identity, shared by all its segments.
+    pub(crate) log_id: [u8; 16],
 }
 
 impl Published {

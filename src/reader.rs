@@ -86,6 +86,7 @@ impl Reader {
             head_seq,
             head,
             active_end,
+            log_id: examined.log_id,
         })))
     }
 }

@@ -124,6 +124,7 @@ impl RingBuilder {
             head_seq: rec.head_seq,
             head: rec.head,
             active_end: rec.write_off,
+            log_id: rec.log_id,
         };
         let queue = Arc::new(Queue::new(options.queue_capacity));
         let shared = Arc::new(Shared::new(
@@ -156,6 +157,7 @@ impl RingBuilder {
             anchor: rec.anchor,
             head_seq: rec.head_seq,
             head: rec.head,
+            log_id: rec.log_id,
             active_first_seq: rec.active_slot.first_seq,
             active_anchor: rec.active_slot.anchor,
             active: rec.active,

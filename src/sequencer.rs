@@ -64,6 +64,8 @@ pub(crate) struct Sequencer {
     /// The last record written.
     pub(crate) head_seq: u64,
     pub(crate) head: Hash,
+    /// The log's identity.
+    log_id: [u8; 16],
     active: Active,
     /// Every segment; the last is the active one.
     segments: Vec<Arc<SegmentEntry>>,
@@ -89,6 +91,7 @@ pub(crate) struct Start {
     pub(crate) anchor: Hash,
     pub(crate) head_seq: u64,
     pub(crate) head: Hash,
+    pub(crate) log_id: [u8; 16],
     pub(crate) active: Arc<MappedSegment>,
     pub(crate) active_first_seq: u64,
     pub(crate) active_anchor: Hash,
@@ -110,6 +113,7 @@ impl Sequencer {
             anchor: s.anchor,
             head_seq: s.head_seq,
             head: s.head,
+            log_id: s.log_id,
             active: Active {
                 seg: s.active,
                 first_seq: s.active_first_seq,
@@ -314,6 +318,7 @@ impl Sequencer {
             head_seq: self.head_seq,
             head: self.head,
             active_end: self.active.write_off,
+            log_id: self.log_id,
         }
     }
 

@@ -66,6 +66,16 @@ impl Snapshot {
         self.len() == 0
     }
 
+    /// The log's identity: 16 random bytes drawn when the log was created, in every segment's
+    /// header, as 32 hex digits.
+    pub fn log_id(&self) -> String {
+        self.view
+            .log_id
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Number of segment files the view spans.
     pub fn segment_count(&self) -> usize {
         self.view.segments.len()
