@@ -72,6 +72,9 @@ pub enum Error {
     /// The configuration or an argument is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// An export could not be made or read.
+    #[error("{0}")]
+    Export(crate::export::ExportError),
 }
 
 impl Error {
@@ -335,4 +338,37 @@ pub enum Reason {
     /// A segment does not continue the previous one.
     #[error("segment does not continue the previous one: {0}")]
     Continuity(&'static str),
+    /// An export's manifest is damaged or inconsistent.
+    #[error("damaged manifest: {0}")]
+    Manifest(String),
+    /// A file's SHA-256 is not the one its manifest states.
+    #[error("the file's SHA-256 is {computed}, but the manifest says {stated}")]
+    FileDigest {
+        /// In the manifest.
+        stated: Hash,
+        /// Of the file.
+        computed: Hash,
+    },
+    /// A JSONL line is not a record line.
+    #[error("not a record line: {0}")]
+    Line(String),
+    /// An export holds fewer records than its manifest states.
+    #[error("the manifest states {stated} records but the file holds {found}")]
+    Count {
+        /// In the manifest.
+        stated: u64,
+        /// In the file.
+        found: u64,
+    },
+    /// The chain does not end at the head it must end at.
+    #[error("the chain ends at {found}, not at {expected}")]
+    Head {
+        /// The head expected (from the manifest or given).
+        expected: Hash,
+        /// The chain hash after the last record.
+        found: Hash,
+    },
+    /// An export does not continue the one it must follow.
+    #[error("the export does not continue the previous one: {0}")]
+    After(&'static str),
 }

@@ -82,10 +82,12 @@ mod config;
 mod cursor;
 mod error;
 mod event;
+pub mod export;
 mod hash;
 mod header;
 mod listing;
 mod mapped;
+mod parallel;
 mod preparer;
 mod producer;
 mod published;
@@ -107,6 +109,10 @@ pub use config::{
 };
 pub use error::{Error, IntegrityError, PushError, Reason};
 pub use event::{BodyError, Event, EventError, RESERVED_KIND_PREFIX, Record, RecordRef};
+pub use export::{
+    Encoding, ExportError, ExportOptions, ExportReport, Manifest, Selection, VerifyExportOptions,
+    verify_export,
+};
 pub use hash::{Hash, ParseHashError};
 pub use producer::Producer;
 pub use reader::Reader;

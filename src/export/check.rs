@@ -1,0 +1,598 @@
+//! Checking an export without the log it came from.
+//!
+//! The manifest must be intact; the data file must have the size and SHA-256 the manifest
+//! states; every record must carry the next seq, a leaf hash that is the SHA-256 of its body
+//! (for JSONL, the body is rebuilt from the line, as `docs/FORMAT.md` specifies), and a chain
+//! hash that follows from the previous one, starting at the manifest's anchor and ending at its
+//! head. Optionally the head must equal one obtained out of band, and the export must continue a
+//! previous one.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::ExportError;
+use super::manifest::{Encoding, MANIFEST_FILE, Manifest, ManifestError};
+use crate::error::{Error, IntegrityError, Reason};
+use crate::event::decode_body;
+use crate::hash::{Hash, chain_hash, leaf_hash};
+use crate::parallel::par_map;
+use crate::segment::{RECORD_HEADER_LEN, RecordHeader};
+
+/// What [`verify_export`] checks besides the export itself.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyExportOptions {
+    /// The head the export must end at, obtained out of band (a receipt, a published value).
+    pub expect_head: Option<Hash>,
+    /// The manifest of an export this one must continue.
+    pub after: Option<Manifest>,
+}
+
+/// What [`verify_export`] found.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct ExportReport {
+    /// The export directory.
+    pub path: PathBuf,
+    /// Its manifest, if it could be read.
+    pub manifest: Option<Manifest>,
+    /// Records checked (up to the failure, if there is one).
+    pub events: u64,
+    /// Seq of the first record.
+    pub first_seq: u64,
+    /// Seq of the last record checked.
+    pub last_seq: u64,
+    /// Chain hash after the last record checked.
+    pub head: Hash,
+    /// The first failure; `None` when the export is valid.
+    pub failure: Option<IntegrityError>,
+}
+
+impl ExportReport {
+    /// Whether the export verified.
+    pub fn is_ok(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+/// Verifies the export in directory `dir`. Fails only when it cannot be read or is not an
+/// export; integrity failures are in the report.
+pub fn verify_export(
+    dir: impl AsRef<Path>,
+    options: &VerifyExportOptions,
+) -> Result<ExportReport, Error> {
+    verify_export_with_progress(dir, options, &mut |_, _| {})
+}
+
+/// Like [`verify_export`], calling `progress(bytes_done, bytes_total)` as it goes.
+pub fn verify_export_with_progress(
+    dir: impl AsRef<Path>,
+    options: &VerifyExportOptions,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ExportReport, Error> {
+    let dir = dir.as_ref();
+    crate::reader::check_dir(dir)?;
+    let mut report = ExportReport {
+        path: dir.to_path_buf(),
+        manifest: None,
+        events: 0,
+        first_seq: 0,
+        last_seq: 0,
+        head: Hash::ZERO,
+        failure: None,
+    };
+    let manifest = match Manifest::read(dir) {
+        Ok(m) => m,
+        Err(ManifestError::Damaged(why)) => {
+            report.failure = Some(IntegrityError {
+                seq: None,
+                file: dir.join(MANIFEST_FILE),
+                offset: 0,
+                reason: Reason::Manifest(why),
+            });
+            return Ok(report);
+        }
+        Err(reason) => {
+            return Err(ExportError::NotAnExport {
+                path: dir.to_path_buf(),
+                reason,
+            }
+            .into());
+        }
+    };
+    report.manifest = Some(manifest.clone());
+    report.first_seq = manifest.first_seq;
+    report.last_seq = manifest.first_seq - 1;
+    report.head = manifest.anchor;
+    let file = &manifest.files[0];
+    let path = dir.join(&file.name);
+    let mut walk = Walk {
+        path: path.clone(),
+        next_seq: manifest.first_seq,
+        head: manifest.anchor,
+        events: 0,
+    };
+    let data =
+        File::open(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let actual_len = data
+        .metadata()
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
+        .len();
+    let mut reader = DigestReader::new(data);
+    let walked = match manifest.encoding {
+        Encoding::Jsonl => walk.jsonl(&mut reader, actual_len, progress),
+        Encoding::Bundle => walk.bundle(&mut reader, actual_len, progress),
+    };
+    report.events = walk.events;
+    report.last_seq = walk.next_seq - 1;
+    report.head = walk.head;
+    let fail = |seq, offset, reason| {
+        Some(IntegrityError {
+            seq,
+            file: path.clone(),
+            offset,
+            reason,
+        })
+    };
+    match walked {
+        Err(Stop::Io(e)) => return Err(Error::io(format!("reading {}", path.display()), e)),
+        Err(Stop::Failed(e)) => {
+            report.failure = Some(e);
+            return Ok(report);
+        }
+        Ok(()) => {}
+    }
+    let digest = reader.finish();
+    let end_seq = walk.next_seq;
+    report.failure = if actual_len != file.bytes {
+        fail(
+            None,
+            actual_len.min(file.bytes),
+            Reason::FileLength {
+                expected: file.bytes,
+                actual: actual_len,
+            },
+        )
+    } else if digest != file.sha256 {
+        fail(
+            None,
+            0,
+            Reason::FileDigest {
+                stated: file.sha256,
+                computed: digest,
+            },
+        )
+    } else if end_seq != manifest.last_seq + 1 {
+        fail(
+            Some(end_seq),
+            actual_len,
+            Reason::Count {
+                stated: manifest.count,
+                found: walk.events,
+            },
+        )
+    } else if walk.head != manifest.head {
+        fail(
+            Some(manifest.last_seq),
+            actual_len,
+            Reason::Head {
+                expected: manifest.head,
+                found: walk.head,
+            },
+        )
+    } else if let Some(expected) = options.expect_head.filter(|h| *h != walk.head) {
+        fail(
+            Some(manifest.last_seq),
+            actual_len,
+            Reason::Head {
+                expected,
+                found: walk.head,
+            },
+        )
+    } else if let Some(why) = options
+        .after
+        .as_ref()
+        .and_then(|prev| not_after(prev, &manifest))
+    {
+        Some(IntegrityError {
+            seq: Some(manifest.first_seq),
+            file: dir.join(MANIFEST_FILE),
+            offset: 0,
+            reason: Reason::After(why),
+        })
+    } else {
+        None
+    };
+    Ok(report)
+}
+
+/// Why `next` does not continue `prev`, if it does not.
+fn not_after(prev: &Manifest, next: &Manifest) -> Option<&'static str> {
+    if prev.log_id != next.log_id {
+        Some("it comes from another log")
+    } else if next.first_seq != prev.last_seq + 1 {
+        Some("its first seq does not follow the previous export's last")
+    } else if next.anchor != prev.head {
+        Some("its anchor is not the previous export's head")
+    } else {
+        None
+    }
+}
+
+enum Stop {
+    Io(io::Error),
+    Failed(IntegrityError),
+}
+
+impl From<io::Error> for Stop {
+    fn from(e: io::Error) -> Stop {
+        Stop::Io(e)
+    }
+}
+
+/// Reads through, hashing every byte.
+struct DigestReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> DigestReader<R> {
+    fn new(inner: R) -> Self {
+        DigestReader {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    fn finish(mut self) -> Hash {
+        // Whatever a walk left unread still counts.
+        let mut rest = Vec::new();
+        let _ = self.inner.read_to_end(&mut rest);
+        self.hasher.update(&rest);
+        Hash(self.hasher.finalize().into())
+    }
+}
+
+impl<R: Read> Read for DigestReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Records are checked in chunks: leaf hashes of a chunk in parallel, then its chain in order.
+const CHUNK: usize = 4 << 20;
+/// The longest JSONL line read (a record's body is at most 4 GiB, but events are far smaller).
+const MAX_LINE: u64 = 64 << 20;
+
+/// One record read from an export, before its checks.
+struct Parsed {
+    offset: u64,
+    seq: u64,
+    leaf: Hash,
+    chain: Hash,
+    /// The body as hashed, or why it could not be rebuilt.
+    body: Result<Vec<u8>, Reason>,
+}
+
+/// The state of a walk through an export's records.
+struct Walk {
+    path: PathBuf,
+    next_seq: u64,
+    head: Hash,
+    events: u64,
+}
+
+impl Walk {
+    fn fail(&self, seq: Option<u64>, offset: u64, reason: Reason) -> Stop {
+        Stop::Failed(IntegrityError {
+            seq,
+            file: self.path.clone(),
+            offset,
+            reason,
+        })
+    }
+
+    /// Checks a chunk of parsed records: every leaf (in parallel), then seqs and chain.
+    fn check(&mut self, records: &[Parsed]) -> Result<(), Stop> {
+        let leaves = par_map(records, |r| match &r.body {
+            Ok(body) => match decode_body(body) {
+                Ok(_) => Ok(leaf_hash(body)),
+                Err(e) => Err(Reason::Body(e)),
+            },
+            Err(reason) => Err(reason.clone()),
+        });
+        for (r, leaf) in records.iter().zip(leaves) {
+            let seq = self.next_seq;
+            if r.seq != seq {
+                return Err(self.fail(
+                    Some(seq),
+                    r.offset,
+                    Reason::Seq {
+                        expected: seq,
+                        found: r.seq,
+                    },
+                ));
+            }
+            let leaf = leaf.map_err(|reason| self.fail(Some(seq), r.offset, reason))?;
+            if leaf != r.leaf {
+                return Err(self.fail(
+                    Some(seq),
+                    r.offset,
+                    Reason::Leaf {
+                        stored: r.leaf,
+                        computed: leaf,
+                    },
+                ));
+            }
+            let chain = chain_hash(&self.head, seq, &leaf);
+            if chain != r.chain {
+                return Err(self.fail(
+                    Some(seq),
+                    r.offset,
+                    Reason::Chain {
+                        stored: r.chain,
+                        computed: chain,
+                    },
+                ));
+            }
+            self.head = chain;
+            self.next_seq += 1;
+            self.events += 1;
+        }
+        Ok(())
+    }
+
+    /// Walks a bundle: records as a segment stores them, back to back.
+    fn bundle(
+        &mut self,
+        reader: &mut impl Read,
+        len: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(), Stop> {
+        let mut buf = Vec::new();
+        let mut start = 0u64; // file offset of buf[0]
+        let mut want = CHUNK;
+        let mut eof = false;
+        loop {
+            if !eof && buf.len() < want {
+                let have = buf.len();
+                buf.resize(want, 0);
+                let n = read_full(reader, &mut buf[have..])?;
+                buf.truncate(have + n);
+                eof = have + n < want;
+            }
+            let chunk = parse_bundle(&buf, start, len, eof);
+            self.check(&chunk.records)?;
+            if let Some((offset, reason)) = chunk.broken {
+                return Err(self.fail(Some(self.next_seq), offset, reason));
+            }
+            buf.drain(..chunk.used);
+            start += chunk.used as u64;
+            progress(start, len);
+            if buf.is_empty() && eof {
+                return Ok(());
+            }
+            // The next record may be larger than a chunk.
+            want = chunk.need.max(CHUNK);
+        }
+    }
+
+    /// Walks a JSONL export, rebuilding each body from its line.
+    fn jsonl(
+        &mut self,
+        reader: &mut impl Read,
+        len: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(), Stop> {
+        let mut lines = BufReader::with_capacity(1 << 20, reader);
+        let mut at = 0u64;
+        let mut chunk: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut chunk_bytes = 0usize;
+        loop {
+            let mut line = Vec::new();
+            let n = (&mut lines).take(MAX_LINE).read_until(b'\n', &mut line)?;
+            if n as u64 == MAX_LINE && !line.ends_with(b"\n") {
+                return Err(self.fail(
+                    Some(self.next_seq),
+                    at,
+                    Reason::Line(format!("a line longer than {MAX_LINE} bytes")),
+                ));
+            }
+            if n > 0 {
+                chunk_bytes += n;
+                chunk.push((at, line));
+                at += n as u64;
+            }
+            if n == 0 || chunk_bytes >= CHUNK {
+                let parsed = par_map(&chunk, |(offset, line)| parse_line(*offset, line));
+                let mut records = Vec::with_capacity(parsed.len());
+                for p in parsed {
+                    match p {
+                        Ok(r) => records.push(r),
+                        Err((offset, reason)) => {
+                            self.check(&records)?;
+                            return Err(self.fail(Some(self.next_seq), offset, reason));
+                        }
+                    }
+                }
+                self.check(&records)?;
+                progress(at, len);
+                chunk.clear();
+                chunk_bytes = 0;
+            }
+            if n == 0 {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The records found in a buffer of a bundle.
+struct BundleChunk {
+    records: Vec<Parsed>,
+    /// Bytes of whole records.
+    used: usize,
+    /// Bytes the next, partial record needs (0 if none).
+    need: usize,
+    /// Where and why the records stop being records.
+    broken: Option<(u64, Reason)>,
+}
+
+/// Splits `buf` (at file offset `start` of a file of `len` bytes) into records. A record that
+/// would run past the end of the file is broken (so a length field cannot make the reader
+/// allocate more than the file holds), and so are bytes left at the end (`eof`).
+fn parse_bundle(buf: &[u8], start: u64, len: u64, eof: bool) -> BundleChunk {
+    let mut chunk = BundleChunk {
+        records: Vec::new(),
+        used: 0,
+        need: 0,
+        broken: None,
+    };
+    let mut pos = 0;
+    while pos < buf.len() {
+        let offset = start + pos as u64;
+        let rest = &buf[pos..];
+        if rest.len() < RECORD_HEADER_LEN {
+            if eof {
+                chunk.broken = Some((offset, Reason::RecordMagic));
+            }
+            chunk.need = RECORD_HEADER_LEN;
+            break;
+        }
+        let Some(header) = RecordHeader::decode(rest) else {
+            chunk.broken = Some((offset, Reason::RecordMagic));
+            break;
+        };
+        let total = header.total_len() as usize;
+        if rest.len() < total {
+            if eof || offset + total as u64 > len {
+                chunk.broken = Some((
+                    offset,
+                    Reason::RecordLength {
+                        len: u64::from(header.body_len),
+                        end: start + buf.len() as u64,
+                    },
+                ));
+            }
+            chunk.need = total;
+            break;
+        }
+        let body_end = RECORD_HEADER_LEN + header.body_len as usize;
+        let body = if rest[body_end..total].iter().any(|&b| b != 0) {
+            Err(Reason::NonZero("record padding"))
+        } else {
+            Ok(rest[RECORD_HEADER_LEN..body_end].to_vec())
+        };
+        chunk.records.push(Parsed {
+            offset,
+            seq: header.seq,
+            leaf: header.leaf,
+            chain: header.chain,
+            body,
+        });
+        pos += total;
+    }
+    chunk.used = pos;
+    chunk
+}
+
+fn read_full(reader: &mut impl Read, mut buf: &mut [u8]) -> io::Result<usize> {
+    let mut total = 0;
+    while !buf.is_empty() {
+        match reader.read(buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                total += n;
+                buf = &mut buf[n..];
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(total)
+}
+
+/// The fields of a JSONL line (`details` is read from the line's bytes, not through this).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    seq: u64,
+    timestamp: i64,
+    kind: String,
+    actor: Option<String>,
+    trace_id: Option<String>,
+    leaf: Hash,
+    chain: Hash,
+    /// Whether the member is there (its value, even `null`, is read from the line's bytes).
+    #[serde(default, deserialize_with = "present")]
+    details: bool,
+    #[serde(default)]
+    details_raw: Option<String>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// Parses one JSONL line and rebuilds the body that was hashed.
+fn parse_line(offset: u64, line: &[u8]) -> Result<Parsed, (u64, Reason)> {
+    let bad = |why: String| (offset, Reason::Line(why));
+    let text = line
+        .strip_suffix(b"\n")
+        .ok_or_else(|| bad("the line does not end with a line feed".into()))?;
+    let fields: Line = serde_json::from_slice(text).map_err(|e| bad(e.to_string()))?;
+    // The details are the bytes after the first `,"details":` up to the closing brace: no
+    // earlier field can hold those bytes unescaped.
+    const KEY: &[u8] = b",\"details\":";
+    let inline = text
+        .windows(KEY.len())
+        .position(|w| w == KEY)
+        .map(|i| &text[i + KEY.len()..text.len() - 1]);
+    let details: Option<&[u8]> = match (inline, &fields.details_raw) {
+        (Some(_), Some(_)) => return Err(bad("both details and details_raw".into())),
+        (Some(d), None) => Some(d),
+        (None, Some(raw)) => Some(raw.as_bytes()),
+        (None, None) => None,
+    };
+    let last_member =
+        inline.is_none_or(|d| serde_json::from_slice::<serde::de::IgnoredAny>(d).is_ok());
+    if fields.details != inline.is_some() || !last_member {
+        return Err(bad("details is not the line's last member".into()));
+    }
+    let too_long = |what: &str| bad(format!("the {what} is longer than 65535 bytes"));
+    let len16 = |s: &Option<String>, what: &str| {
+        u16::try_from(s.as_ref().map_or(0, String::len)).map_err(|_| too_long(what))
+    };
+    let kind_len = u16::try_from(fields.kind.len()).map_err(|_| too_long("kind"))?;
+    let actor_len = len16(&fields.actor, "actor")?;
+    let trace_len = len16(&fields.trace_id, "trace id")?;
+    let details_len = u32::try_from(details.map_or(0, <[u8]>::len))
+        .map_err(|_| bad("the details are longer than 4 GiB".into()))?;
+    let flags = u8::from(fields.actor.is_some())
+        | u8::from(fields.trace_id.is_some()) << 1
+        | u8::from(details.is_some()) << 2;
+    let mut body = Vec::with_capacity(20 + line.len());
+    body.push(crate::event::BODY_VERSION);
+    body.push(flags);
+    body.extend_from_slice(&kind_len.to_le_bytes());
+    body.extend_from_slice(&actor_len.to_le_bytes());
+    body.extend_from_slice(&trace_len.to_le_bytes());
+    body.extend_from_slice(&fields.timestamp.to_le_bytes());
+    body.extend_from_slice(&details_len.to_le_bytes());
+    body.extend_from_slice(fields.kind.as_bytes());
+    body.extend_from_slice(fields.actor.as_deref().unwrap_or("").as_bytes());
+    body.extend_from_slice(fields.trace_id.as_deref().unwrap_or("").as_bytes());
+    body.extend_from_slice(details.unwrap_or(b""));
+    Ok(Parsed {
+        offset,
+        seq: fields.seq,
+        leaf: fields.leaf,
+        chain: fields.chain,
+        body: Ok(body),
+    })
+}

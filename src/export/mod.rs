@@ -1,0 +1,373 @@
+//! Exports: a range of a snapshot as a self-verifying directory that anyone can check offline.
+//!
+//! An export directory holds one data file and `manifest.json`:
+//!
+//! * `events.jsonl` ([`Encoding::Jsonl`]): one line per record, see
+//!   [`RecordRef::write_json_line`](crate::RecordRef::write_json_line);
+//! * `records.bin` ([`Encoding::Bundle`]): the records exactly as a segment stores them;
+//! * `manifest.json` ([`Manifest`]): the range, the chain hashes before and after it, the log's
+//!   identity, and the size and SHA-256 of the data file.
+//!
+//! It is written from a [`Snapshot`](crate::Snapshot), so producers keep writing meanwhile, and
+//! published atomically (see `atomic`): a reader never sees half an export. Exports of
+//! consecutive ranges link up: each one's anchor is the previous one's head.
+//! [`verify_export`] checks one without the log.
+
+mod atomic;
+mod check;
+mod manifest;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, IntegrityError, Reason};
+use crate::hash::{Hash, chain_hash};
+use crate::snapshot::Snapshot;
+
+pub use check::{ExportReport, VerifyExportOptions, verify_export};
+pub use manifest::{
+    Encoding, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, ManifestError,
+    ManifestFile,
+};
+
+use atomic::{PublishError, StagedDir};
+
+/// Which records to export: always a contiguous range of seqs, so that the chain can be
+/// checked from the anchor to the head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Selection {
+    /// Every record of the snapshot.
+    #[default]
+    All,
+    /// Seqs from `from` to `to`, both included (`None`: the snapshot's first or last).
+    Seqs {
+        /// First seq, or the snapshot's first.
+        from: Option<u64>,
+        /// Last seq, or the snapshot's last.
+        to: Option<u64>,
+    },
+    /// The smallest range holding every record whose origin timestamp is at or after `since`
+    /// and before `until` (records in between whose timestamps fall outside are included too:
+    /// origin timestamps need not grow with the seq).
+    Time {
+        /// Inclusive lower bound, nanoseconds since the Unix epoch.
+        since: Option<i64>,
+        /// Exclusive upper bound.
+        until: Option<i64>,
+    },
+    /// The last `n` records.
+    Last(u64),
+}
+
+/// Options of [`Snapshot::export`].
+#[derive(Clone, Debug, Default)]
+pub struct ExportOptions {
+    /// Which records.
+    pub selection: Selection,
+    /// How they are encoded.
+    pub encoding: Option<Encoding>,
+    /// Replace an existing output (atomically).
+    pub force: bool,
+}
+
+/// Why an export could not be made or read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The output exists and `force` was not set.
+    #[error("{} already exists (replace it with --force)", .path.display())]
+    OutputExists {
+        /// The output.
+        path: PathBuf,
+    },
+    /// The selection holds no record.
+    #[error("the selected range holds no record")]
+    EmptyRange,
+    /// The selection reaches outside the log.
+    #[error("seqs {from}..={to} are not all in the log, which holds {first}..={last}")]
+    OutsideLog {
+        /// First seq asked for.
+        from: u64,
+        /// Last seq asked for.
+        to: u64,
+        /// First seq in the log.
+        first: u64,
+        /// Last seq in the log.
+        last: u64,
+    },
+    /// The directory is not an export (its manifest is missing or unreadable).
+    #[error("{} is not an auditring export: {reason}", .path.display())]
+    NotAnExport {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: ManifestError,
+    },
+}
+
+impl From<ExportError> for Error {
+    fn from(e: ExportError) -> Error {
+        Error::Export(e)
+    }
+}
+
+/// RFC 3339 text (UTC, nanoseconds) of a timestamp.
+pub(crate) fn rfc3339(nanos: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| nanos.to_string())
+}
+
+impl Snapshot {
+    /// Writes the selected records to a new export directory `out` and returns its manifest.
+    pub fn export(
+        &self,
+        out: impl AsRef<Path>,
+        options: &ExportOptions,
+    ) -> Result<Manifest, Error> {
+        self.export_with_progress(out, options, &mut |_, _| {})
+    }
+
+    /// Like [`Snapshot::export`], calling `progress(done, total)` (in records) as it goes.
+    pub fn export_with_progress(
+        &self,
+        out: impl AsRef<Path>,
+        options: &ExportOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Manifest, Error> {
+        let out = out.as_ref();
+        let encoding = options.encoding.unwrap_or(Encoding::Jsonl);
+        let (from, to) = self.select(&options.selection)?;
+        if out.exists() && !options.force {
+            return Err(ExportError::OutputExists {
+                path: out.to_path_buf(),
+            }
+            .into());
+        }
+        let anchor = if from == self.first_seq() {
+            self.anchor()
+        } else {
+            self.get(from - 1)?.map_or(self.anchor(), |r| r.chain)
+        };
+        let io = |what: &str, e: io::Error| Error::io(format!("{what} {}", out.display()), e);
+        let staged = StagedDir::new(out).map_err(|e| io("creating a directory beside", e))?;
+        let data_path = staged.path.join(encoding.file_name());
+        let (bytes, digest, head) = self
+            .write_records(&data_path, encoding, from, to, anchor, progress)
+            .map_err(|e| match e {
+                Written::Io(e) => io("writing", e),
+                Written::Log(e) => e,
+            })?;
+        let exported_at_ns = crate::event::now_nanos();
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT.into(),
+            version: MANIFEST_VERSION,
+            encoding,
+            chain: "sha256".into(),
+            log_id: self.log_id(),
+            source: self.location().display().to_string(),
+            first_seq: from,
+            last_seq: to,
+            count: to - from + 1,
+            anchor,
+            head,
+            exported_at: rfc3339(exported_at_ns),
+            exported_at_ns,
+            files: vec![ManifestFile {
+                name: encoding.file_name().into(),
+                bytes,
+                sha256: digest,
+            }],
+        };
+        let mut text = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
+        text.push(b'\n');
+        write_synced(&staged.path.join(MANIFEST_FILE), &text)
+            .map_err(|e| io("writing the manifest of", e))?;
+        staged.publish(options.force).map_err(|e| match e {
+            PublishError::Exists => Error::from(ExportError::OutputExists {
+                path: out.to_path_buf(),
+            }),
+            PublishError::Io(e) => io("publishing", e),
+        })?;
+        Ok(manifest)
+    }
+
+    /// The seqs a selection stands for, checked against the snapshot.
+    pub fn select(&self, selection: &Selection) -> Result<(u64, u64), Error> {
+        let (first, last) = (self.first_seq(), self.head_seq());
+        let empty = || Error::from(ExportError::EmptyRange);
+        let (from, to) = match *selection {
+            Selection::All => (first, last),
+            Selection::Seqs { from, to } => (from.unwrap_or(first), to.unwrap_or(last)),
+            Selection::Last(n) => {
+                if n == 0 {
+                    return Err(empty());
+                }
+                ((last + 1).saturating_sub(n).max(first), last)
+            }
+            Selection::Time { since, until } => {
+                let mut q = crate::snapshot::Query::new();
+                if let Some(s) = since {
+                    q = q.since(s);
+                }
+                if let Some(u) = until {
+                    q = q.until(u);
+                }
+                let mut found: Option<(u64, u64)> = None;
+                let mut records = self.iter();
+                while let Some(r) = records.next_ref() {
+                    let r = r?;
+                    if q.matches(&r) {
+                        found = Some((found.map_or(r.seq, |f| f.0), r.seq));
+                    }
+                }
+                found.ok_or_else(empty)?
+            }
+        };
+        if from > to || last < first {
+            return Err(empty());
+        }
+        if from < first || to > last {
+            return Err(ExportError::OutsideLog {
+                from,
+                to,
+                first,
+                last,
+            }
+            .into());
+        }
+        Ok((from, to))
+    }
+
+    /// Writes records `from..=to` to `path`, checking that each one continues the chain from
+    /// `anchor`. Returns the file's size and digest, and the head.
+    fn write_records(
+        &self,
+        path: &Path,
+        encoding: Encoding,
+        from: u64,
+        to: u64,
+        anchor: Hash,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(u64, Hash, Hash), Written> {
+        let file = File::create_new(path).map_err(Written::Io)?;
+        let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let total = to - from + 1;
+        let mut prev = anchor;
+        let mut line = Vec::with_capacity(1024);
+        let mut records = self.range(from..=to);
+        let mut done = 0u64;
+        loop {
+            let (header, chain) = match encoding {
+                Encoding::Jsonl => match records.next_ref() {
+                    None => break,
+                    Some(r) => {
+                        let r = r.map_err(Written::Log)?;
+                        line.clear();
+                        r.write_json_line(&mut line);
+                        out.write_all(&line).map_err(Written::Io)?;
+                        ((r.seq, r.leaf), r.chain)
+                    }
+                },
+                Encoding::Bundle => match records.next_raw() {
+                    None => break,
+                    Some(r) => {
+                        let (header, body) = r.map_err(Written::Log)?;
+                        out.write_all(&header.encode()).map_err(Written::Io)?;
+                        out.write_all(body).map_err(Written::Io)?;
+                        let pad = header.total_len() as usize
+                            - crate::segment::RECORD_HEADER_LEN
+                            - body.len();
+                        out.write_all(&[0u8; 8][..pad]).map_err(Written::Io)?;
+                        ((header.seq, header.leaf), header.chain)
+                    }
+                },
+            };
+            let (seq, leaf) = header;
+            // The log's own chain, checked as it is copied: a damaged log is not exported.
+            let expected = chain_hash(&prev, seq, &leaf);
+            if expected != chain {
+                return Err(Written::Log(
+                    IntegrityError {
+                        seq: Some(seq),
+                        file: self.location().to_path_buf(),
+                        offset: 0,
+                        reason: Reason::Chain {
+                            stored: chain,
+                            computed: expected,
+                        },
+                    }
+                    .into(),
+                ));
+            }
+            prev = chain;
+            done += 1;
+            if done % 4096 == 0 {
+                progress(done, total);
+            }
+        }
+        progress(done, total);
+        debug_assert_eq!(done, total);
+        let (bytes, digest, inner) = out.finish();
+        let file = inner
+            .into_inner()
+            .map_err(|e| Written::Io(e.into_error()))?;
+        file.sync_all().map_err(Written::Io)?;
+        Ok((bytes, digest, prev))
+    }
+}
+
+/// A failure while writing an export: of the output, or of the log being read.
+enum Written {
+    Io(io::Error),
+    Log(Error),
+}
+
+/// Writes through, counting the bytes and hashing them.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    fn finish(self) -> (u64, Hash, W) {
+        (self.bytes, Hash(self.hasher.finalize().into()), self.inner)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes a new file and syncs it.
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = File::create_new(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
