@@ -58,6 +58,12 @@ pub(crate) enum CommitMsg {
         last_seq: u64,
         head: Hash,
     },
+    /// Retention pruned these files from the log: once everything written so far (the prune
+    /// record included) is synced, remove them and complete the record's receipt.
+    Prune {
+        files: Vec<String>,
+        record: (Completion, Receipt),
+    },
     /// The ring is closing; the last `Written` describes the active segment's final state.
     /// Sync everything, mark it clean, and stop.
     Close,
@@ -171,6 +177,8 @@ pub(crate) struct Committer {
     unsynced: Vec<String>,
     receipts: Vec<(Completion, Receipt)>,
     flushes: Vec<Completion>,
+    /// Files to remove after the next sync, and the receipt of the record that says so.
+    prunes: Vec<(Vec<String>, (Completion, Receipt))>,
     force: bool,
     closing: bool,
 }
@@ -185,6 +193,7 @@ impl Committer {
             unsynced: Vec::new(),
             receipts: Vec::new(),
             flushes: Vec::new(),
+            prunes: Vec::new(),
             force: false,
             closing: false,
         }
@@ -298,6 +307,11 @@ impl Committer {
                     }
                 }
             }
+            CommitMsg::Prune { files, record } => {
+                self.unsynced.retain(|n| !files.contains(n));
+                self.prunes.push((files, record));
+                self.force = true;
+            }
             CommitMsg::Close => self.closing = true,
         }
     }
@@ -310,7 +324,13 @@ impl Committer {
             self.fail_waiters(&e);
             return Err(e);
         }
-        let mut synced = Ok(());
+        // A prune record must not be durable before the segments between the pruned ones and
+        // it: sync everything first.
+        let mut synced = if self.prunes.is_empty() {
+            Ok(())
+        } else {
+            self.sync_unsynced()
+        };
         for f in std::mem::take(&mut self.full) {
             synced = synced.and_then(|()| f.seal_durably());
         }
@@ -335,6 +355,42 @@ impl Committer {
                 durable: true,
             }));
         }
+        self.remove_pruned();
+        Ok(())
+    }
+
+    /// Removes the files of prune records now durable.
+    fn remove_pruned(&mut self) {
+        let storage = self.shared.storage.clone();
+        for (files, (ticket, receipt)) in self.prunes.drain(..) {
+            let removed = files
+                .iter()
+                .try_for_each(|name| match storage.remove(name) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io(
+                        format!("removing {}", storage.location().join(name).display()),
+                        e,
+                    )),
+                    _ => Ok(()),
+                });
+            ticket.complete(removed.map(|()| Receipt {
+                durable: true,
+                ..receipt
+            }));
+        }
+    }
+
+    /// Syncs the segments sealed in the page cache ([`Durability::None`]).
+    fn sync_unsynced(&mut self) -> io::Result<()> {
+        let storage = self.shared.storage.clone();
+        for name in std::mem::take(&mut self.unsynced) {
+            let synced = storage.open(&name, true).and_then(|f| f.sync_all());
+            if let Err(e) = synced {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("syncing {}: {e}", storage.location().join(&name).display()),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -343,15 +399,8 @@ impl Committer {
         if let Some(e) = self.shared.poison_error() {
             return Err(e);
         }
-        let storage = self.shared.storage.clone();
-        for name in std::mem::take(&mut self.unsynced) {
-            let synced = storage.open(&name, true).and_then(|f| f.sync_all());
-            if let Err(e) = synced {
-                return Err(self.shared.poison(io::Error::new(
-                    e.kind(),
-                    format!("syncing {}: {e}", storage.location().join(&name).display()),
-                )));
-            }
+        if let Err(e) = self.sync_unsynced() {
+            return Err(self.shared.poison(e));
         }
         for s in self.active.values_mut() {
             if let Err(e) = s.close() {
@@ -366,6 +415,9 @@ impl Committer {
             ticket.complete(Err(error.clone()));
         }
         for ticket in self.flushes.drain(..) {
+            ticket.complete(Err(error.clone()));
+        }
+        for (_, (ticket, _)) in self.prunes.drain(..) {
             ticket.complete(Err(error.clone()));
         }
     }

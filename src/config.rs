@@ -38,6 +38,7 @@ pub(crate) struct Options {
     pub(crate) max_event_size: Option<usize>,
     pub(crate) max_batch: usize,
     pub(crate) wait_for_lock: bool,
+    pub(crate) retention: crate::retention::Retention,
 }
 
 /// Default segment size: 64 MiB.
@@ -56,6 +57,7 @@ impl Default for Options {
             max_event_size: None,
             max_batch: 4096,
             wait_for_lock: false,
+            retention: crate::retention::Retention::default(),
         }
     }
 }

@@ -371,4 +371,16 @@ pub enum Reason {
     /// An export does not continue the one it must follow.
     #[error("the export does not continue the previous one: {0}")]
     After(&'static str),
+    /// The log does not start at seq 1, and no `auditring.pruned` record says that the records
+    /// before it were pruned, ending at its anchor: they were removed by hand.
+    #[error(
+        "the log starts at seq {first_seq}, anchored at {anchor}, but no auditring.pruned record \
+         says seqs before it were pruned (segments removed by hand?)"
+    )]
+    Unpruned {
+        /// The log's first seq.
+        first_seq: u64,
+        /// The chain hash before it.
+        anchor: Hash,
+    },
 }

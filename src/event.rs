@@ -70,6 +70,8 @@ pub struct Event {
     timestamp: Option<i64>,
     /// Always valid JSON text: checked (or produced by serde_json) when it was set.
     details: Option<String>,
+    /// Written by the library itself: may use the reserved kind prefix.
+    system: bool,
 }
 
 impl Event {
@@ -81,6 +83,17 @@ impl Event {
             trace_id: None,
             timestamp: None,
             details: None,
+            system: false,
+        }
+    }
+
+    /// A record the library writes about the log itself, with a reserved kind.
+    pub(crate) fn system(kind: &'static str, details: String) -> Event {
+        debug_assert!(kind.starts_with(RESERVED_KIND_PREFIX));
+        Event {
+            details: Some(details),
+            system: true,
+            ..Event::new(kind)
         }
     }
 
@@ -167,7 +180,7 @@ impl Event {
         if self.kind.is_empty() {
             return Err(EventError::EmptyKind);
         }
-        if self.kind.starts_with(RESERVED_KIND_PREFIX) {
+        if self.kind.starts_with(RESERVED_KIND_PREFIX) && !self.system {
             return Err(EventError::ReservedKind(self.kind.to_string()));
         }
         for (field, len) in [
@@ -419,6 +432,7 @@ impl Record {
             trace_id: self.trace_id.clone(),
             timestamp: Some(self.timestamp),
             details: self.details.clone(),
+            system: false,
         }
     }
 }

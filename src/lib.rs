@@ -63,6 +63,9 @@
 //!   [`Receipt`], [`PendingReceipt`]: where an event landed.
 //! * [`Snapshot`], [`Records`], [`Query`]: consistent reads; [`Reader`]: reads from another
 //!   process.
+//! * [`Retention`], [`Unexported`]: keeping a log to a size, pruning it audibly.
+//! * [`export`]: ranges of a log as self-verifying bundles, and [`verify_export`] to check them
+//!   offline.
 //! * [`verify()`], [`VerifyReport`]: checking a log.
 //! * [`RecoveryReport`], [`TornTail`]: what opening after a crash did.
 //! * [`storage`]: the file layer, and an in-memory storage for tests.
@@ -77,6 +80,7 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+mod batch;
 mod committer;
 mod config;
 mod cursor;
@@ -95,6 +99,7 @@ mod queue;
 mod reader;
 mod receipt;
 mod recovery;
+mod retention;
 mod ring;
 mod segment;
 mod sequencer;
@@ -118,7 +123,10 @@ pub use producer::Producer;
 pub use reader::Reader;
 pub use receipt::{PendingReceipt, Receipt};
 pub use recovery::{RecoveryReport, TornTail};
+pub use retention::{PRUNED_KIND, Retention, RetentionPass, Unexported};
 pub use ring::{Ring, RingBuilder};
 pub use segment::{HeaderError, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 pub use snapshot::{Query, Records, SegmentSummary, Snapshot};
-pub use verify::{VerifyReport, verify, verify_storage};
+pub use verify::{
+    VerifyReport, verify, verify_storage, verify_storage_with_progress, verify_with_progress,
+};

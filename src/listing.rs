@@ -3,6 +3,9 @@
 use crate::error::Error;
 use crate::storage::Storage;
 
+/// The marker of how far exports of the log reach (see `crate::retention`).
+pub(crate) const EXPORTED_FILE: &str = "EXPORTED";
+
 /// Suffix of segment files.
 const SEGMENT_SUFFIX: &str = ".seg";
 
@@ -47,7 +50,10 @@ pub(crate) fn list(storage: &dyn Storage) -> Result<Listing, Error> {
                 .is_some_and(|inner| parse_segment_name(&inner[1..]).is_some())
         {
             listing.temporary.push(name);
-        } else if name != crate::storage::LOCK_FILE {
+        } else if name != crate::storage::LOCK_FILE
+            && name != EXPORTED_FILE
+            && !name.starts_with(&format!(".{EXPORTED_FILE}.tmp-"))
+        {
             listing.foreign.push(name);
         }
     }

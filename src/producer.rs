@@ -67,6 +67,9 @@ pub(crate) enum Item {
     /// A flush marker: completed once everything queued before it is sequenced (and durable
     /// under the policy).
     Flush(Option<Completion>),
+    /// A prune record, and the segments it removes: from the published view at once, from the
+    /// storage once the record is synced, whatever the policy.
+    Prune(Box<crate::retention::Prune>),
 }
 
 /// Encodes `event` and hashes its body.

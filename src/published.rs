@@ -31,9 +31,10 @@ pub(crate) struct SegmentEntry {
     pub(crate) number: u64,
     /// The file name.
     pub(crate) name: String,
-    /// An open handle, kept for the segments a writer or reader already has open; others are
+    /// An open handle, kept for the segments a writer or reader already has open, and for
+    /// segments about to be pruned (so that views holding them can still read them); others are
     /// opened on demand and closed after use, so a long log does not hold a descriptor per file.
-    file: Option<Arc<dyn SegmentFile>>,
+    file: OnceLock<Arc<dyn SegmentFile>>,
     info: OnceLock<SegmentInfo>,
 }
 
@@ -48,7 +49,7 @@ impl SegmentEntry {
         SegmentEntry {
             number,
             name,
-            file,
+            file: file.map_or_else(OnceLock::new, OnceLock::from),
             info: OnceLock::from(info),
         }
     }
@@ -58,19 +59,29 @@ impl SegmentEntry {
         SegmentEntry {
             number,
             name,
-            file: None,
+            file: OnceLock::new(),
             info: OnceLock::new(),
         }
     }
 
     /// The file's handle, opening it if this entry does not keep one.
     pub(crate) fn open(&self, storage: &dyn Storage) -> Result<Arc<dyn SegmentFile>, Error> {
-        match &self.file {
+        match self.file.get() {
             Some(f) => Ok(f.clone()),
             None => storage
                 .open(&self.name, false)
                 .map_err(|e| Error::io(format!("opening {}", self.path(storage).display()), e)),
         }
+    }
+
+    /// Keeps the file open for as long as this entry lives, and its bounds known: every view
+    /// holding the entry can still read the segment after its file is removed.
+    pub(crate) fn pin(&self, storage: &dyn Storage) -> Result<(), Error> {
+        self.info(storage)?;
+        if self.file.get().is_none() {
+            let _ = self.file.set(self.open(storage)?);
+        }
+        Ok(())
     }
 
     /// The segment's path, for messages.

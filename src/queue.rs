@@ -230,6 +230,13 @@ impl<T> Queue<T> {
         }
     }
 
+    /// Unparks the consumer thread, whatever it waits for.
+    pub(crate) fn unpark_consumer(&self) {
+        if let Some(t) = self.consumer.get() {
+            t.unpark();
+        }
+    }
+
     /// Whether [`Queue::close`] was called.
     pub(crate) fn is_closed(&self) -> bool {
         self.tail.load(Ordering::SeqCst) & self.mark_bit != 0

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use crossbeam::channel;
+use crossbeam::channel::{self, Sender};
 
 use crate::committer::{CommitMsg, Committer};
 use crate::config::{Durability, Options};
@@ -17,6 +17,7 @@ use crate::published::{Published, SegmentEntry, SegmentInfo};
 use crate::queue::{Consumer, Queue};
 use crate::receipt::{PendingReceipt, Receipt};
 use crate::recovery::{RecoveryReport, recover};
+use crate::retention::{self, Retention, RetentionPass, Wake};
 use crate::sequencer::{Sequencer, Start};
 use crate::shared::Shared;
 use crate::snapshot::Snapshot;
@@ -81,6 +82,14 @@ impl RingBuilder {
     /// [`Error::Locked`] (default: fail).
     pub fn wait_for_lock(mut self, wait: bool) -> RingBuilder {
         self.options.wait_for_lock = wait;
+        self
+    }
+
+    /// How much of the log to keep (default: everything). See [`Retention`]: past a limit the
+    /// oldest sealed segments are pruned, audibly, and never silently while no export covers
+    /// them unless asked.
+    pub fn retention(mut self, retention: Retention) -> RingBuilder {
+        self.options.retention = retention;
         self
     }
 
@@ -149,6 +158,19 @@ impl RingBuilder {
             preparer::run(prep_storage, size, log_id, prep_rx, ready_tx);
             Ok(())
         })?;
+        let mut helpers = vec![committer, preparer];
+        let retention = if options.retention.is_active() {
+            let (tx, rx) = channel::unbounded();
+            let worker = retention::Worker {
+                shared: shared.clone(),
+                policy: options.retention.clone(),
+                wake: rx,
+            };
+            helpers.push(spawn("auditring-retention", move || worker.run())?);
+            Some(tx)
+        } else {
+            None
+        };
         let consumer = Consumer::new(queue);
         let sequencer = Sequencer::new(Start {
             shared: shared.clone(),
@@ -166,7 +188,8 @@ impl RingBuilder {
             committer: commit_tx,
             prep: prep_tx,
             prepared: ready_rx,
-            helpers: vec![committer, preparer],
+            rotated: retention.clone(),
+            helpers,
         });
         let guard_shared = shared.clone();
         let sequencer = spawn("auditring-sequencer", move || {
@@ -177,6 +200,7 @@ impl RingBuilder {
             producer: Producer { shared },
             sequencer: Some(sequencer),
             lock: Some(lock),
+            retention,
             report: rec.report,
             location,
         })
@@ -227,6 +251,9 @@ pub struct Ring {
     producer: Producer,
     sequencer: Option<JoinHandle<Result<(), Error>>>,
     lock: Option<LockGuard>,
+    /// Wakes the retention thread, if a policy is set. Dropped at close, so that the thread
+    /// stops as soon as the sequencer lets go of its own sender.
+    retention: Option<Sender<Wake>>,
     report: RecoveryReport,
     location: PathBuf,
 }
@@ -316,6 +343,32 @@ impl Ring {
         self.producer.shared.queue.capacity()
     }
 
+    /// Whether retention holds the log at its size until an export covers the segments it must
+    /// prune ([`Unexported::Wait`](crate::Unexported::Wait)): producers then wait once the
+    /// queue is full.
+    pub fn retention_held(&self) -> bool {
+        self.producer.shared.retention_blocked()
+    }
+
+    /// Applies the retention policy now, on the retention thread, and says what it did: prunes
+    /// every segment past a limit that may be pruned, and returns once their files are removed.
+    /// Retention runs by itself after every rotation; this is for tests, tools and embedders
+    /// that want to know. Does nothing without a policy.
+    pub fn apply_retention(&self) -> Result<RetentionPass, Error> {
+        let Some(wake) = &self.retention else {
+            return Ok(RetentionPass::default());
+        };
+        let (tx, rx) = channel::bounded(1);
+        wake.send(Wake::Now(tx)).map_err(|_| Error::Closed)?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Why retention's last attempt failed, if it did (it tries again at the next rotation, or
+    /// within a second).
+    pub fn retention_error(&self) -> Option<Error> {
+        self.producer.shared.retention_error()
+    }
+
     /// Closes the ring: later pushes fail with the event handed back; every event pushed before
     /// is sequenced and synced; the log is marked as closed cleanly and the writer lock is
     /// released. Returns the first failure of the ring's life that made an event undurable.
@@ -327,6 +380,7 @@ impl Ring {
         let Some(handle) = self.sequencer.take() else {
             return Ok(());
         };
+        self.retention.take();
         self.producer.shared.queue.close();
         let result = handle.join().unwrap_or_else(|_| {
             Err(Error::io(

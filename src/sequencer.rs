@@ -11,6 +11,12 @@
 //! the next segment cannot be created (a full disk), the ring *stalls*: the sequencer keeps the
 //! event it holds, leaves the rest in the queue, makes new pushes fail with the error (handing
 //! their events back), and retries until it succeeds or the ring is closed.
+//!
+//! Retention ([`crate::retention`]) talks to the sequencer twice: it is told after every
+//! rotation, and it may hold the log at its size (the sequencer then starts no new segment for
+//! an event until released or closed, and the queue fills). Its prune records travel through
+//! the queue like events; the sequencer writes one, drops the pruned segments from the view,
+//! and has the committer remove their files once the record is synced.
 
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -30,11 +36,16 @@ use crate::published::{Published, SegmentEntry, SegmentInfo};
 use crate::queue::{Consumer, Pop};
 use crate::receipt::{Completion, Receipt};
 use crate::recovery::activation_slot;
+use crate::retention::{Prune, Wake};
 use crate::segment::{HEADER_LEN, INDEX_STRIDE, RECORD_HEADER_LEN, RecordHeader, record_len};
 use crate::shared::Shared;
 
 /// Times the sequencer yields, on finding the queue empty, before it parks.
 const IDLE_YIELDS: u32 = 4;
+
+/// How long the sequencer sleeps between looks while retention holds the log at its size (it is
+/// also woken when released).
+const HELD_RECHECK: Duration = Duration::from_millis(100);
 
 /// How long a stalled sequencer first waits before trying to create a segment again; the wait
 /// doubles with each failure, up to [`STALL_RETRY_MAX`].
@@ -77,6 +88,10 @@ pub(crate) struct Sequencer {
     /// Receipts and flushes of the current batch.
     receipts: Vec<(Completion, Receipt)>,
     flushes: Vec<Completion>,
+    /// Prune records of the current batch: the files to remove once they are synced.
+    prunes: Vec<(Vec<String>, (Completion, Receipt))>,
+    /// Told after every rotation, if a retention policy is set.
+    rotated: Option<Sender<Wake>>,
     /// Set once the sequencer can no longer write (poisoned, or stalled at close).
     failure: Option<Error>,
     /// Threads to join at shutdown.
@@ -100,6 +115,7 @@ pub(crate) struct Start {
     pub(crate) committer: Sender<CommitMsg>,
     pub(crate) prep: Sender<PrepMsg>,
     pub(crate) prepared: Receiver<Result<Arc<MappedSegment>, Error>>,
+    pub(crate) rotated: Option<Sender<Wake>>,
     pub(crate) helpers: Vec<JoinHandle<Result<(), Error>>>,
 }
 
@@ -129,6 +145,8 @@ impl Sequencer {
             spare_requested: false,
             receipts: Vec::new(),
             flushes: Vec::new(),
+            prunes: Vec::new(),
+            rotated: s.rotated,
             failure: None,
             helpers: s.helpers,
         }
@@ -186,27 +204,94 @@ impl Sequencer {
                 self.flushes.extend(t.take());
                 return;
             }
+            Item::Prune(p) => {
+                self.prune(p);
+                return;
+            }
             Item::Event(e) => e,
         };
+        // Retention may hold the log at its size: events wait, its own records do not.
+        if self.make_room(event, true) {
+            self.write(event);
+        }
+    }
+
+    /// Makes room for `event` in the active segment, rotating if needed. On failure, completes
+    /// its receipt with the error and returns false.
+    fn make_room(&mut self, event: &mut Encoded, held: bool) -> bool {
         if self.failure.is_none() {
             self.failure = self.shared.poison_error();
         }
         if self.failure.is_none() {
             let total = record_len(event.body.as_slice().len()) as u64;
-            if self.active.write_off + total > self.active.seg.prefix.file_len
-                && let Err(e) = self.rotate()
-            {
-                self.failure = Some(e);
+            if self.active.write_off + total > self.active.seg.prefix.file_len {
+                if held {
+                    self.wait_while_held();
+                }
+                if let Err(e) = self.rotate() {
+                    self.failure = Some(e);
+                }
             }
         }
         match &self.failure {
-            None => self.write(event),
+            None => true,
             Some(e) => {
                 if let Some(t) = event.ticket.take() {
                     t.complete(Err(e.clone()));
                 }
+                false
             }
         }
+    }
+
+    /// Waits while retention holds the log at its size, publishing first what is written so
+    /// that readers and exports see it. A closed ring is never held: it drains.
+    fn wait_while_held(&mut self) {
+        if !self.shared.retention_blocked() {
+            return;
+        }
+        self.end_batch();
+        while self.shared.retention_blocked() && !self.shared.queue.is_closed() {
+            thread::park_timeout(HELD_RECHECK);
+        }
+    }
+
+    /// Writes a prune record and drops the segments it prunes from the view. Their files are
+    /// removed by the committer once the record is synced.
+    fn prune(&mut self, p: &mut Prune) {
+        let Some(ticket) = p.record.ticket.take() else {
+            return;
+        };
+        // The pruned segments must be the oldest ones, all sealed, and the log must go on
+        // exactly where they end.
+        let k = self
+            .segments
+            .iter()
+            .take_while(|e| e.number <= p.last_segment)
+            .count();
+        let storage = &*self.shared.storage;
+        let continues = k > 0
+            && k < self.segments.len()
+            && self.segments[k]
+                .info(storage)
+                .is_ok_and(|i| i.first_seq == p.first_seq && i.anchor == p.anchor);
+        if !continues {
+            ticket.complete(Err(Error::io(
+                "pruning",
+                std::io::Error::other("the segments to prune are no longer the oldest ones"),
+            )));
+            return;
+        }
+        if !self.make_room(&mut p.record, false) {
+            ticket.complete(Err(self.failure.clone().unwrap_or(Error::Closed)));
+            return;
+        }
+        self.write(&mut p.record);
+        let files = self.segments.drain(..k).map(|e| e.name.clone()).collect();
+        self.published_segments = self.segments.clone().into();
+        self.first_seq = p.first_seq;
+        self.anchor = p.anchor;
+        self.prunes.push((files, (ticket, self.head_receipt())));
     }
 
     /// Appends one record to the active segment.
@@ -265,6 +350,7 @@ impl Sequencer {
         self.maybe_request_spare();
         let receipts = std::mem::take(&mut self.receipts);
         let flushes = std::mem::take(&mut self.flushes);
+        let prunes = std::mem::take(&mut self.prunes);
         if let Some(e) = &self.failure {
             for (t, _) in receipts {
                 t.complete(Err(e.clone()));
@@ -272,8 +358,22 @@ impl Sequencer {
             for t in flushes {
                 t.complete(Err(e.clone()));
             }
+            // The view no longer holds the pruned segments, but their files stay: reopening
+            // finds them and retention prunes them again.
+            for (_, (t, _)) in prunes {
+                t.complete(Err(e.clone()));
+            }
             return;
         }
+        let written = |receipts, flushes, force| CommitMsg::Written {
+            number: self.active.seg.prefix.number,
+            end: self.active.write_off,
+            last_seq: self.head_seq,
+            head: self.head,
+            receipts,
+            flushes,
+            force,
+        };
         match self.shared.durability {
             Durability::None => {
                 for (t, r) in receipts {
@@ -283,20 +383,20 @@ impl Sequencer {
                 for t in flushes {
                     t.complete(Ok(head));
                 }
+                // Prune records are synced whatever the policy.
+                if !prunes.is_empty() {
+                    let _ = self.committer.send(written(Vec::new(), Vec::new(), true));
+                }
             }
             Durability::Batch | Durability::Periodic(_) => {
-                let force =
-                    matches!(self.shared.durability, Durability::Batch) || !flushes.is_empty();
-                let _ = self.committer.send(CommitMsg::Written {
-                    number: self.active.seg.prefix.number,
-                    end: self.active.write_off,
-                    last_seq: self.head_seq,
-                    head: self.head,
-                    receipts,
-                    flushes,
-                    force,
-                });
+                let force = matches!(self.shared.durability, Durability::Batch)
+                    || !flushes.is_empty()
+                    || !prunes.is_empty();
+                let _ = self.committer.send(written(receipts, flushes, force));
             }
+        }
+        for (files, record) in prunes {
+            let _ = self.committer.send(CommitMsg::Prune { files, record });
         }
     }
 
@@ -437,6 +537,9 @@ impl Sequencer {
             prefaulted: next.prefix.data_offset + PREFAULT_AHEAD,
             seg: next,
         };
+        if let Some(tx) = &self.rotated {
+            let _ = tx.send(Wake::Rotated);
+        }
         Ok(())
     }
 
@@ -455,6 +558,7 @@ impl Sequencer {
         });
         let _ = self.committer.send(CommitMsg::Close);
         drop(self.committer);
+        drop(self.rotated.take());
         drop(self.prep);
         let mut result = match self.failure.take() {
             Some(e) => Err(e),

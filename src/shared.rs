@@ -2,7 +2,7 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
@@ -34,6 +34,11 @@ pub(crate) struct Shared {
     health: AtomicU8,
     /// Why the ring is stalled or poisoned.
     failure: ArcSwapOption<Error>,
+    /// Set by the retention thread while segments past a limit wait for an export
+    /// ([`Unexported::Wait`](crate::Unexported::Wait)): the sequencer then starts no new segment.
+    retention_blocked: AtomicBool,
+    /// The retention thread's last failure, cleared by its next success.
+    retention_error: ArcSwapOption<Error>,
 }
 
 impl Shared {
@@ -52,6 +57,8 @@ impl Shared {
             storage,
             health: AtomicU8::new(HEALTHY),
             failure: ArcSwapOption::empty(),
+            retention_blocked: AtomicBool::new(false),
+            retention_error: ArcSwapOption::empty(),
         }
     }
 
@@ -126,5 +133,27 @@ impl Shared {
                 _ => None,
             });
         }
+    }
+
+    /// Whether the log is held at its size until an export covers what retention must prune.
+    pub(crate) fn retention_blocked(&self) -> bool {
+        self.retention_blocked.load(Ordering::SeqCst)
+    }
+
+    /// Holds the log at its size, or lets it grow again (waking the sequencer).
+    pub(crate) fn set_retention_blocked(&self, blocked: bool) {
+        if self.retention_blocked.swap(blocked, Ordering::SeqCst) && !blocked {
+            self.queue.unpark_consumer();
+        }
+    }
+
+    /// The retention thread's last failure, if its last attempt failed.
+    pub(crate) fn retention_error(&self) -> Option<Error> {
+        self.retention_error.load_full().map(|e| (*e).clone())
+    }
+
+    /// Records the outcome of the retention thread's last attempt.
+    pub(crate) fn set_retention_error(&self, error: Option<Error>) {
+        self.retention_error.store(error.map(Arc::new));
     }
 }

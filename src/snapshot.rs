@@ -81,6 +81,11 @@ impl Snapshot {
         self.view.storage.location()
     }
 
+    /// The storage the log is in.
+    pub(crate) fn storage(&self) -> &dyn crate::storage::Storage {
+        &*self.view.storage
+    }
+
     /// Number of segment files the view spans.
     pub fn segment_count(&self) -> usize {
         self.view.segments.len()
@@ -176,6 +181,21 @@ impl Snapshot {
             });
         }
         Ok(out)
+    }
+
+    /// Keeps the files of segments numbered up to `last_segment` open for as long as any view
+    /// holding them lives: retention removes them next.
+    pub(crate) fn pin_files(&self, last_segment: u64) -> Result<(), Error> {
+        let storage = &*self.view.storage;
+        for entry in self
+            .view
+            .segments
+            .iter()
+            .filter(|e| e.number <= last_segment)
+        {
+            entry.pin(storage)?;
+        }
+        Ok(())
     }
 
     /// Where the record `seq` starts and the segment it is in.

@@ -28,19 +28,21 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::batch;
 use crate::cursor::{Cursor, Step, first_nonzero, last_nonzero_end};
 use crate::error::{Error, IntegrityError, Reason};
 use crate::event::decode_body;
-use crate::hash::Hash;
+use crate::hash::{Hash, chain_hash};
 use crate::header::{ReadHeaderError, SegmentHeader};
 use crate::listing::list;
 use crate::reader::check_dir;
 use crate::recovery::TornTail;
+use crate::retention::{PRUNED_KIND, PruneDetails};
 use crate::segment::{
     HEADER_LEN, INDEX_STRIDE, PREFIX_LEN, SLOT_LEN, SLOT_OFFSETS, Slot, SlotState,
 };
 use crate::storage::{FsStorage, SegmentFile, Storage};
-use crate::tail::{check_record, read_index_entry, scan_valid};
+use crate::tail::{read_index_entry, scan_valid};
 
 /// What verification found.
 #[derive(Clone, Debug, Serialize)]
@@ -92,9 +94,34 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport, Error> {
     verify_storage(&FsStorage::new(dir))
 }
 
+/// Like [`verify()`], calling `progress(bytes_done, bytes_total)` (bytes of segment files) as
+/// it goes.
+pub fn verify_with_progress(
+    dir: impl AsRef<Path>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, Error> {
+    let dir = dir.as_ref();
+    check_dir(dir)?;
+    verify_storage_with_progress(&FsStorage::new(dir), progress)
+}
+
 /// Verifies the log in `storage`.
 pub fn verify_storage(storage: &dyn Storage) -> Result<VerifyReport, Error> {
+    verify_storage_with_progress(storage, &mut |_, _| {})
+}
+
+/// Like [`verify_storage`], with progress as in [`verify_with_progress`].
+pub fn verify_storage_with_progress(
+    storage: &dyn Storage,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport, Error> {
     let listing = list(storage)?;
+    // The total, for progress: a missing or unreadable file is reported by the walk itself.
+    let total: u64 = listing
+        .segments
+        .iter()
+        .filter_map(|(_, name)| storage.open(name, false).and_then(|f| f.size()).ok())
+        .sum();
     if listing.segments.is_empty() {
         return Err(Error::NotALog {
             dir: storage.location().to_path_buf(),
@@ -121,6 +148,10 @@ pub fn verify_storage(storage: &dyn Storage) -> Result<VerifyReport, Error> {
         },
         chain: None,
         log_id: None,
+        start: None,
+        pruned: Vec::new(),
+        progress: &mut |done| progress(done, total),
+        done: 0,
     };
     for (i, (number, name)) in listing.segments.iter().enumerate() {
         if i > 0 && *number != listing.segments[i - 1].0 + 1 {
@@ -140,6 +171,9 @@ pub fn verify_storage(storage: &dyn Storage) -> Result<VerifyReport, Error> {
             }
             Err(Stop::Io(e)) => return Err(e),
         }
+    }
+    if walk.report.failure.is_none() {
+        walk.report.failure = walk.unjustified_start();
     }
     let r = &mut walk.report;
     if let Some((next, head)) = walk.chain {
@@ -161,6 +195,15 @@ struct Walk<'a> {
     /// Next seq and chain hash so far.
     chain: Option<(u64, Hash)>,
     log_id: Option<[u8; 16]>,
+    /// Where the log starts: first segment number, its file, where its commit slot is, first
+    /// seq and anchor.
+    start: Option<(u64, PathBuf, u64, u64, Hash)>,
+    /// What the prune records found say: the last seq pruned and the chain hash there.
+    pruned: Vec<(u64, Hash)>,
+    /// Told the bytes of segment files walked so far.
+    progress: &'a mut dyn FnMut(u64),
+    /// Bytes of the segment files before the current one.
+    done: u64,
 }
 
 impl Walk<'_> {
@@ -248,6 +291,10 @@ impl Walk<'_> {
         };
         if self.chain.is_none() {
             self.report.first_seq = next_seq;
+            let at = newest.map_or(SLOT_OFFSETS[0], |s| {
+                SLOT_OFFSETS[slot_index_of(&header, &s)]
+            });
+            self.start = Some((number, path.clone(), at, next_seq, prev));
         }
         if let Some(s) = newest {
             let at = SLOT_OFFSETS[slot_index_of(&header, &s)];
@@ -308,55 +355,95 @@ impl Walk<'_> {
                 Reason::SlotMismatch("an older empty slot with a length or head"),
             ));
         }
-        let mut cursor = Cursor::new(file.clone(), prefix.data_offset, committed);
-        loop {
-            let rec = match cursor.next_record().map_err(io)? {
-                Step::End => break,
-                Step::Record(rec) => rec,
-                Step::Broken { offset, reason } => return Err(fail(Some(seq), offset, reason)),
-            };
-            head = check_record(&rec, seq, &head).map_err(|r| fail(Some(seq), rec.offset, r))?;
-            let k = seq - next_seq;
-            if k.is_multiple_of(INDEX_STRIDE) {
-                let entry = k / INDEX_STRIDE;
-                let at = HEADER_LEN + entry * 4;
-                if at + 4 > prefix.data_offset {
+        // Batches of records: bodies hashed on every core, then seqs, chain and index in order.
+        let mut pos = prefix.data_offset;
+        let mut want = batch::BATCH;
+        let mut buf = Vec::new();
+        while pos < committed {
+            buf.resize((committed - pos).min(want as u64) as usize, 0);
+            file.read_exact_at(&mut buf, pos).map_err(io)?;
+            let split = batch::split(&buf, pos, committed);
+            let checks = batch::check_bodies(&buf, &split.spans);
+            for (span, check) in split.spans.iter().zip(checks) {
+                let h = &span.header;
+                if h.seq != seq {
                     return Err(fail(
                         Some(seq),
-                        rec.offset,
-                        Reason::SlotMismatch("more records than the index can hold"),
-                    ));
-                }
-                let found = read_index_entry(&*file, entry).map_err(io)?;
-                if found != rec.offset {
-                    return Err(fail(
-                        Some(seq),
-                        at,
-                        Reason::Index {
-                            entry,
-                            seq,
-                            expected: rec.offset,
-                            found,
+                        span.offset,
+                        Reason::Seq {
+                            expected: seq,
+                            found: h.seq,
                         },
                     ));
                 }
-            }
-            let end = rec.offset + rec.header.total_len();
-            if let Some(o) = older.filter(|o| o.count() > 0 && o.last_seq == seq) {
-                if o.committed_len != end || o.head != head {
+                if check.map_err(|r| fail(Some(seq), span.offset, r))? {
+                    self.note_prune(span.body(&buf));
+                }
+                let chain = chain_hash(&head, seq, &h.leaf);
+                if chain != h.chain {
                     return Err(fail(
                         Some(seq),
-                        SLOT_OFFSETS[slot_index_of(&header, &o)],
-                        Reason::SlotMismatch("the older commit slot disagrees with the records"),
+                        span.offset,
+                        Reason::Chain {
+                            stored: h.chain,
+                            computed: chain,
+                        },
                     ));
                 }
-                older_seen = true;
+                head = chain;
+                let k = seq - next_seq;
+                if k.is_multiple_of(INDEX_STRIDE) {
+                    let entry = k / INDEX_STRIDE;
+                    let at = HEADER_LEN + entry * 4;
+                    if at + 4 > prefix.data_offset {
+                        return Err(fail(
+                            Some(seq),
+                            span.offset,
+                            Reason::SlotMismatch("more records than the index can hold"),
+                        ));
+                    }
+                    let found = read_index_entry(&*file, entry).map_err(io)?;
+                    if found != span.offset {
+                        return Err(fail(
+                            Some(seq),
+                            at,
+                            Reason::Index {
+                                entry,
+                                seq,
+                                expected: span.offset,
+                                found,
+                            },
+                        ));
+                    }
+                }
+                let end = span.offset + span.range.len() as u64;
+                if let Some(o) = older.filter(|o| o.count() > 0 && o.last_seq == seq) {
+                    if o.committed_len != end || o.head != head {
+                        return Err(fail(
+                            Some(seq),
+                            SLOT_OFFSETS[slot_index_of(&header, &o)],
+                            Reason::SlotMismatch(
+                                "the older commit slot disagrees with the records",
+                            ),
+                        ));
+                    }
+                    older_seen = true;
+                }
+                self.report.record_bytes += span.range.len() as u64;
+                seq += 1;
             }
-            let timestamp = decode_body(rec.body).map(|e| e.timestamp).ok();
-            self.report.first_timestamp = self.report.first_timestamp.or(timestamp);
-            self.report.last_timestamp = timestamp.or(self.report.last_timestamp);
-            self.report.record_bytes += rec.header.total_len();
-            seq += 1;
+            self.note_times(&buf, split.spans.first(), split.spans.last());
+            if let Some((offset, reason)) = split.broken {
+                return Err(fail(Some(seq), offset, reason));
+            }
+            if split.used == 0 {
+                // A record larger than a batch: read all of it.
+                want = want.max(split.need);
+                continue;
+            }
+            pos += split.used as u64;
+            (self.progress)(self.done + pos);
+            want = batch::BATCH;
         }
         if let Some(s) = newest {
             let at = SLOT_OFFSETS[slot_index_of(&header, &s)];
@@ -412,6 +499,9 @@ impl Walk<'_> {
                             ));
                         }
                     }
+                    if decode_body(rec.body).is_ok_and(|e| e.kind == PRUNED_KIND) {
+                        self.note_prune(rec.body);
+                    }
                     let timestamp = decode_body(rec.body).map(|e| e.timestamp).ok();
                     self.report.first_timestamp = self.report.first_timestamp.or(timestamp);
                     self.report.last_timestamp = timestamp.or(self.report.last_timestamp);
@@ -453,7 +543,52 @@ impl Walk<'_> {
             }
         }
         self.chain = Some((seq, head));
+        self.done += header.file_len;
+        (self.progress)(self.done);
         Ok(())
+    }
+}
+
+impl Walk<'_> {
+    /// Keeps what a prune record says.
+    fn note_prune(&mut self, body: &[u8]) {
+        let details = decode_body(body)
+            .ok()
+            .and_then(|e| e.details)
+            .and_then(|d| serde_json::from_str::<PruneDetails>(d).ok());
+        if let Some(d) = details {
+            self.pruned.push((d.last_seq, d.head));
+        }
+    }
+
+    /// A log that does not start at seq 1 of segment 1 must hold the prune record that says
+    /// where the records before it ended.
+    fn unjustified_start(&self) -> Option<IntegrityError> {
+        let (number, file, offset, first_seq, anchor) = self.start.clone()?;
+        if number == 1 && first_seq == 1 && anchor == Hash::ZERO {
+            return None;
+        }
+        let justified = self
+            .pruned
+            .iter()
+            .any(|&(last, head)| last.checked_add(1) == Some(first_seq) && head == anchor);
+        (!justified).then_some(IntegrityError {
+            seq: Some(first_seq),
+            file,
+            offset,
+            reason: Reason::Unpruned { first_seq, anchor },
+        })
+    }
+
+    /// Keeps the origin timestamps of the log's first record and of the last one seen.
+    fn note_times(&mut self, buf: &[u8], first: Option<&batch::Span>, last: Option<&batch::Span>) {
+        let time = |s: &batch::Span| decode_body(s.body(buf)).ok().map(|e| e.timestamp);
+        if self.report.first_timestamp.is_none() {
+            self.report.first_timestamp = first.and_then(time);
+        }
+        if let Some(t) = last.and_then(time) {
+            self.report.last_timestamp = Some(t);
+        }
     }
 }
 

@@ -284,7 +284,9 @@ fn a_torn_tail_is_reported_but_is_not_a_failure() {
 
 #[test]
 fn every_command_has_help_with_an_example() {
-    for command in ["demo", "append", "verify", "stat"] {
+    for command in [
+        "demo", "append", "verify", "stat", "query", "tail", "segments",
+    ] {
         let out = run(&[command, "--help"], "");
         assert_eq!(out.status.code(), Some(0), "{command}");
         let text = String::from_utf8(out.stdout).unwrap();

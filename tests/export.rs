@@ -13,10 +13,10 @@ use auditring::{
 fn event(i: u64) -> Event {
     let mut e = Event::new(["login", "logout", "plan.applied"][(i % 3) as usize])
         .timestamp_nanos(1_000_000 + i as i64 * 10);
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         e = e.actor(format!("user-{}", i % 7));
     }
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         e = e.trace_id(format!("trace-{i}"));
     }
     match i % 5 {

@@ -571,6 +571,12 @@ impl Storage for DropProbe {
     fn remove(&self, name: &str) -> std::io::Result<()> {
         self.inner.remove(name)
     }
+    fn write_small(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.inner.write_small(name, bytes)
+    }
+    fn read_small(&self, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+        self.inner.read_small(name)
+    }
     fn lock(
         &self,
         wait: bool,

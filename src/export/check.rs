@@ -16,11 +16,11 @@ use sha2::{Digest, Sha256};
 
 use super::ExportError;
 use super::manifest::{Encoding, MANIFEST_FILE, Manifest, ManifestError};
+use crate::batch;
 use crate::error::{Error, IntegrityError, Reason};
 use crate::event::decode_body;
 use crate::hash::{Hash, chain_hash, leaf_hash};
 use crate::parallel::par_map;
-use crate::segment::{RECORD_HEADER_LEN, RecordHeader};
 
 /// What [`verify_export`] checks besides the export itself.
 #[derive(Clone, Debug, Default)]
@@ -264,7 +264,8 @@ impl<R: Read> Read for DigestReader<R> {
     }
 }
 
-/// Records are checked in chunks: leaf hashes of a chunk in parallel, then its chain in order.
+/// JSONL records are checked in chunks of about this many bytes: bodies in parallel, then
+/// their chain in order.
 const CHUNK: usize = 4 << 20;
 /// The longest JSONL line read (a record's body is at most 4 GiB, but events are far smaller).
 const MAX_LINE: u64 = 64 << 20;
@@ -297,46 +298,33 @@ impl Walk {
         })
     }
 
-    /// Checks a chunk of parsed records: every leaf (in parallel), then seqs and chain.
-    fn check(&mut self, records: &[Parsed]) -> Result<(), Stop> {
-        let leaves = par_map(records, |r| match &r.body {
-            Ok(body) => match decode_body(body) {
-                Ok(_) => Ok(leaf_hash(body)),
-                Err(e) => Err(Reason::Body(e)),
-            },
-            Err(reason) => Err(reason.clone()),
-        });
-        for (r, leaf) in records.iter().zip(leaves) {
+    /// Checks records in order: each must carry the next seq, have passed its body check
+    /// (`body`: leaf hash, padding, decoding), and continue the chain.
+    fn in_order(
+        &mut self,
+        records: impl Iterator<Item = (u64, u64, Hash, Hash, Result<(), Reason>)>,
+    ) -> Result<(), Stop> {
+        for (offset, seq_found, leaf, chain, body) in records {
             let seq = self.next_seq;
-            if r.seq != seq {
+            if seq_found != seq {
                 return Err(self.fail(
                     Some(seq),
-                    r.offset,
+                    offset,
                     Reason::Seq {
                         expected: seq,
-                        found: r.seq,
+                        found: seq_found,
                     },
                 ));
             }
-            let leaf = leaf.map_err(|reason| self.fail(Some(seq), r.offset, reason))?;
-            if leaf != r.leaf {
+            body.map_err(|reason| self.fail(Some(seq), offset, reason))?;
+            let computed = chain_hash(&self.head, seq, &leaf);
+            if computed != chain {
                 return Err(self.fail(
                     Some(seq),
-                    r.offset,
-                    Reason::Leaf {
-                        stored: r.leaf,
-                        computed: leaf,
-                    },
-                ));
-            }
-            let chain = chain_hash(&self.head, seq, &leaf);
-            if chain != r.chain {
-                return Err(self.fail(
-                    Some(seq),
-                    r.offset,
+                    offset,
                     Reason::Chain {
-                        stored: r.chain,
-                        computed: chain,
+                        stored: chain,
+                        computed,
                     },
                 ));
             }
@@ -345,6 +333,29 @@ impl Walk {
             self.events += 1;
         }
         Ok(())
+    }
+
+    /// Checks JSONL records: bodies hashed in parallel, then in order.
+    fn check(&mut self, records: &[Parsed]) -> Result<(), Stop> {
+        let bodies = par_map(records, |r| match &r.body {
+            Ok(body) => {
+                let computed = leaf_hash(body);
+                if computed != r.leaf {
+                    return Err(Reason::Leaf {
+                        stored: r.leaf,
+                        computed,
+                    });
+                }
+                decode_body(body).map(drop).map_err(Reason::Body)
+            }
+            Err(reason) => Err(reason.clone()),
+        });
+        self.in_order(
+            records
+                .iter()
+                .zip(bodies)
+                .map(|(r, b)| (r.offset, r.seq, r.leaf, r.chain, b)),
+        )
     }
 
     /// Walks a bundle: records as a segment stores them, back to back.
@@ -356,29 +367,45 @@ impl Walk {
     ) -> Result<(), Stop> {
         let mut buf = Vec::new();
         let mut start = 0u64; // file offset of buf[0]
-        let mut want = CHUNK;
-        let mut eof = false;
+        let mut want = batch::BATCH;
         loop {
-            if !eof && buf.len() < want {
-                let have = buf.len();
-                buf.resize(want, 0);
+            let have = buf.len();
+            let fill = (len - start).min(want as u64) as usize;
+            if have < fill {
+                buf.resize(fill, 0);
                 let n = read_full(reader, &mut buf[have..])?;
                 buf.truncate(have + n);
-                eof = have + n < want;
             }
-            let chunk = parse_bundle(&buf, start, len, eof);
-            self.check(&chunk.records)?;
-            if let Some((offset, reason)) = chunk.broken {
-                return Err(self.fail(Some(self.next_seq), offset, reason));
-            }
-            buf.drain(..chunk.used);
-            start += chunk.used as u64;
-            progress(start, len);
-            if buf.is_empty() && eof {
+            if buf.is_empty() {
                 return Ok(());
             }
-            // The next record may be larger than a chunk.
-            want = chunk.need.max(CHUNK);
+            let end = start + buf.len() as u64;
+            // The file may have grown or shrunk since its length was read: trust what was read.
+            let split = batch::split(&buf, start, if end < len { len } else { end });
+            let bodies = batch::check_bodies(&buf, &split.spans);
+            self.in_order(split.spans.iter().zip(bodies).map(|(s, b)| {
+                (
+                    s.offset,
+                    s.header.seq,
+                    s.header.leaf,
+                    s.header.chain,
+                    b.map(drop),
+                )
+            }))?;
+            if let Some((offset, reason)) = split.broken {
+                return Err(self.fail(Some(self.next_seq), offset, reason));
+            }
+            if split.used == 0 {
+                if buf.len() as u64 >= len - start {
+                    return Ok(());
+                }
+                want = want.max(split.need);
+                continue;
+            }
+            buf.drain(..split.used);
+            start += split.used as u64;
+            progress(start, len);
+            want = batch::BATCH;
         }
     }
 
@@ -430,75 +457,6 @@ impl Walk {
             }
         }
     }
-}
-
-/// The records found in a buffer of a bundle.
-struct BundleChunk {
-    records: Vec<Parsed>,
-    /// Bytes of whole records.
-    used: usize,
-    /// Bytes the next, partial record needs (0 if none).
-    need: usize,
-    /// Where and why the records stop being records.
-    broken: Option<(u64, Reason)>,
-}
-
-/// Splits `buf` (at file offset `start` of a file of `len` bytes) into records. A record that
-/// would run past the end of the file is broken (so a length field cannot make the reader
-/// allocate more than the file holds), and so are bytes left at the end (`eof`).
-fn parse_bundle(buf: &[u8], start: u64, len: u64, eof: bool) -> BundleChunk {
-    let mut chunk = BundleChunk {
-        records: Vec::new(),
-        used: 0,
-        need: 0,
-        broken: None,
-    };
-    let mut pos = 0;
-    while pos < buf.len() {
-        let offset = start + pos as u64;
-        let rest = &buf[pos..];
-        if rest.len() < RECORD_HEADER_LEN {
-            if eof {
-                chunk.broken = Some((offset, Reason::RecordMagic));
-            }
-            chunk.need = RECORD_HEADER_LEN;
-            break;
-        }
-        let Some(header) = RecordHeader::decode(rest) else {
-            chunk.broken = Some((offset, Reason::RecordMagic));
-            break;
-        };
-        let total = header.total_len() as usize;
-        if rest.len() < total {
-            if eof || offset + total as u64 > len {
-                chunk.broken = Some((
-                    offset,
-                    Reason::RecordLength {
-                        len: u64::from(header.body_len),
-                        end: start + buf.len() as u64,
-                    },
-                ));
-            }
-            chunk.need = total;
-            break;
-        }
-        let body_end = RECORD_HEADER_LEN + header.body_len as usize;
-        let body = if rest[body_end..total].iter().any(|&b| b != 0) {
-            Err(Reason::NonZero("record padding"))
-        } else {
-            Ok(rest[RECORD_HEADER_LEN..body_end].to_vec())
-        };
-        chunk.records.push(Parsed {
-            offset,
-            seq: header.seq,
-            leaf: header.leaf,
-            chain: header.chain,
-            body,
-        });
-        pos += total;
-    }
-    chunk.used = pos;
-    chunk
 }
 
 fn read_full(reader: &mut impl Read, mut buf: &mut [u8]) -> io::Result<usize> {

@@ -25,9 +25,10 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, IntegrityError, Reason};
 use crate::hash::{Hash, chain_hash};
+use crate::retention::Coverage;
 use crate::snapshot::Snapshot;
 
-pub use check::{ExportReport, VerifyExportOptions, verify_export};
+pub use check::{ExportReport, VerifyExportOptions, verify_export, verify_export_with_progress};
 pub use manifest::{
     Encoding, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, ManifestError,
     ManifestFile,
@@ -197,6 +198,10 @@ impl Snapshot {
             }),
             PublishError::Io(e) => io("publishing", e),
         })?;
+        // Best effort: the export is complete either way. Only a ring holding its log at its
+        // size until an export covers it (`Unexported::Wait`) depends on the marker, and it
+        // keeps waiting if the log's directory cannot be written.
+        let _ = Coverage::extend(self.storage(), self.first_seq(), from, to, head);
         Ok(manifest)
     }
 
@@ -310,7 +315,7 @@ impl Snapshot {
             }
             prev = chain;
             done += 1;
-            if done % 4096 == 0 {
+            if done.is_multiple_of(4096) {
                 progress(done, total);
             }
         }

@@ -96,6 +96,29 @@ impl Storage for FsStorage {
         self.sync_dir()
     }
 
+    fn write_small(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let tmp = self.path(&format!(".{name}.tmp-{}", std::process::id()));
+        let written = (|| {
+            let mut f = File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            fs::rename(&tmp, self.path(name))?;
+            self.sync_dir()
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written
+    }
+
+    fn read_small(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
+        match fs::read(self.path(name)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn lock(&self, wait: bool) -> Result<LockGuard, LockError> {
         let mut file = OpenOptions::new()
             .read(true)
@@ -127,7 +150,18 @@ impl Storage for FsStorage {
             writeln!(file, "{}", std::process::id())
         };
         record(&mut file).map_err(LockError::Io)?;
-        Ok(LockGuard::new(Box::new(file)))
+        Ok(LockGuard::new(Box::new(HeldLock(file))))
+    }
+}
+
+/// The open, locked lock file. Unlocks explicitly when dropped: closing our descriptor is not
+/// enough while a child process started by another thread still holds a copy of it (between
+/// its `fork` and its `exec`), and the lock must be free the moment a ring is closed.
+struct HeldLock(File);
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
     }
 }
 

@@ -143,6 +143,18 @@ impl Storage for MemStorage {
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{name} not found")))
     }
 
+    fn write_small(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        lock(&self.inner.files).insert(
+            name.to_owned(),
+            Arc::new(MemFile::from_bytes(bytes.to_vec())),
+        );
+        Ok(())
+    }
+
+    fn read_small(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
+        Ok(self.read_file(name))
+    }
+
     fn lock(&self, wait: bool) -> Result<LockGuard, LockError> {
         let mut locked = lock(&self.inner.locked);
         while *locked {

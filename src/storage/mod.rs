@@ -45,6 +45,13 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
     /// Removes a file.
     fn remove(&self, name: &str) -> io::Result<()>;
 
+    /// Replaces the small file `name` (a marker of the log's own, not a segment) with `bytes`,
+    /// atomically and durably.
+    fn write_small(&self, name: &str, bytes: &[u8]) -> io::Result<()>;
+
+    /// The contents of the small file `name`, or `None` if it does not exist.
+    fn read_small(&self, name: &str) -> io::Result<Option<Vec<u8>>>;
+
     /// Takes the exclusive writer lock, waiting for it if `wait`. The lock is held until the
     /// returned guard is dropped, and released by the operating system if the process dies.
     fn lock(&self, wait: bool) -> Result<LockGuard, LockError>;
@@ -158,6 +165,12 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     }
     fn remove(&self, name: &str) -> io::Result<()> {
         (**self).remove(name)
+    }
+    fn write_small(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        (**self).write_small(name, bytes)
+    }
+    fn read_small(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
+        (**self).read_small(name)
     }
     fn lock(&self, wait: bool) -> Result<LockGuard, LockError> {
         (**self).lock(wait)

@@ -89,6 +89,12 @@ impl Storage for FaultyStorage {
     fn remove(&self, name: &str) -> io::Result<()> {
         self.inner.remove(name)
     }
+    fn write_small(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        self.inner.write_small(name, bytes)
+    }
+    fn read_small(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
+        self.inner.read_small(name)
+    }
     fn lock(&self, wait: bool) -> Result<LockGuard, LockError> {
         self.inner.lock(wait)
     }

@@ -6,9 +6,8 @@ use std::thread;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
+use crate::timearg::parse_rfc3339;
 use crate::{DurabilityArg, Failure, dir_arg};
 
 /// Arguments of `auditring append`.
@@ -26,6 +25,10 @@ pub struct Args {
     /// Print `SEQ HEADHASH` on its own line, flushed, once each event is durable.
     #[arg(long)]
     receipts: bool,
+    /// JSON output: receipts as `{"seq":..,"head_hash":..}` lines, then one summary line
+    /// `{"appended":..,"head_seq":..,"head_hash":..}` once everything is durable.
+    #[arg(long)]
+    json: bool,
     /// Size of new segment files, in bytes.
     #[arg(long, default_value_t = auditring::DEFAULT_SEGMENT_SIZE)]
     segment_size: u64,
@@ -66,11 +69,10 @@ pub fn parse_line(text: &str) -> Result<auditring::Event, String> {
     }
     match line.timestamp {
         Some(Timestamp::Nanos(n)) => event = event.timestamp_nanos(n),
+        // Text must be RFC 3339: a string of digits is not taken for nanoseconds (it may as well
+        // be seconds), only a JSON integer is.
         Some(Timestamp::Text(s)) => {
-            let t = OffsetDateTime::parse(&s, &Rfc3339)
-                .map_err(|e| format!("timestamp {s:?} is not RFC 3339: {e}"))?;
-            let n = i64::try_from(t.unix_timestamp_nanos())
-                .map_err(|_| format!("timestamp {s:?} is outside the years 1677-2262"))?;
+            let n = parse_rfc3339(&s).map_err(|e| format!("timestamp {e}"))?;
             event = event.timestamp_nanos(n);
         }
         None => {}
@@ -91,13 +93,19 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     // Receipts are printed in order by a thread of their own, so that reading stdin never waits
     // for a sync.
     let (tx, rx) = crossbeam::channel::bounded::<auditring::PendingReceipt>(64 * 1024);
+    let json = args.json;
     let printer = args.receipts.then(|| {
         thread::spawn(move || -> Result<(), String> {
             let stdout = io::stdout();
             for pending in rx {
                 let r = pending.wait().map_err(|e| e.to_string())?;
                 let mut out = stdout.lock();
-                writeln!(out, "{} {}", r.seq, r.chain)
+                let written = if json {
+                    writeln!(out, r#"{{"seq":{},"head_hash":"{}"}}"#, r.seq, r.chain)
+                } else {
+                    writeln!(out, "{} {}", r.seq, r.chain)
+                };
+                written
                     .and_then(|()| out.flush())
                     .map_err(|e| format!("writing a receipt: {e}"))?;
             }
@@ -105,6 +113,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         })
     });
     let mut failure = None;
+    let mut appended = 0u64;
     let stdin = io::stdin();
     for (n, line) in stdin.lock().lines().enumerate() {
         let number = n + 1;
@@ -140,8 +149,12 @@ pub fn run(args: Args) -> Result<u8, Failure> {
             failure = Some(f);
             break;
         }
+        appended += 1;
     }
     drop(tx);
+    // A failed flush fails the close below too, which reports it.
+    let _ = ring.flush();
+    let head = ring.snapshot();
     let closed = ring.close();
     let printed = printer.map(|p| {
         p.join()
@@ -156,6 +169,13 @@ pub fn run(args: Args) -> Result<u8, Failure> {
             code: 4,
             message: e,
         });
+    }
+    if json {
+        println!(
+            r#"{{"appended":{appended},"head_seq":{},"head_hash":"{}"}}"#,
+            head.head_seq(),
+            head.head()
+        );
     }
     Ok(0)
 }
@@ -182,6 +202,8 @@ mod tests {
         assert!(parse_line(r#"{"actor":"a"}"#).is_err());
         assert!(parse_line(r#"{"kind":"k","actr":"a"}"#).is_err());
         assert!(parse_line(r#"{"kind":"k","timestamp":"yesterday"}"#).is_err());
+        // Nanoseconds are a JSON integer; digits in a string are refused (seconds? millis?).
+        assert!(parse_line(r#"{"kind":"k","timestamp":"5"}"#).is_err());
         assert!(parse_line("not json").is_err());
     }
 }

@@ -6,6 +6,9 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use auditring::IntegrityError;
+
+use crate::progress::Progress;
 use crate::{Failure, dir_arg};
 
 /// Arguments of `auditring verify`.
@@ -38,9 +41,35 @@ pub fn rfc3339(nanos: i64) -> String {
         .unwrap_or_else(|| format!("{nanos}ns"))
 }
 
+/// An integrity failure in `--json` output (`null` for none).
+pub fn failure_json(error: Option<&IntegrityError>) -> serde_json::Value {
+    error.map_or(serde_json::Value::Null, |e| {
+        json!({
+            "seq": e.seq,
+            "file": e.file,
+            "offset": e.offset,
+            "reason": e.reason.to_string(),
+        })
+    })
+}
+
+/// The exit code of a check: 0, or 1 with the failure on stderr.
+pub fn check_exit(error: Option<&IntegrityError>) -> u8 {
+    match error {
+        None => 0,
+        Some(e) => {
+            eprintln!("auditring: integrity failure: {e}");
+            1
+        }
+    }
+}
+
 /// Runs `auditring verify`.
 pub fn verify(args: VerifyArgs) -> Result<u8, Failure> {
-    let report = auditring::verify(&args.dir)?;
+    let bar = Progress::new("verifying", "bytes");
+    let report =
+        auditring::verify_with_progress(&args.dir, &mut |done, total| bar.update(done, total))?;
+    drop(bar);
     let error = report.failure.as_ref();
     if args.json {
         let out = json!({
@@ -54,12 +83,7 @@ pub fn verify(args: VerifyArgs) -> Result<u8, Failure> {
             "torn_tail": report.torn_tail,
             "notes": report.notes,
             "foreign_files": report.foreign_files,
-            "error": error.map(|e| json!({
-                "seq": e.seq,
-                "file": e.file,
-                "offset": e.offset,
-                "reason": e.reason.to_string(),
-            })),
+            "error": failure_json(error),
         });
         println!("{out}");
     } else {
@@ -95,13 +119,7 @@ pub fn verify(args: VerifyArgs) -> Result<u8, Failure> {
             );
         }
     }
-    match error {
-        None => Ok(0),
-        Some(e) => {
-            eprintln!("auditring: integrity failure: {e}");
-            Ok(1)
-        }
-    }
+    Ok(check_exit(error))
 }
 
 /// Runs `auditring stat`.

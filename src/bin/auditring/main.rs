@@ -1,7 +1,8 @@
 //! `auditring`: run, feed and check auditring logs from the command line.
 //!
 //! Exit codes (scripts rely on them): 0 ok, 1 integrity failure, 2 usage or bad input,
-//! 3 locked by another writer, 4 any other I/O error. Errors go to stderr on one line.
+//! 3 locked by another writer, 4 any other I/O error, 5 the output of an export exists.
+//! Errors go to stderr on one line.
 
 // A faster allocator than the system's for the tool's many small allocations (the demo builds
 // events as an application would; the baselines it compares with use the same allocator).
@@ -11,7 +12,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod append;
 mod baselines;
 mod demo;
+mod export;
 mod inspect;
+mod progress;
+mod query;
+mod segments;
+mod tail;
+mod timearg;
 mod workload;
 
 use std::path::PathBuf;
@@ -39,7 +46,7 @@ enum Command {
     /// Each line: {"kind":..,"actor":..,"trace_id":..,"timestamp":..,"details":{..}}, only
     /// kind required; timestamp as RFC 3339 or integer nanoseconds since the Unix epoch.
     ///
-    /// Example: echo '{"kind":"user.login","actor":"alice"}' | auditring append ./audit --receipts
+    /// Example: echo '{"kind":"user.login","actor":"alice"}' | auditring append ./audit --receipts --json
     Append(append::Args),
     /// Verify every segment, record and hash of a log.
     ///
@@ -49,6 +56,42 @@ enum Command {
     ///
     /// Example: auditring stat ./audit
     Stat(inspect::StatArgs),
+    /// Print the records that match filters, in seq order.
+    ///
+    /// Filters combine: every one given must hold. --since is inclusive, --until exclusive;
+    /// times are RFC 3339 (any offset) or integer nanoseconds since the Unix epoch. Each record
+    /// prints as `SEQ  TIME  KIND  actor=..  trace=..  DETAILS`, or with --json as the JSON line
+    /// an export holds.
+    ///
+    /// Example: auditring query ./audit --actor alice --since 2026-01-01T00:00:00Z --limit 20
+    Query(query::Args),
+    /// Print the last records of a log, and with --follow each new one as it is written.
+    ///
+    /// With --follow, polls the log ten times a second (the writer may be another process) and
+    /// stops when its output is closed.
+    ///
+    /// Example: auditring tail ./audit -n 20 --follow --json
+    Tail(tail::Args),
+    /// Export a range of a log as a self-verifying directory: the records and a manifest.
+    ///
+    /// The range is every record by default, or --from/--to seqs, or --since/--until origin
+    /// times (the smallest contiguous range holding every record in that time), or --last N.
+    /// The directory appears whole or not at all; an existing one is replaced only with
+    /// --force. Exit code 5 when the output exists.
+    ///
+    /// Example: auditring export ./audit --format jsonl --from 1 --to 1000 --out ./audit-q1
+    Export(export::ExportArgs),
+    /// Check an export without its log: manifest, file digest, every leaf and chain hash.
+    ///
+    /// --expect-head pins the head to a value obtained out of band; --after checks that the
+    /// export continues a previous one (its manifest, or its directory).
+    ///
+    /// Example: auditring verify-export ./audit-q2 --after ./audit-q1 --json
+    VerifyExport(export::VerifyExportArgs),
+    /// List a log's segment files: seq range, bytes of records and of file, sealed or active.
+    ///
+    /// Example: auditring segments ./audit --json
+    Segments(segments::Args),
 }
 
 /// The durability policies, as the command line names them.
@@ -96,6 +139,8 @@ impl From<auditring::Error> for Failure {
             Error::Integrity(_) => 1,
             Error::Locked { .. } => 3,
             Error::NotALog { .. } | Error::Config(_) | Error::Event(_) => 2,
+            Error::Export(auditring::ExportError::OutputExists { .. }) => 5,
+            Error::Export(_) => 2,
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 2,
             _ => 4,
         };
@@ -122,6 +167,11 @@ fn main() -> ExitCode {
         Command::Append(args) => append::run(args),
         Command::Verify(args) => inspect::verify(args),
         Command::Stat(args) => inspect::stat(args),
+        Command::Export(args) => export::export(args),
+        Command::VerifyExport(args) => export::verify_export(args),
+        Command::Query(args) => query::run(args),
+        Command::Tail(args) => tail::run(args),
+        Command::Segments(args) => segments::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,0 +1,131 @@
+//! `tail`: the last records of a log, and with `--follow`, every record committed after them,
+//! as a writer (in any process) appends it.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::thread;
+use std::time::Duration;
+
+use auditring::Records;
+
+use crate::query::{emit, write_record};
+use crate::{Failure, dir_arg};
+
+/// Arguments of `auditring tail`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The log directory.
+    #[arg(value_parser = dir_arg)]
+    dir: PathBuf,
+    /// How many of the last records to print first.
+    #[arg(short = 'n', long = "lines", value_name = "N", default_value_t = 10)]
+    lines: u64,
+    /// Keep running and print each new record as it is written; stops when stdout is closed.
+    #[arg(short, long)]
+    follow: bool,
+    /// Print each record as one JSON line, as an export writes it.
+    #[arg(long)]
+    json: bool,
+}
+
+/// How often `--follow` looks for new records.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Output is handed to stdout in chunks of about this many bytes.
+const CHUNK: usize = 64 * 1024;
+
+/// Runs `auditring tail`.
+pub fn run(args: Args) -> Result<u8, Failure> {
+    let reader = auditring::Reader::open(&args.dir)?;
+    let snap = reader.snapshot()?;
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let mut buf = Vec::with_capacity(CHUNK + 4096);
+    if !print(&mut out, &mut buf, snap.last(args.lines), args.json)? || !args.follow {
+        return Ok(0);
+    }
+    let log_id = snap.log_id();
+    // Every record up to `done` has been printed or was before the first ones asked for.
+    let mut done = snap.head_seq();
+    drop(snap);
+    loop {
+        thread::sleep(POLL);
+        if reader_gone() {
+            return Ok(0);
+        }
+        let snap = reader.snapshot()?;
+        if snap.log_id() != log_id {
+            return Err(Failure {
+                code: 1,
+                message: format!(
+                    "the log in {} was replaced by another one (log id {} instead of {log_id})",
+                    args.dir.display(),
+                    snap.log_id()
+                ),
+            });
+        }
+        let head = snap.head_seq();
+        if head < done {
+            return Err(Failure {
+                code: 1,
+                message: format!(
+                    "the log in {} now ends at seq {head}, before seq {done} that was already read: it was cut",
+                    args.dir.display()
+                ),
+            });
+        }
+        if head > done {
+            if !print(&mut out, &mut buf, snap.range(done + 1..=head), args.json)? {
+                return Ok(0);
+            }
+            done = head;
+        }
+    }
+}
+
+/// Prints `records` and flushes; `Ok(false)` when stdout's reader has gone.
+fn print(
+    out: &mut impl Write,
+    buf: &mut Vec<u8>,
+    mut records: Records<'_>,
+    json: bool,
+) -> Result<bool, Failure> {
+    buf.clear();
+    while let Some(r) = records.next_ref() {
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                // What was read before the failure is printed, then the failure.
+                emit(out, buf)?;
+                return Err(e.into());
+            }
+        };
+        write_record(buf, &r, json);
+        if buf.len() >= CHUNK {
+            if !emit(out, buf)? {
+                return Ok(false);
+            }
+            buf.clear();
+        }
+    }
+    emit(out, buf)
+}
+
+/// Whether stdout is a pipe or socket whose reader has gone, or is closed: `--follow` then
+/// stops even while no record comes that it could fail to write.
+#[cfg(unix)]
+fn reader_gone() -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: `fd` is one valid pollfd, and a zero timeout returns at once.
+    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    n == 1 && fd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0
+}
+
+#[cfg(not(unix))]
+fn reader_gone() -> bool {
+    false
+}
