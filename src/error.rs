@@ -286,7 +286,7 @@ pub enum Reason {
     #[error("no record header here (bad record magic)")]
     RecordMagic,
     /// A record's body length runs past the committed region.
-    #[error("record body of {len} bytes runs past the committed end at byte {end}")]
+    #[error("record body of {len} bytes runs past the end of the records at byte {end}")]
     RecordLength {
         /// Body length claimed.
         len: u64,
@@ -371,6 +371,23 @@ pub enum Reason {
     /// An export does not continue the one it must follow.
     #[error("the export does not continue the previous one: {0}")]
     After(&'static str),
+    /// A file an export's manifest lists is not there.
+    #[error("the manifest lists this file, but it is missing")]
+    MissingFile,
+    /// An export's data file does not have the size its manifest states.
+    #[error("the file is {actual} bytes but the manifest says {stated}")]
+    DataLength {
+        /// In the manifest.
+        stated: u64,
+        /// Of the file.
+        actual: u64,
+    },
+    /// An export holds a record past the last seq its manifest states.
+    #[error("a record past the manifest's last seq {last_seq}")]
+    Extra {
+        /// The manifest's last seq.
+        last_seq: u64,
+    },
     /// The log does not start at seq 1, and no `auditring.pruned` record says that the records
     /// before it were pruned, ending at its anchor: they were removed by hand.
     #[error(

@@ -100,7 +100,14 @@ impl Serialize for Hash {
 
 impl<'de> Deserialize<'de> for Hash {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // In JSON (manifests, markers, export lines) a hash is written one way only: 64
+        // lowercase hex digits.
         let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        if s.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(serde::de::Error::custom(
+                "a hash must be written in lowercase hex",
+            ));
+        }
         Hash::from_hex(&s).map_err(serde::de::Error::custom)
     }
 }

@@ -198,8 +198,9 @@ struct Walk<'a> {
     /// Where the log starts: first segment number, its file, where its commit slot is, first
     /// seq and anchor.
     start: Option<(u64, PathBuf, u64, u64, Hash)>,
-    /// What the prune records found say: the last seq pruned and the chain hash there.
-    pruned: Vec<(u64, Hash)>,
+    /// What the prune records found say: the first and last seq pruned, and the chain hash at
+    /// the last.
+    pruned: Vec<(u64, u64, Hash)>,
     /// Told the bytes of segment files walked so far.
     progress: &'a mut dyn FnMut(u64),
     /// Bytes of the segment files before the current one.
@@ -557,21 +558,22 @@ impl Walk<'_> {
             .and_then(|e| e.details)
             .and_then(|d| serde_json::from_str::<PruneDetails>(d).ok());
         if let Some(d) = details {
-            self.pruned.push((d.last_seq, d.head));
+            self.pruned.push((d.first_seq, d.last_seq, d.head));
         }
     }
 
     /// A log that does not start at seq 1 of segment 1 must hold the prune record that says
-    /// where the records before it ended.
+    /// where the records before it ended; or, if a crash interrupted the removal of a prune's
+    /// files (oldest first), one whose range holds the seq before the log's first.
     fn unjustified_start(&self) -> Option<IntegrityError> {
         let (number, file, offset, first_seq, anchor) = self.start.clone()?;
         if number == 1 && first_seq == 1 && anchor == Hash::ZERO {
             return None;
         }
-        let justified = self
-            .pruned
-            .iter()
-            .any(|&(last, head)| last.checked_add(1) == Some(first_seq) && head == anchor);
+        let before = first_seq - 1;
+        let justified = self.pruned.iter().any(|&(first, last, head)| {
+            (first..last).contains(&before) || (before == last && head == anchor)
+        });
         (!justified).then_some(IntegrityError {
             seq: Some(first_seq),
             file,

@@ -400,3 +400,62 @@ fn max_age_prunes_segments_whose_events_are_all_older() {
     ring.close().unwrap();
     assert!(verify(dir.path()).unwrap().is_ok());
 }
+
+#[test]
+fn a_removal_interrupted_by_a_crash_still_verifies_and_is_finished_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let first = ring(&log, Retention::new());
+    for i in 0..2000 {
+        first.push(event(i)).unwrap();
+    }
+    first.close().unwrap();
+    let backup = dir.path().join("backup");
+    std::fs::create_dir(&backup).unwrap();
+    for name in segment_files(&log) {
+        std::fs::copy(log.join(&name), backup.join(&name)).unwrap();
+    }
+    // Reopened with a limit: everything is past it but nothing exported, so the log is held.
+    let held = ring(&log, Retention::new().max_segments(1));
+    assert!(held.apply_retention().unwrap().held);
+    held.snapshot()
+        .export(dir.path().join("export"), &ExportOptions::default())
+        .unwrap();
+    let pass = held.apply_retention().unwrap();
+    assert!(pass.pruned_segments >= 3, "{pass:?}");
+    let (_, prunes) = contents(&held);
+    let removed: Vec<String> = serde_json::from_value(prunes[0]["segments"].clone()).unwrap();
+    held.close().unwrap();
+    assert!(verify(&log).unwrap().is_ok());
+
+    // The crash left the newest files of the prune: the log starts at one of them, verifies,
+    // and the next writer prunes them.
+    let restore = |names: &[String]| {
+        for n in names {
+            std::fs::copy(backup.join(n), log.join(n)).unwrap();
+        }
+    };
+    restore(&removed[removed.len() - 2..]);
+    let report = verify(&log).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failure);
+    // Not a suffix of the removal: a gap, detected.
+    std::fs::remove_file(log.join(&removed[removed.len() - 1])).unwrap();
+    let failure = verify(&log).unwrap().failure.expect("a gap");
+    assert!(
+        matches!(failure.reason, Reason::MissingSegment(_)),
+        "{failure}"
+    );
+    restore(&removed[removed.len() - 1..]);
+
+    let last = ring(
+        &log,
+        Retention::new()
+            .max_segments(1)
+            .unexported(Unexported::Remove),
+    );
+    last.apply_retention().unwrap();
+    let files = segment_files(&log);
+    assert!(removed.iter().all(|n| !files.contains(n)), "{files:?}");
+    last.close().unwrap();
+    assert!(verify(&log).unwrap().is_ok());
+}

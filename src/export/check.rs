@@ -112,11 +112,24 @@ pub fn verify_export_with_progress(
     let mut walk = Walk {
         path: path.clone(),
         next_seq: manifest.first_seq,
+        last_seq: manifest.last_seq,
         head: manifest.anchor,
         events: 0,
     };
-    let data =
-        File::open(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let data = match File::open(&path) {
+        Ok(f) => f,
+        // The manifest vouches for a file that is not there: the export is damaged.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            report.failure = Some(IntegrityError {
+                seq: None,
+                file: path,
+                offset: 0,
+                reason: Reason::MissingFile,
+            });
+            return Ok(report);
+        }
+        Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
+    };
     let actual_len = data
         .metadata()
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
@@ -151,8 +164,8 @@ pub fn verify_export_with_progress(
         fail(
             None,
             actual_len.min(file.bytes),
-            Reason::FileLength {
-                expected: file.bytes,
+            Reason::DataLength {
+                stated: file.bytes,
                 actual: actual_len,
             },
         )
@@ -284,6 +297,8 @@ struct Parsed {
 struct Walk {
     path: PathBuf,
     next_seq: u64,
+    /// The manifest's last seq: a record past it is a failure.
+    last_seq: u64,
     head: Hash,
     events: u64,
 }
@@ -306,6 +321,15 @@ impl Walk {
     ) -> Result<(), Stop> {
         for (offset, seq_found, leaf, chain, body) in records {
             let seq = self.next_seq;
+            if seq > self.last_seq {
+                return Err(self.fail(
+                    Some(seq),
+                    offset,
+                    Reason::Extra {
+                        last_seq: self.last_seq,
+                    },
+                ));
+            }
             if seq_found != seq {
                 return Err(self.fail(
                     Some(seq),
@@ -546,6 +570,39 @@ fn parse_line(offset: u64, line: &[u8]) -> Result<Parsed, (u64, Reason)> {
     body.extend_from_slice(fields.actor.as_deref().unwrap_or("").as_bytes());
     body.extend_from_slice(fields.trace_id.as_deref().unwrap_or("").as_bytes());
     body.extend_from_slice(details.unwrap_or(b""));
+    // One record, one way to write it: the line must be exactly the one an export writes
+    // (member order, no spaces, lowercase hex, the details member chosen by the rule), so that
+    // no byte of the file is outside what the hashes and the checks cover.
+    let details_text = match details.map(std::str::from_utf8) {
+        Some(Err(_)) => return Err(bad("the details are not UTF-8".into())),
+        Some(Ok(d)) => Some(d),
+        None => None,
+    };
+    let mut canonical = Vec::with_capacity(line.len());
+    crate::event::RecordRef {
+        seq: fields.seq,
+        timestamp: fields.timestamp,
+        kind: &fields.kind,
+        actor: fields.actor.as_deref(),
+        trace_id: fields.trace_id.as_deref(),
+        details: details_text,
+        leaf: fields.leaf,
+        chain: fields.chain,
+    }
+    .write_json_line(&mut canonical);
+    if canonical != line {
+        let at = canonical
+            .iter()
+            .zip(line)
+            .position(|(a, b)| a != b)
+            .unwrap_or(canonical.len().min(line.len()));
+        return Err((
+            offset + at as u64,
+            Reason::Line(format!(
+                "not written the way an export writes it, from byte {at} of the line"
+            )),
+        ));
+    }
     Ok(Parsed {
         offset,
         seq: fields.seq,

@@ -132,8 +132,16 @@ impl Manifest {
                 self.count, self.first_seq, self.last_seq
             ));
         }
-        if self.log_id.len() != 32 || !self.log_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err("log_id is not 32 hex digits".into());
+        if self.log_id.len() != 32
+            || !self
+                .log_id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err("log_id is not 32 lowercase hex digits".into());
+        }
+        if self.first_seq == 1 && self.anchor != Hash::ZERO {
+            return Err("the anchor of an export from seq 1 is not all zeros".into());
         }
         if self.files.len() != 1 || self.files[0].name != self.encoding.file_name() {
             return Err(format!(

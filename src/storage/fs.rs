@@ -97,7 +97,10 @@ impl Storage for FsStorage {
     }
 
     fn write_small(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
-        let tmp = self.path(&format!(".{name}.tmp-{}", std::process::id()));
+        // Unique per process and call: two threads may replace the same file at once.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self.path(&format!(".{name}.tmp-{}-{n}", std::process::id()));
         let written = (|| {
             let mut f = File::create(&tmp)?;
             f.write_all(bytes)?;

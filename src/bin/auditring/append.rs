@@ -45,8 +45,14 @@ pub struct Line {
     trace_id: Option<String>,
     #[serde(default)]
     timestamp: Option<Timestamp>,
-    #[serde(default)]
+    /// Present (even as `null`) or absent, as in an export line.
+    #[serde(default, deserialize_with = "present_raw")]
     details: Option<Box<RawValue>>,
+}
+
+/// A member that is there, whatever its value: `"details":null` is details that are `null`.
+fn present_raw<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(d).map(Some)
 }
 
 /// A timestamp as integer nanoseconds or RFC 3339 text.
@@ -199,6 +205,9 @@ mod tests {
         assert_eq!(e.origin_nanos(), Some(1_767_225_600_000_000_001));
         let e = parse_line(r#"{"kind":"k","timestamp":"2026-01-01T01:00:00+01:00"}"#).unwrap();
         assert_eq!(e.origin_nanos(), Some(1_767_225_600_000_000_000));
+        let e = parse_line(r#"{"kind":"k","details":null}"#).unwrap();
+        assert_eq!(e.details_text(), Some("null"));
+        assert_eq!(parse_line(r#"{"kind":"k"}"#).unwrap().details_text(), None);
         assert!(parse_line(r#"{"actor":"a"}"#).is_err());
         assert!(parse_line(r#"{"kind":"k","actr":"a"}"#).is_err());
         assert!(parse_line(r#"{"kind":"k","timestamp":"yesterday"}"#).is_err());
