@@ -32,7 +32,7 @@ use crate::batch;
 use crate::cursor::{Cursor, Step, first_nonzero, last_nonzero_end};
 use crate::error::{Error, IntegrityError, Reason};
 use crate::event::decode_body;
-use crate::hash::{Hash, chain_hash};
+use crate::hash::Hash;
 use crate::header::{ReadHeaderError, SegmentHeader};
 use crate::listing::list;
 use crate::reader::check_dir;
@@ -356,15 +356,22 @@ impl Walk<'_> {
                 Reason::SlotMismatch("an older empty slot with a length or head"),
             ));
         }
-        // Batches of records: bodies hashed on every core, then seqs, chain and index in order.
-        let mut pos = prefix.data_offset;
-        let mut want = batch::BATCH;
-        let mut buf = Vec::new();
-        while pos < committed {
-            buf.resize((committed - pos).min(want as u64) as usize, 0);
-            file.read_exact_at(&mut buf, pos).map_err(io)?;
-            let split = batch::split(&buf, pos, committed);
-            let checks = batch::check_bodies(&buf, &split.spans);
+        // Batches of records, read ahead on a helper thread: both hashes of every record
+        // checked on every core, then seqs and index entries in order.
+        let index = {
+            let mut index = vec![0u8; (prefix.data_offset - HEADER_LEN) as usize];
+            file.read_exact_at(&mut index, HEADER_LEN).map_err(io)?;
+            index
+        };
+        let mut at = prefix.data_offset;
+        let read = |b: &mut [u8]| {
+            let n = file.read_at(b, at)?;
+            at += n as u64;
+            Ok(n)
+        };
+        batch::for_each_batch(read, prefix.data_offset, committed, io, |b| {
+            let split = &b.split;
+            let checks = batch::check_records(&b.buf, &split.spans, &head);
             for (span, check) in split.spans.iter().zip(checks) {
                 let h = &span.header;
                 if h.seq != seq {
@@ -377,33 +384,24 @@ impl Walk<'_> {
                         },
                     ));
                 }
+                // Leaf, padding, body and chain (against the stored hash before it, which
+                // every earlier record's check has tied to the anchor).
                 if check.map_err(|r| fail(Some(seq), span.offset, r))? {
-                    self.note_prune(span.body(&buf));
+                    self.note_prune(span.body(&b.buf));
                 }
-                let chain = chain_hash(&head, seq, &h.leaf);
-                if chain != h.chain {
-                    return Err(fail(
-                        Some(seq),
-                        span.offset,
-                        Reason::Chain {
-                            stored: h.chain,
-                            computed: chain,
-                        },
-                    ));
-                }
-                head = chain;
+                head = h.chain;
                 let k = seq - next_seq;
                 if k.is_multiple_of(INDEX_STRIDE) {
                     let entry = k / INDEX_STRIDE;
                     let at = HEADER_LEN + entry * 4;
-                    if at + 4 > prefix.data_offset {
+                    let Some(bytes) = index.get(entry as usize * 4..entry as usize * 4 + 4) else {
                         return Err(fail(
                             Some(seq),
                             span.offset,
                             Reason::SlotMismatch("more records than the index can hold"),
                         ));
-                    }
-                    let found = read_index_entry(&*file, entry).map_err(io)?;
+                    };
+                    let found = u64::from(u32::from_le_bytes(bytes.try_into().expect("4 bytes")));
                     if found != span.offset {
                         return Err(fail(
                             Some(seq),
@@ -433,19 +431,13 @@ impl Walk<'_> {
                 self.report.record_bytes += span.range.len() as u64;
                 seq += 1;
             }
-            self.note_times(&buf, split.spans.first(), split.spans.last());
-            if let Some((offset, reason)) = split.broken {
+            self.note_times(&b.buf, split.spans.first(), split.spans.last());
+            if let Some((offset, reason)) = split.broken.clone() {
                 return Err(fail(Some(seq), offset, reason));
             }
-            if split.used == 0 {
-                // A record larger than a batch: read all of it.
-                want = want.max(split.need);
-                continue;
-            }
-            pos += split.used as u64;
-            (self.progress)(self.done + pos);
-            want = batch::BATCH;
-        }
+            (self.progress)(self.done + b.pos + split.used as u64);
+            Ok(())
+        })?;
         if let Some(s) = newest {
             let at = SLOT_OFFSETS[slot_index_of(&header, &s)];
             if s.last_seq != seq - 1 {
@@ -516,8 +508,14 @@ impl Walk<'_> {
         }
         let used = (seq - next_seq).div_ceil(INDEX_STRIDE);
         let unused_index = HEADER_LEN + used * 4;
+        let unused_nonzero = index
+            .get((unused_index - HEADER_LEN) as usize..)
+            .unwrap_or(&[])
+            .iter()
+            .position(|&b| b != 0)
+            .map(|i| unused_index + i as u64);
         if sealed || clean {
-            if let Some(at) = first_nonzero(&*file, unused_index, prefix.data_offset).map_err(io)? {
+            if let Some(at) = unused_nonzero {
                 return Err(fail(None, at, Reason::NonZero("unused index entries")));
             }
             if let Some(at) = first_nonzero(&*file, end, prefix.file_len).map_err(io)? {
@@ -536,7 +534,7 @@ impl Walk<'_> {
                     after_seq: seq - 1,
                 });
             }
-            if let Some(at) = first_nonzero(&*file, unused_index, prefix.data_offset).map_err(io)? {
+            if let Some(at) = unused_nonzero {
                 self.report.notes.push(format!(
                     "{name}: index entries past the last valid record, from byte {at} \
                      (left by a crash, or by a writer still writing)"

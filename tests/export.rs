@@ -137,7 +137,7 @@ fn selections() {
         assert!(
             matches!(
                 snap.select(&bad),
-                Err(Error::Export(ExportError::EmptyRange))
+                Err(Error::Export(ExportError::EmptyRange { .. }))
             ),
             "{bad:?}"
         );
@@ -340,6 +340,28 @@ fn bad_exports_and_bad_requests_get_their_own_errors() {
         .is_err()
     );
     assert!(!nothing.exists());
+    // A start past the log's end is outside it, not merely empty.
+    assert!(matches!(
+        snap.select(&Selection::Seqs {
+            from: Some(101),
+            to: None
+        }),
+        Err(Error::Export(ExportError::OutsideLog { .. }))
+    ));
+    // Force replaces an earlier export, nothing else: not a file, not another directory, not
+    // the log itself.
+    let file = dir.path().join("file");
+    std::fs::write(&file, "keep").unwrap();
+    let log_dir = dir.path().join("log");
+    for target in [&file, &log_dir, &dir.path().to_path_buf()] {
+        let err = snap.export(target, &forced).unwrap_err();
+        assert!(
+            matches!(err, Error::Export(ExportError::NotReplaceable { .. })),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep");
+    assert!(auditring::verify(&log_dir).unwrap().is_ok());
     // A directory without a manifest is not an export; a damaged manifest is a failure.
     let err = verify_export(dir.path(), &VerifyExportOptions::default()).unwrap_err();
     assert!(matches!(

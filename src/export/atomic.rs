@@ -74,8 +74,14 @@ impl StagedDir {
         }
         self.published = true;
         if exists {
-            // The old directory now has the temporary name.
-            fs::remove_dir_all(&self.path).map_err(PublishError::Io)?;
+            // What was there now has the temporary name.
+            let old_is_dir = fs::symlink_metadata(&self.path).is_ok_and(|m| m.is_dir());
+            let removed = if old_is_dir {
+                fs::remove_dir_all(&self.path)
+            } else {
+                fs::remove_file(&self.path)
+            };
+            removed.map_err(PublishError::Io)?;
         }
         File::open(parent_of(&self.dest))
             .and_then(|d| d.sync_all())

@@ -19,7 +19,7 @@ use super::manifest::{Encoding, MANIFEST_FILE, Manifest, ManifestError};
 use crate::batch;
 use crate::error::{Error, IntegrityError, Reason};
 use crate::event::decode_body;
-use crate::hash::{Hash, chain_hash, leaf_hash};
+use crate::hash::{Hash, leaf_hash};
 use crate::parallel::par_map;
 
 /// What [`verify_export`] checks besides the export itself.
@@ -74,7 +74,17 @@ pub fn verify_export_with_progress(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ExportReport, Error> {
     let dir = dir.as_ref();
-    crate::reader::check_dir(dir)?;
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(ExportError::NotAnExport {
+                path: dir.to_path_buf(),
+                reason: ManifestError::NotADirectory,
+            }
+            .into());
+        }
+        Err(e) => return Err(Error::io(format!("opening {}", dir.display()), e)),
+    }
     let mut report = ExportReport {
         path: dir.to_path_buf(),
         manifest: None,
@@ -313,13 +323,14 @@ impl Walk {
         })
     }
 
-    /// Checks records in order: each must carry the next seq, have passed its body check
-    /// (`body`: leaf hash, padding, decoding), and continue the chain.
+    /// Checks records in order: each must carry the next seq and have passed its own check
+    /// (`check`: leaf hash, padding, decoding, and chain hash against the stored one before it,
+    /// see `crate::batch`).
     fn in_order(
         &mut self,
-        records: impl Iterator<Item = (u64, u64, Hash, Hash, Result<(), Reason>)>,
+        records: impl Iterator<Item = (u64, u64, Hash, Result<(), Reason>)>,
     ) -> Result<(), Stop> {
-        for (offset, seq_found, leaf, chain, body) in records {
+        for (offset, seq_found, chain, check) in records {
             let seq = self.next_seq;
             if seq > self.last_seq {
                 return Err(self.fail(
@@ -340,18 +351,7 @@ impl Walk {
                     },
                 ));
             }
-            body.map_err(|reason| self.fail(Some(seq), offset, reason))?;
-            let computed = chain_hash(&self.head, seq, &leaf);
-            if computed != chain {
-                return Err(self.fail(
-                    Some(seq),
-                    offset,
-                    Reason::Chain {
-                        stored: chain,
-                        computed,
-                    },
-                ));
-            }
+            check.map_err(|reason| self.fail(Some(seq), offset, reason))?;
             self.head = chain;
             self.next_seq += 1;
             self.events += 1;
@@ -359,78 +359,62 @@ impl Walk {
         Ok(())
     }
 
-    /// Checks JSONL records: bodies hashed in parallel, then in order.
+    /// Checks JSONL records: each one's hashes in parallel, then in order.
     fn check(&mut self, records: &[Parsed]) -> Result<(), Stop> {
-        let bodies = par_map(records, |r| match &r.body {
-            Ok(body) => {
-                let computed = leaf_hash(body);
-                if computed != r.leaf {
-                    return Err(Reason::Leaf {
-                        stored: r.leaf,
-                        computed,
-                    });
-                }
-                decode_body(body).map(drop).map_err(Reason::Body)
+        let indices: Vec<usize> = (0..records.len()).collect();
+        let head = self.head;
+        let checks = par_map(&indices, |&i| {
+            let r = &records[i];
+            let body = r.body.as_ref().map_err(Clone::clone)?;
+            let computed = leaf_hash(body);
+            if computed != r.leaf {
+                return Err(Reason::Leaf {
+                    stored: r.leaf,
+                    computed,
+                });
             }
-            Err(reason) => Err(reason.clone()),
+            decode_body(body).map_err(Reason::Body)?;
+            let prev = if i == 0 { &head } else { &records[i - 1].chain };
+            batch::check_chain(prev, r.seq, &r.leaf, &r.chain)
         });
         self.in_order(
             records
                 .iter()
-                .zip(bodies)
-                .map(|(r, b)| (r.offset, r.seq, r.leaf, r.chain, b)),
+                .zip(checks)
+                .map(|(r, c)| (r.offset, r.seq, r.chain, c)),
         )
     }
 
     /// Walks a bundle: records as a segment stores them, back to back.
     fn bundle(
         &mut self,
-        reader: &mut impl Read,
+        reader: &mut (impl Read + Send),
         len: u64,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(), Stop> {
-        let mut buf = Vec::new();
-        let mut start = 0u64; // file offset of buf[0]
-        let mut want = batch::BATCH;
-        loop {
-            let have = buf.len();
-            let fill = (len - start).min(want as u64) as usize;
-            if have < fill {
-                buf.resize(fill, 0);
-                let n = read_full(reader, &mut buf[have..])?;
-                buf.truncate(have + n);
-            }
-            if buf.is_empty() {
-                return Ok(());
-            }
-            let end = start + buf.len() as u64;
-            // The file may have grown or shrunk since its length was read: trust what was read.
-            let split = batch::split(&buf, start, if end < len { len } else { end });
-            let bodies = batch::check_bodies(&buf, &split.spans);
-            self.in_order(split.spans.iter().zip(bodies).map(|(s, b)| {
-                (
-                    s.offset,
-                    s.header.seq,
-                    s.header.leaf,
-                    s.header.chain,
-                    b.map(drop),
-                )
-            }))?;
-            if let Some((offset, reason)) = split.broken {
-                return Err(self.fail(Some(self.next_seq), offset, reason));
-            }
-            if split.used == 0 {
-                if buf.len() as u64 >= len - start {
-                    return Ok(());
+        // Read (and digested) on a helper thread one batch ahead, checked here.
+        batch::for_each_batch(
+            |b| reader.read(b),
+            0,
+            len,
+            Stop::Io,
+            |b| {
+                let split = &b.split;
+                let checks = batch::check_records(&b.buf, &split.spans, &self.head);
+                self.in_order(
+                    split
+                        .spans
+                        .iter()
+                        .zip(checks)
+                        .map(|(s, c)| (s.offset, s.header.seq, s.header.chain, c.map(drop))),
+                )?;
+                if let Some((offset, reason)) = split.broken.clone() {
+                    return Err(self.fail(Some(self.next_seq), offset, reason));
                 }
-                want = want.max(split.need);
-                continue;
-            }
-            buf.drain(..split.used);
-            start += split.used as u64;
-            progress(start, len);
-            want = batch::BATCH;
-        }
+                progress(b.pos + split.used as u64, len);
+                Ok(())
+            },
+        )
     }
 
     /// Walks a JSONL export, rebuilding each body from its line.
@@ -481,22 +465,6 @@ impl Walk {
             }
         }
     }
-}
-
-fn read_full(reader: &mut impl Read, mut buf: &mut [u8]) -> io::Result<usize> {
-    let mut total = 0;
-    while !buf.is_empty() {
-        match reader.read(buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                total += n;
-                buf = &mut buf[n..];
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(total)
 }
 
 /// The fields of a JSONL line (`details` is read from the line's bytes, not through this).

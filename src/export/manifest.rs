@@ -157,6 +157,9 @@ impl Manifest {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ManifestError {
+    /// The path is not a directory.
+    #[error("not a directory: not an auditring export")]
+    NotADirectory,
     /// There is no `manifest.json`: not an export.
     #[error("no manifest.json: not an auditring export")]
     Missing,

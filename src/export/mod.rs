@@ -85,9 +85,23 @@ pub enum ExportError {
         /// The output.
         path: PathBuf,
     },
+    /// `force` was set, but the output is not an earlier export: it is not replaced.
+    #[error(
+        "{} exists and is not an auditring export; --force replaces only an earlier export",
+        .path.display()
+    )]
+    NotReplaceable {
+        /// The output.
+        path: PathBuf,
+    },
     /// The selection holds no record.
-    #[error("the selected range holds no record")]
-    EmptyRange,
+    #[error("the selected range holds no record (the log holds seqs {first}..={last})")]
+    EmptyRange {
+        /// First seq in the log.
+        first: u64,
+        /// Last seq in the log.
+        last: u64,
+    },
     /// The selection reaches outside the log.
     #[error("seqs {from}..={to} are not all in the log, which holds {first}..={last}")]
     OutsideLog {
@@ -114,6 +128,28 @@ impl From<ExportError> for Error {
     fn from(e: ExportError) -> Error {
         Error::Export(e)
     }
+}
+
+/// Whether `path` is a directory holding a manifest and nothing but the files of an export:
+/// the only thing `force` may replace.
+fn is_export_dir(path: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return false;
+    };
+    let mut has_manifest = false;
+    for e in entries {
+        let Ok(e) = e else { return false };
+        let name = e.file_name();
+        match name.to_str() {
+            Some(MANIFEST_FILE) => has_manifest = true,
+            Some(n) if n == Encoding::Jsonl.file_name() || n == Encoding::Bundle.file_name() => {}
+            _ => return false,
+        }
+        if !e.file_type().is_ok_and(|t| t.is_file()) {
+            return false;
+        }
+    }
+    has_manifest
 }
 
 /// RFC 3339 text (UTC, nanoseconds) of a timestamp.
@@ -147,11 +183,19 @@ impl Snapshot {
         let out = out.as_ref();
         let encoding = options.encoding.unwrap_or(Encoding::Jsonl);
         let (from, to) = self.select(&options.selection)?;
-        if out.exists() && !options.force {
-            return Err(ExportError::OutputExists {
-                path: out.to_path_buf(),
+        if out.exists() {
+            if !options.force {
+                return Err(ExportError::OutputExists {
+                    path: out.to_path_buf(),
+                }
+                .into());
             }
-            .into());
+            if !is_export_dir(out) {
+                return Err(ExportError::NotReplaceable {
+                    path: out.to_path_buf(),
+                }
+                .into());
+            }
         }
         let anchor = if from == self.first_seq() {
             self.anchor()
@@ -208,7 +252,7 @@ impl Snapshot {
     /// The seqs a selection stands for, checked against the snapshot.
     pub fn select(&self, selection: &Selection) -> Result<(u64, u64), Error> {
         let (first, last) = (self.first_seq(), self.head_seq());
-        let empty = || Error::from(ExportError::EmptyRange);
+        let empty = || Error::from(ExportError::EmptyRange { first, last });
         let (from, to) = match *selection {
             Selection::All => (first, last),
             Selection::Seqs { from, to } => (from.unwrap_or(first), to.unwrap_or(last)),
@@ -237,10 +281,18 @@ impl Snapshot {
                 found.ok_or_else(empty)?
             }
         };
-        if from > to || last < first {
+        if last < first {
             return Err(empty());
         }
-        if from < first || to > last {
+        let outside = if from <= to {
+            from < first || to > last
+        } else {
+            from > last || to < first
+        };
+        if !outside && from > to {
+            return Err(empty());
+        }
+        if outside {
             return Err(ExportError::OutsideLog {
                 from,
                 to,

@@ -71,6 +71,15 @@ pub struct VerifyExportArgs {
     json: bool,
 }
 
+/// "1 record", "2 records".
+fn records(n: u64) -> String {
+    if n == 1 {
+        "1 record".into()
+    } else {
+        format!("{n} records")
+    }
+}
+
 fn parse_hash(s: &str) -> Result<Hash, String> {
     Hash::from_hex(s).map_err(|e| e.to_string())
 }
@@ -112,10 +121,10 @@ pub fn export(args: ExportArgs) -> Result<u8, Failure> {
     } else {
         let file = &manifest.files[0];
         println!(
-            "exported seq {}..{} ({} records) to {}",
+            "exported seq {}..{} ({}) to {}",
             manifest.first_seq,
             manifest.last_seq,
-            manifest.count,
+            records(manifest.count),
             args.out.display()
         );
         println!("anchor {}", manifest.anchor);
@@ -180,14 +189,18 @@ pub fn verify_export(args: VerifyExportArgs) -> Result<u8, Failure> {
     } else {
         match error {
             None => println!(
-                "ok: {} records, seq {}..{}, head {}",
-                report.events, report.first_seq, report.last_seq, report.head
+                "ok: {}, seq {}..{}, head {}",
+                records(report.events),
+                report.first_seq,
+                report.last_seq,
+                report.head
             ),
             Some(e) => {
                 println!("FAILED: {e}");
                 println!(
-                    "verified before the failure: {} records from seq {}",
-                    report.events, report.first_seq
+                    "verified before the failure: {} from seq {}",
+                    records(report.events),
+                    report.first_seq
                 );
             }
         }

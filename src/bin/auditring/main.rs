@@ -139,7 +139,10 @@ impl From<auditring::Error> for Failure {
             Error::Integrity(_) => 1,
             Error::Locked { .. } => 3,
             Error::NotALog { .. } | Error::Config(_) | Error::Event(_) => 2,
-            Error::Export(auditring::ExportError::OutputExists { .. }) => 5,
+            Error::Export(
+                auditring::ExportError::OutputExists { .. }
+                | auditring::ExportError::NotReplaceable { .. },
+            ) => 5,
             Error::Export(_) => 2,
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 2,
             _ => 4,
@@ -149,6 +152,33 @@ impl From<auditring::Error> for Failure {
             message: e.to_string(),
         }
     }
+}
+
+/// Help and version go to stdout as clap writes them; a usage error goes to stderr on one line,
+/// like every other error, with exit code 2.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // No command at all: the help, on stderr.
+        let _ = e.print();
+        return ExitCode::from(2);
+    }
+    // The error is the first paragraph (a list of missing arguments spans several lines);
+    // the usage and the hint after it are left to --help.
+    let text = e.to_string();
+    let message: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = message.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    eprintln!("auditring: usage: {message} (see --help)");
+    ExitCode::from(2)
 }
 
 /// Parses a directory argument.
@@ -161,7 +191,10 @@ pub fn dir_arg(s: &str) -> Result<PathBuf, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Append(args) => append::run(args),
