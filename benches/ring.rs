@@ -1,15 +1,13 @@
-//! Throughput of auditring against the designs it replaces, and of `verify`.
+//! Throughput of auditring against the designs it replaces (`verify` and exports are measured
+//! in `benches/export.rs`).
 //!
 //! * `push/1_producer`, `push/2_producers`: events per second pushed by that many threads at
 //!   once, until every event is handed to the operating system (`Ring::flush` for auditring,
 //!   `finish` for the baselines; nothing is synced). Every design is handed the same demo
 //!   events, built inside the measured loop.
-//! * `verify`: events per second checked by `auditring::verify` over a log of 100,000 demo
-//!   events.
 //!
 //! Run with `cargo bench --bench ring` (about a minute and a half of measuring on two cores).
 
-use std::path::Path;
 use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -38,7 +36,6 @@ use baselines::{Locked, WriteBehind};
 const TIMESTAMP: i64 = 1_700_000_000_000_000_000;
 
 const SEGMENT_SIZE: u64 = 64 << 20;
-const VERIFY_EVENTS: u64 = 100_000;
 
 /// Pushes `total` events split across `producers` threads, all released together by a barrier.
 /// Each thread builds its events with its own generator (prepared before the clock starts) and
@@ -126,43 +123,5 @@ fn push(c: &mut Criterion) {
     }
 }
 
-/// Writes a log of `VERIFY_EVENTS` demo events into `dir`.
-fn build_log(dir: &Path) {
-    let ring = Ring::builder(dir)
-        .durability(Durability::None)
-        .segment_size(SEGMENT_SIZE)
-        .open()
-        .expect("open ring");
-    let events: Vec<_> = (0..4)
-        .map(|p| workload::Generator::new(p, 0, TIMESTAMP))
-        .collect();
-    for i in 0..VERIFY_EVENTS {
-        let e = events[(i % 4) as usize].event(i / 4);
-        ring.push(workload::into_event(e)).expect("push");
-    }
-    ring.close().expect("close");
-}
-
-fn verify(c: &mut Criterion) {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let dir = tmp.path().join("audit");
-    build_log(&dir);
-    let mut group = c.benchmark_group("verify");
-    group
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5))
-        .throughput(Throughput::Elements(VERIFY_EVENTS));
-    group.bench_function("100k_events", |b| {
-        b.iter(|| {
-            let report = auditring::verify(&dir).expect("verify");
-            assert!(report.is_ok());
-            assert_eq!(report.events, VERIFY_EVENTS);
-            report
-        })
-    });
-    group.finish();
-}
-
-criterion_group!(benches, push, verify);
+criterion_group!(benches, push);
 criterion_main!(benches);

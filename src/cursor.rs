@@ -82,6 +82,16 @@ impl Cursor {
         self.pos
     }
 
+    /// Where the region ends.
+    pub(crate) fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// The file read.
+    pub(crate) fn file(&self) -> &Arc<dyn SegmentFile> {
+        &self.file
+    }
+
     /// Makes `[at, at + len)` available in the buffer; `len` must not exceed `end - at`.
     fn fill(&mut self, at: u64, len: usize) -> io::Result<()> {
         let have = at >= self.buf_start && at + len as u64 <= self.buf_start + self.buf_len as u64;

@@ -17,7 +17,7 @@ use std::ops::{Bound, RangeBounds};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::cursor::{Cursor, Owned};
+use crate::cursor::{Cursor, Owned, Step};
 use crate::error::{Error, IntegrityError, Reason};
 use crate::event::{Record, RecordRef, decode_body};
 use crate::hash::Hash;
@@ -198,6 +198,33 @@ impl Snapshot {
         Ok(())
     }
 
+    /// Where records `from..=to` are stored: one stretch of bytes per segment, each holding
+    /// whole records back to back, as a bundle holds them.
+    pub(crate) fn regions(&self, from: u64, to: u64) -> Result<Vec<Region>, Error> {
+        let mut out = Vec::new();
+        let mut seq = from;
+        while seq <= to {
+            let mut at = self.locate(seq)?;
+            let start = at.seek(seq)?;
+            let last_seq = at.last_seq.min(to);
+            let end = if last_seq == at.last_seq {
+                at.cursor.end()
+            } else {
+                at.seek(last_seq + 1)?
+            };
+            out.push(Region {
+                file: at.cursor.file().clone(),
+                path: at.path,
+                start,
+                end,
+                first_seq: seq,
+                last_seq,
+            });
+            seq = last_seq + 1;
+        }
+        Ok(out)
+    }
+
     /// Where the record `seq` starts and the segment it is in.
     fn locate(&self, seq: u64) -> Result<Located, Error> {
         let view = &*self.view;
@@ -293,6 +320,17 @@ pub struct SegmentSummary {
     pub sealed: bool,
 }
 
+/// A stretch of one segment file holding records `first_seq..=last_seq`, back to back.
+pub(crate) struct Region {
+    pub(crate) file: Arc<dyn crate::storage::SegmentFile>,
+    pub(crate) path: PathBuf,
+    /// File offsets of the first record and of the end of the last.
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) first_seq: u64,
+    pub(crate) last_seq: u64,
+}
+
 /// A cursor positioned in one segment.
 struct Located {
     /// Last seq to read from this segment.
@@ -301,6 +339,53 @@ struct Located {
     /// Seq of the record at the cursor.
     cursor_seq: u64,
     path: PathBuf,
+}
+
+impl Located {
+    /// Moves the cursor forward to record `seq` (at most one index stride) and returns where
+    /// it starts.
+    fn seek(&mut self, seq: u64) -> Result<u64, Error> {
+        while self.cursor_seq < seq {
+            let want = self.cursor_seq;
+            let fail = |offset: u64, reason: Reason| -> Error {
+                IntegrityError {
+                    seq: Some(want),
+                    file: self.path.clone(),
+                    offset,
+                    reason,
+                }
+                .into()
+            };
+            let step = self
+                .cursor
+                .next_record()
+                .map_err(|e| Error::io(format!("reading {}", self.path.display()), e))?;
+            match step {
+                Step::Record(r) if r.header.seq == want => {}
+                Step::Record(r) => {
+                    let found = r.header.seq;
+                    let offset = r.offset;
+                    return Err(fail(
+                        offset,
+                        Reason::Seq {
+                            expected: want,
+                            found,
+                        },
+                    ));
+                }
+                Step::End => {
+                    let at = self.cursor.position();
+                    return Err(fail(
+                        at,
+                        Reason::SlotMismatch("the segment ends before the snapshot's head"),
+                    ));
+                }
+                Step::Broken { offset, reason } => return Err(fail(offset, reason)),
+            }
+            self.cursor_seq += 1;
+        }
+        Ok(self.cursor.position())
+    }
 }
 
 /// Records of a snapshot in seq order; each is read from its segment file when reached.

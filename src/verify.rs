@@ -554,6 +554,8 @@ impl Walk<'_> {
         let details = decode_body(body)
             .ok()
             .and_then(|e| e.details)
+            // An object, as FORMAT.md §14.1 says (serde would take an array too).
+            .filter(|d| d.trim_start().starts_with('{'))
             .and_then(|d| serde_json::from_str::<PruneDetails>(d).ok());
         if let Some(d) = details {
             self.pruned.push((d.first_seq, d.last_seq, d.head));

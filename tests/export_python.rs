@@ -1,7 +1,9 @@
 //! Proves `docs/FORMAT.md` §13 complete: `tools/verify_export.py`, an independent verifier of
 //! exports written from the document alone, must accept every export the CLI makes (JSONL and
 //! bundle, several ranges), agree with `auditring verify-export --json` on what it verified, link
-//! consecutive exports, and reject damaged copies at the same record as the crate.
+//! consecutive exports, and reject damaged copies at the same record as the crate: lines not in
+//! their one form (§13.3), and every row of the verification table (§13.4), each failure at the
+//! seq, file and byte offset the table gives.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -10,6 +12,7 @@ use std::sync::OnceLock;
 
 use auditring::{Event, Ring};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 const SEGMENT_SIZE: u64 = 64 * 1024;
 /// Appears once in the log: in the details of one event written by `append`.
@@ -393,9 +396,15 @@ fn assert_both_fail(dir: &Path, extra: &[&str]) -> (Report, Report) {
 
 /// Both verifiers fail at the same `(seq, file, offset)`, and that is `expected`.
 fn assert_fail_at(dir: &Path, file: &Path, seq: u64, offset: u64) {
-    let (rust, py) = assert_both_fail(dir, &[]);
+    assert_fail_at_with(dir, &[], Some(seq), file, offset);
+}
+
+/// Both verifiers, given `extra` arguments, fail at the same `(seq, file, offset)`, and that is
+/// `expected` (`seq` `None`: a failure about no record).
+fn assert_fail_at_with(dir: &Path, extra: &[&str], seq: Option<u64>, file: &Path, offset: u64) {
+    let (rust, py) = assert_both_fail(dir, extra);
     let expected = (
-        Value::from(seq),
+        seq.map_or(Value::Null, Value::from),
         Value::from(file.to_str().unwrap()),
         Value::from(offset),
     );
@@ -718,16 +727,73 @@ fn tamper_manifest(tmp: &Path, export: &Path, all: bool) {
         m["last_seq"] = Value::from(m["last_seq"].as_u64().unwrap() - 1);
         m["count"] = Value::from(m["count"].as_u64().unwrap() - 1);
     });
+    edit("last-seq-more", &|m| {
+        m["last_seq"] = Value::from(m["last_seq"].as_u64().unwrap() + 1);
+        m["count"] = Value::from(m["count"].as_u64().unwrap() + 1);
+    });
+    edit("file-bytes-less", &|m| {
+        m["files"][0]["bytes"] = Value::from(m["files"][0]["bytes"].as_u64().unwrap() - 1)
+    });
+    // Hashes are written in lowercase only.
+    edit("upper-head", &|m| {
+        m["head"] = Value::from(m["head"].as_str().unwrap().to_ascii_uppercase())
+    });
+    edit("upper-sha256", &|m| {
+        let upper = m["files"][0]["sha256"]
+            .as_str()
+            .unwrap()
+            .to_ascii_uppercase();
+        m["files"][0]["sha256"] = Value::from(upper);
+    });
+    edit("upper-log-id", &|m| {
+        m["log_id"] = Value::from(m["log_id"].as_str().unwrap().to_ascii_uppercase())
+    });
     if !all {
-        damages.retain(|(what, _)| ["flipped", "encoding", "file-sha256"].contains(what));
+        damages.retain(|(what, _)| {
+            [
+                "flipped",
+                "encoding",
+                "file-sha256",
+                "file-bytes",
+                "head",
+                "last-seq",
+                "last-seq-more",
+                "upper-head",
+            ]
+            .contains(what)
+        });
     }
+    // Where §13.4 says each damage fails.
+    let data_name = manifest["files"][0]["name"].as_str().unwrap();
+    let size = manifest["files"][0]["bytes"].as_u64().unwrap();
+    let last_seq = manifest["last_seq"].as_u64().unwrap();
+    assert_eq!(manifest["first_seq"], Value::from(1));
+    let last_start = if data_name == "events.jsonl" {
+        jsonl_lines(&export.join(data_name)).last().unwrap().0
+    } else {
+        bundle_records(&export.join(data_name)).last().unwrap().0
+    };
     for (what, bytes) in damages {
         let dir = tmp.join(format!("t-manifest-{name}-{what}"));
         copy_dir(export, &dir);
         std::fs::write(dir.join("manifest.json"), bytes).unwrap();
-        let (rust, py) = assert_both_fail(&dir, &[]);
-        assert_eq!(rust.code, 1, "{what}");
-        assert_eq!(py.code, 1, "{what}");
+        let data = dir.join(data_name);
+        let (seq, file, offset) = match what {
+            // Check 5: the size, at the smaller of the two.
+            "file-bytes" => (None, data, size),
+            "file-bytes-less" => (None, data, size - 1),
+            // Check 6: the digest.
+            "file-sha256" => (None, data, 0),
+            // Check 4: the last record is past last_seq.
+            "last-seq" => (Some(last_seq), data, last_start),
+            // Check 7: a record missing at the end.
+            "last-seq-more" => (Some(last_seq + 1), data, size),
+            // Check 8: the chain does not end at the head.
+            "head" => (Some(last_seq), data, size),
+            // Check 2: the manifest itself (the anchor of an export from seq 1 is all zeros).
+            _ => (None, dir.join("manifest.json"), 0),
+        };
+        assert_fail_at_with(&dir, &[], seq, &file, offset);
     }
 
     // No manifest: not an export (exit 2) for both.
@@ -739,4 +805,443 @@ fn tamper_manifest(tmp: &Path, export: &Path, all: bool) {
     let py = py_verify(&dir, &[]);
     assert_eq!(py.code, 2, "verify_export.py: {}", py.describe());
     assert_eq!(py.json["ok"], Value::Bool(false));
+}
+
+/// The index of the first byte where `a` and `b` differ (the shorter length if one is a prefix
+/// of the other).
+fn first_diff(a: &[u8], b: &[u8]) -> usize {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()))
+}
+
+/// `text` with the one occurrence of `from` replaced by `to`.
+fn replace_once(text: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let at = find(text, from.as_bytes()).unwrap_or_else(|| {
+        panic!(
+            "{from:?} is not in {:?}",
+            String::from_utf8_lossy(text).into_owned()
+        )
+    });
+    assert!(
+        find(&text[at + 1..], from.as_bytes()).is_none(),
+        "{from:?} occurs twice"
+    );
+    [&text[..at], to.as_bytes(), &text[at + from.len()..]].concat()
+}
+
+fn read_manifest(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn write_manifest(dir: &Path, manifest: &Value) {
+    std::fs::write(
+        dir.join("manifest.json"),
+        serde_json::to_vec_pretty(manifest).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Writes `data` as the export's data file and states its size and SHA-256 in the manifest, so
+/// that what fails is the check of the records, not the digest.
+fn rewrite_data(dir: &Path, data: &[u8]) {
+    let mut manifest = read_manifest(dir);
+    let name = manifest["files"][0]["name"].as_str().unwrap().to_owned();
+    std::fs::write(dir.join(&name), data).unwrap();
+    let digest: String = Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    manifest["files"][0]["bytes"] = Value::from(data.len() as u64);
+    manifest["files"][0]["sha256"] = Value::from(digest);
+    write_manifest(dir, &manifest);
+}
+
+/// A small log written with the library: lines with details, without anything, with a
+/// timestamp of 0, with details holding a line break.
+fn small_log(dir: &Path) {
+    let ring = Ring::builder(dir)
+        .segment_size(SEGMENT_SIZE)
+        .open()
+        .unwrap();
+    ring.push(
+        Event::new("user.login")
+            .actor("alice")
+            .timestamp_nanos(1_700_000_000_000_000_000)
+            .details_json("{\"k\":[1,\"v\"]}")
+            .unwrap(),
+    )
+    .unwrap();
+    ring.push(Event::new("bare").timestamp_nanos(0)).unwrap();
+    ring.push(
+        Event::new("with.raw")
+            .trace_id("t-1")
+            .details_json("{\"x\":\n 1}")
+            .unwrap(),
+    )
+    .unwrap();
+    for i in 0..40u64 {
+        ring.push(
+            Event::new("filler")
+                .actor(format!("user-{i}"))
+                .timestamp_nanos(1_700_000_000_000_000_000 + i as i64)
+                .details(&serde_json::json!({ "i": i }))
+                .unwrap(),
+        )
+        .unwrap();
+    }
+    ring.close().unwrap();
+}
+
+/// Where a non-canonical line fails (FORMAT.md §13.3, §13.4 check 4).
+#[derive(Clone, Copy, Debug)]
+enum At {
+    /// The line parses: it is written again from its values and compared, and fails at the
+    /// first byte that differs.
+    FirstDiff,
+    /// The line is not one JSON object: it fails where it starts.
+    LineStart,
+}
+
+/// §13.3 "One record, one line": a line holding the right values and hashes but not written in
+/// its one form fails, in both verifiers, at the first byte that differs from that form.
+#[test]
+fn python_verifier_agrees_on_one_record_one_line() {
+    python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    small_log(&log);
+    let export_dir = tmp.path().join("export");
+    export(&log, &export_dir, "jsonl", &[]);
+    let lines = jsonl_lines(&export_dir.join("events.jsonl"));
+    let line_of = |kind: &str| {
+        let needle = format!("\"kind\":\"{kind}\"");
+        lines
+            .iter()
+            .find(|(_, _, l)| find(l, needle.as_bytes()).is_some())
+            .unwrap()
+            .clone()
+    };
+    let upper_leaf = |l: &[u8]| {
+        let at = find(l, b"\"leaf\":\"").unwrap() + 8;
+        let mut out = l.to_vec();
+        out[at..at + 64].make_ascii_uppercase();
+        assert_ne!(out, l, "a leaf without a letter");
+        out
+    };
+    type Edit = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+    let cases: Vec<(&str, &str, Edit, At)> = vec![
+        (
+            "space",
+            "user.login",
+            Box::new(|l| replace_once(l, "\"kind\":\"", "\"kind\": \"")),
+            At::FirstDiff,
+        ),
+        (
+            "reordered",
+            "user.login",
+            Box::new(|l| {
+                replace_once(
+                    l,
+                    "\"actor\":\"alice\",\"trace_id\":null",
+                    "\"trace_id\":null,\"actor\":\"alice\"",
+                )
+            }),
+            At::FirstDiff,
+        ),
+        (
+            "upper-case-hex",
+            "bare",
+            Box::new(upper_leaf),
+            At::FirstDiff,
+        ),
+        (
+            "crlf",
+            "bare",
+            Box::new(|l| [l, b"\r"].concat()),
+            At::FirstDiff,
+        ),
+        (
+            "crlf-details",
+            "user.login",
+            Box::new(|l| [l, b"\r"].concat()),
+            At::FirstDiff,
+        ),
+        (
+            "trailing-space",
+            "bare",
+            Box::new(|l| [l, b" "].concat()),
+            At::FirstDiff,
+        ),
+        (
+            "trailing-bytes",
+            "bare",
+            Box::new(|l| [l, b"{}"].concat()),
+            At::LineStart,
+        ),
+        (
+            "trailing-bytes-details",
+            "user.login",
+            Box::new(|l| [l, b"x"].concat()),
+            At::LineStart,
+        ),
+        (
+            "details-raw-without-line-break",
+            "user.login",
+            Box::new(|l| {
+                replace_once(
+                    l,
+                    r#","details":{"k":[1,"v"]}}"#,
+                    r#","details_raw":"{\"k\":[1,\"v\"]}"}"#,
+                )
+            }),
+            At::FirstDiff,
+        ),
+        (
+            "details-with-line-break",
+            "with.raw",
+            Box::new(|l| {
+                replace_once(
+                    l,
+                    r#","details_raw":"{\"x\":\n 1}"}"#,
+                    ",\"details\":{\"x\":\r 1}}",
+                )
+            }),
+            At::FirstDiff,
+        ),
+        (
+            "details-raw-null",
+            "bare",
+            Box::new(|l| [&l[..l.len() - 1], b",\"details_raw\":null}"].concat()),
+            At::FirstDiff,
+        ),
+        (
+            "negative-zero",
+            "bare",
+            Box::new(|l| replace_once(l, "\"timestamp\":0,", "\"timestamp\":-0,")),
+            At::FirstDiff,
+        ),
+        (
+            "missing-actor",
+            "bare",
+            Box::new(|l| replace_once(l, "\"actor\":null,", "")),
+            At::FirstDiff,
+        ),
+        (
+            "escaped-another-way",
+            "user.login",
+            Box::new(|l| replace_once(l, "\"alice\"", "\"\\u0061lice\"")),
+            At::FirstDiff,
+        ),
+    ];
+    for (name, kind, edit, at) in cases {
+        let (start, seq, line) = line_of(kind);
+        let edited = edit(&line);
+        // The line, edited, with its line feed.
+        let edited = [&edited[..], b"\n"].concat();
+        let dir = tmp.path().join(format!("line-{name}"));
+        copy_dir(&export_dir, &dir);
+        let data_file = dir.join("events.jsonl");
+        let data = std::fs::read(&data_file).unwrap();
+        let start_usize = start as usize;
+        let new_data = [
+            &data[..start_usize],
+            &edited[..],
+            &data[start_usize + line.len() + 1..],
+        ]
+        .concat();
+        rewrite_data(&dir, &new_data);
+        // Written again from its values, the edited line gives back the original one (but for
+        // "details-with-line-break", whose rewrite keeps the original up to past where the edit
+        // starts): where it differs from the original is where it differs from its one form.
+        let offset = start
+            + match at {
+                At::FirstDiff => first_diff(&[&line[..], b"\n"].concat(), &edited) as u64,
+                At::LineStart => 0,
+            };
+        let (rust, py) = assert_both_fail(&dir, &[]);
+        let expected = (
+            Value::from(seq),
+            Value::from(data_file.to_str().unwrap()),
+            Value::from(offset),
+        );
+        assert_eq!(py.error_at(), expected, "{name}: {}", py.describe());
+        let (rust_seq, rust_file, rust_offset) = rust.error_at();
+        assert_eq!(
+            (&rust_seq, &rust_file),
+            (&expected.0, &expected.1),
+            "{name}"
+        );
+        assert_eq!(
+            rust_offset, expected.2,
+            "{name}: the verifiers disagree:\npython: {}\ncrate: {}",
+            py.json, rust.json
+        );
+    }
+}
+
+/// The rows of FORMAT.md §13.4 beyond a single line: each failure at the seq, file and offset
+/// the table gives, in both verifiers, in both encodings.
+#[test]
+fn python_verifier_agrees_on_the_verification_table() {
+    python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    small_log(&log);
+    let ex = |name: &str| tmp.path().join(name);
+    for (format, data_name) in [("jsonl", "events.jsonl"), ("bundle", "records.bin")] {
+        let short = ex(&format!("{format}-1-20"));
+        let short_m = export(&log, &short, format, &["--from", "1", "--to", "20"]);
+        let long = ex(&format!("{format}-1-21"));
+        let long_m = export(&log, &long, format, &["--from", "1", "--to", "21"]);
+        let short_size = short_m["files"][0]["bytes"].as_u64().unwrap();
+
+        // Files beside the manifest and its data file are not part of the export.
+        let extra = ex(&format!("{format}-extra-files"));
+        copy_dir(&short, &extra);
+        std::fs::write(extra.join("notes.txt"), b"not part of the export").unwrap();
+        let other_data = if format == "jsonl" {
+            "records.bin"
+        } else {
+            "events.jsonl"
+        };
+        std::fs::write(extra.join(other_data), b"garbage").unwrap();
+        std::fs::create_dir(extra.join("sub")).unwrap();
+        assert_both_ok(&extra, &short_m, &[]);
+
+        // Check 3: the data file is missing: an integrity failure, not "not an export".
+        let missing = ex(&format!("{format}-missing-data"));
+        copy_dir(&short, &missing);
+        std::fs::remove_file(missing.join(data_name)).unwrap();
+        assert_fail_at_with(&missing, &[], None, &missing.join(data_name), 0);
+
+        // Check 4: a record past last_seq, valid in every other way (the records of 1..=21 under
+        // the manifest of 1..=20), fails where it starts.
+        let past = ex(&format!("{format}-record-past-last"));
+        copy_dir(&long, &past);
+        let mut m = short_m.clone();
+        m["files"] = long_m["files"].clone();
+        write_manifest(&past, &m);
+        assert_fail_at_with(&past, &[], Some(21), &past.join(data_name), short_size);
+
+        // Check 7: fewer records than the manifest says (1..=20 under the manifest of 1..=21):
+        // the first missing seq, at the end of the file.
+        let fewer = ex(&format!("{format}-fewer-records"));
+        copy_dir(&short, &fewer);
+        let mut m = long_m.clone();
+        m["files"] = short_m["files"].clone();
+        write_manifest(&fewer, &m);
+        assert_fail_at_with(&fewer, &[], Some(21), &fewer.join(data_name), short_size);
+
+        // Check 8: the chain does not end at the manifest's head.
+        let wrong_head = ex(&format!("{format}-wrong-head"));
+        copy_dir(&short, &wrong_head);
+        let mut m = short_m.clone();
+        m["head"] = long_m["head"].clone();
+        write_manifest(&wrong_head, &m);
+        assert_fail_at_with(
+            &wrong_head,
+            &[],
+            Some(20),
+            &wrong_head.join(data_name),
+            short_size,
+        );
+
+        // Check 9: a head obtained out of band differs.
+        let head = long_m["head"].as_str().unwrap();
+        assert_fail_at_with(
+            &short,
+            &["--expect-head", head],
+            Some(20),
+            &short.join(data_name),
+            short_size,
+        );
+
+        // Check 5: the size differs, reported at the smaller of the two sizes.
+        for (what, delta) in [("more", 1i64), ("less", -1)] {
+            let dir = ex(&format!("{format}-size-{what}"));
+            copy_dir(&short, &dir);
+            let mut m = short_m.clone();
+            m["files"][0]["bytes"] = Value::from(short_size.checked_add_signed(delta).unwrap());
+            write_manifest(&dir, &m);
+            let at = short_size.min(short_size.checked_add_signed(delta).unwrap());
+            assert_fail_at_with(&dir, &[], None, &dir.join(data_name), at);
+        }
+
+        // Check 2: an export from seq 1 anchored elsewhere than at zeros is damaged.
+        let anchored = ex(&format!("{format}-anchor-at-seq-1"));
+        copy_dir(&short, &anchored);
+        let mut m = short_m.clone();
+        m["anchor"] = long_m["head"].clone();
+        write_manifest(&anchored, &m);
+        assert_fail_at_with(&anchored, &[], None, &anchored.join("manifest.json"), 0);
+
+        // Check 2: an upper-case hash in the manifest.
+        let upper = ex(&format!("{format}-upper-case-manifest"));
+        copy_dir(&short, &upper);
+        let mut m = short_m.clone();
+        m["files"][0]["sha256"] = Value::from(
+            m["files"][0]["sha256"]
+                .as_str()
+                .unwrap()
+                .to_ascii_uppercase(),
+        );
+        assert_ne!(m, short_m);
+        write_manifest(&upper, &m);
+        assert_fail_at_with(&upper, &[], None, &upper.join("manifest.json"), 0);
+    }
+
+    // Check 10: --after a previous export of another log, even one that otherwise links, fails
+    // at this export's first seq, in its manifest.
+    let first = ex("link-first");
+    let first_m = export(&log, &first, "jsonl", &["--from", "1", "--to", "20"]);
+    let second = ex("link-second");
+    let second_m = export(&log, &second, "bundle", &["--from", "21"]);
+    assert_both_ok(&second, &second_m, &["--after", first.to_str().unwrap()]);
+    let stranger = ex("link-other-log");
+    copy_dir(&first, &stranger);
+    let mut m = first_m.clone();
+    let id = m["log_id"].as_str().unwrap();
+    let other_id = format!(
+        "{}{}",
+        if id.starts_with('0') { "1" } else { "0" },
+        &id[1..]
+    );
+    m["log_id"] = Value::from(other_id);
+    write_manifest(&stranger, &m);
+    assert_both_ok(&stranger, &m, &[]);
+    let (rust, py) = assert_both_fail(&second, &["--after", stranger.to_str().unwrap()]);
+    assert!(
+        rust.stderr.contains("another log") || rust.stdout.contains("another log"),
+        "{}",
+        rust.describe()
+    );
+    assert!(
+        py.json["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("another log"),
+        "{}",
+        py.describe()
+    );
+    assert_fail_at_with(
+        &second,
+        &["--after", stranger.to_str().unwrap()],
+        Some(21),
+        &second.join("manifest.json"),
+        0,
+    );
+    // And an export of a log that really is another one.
+    let log2 = ex("log2");
+    small_log(&log2);
+    let other_first = ex("other-log-first");
+    export(&log2, &other_first, "jsonl", &["--from", "1", "--to", "20"]);
+    assert_fail_at_with(
+        &second,
+        &["--after", other_first.to_str().unwrap()],
+        Some(21),
+        &second.join("manifest.json"),
+        0,
+    );
 }

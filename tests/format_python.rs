@@ -1,11 +1,14 @@
 //! Proves `docs/FORMAT.md` complete: `tools/verify_log.py`, an independent verifier written from
 //! the document alone, must agree with the crate's own [`auditring::verify`] on valid logs, on a
-//! log copied while its writer is open, and on damaged copies.
+//! log copied while its writer is open, on pruned logs (§9 "Pruned logs", §14), on a directory
+//! holding the export marker (§1), and on damaged copies.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use auditring::{Durability, Event, Ring, verify};
+use auditring::{
+    Durability, Event, ExportOptions, PRUNED_KIND, Reason, Retention, Ring, Unexported, verify,
+};
 use serde_json::Value;
 
 const SEGMENT_SIZE: u64 = 64 * 1024;
@@ -80,6 +83,54 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
         }
     }
+}
+
+/// Copies the files of a log whose writer is still open: a file that goes between the listing
+/// and the copy (a segment prepared ahead of time, renamed from its temporary name) is skipped.
+fn copy_dir_live(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            match std::fs::copy(entry.path(), to.join(entry.file_name())) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => panic!("copying {}: {e}", entry.path().display()),
+            }
+        }
+    }
+}
+
+/// Asserts that both verifiers reject `dir` at the same `(seq, file, offset)`; returns the
+/// crate's failure and the Python report.
+fn assert_agree_fail(dir: &Path) -> (auditring::IntegrityError, PyReport) {
+    let rust = verify(dir).unwrap();
+    let failure = rust
+        .failure
+        .unwrap_or_else(|| panic!("the crate accepts {}", dir.display()));
+    let py = run_py(dir, &[]);
+    assert_eq!(
+        py.code,
+        1,
+        "verify_log.py should fail on {} ({failure}): {}\n{}",
+        dir.display(),
+        py.json,
+        py.stderr
+    );
+    assert_eq!(py.json["ok"], Value::Bool(false), "{}", py.json);
+    let err = &py.json["error"];
+    assert_eq!(err["seq"].as_u64(), failure.seq, "seq: {err} / {failure}");
+    assert_eq!(
+        err["file"].as_str().map(Path::new),
+        Some(failure.file.as_path()),
+        "file: {err} / {failure}"
+    );
+    assert_eq!(
+        err["offset"].as_u64(),
+        Some(failure.offset),
+        "offset: {err} / {failure}"
+    );
+    (failure, py)
 }
 
 /// Asserts that the Python verifier accepts `dir` and agrees with the crate on it.
@@ -398,6 +449,234 @@ fn worked_example_matches_the_document() {
     }
     let rust = assert_agree_ok(&log);
     assert_eq!(rust.head.to_hex(), chain);
+}
+
+/// An event of about 200 bytes.
+fn sized_event(i: u64) -> Event {
+    Event::new("plan.applied")
+        .actor(format!("user-{}", i % 13))
+        .trace_id(format!("{i:032x}"))
+        .details(&serde_json::json!({ "i": i, "plan": "x".repeat(100) }))
+        .unwrap()
+}
+
+/// Keeps at most two sealed segments, removing what no export covers.
+fn keep_two() -> Retention {
+    Retention::new()
+        .max_segments(2)
+        .unexported(Unexported::Remove)
+}
+
+/// The seq and the offset of the current commit slot of a segment file (FORMAT.md §3.2), read
+/// independently of both verifiers: the Valid slot with the highest generation.
+fn current_slot(path: &Path) -> Option<(u64, u64)> {
+    let bytes = std::fs::read(path).unwrap();
+    let u64_at = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    [512usize, 1024]
+        .into_iter()
+        .filter(|&at| bytes[at..at + 136].iter().any(|&b| b != 0))
+        .map(|at| (u64_at(at), u64_at(at + 8), at as u64))
+        .max()
+        .map(|(_generation, first_seq, at)| (first_seq, at))
+}
+
+/// Asserts that both verifiers reject `dir` because its start is not justified by a prune
+/// record, at the log's first seq, its first segment and that segment's current commit slot.
+fn assert_unpruned(dir: &Path) {
+    let (failure, py) = assert_agree_fail(dir);
+    assert!(
+        matches!(failure.reason, Reason::Unpruned { .. }),
+        "{failure}"
+    );
+    let reason = py.json["error"]["reason"].as_str().unwrap();
+    assert!(reason.contains("unpruned"), "{}", py.json);
+    let first = dir.join(&segment_names(dir)[0]);
+    assert_eq!(failure.file, first);
+    let (first_seq, slot) = current_slot(&first).expect("the first segment has a commit slot");
+    assert!(first_seq > 1);
+    assert_eq!(failure.seq, Some(first_seq));
+    assert_eq!(failure.offset, slot);
+}
+
+/// A log pruned by retention verifies in both (the prune record justifies its start); with its
+/// first segment removed by hand it fails in both, at the same place.
+#[test]
+fn python_verifier_agrees_on_pruned_logs() {
+    require_python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let ring = Ring::builder(&log)
+        .segment_size(SEGMENT_SIZE)
+        .retention(keep_two())
+        .open()
+        .unwrap();
+    for i in 0..3000 {
+        ring.push(sized_event(i)).unwrap();
+    }
+    ring.flush().unwrap();
+    ring.apply_retention().unwrap();
+    let first_seq = ring.snapshot().first_seq();
+    ring.close().unwrap();
+    assert_ne!(segment_names(&log)[0], FIRST_SEGMENT, "nothing was pruned");
+    let rust = assert_agree_ok(&log);
+    assert!(rust.first_seq > 1);
+    assert_eq!(rust.first_seq, first_seq);
+    assert!(
+        rust.last_seq > 3000,
+        "prune records are records of the chain"
+    );
+
+    // The oldest segment left, removed by hand: no prune record says where the log now starts.
+    let cut = tmp.path().join("cut");
+    copy_dir(&log, &cut);
+    std::fs::remove_file(cut.join(&segment_names(&cut)[0])).unwrap();
+    assert_unpruned(&cut);
+}
+
+/// Without retention, a log whose first segment file was deleted fails in both, at the same
+/// place.
+#[test]
+fn python_verifier_agrees_on_a_log_cut_by_hand() {
+    require_python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let ring = Ring::builder(&log)
+        .segment_size(SEGMENT_SIZE)
+        .open()
+        .unwrap();
+    for i in 0..2000 {
+        ring.push(sized_event(i)).unwrap();
+    }
+    ring.close().unwrap();
+    assert_agree_ok(&log);
+    assert!(segment_names(&log).len() >= 4);
+    std::fs::remove_file(log.join(FIRST_SEGMENT)).unwrap();
+    assert_unpruned(&log);
+}
+
+/// §9 and §14.2: the prune record counts where it lies past the committed length (a copy taken
+/// while the writer is open, before any commit names it), and a removal a crash interrupted (the
+/// newest pruned file left) is justified by the prune record's range.
+#[test]
+fn python_verifier_agrees_on_uncommitted_prunes_and_interrupted_removals() {
+    require_python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let backup = tmp.path().join("backup");
+
+    // Session 1, without retention: several sealed segments, all kept.
+    let ring = Ring::builder(&log)
+        .segment_size(SEGMENT_SIZE)
+        .open()
+        .unwrap();
+    for i in 0..2500 {
+        ring.push(sized_event(i)).unwrap();
+    }
+    ring.close().unwrap();
+    let before = segment_names(&log);
+    assert!(before.len() >= 6, "{before:?}");
+    copy_dir(&log, &backup);
+
+    // Session 2, keeping two sealed segments and syncing only when it must: one prune record
+    // removes the oldest segments, and no commit slot names it yet.
+    let ring = Ring::builder(&log)
+        .segment_size(SEGMENT_SIZE)
+        .durability(Durability::None)
+        .retention(keep_two())
+        .open()
+        .unwrap();
+    ring.apply_retention().unwrap();
+    let snap = ring.snapshot();
+    let prunes = snap
+        .iter()
+        .map(Result::unwrap)
+        .filter(|r| r.kind == PRUNED_KIND)
+        .count();
+    assert_eq!(prunes, 1, "one pass, one prune record");
+    let live = tmp.path().join("live");
+    copy_dir_live(&log, &live);
+    let rust = assert_agree_ok(&live);
+    assert_eq!(rust.first_seq, snap.first_seq());
+    assert!(rust.first_seq > 1);
+    let py = run_py(&live, &[]);
+    assert_eq!(
+        py.json["uncommitted"].as_u64(),
+        Some(1),
+        "the prune record should lie past the committed length: {}",
+        py.json
+    );
+    ring.close().unwrap();
+    assert_agree_ok(&log);
+
+    // A crash after the prune record was synced but before every file went: the newest pruned
+    // file is still there (files go oldest first). The log starts one segment earlier, at a seq
+    // inside the prune record's range.
+    let after = segment_names(&log);
+    let pruned: Vec<&String> = before.iter().filter(|n| !after.contains(n)).collect();
+    assert!(pruned.len() >= 2, "{before:?} -> {after:?}");
+    let newest_pruned = pruned.last().unwrap();
+    let crashed = tmp.path().join("crashed");
+    copy_dir(&log, &crashed);
+    std::fs::copy(backup.join(newest_pruned), crashed.join(newest_pruned)).unwrap();
+    let rust = assert_agree_ok(&crashed);
+    assert!(rust.first_seq < snap.first_seq() && rust.first_seq > 1);
+
+    // With an older pruned file back instead, a segment is missing: both fail alike.
+    let gap = tmp.path().join("gap");
+    copy_dir(&log, &gap);
+    std::fs::copy(backup.join(pruned[0]), gap.join(pruned[0])).unwrap();
+    let (failure, _) = assert_agree_fail(&gap);
+    assert!(
+        matches!(failure.reason, Reason::MissingSegment(_)),
+        "{failure}"
+    );
+}
+
+/// §1: the export marker (`EXPORTED`, written into the log directory by an export) and its
+/// replacements in progress (`.EXPORTED.tmp-…`) are not foreign files; other files are.
+#[test]
+fn python_verifier_does_not_list_the_export_marker_as_foreign() {
+    require_python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let ring = Ring::builder(&log)
+        .segment_size(SEGMENT_SIZE)
+        .open()
+        .unwrap();
+    for i in 0..100 {
+        ring.push(event(i)).unwrap();
+    }
+    ring.flush().unwrap();
+    ring.snapshot()
+        .export(tmp.path().join("export"), &ExportOptions::default())
+        .unwrap();
+    ring.close().unwrap();
+    assert!(log.join("EXPORTED").is_file(), "the export wrote no marker");
+    let rust = assert_agree_ok(&log);
+    assert!(rust.foreign_files.is_empty(), "{:?}", rust.foreign_files);
+    let py = run_py(&log, &[]);
+    assert_eq!(
+        py.json["foreign_files"],
+        serde_json::json!([]),
+        "{}",
+        py.json
+    );
+
+    std::fs::write(log.join(".EXPORTED.tmp-4242"), b"{}").unwrap();
+    std::fs::write(log.join("notes.txt"), b"not part of the log").unwrap();
+    std::fs::write(log.join("EXPORTED.bak"), b"{}").unwrap();
+    let rust = assert_agree_ok(&log);
+    let py = run_py(&log, &[]);
+    assert_eq!(
+        rust.foreign_files,
+        vec!["EXPORTED.bak".to_string(), "notes.txt".to_string()]
+    );
+    assert_eq!(
+        py.json["foreign_files"],
+        serde_json::json!(rust.foreign_files),
+        "{}",
+        py.json
+    );
 }
 
 fn find_unique(haystack: &[u8], needle: &[u8], log: &Path) -> usize {

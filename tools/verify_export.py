@@ -16,9 +16,15 @@ Exit status: 0 when the export verifies, 1 on an integrity failure, 2 on a usage
 arguments, EXPORT_DIR not a directory or without `manifest.json`, a file that cannot be read,
 an `--after` manifest that is not one).
 
-`--expect-head HEX` checks the export against a head obtained out of band (section 13.4 step 4).
-`--after MANIFEST_OR_DIR` checks that this export links to a previous one (section 13.1): its
-`first_seq` is the previous `last_seq + 1` and its `anchor` is the previous `head`.
+The checks run in the order of the table of section 13.4, and a failure is reported where that
+table says. Files in EXPORT_DIR other than the manifest and its data file are ignored. Each JSONL
+line is parsed, written again from its values as section 13.3 says, and compared byte for byte
+("one record, one line"): a line that cannot be read fails where it starts, a line that is not
+in its one form at its first byte that differs.
+
+`--expect-head HEX` checks the export against a head obtained out of band (section 13.4 check 9).
+`--after MANIFEST_OR_DIR` checks that this export links to a previous one (section 13.1): the
+same `log_id`, its `first_seq` the previous `last_seq + 1` and its `anchor` the previous `head`.
 
 The data file is read as a stream (one line, or one chunk of a record, at a time). Standard
 library only. The section numbers below refer to docs/FORMAT.md.
@@ -26,6 +32,7 @@ library only. The section numbers below refer to docs/FORMAT.md.
 
 import argparse
 import codecs
+import decimal
 import hashlib
 import json
 import os
@@ -73,8 +80,6 @@ DETAILS_RAW_KEY = b',"details_raw":'
 ZERO_HASH = bytes(32)
 CHUNK = 1 << 20
 
-INT_RE = re.compile(rb"-?(?:0|[1-9][0-9]*)")
-HASH_RE = re.compile(rb'"([0-9a-f]{64})"')
 HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 HEX32 = re.compile(r"[0-9a-f]{32}\Z")
 
@@ -135,6 +140,11 @@ def _reject_constant(name):
     raise ValueError("%s is not JSON" % name)
 
 
+def _int_or_negative_zero(text):
+    # "-0" is not an integer in the form a manifest holds: keep it apart (as a float).
+    return -0.0 if text == "-0" else int(text)
+
+
 def _pairs_no_duplicates(pairs):
     out = {}
     for k, v in pairs:
@@ -150,6 +160,7 @@ def parse_manifest(text):
         m = json.loads(
             text.decode("utf-8"),
             object_pairs_hook=_pairs_no_duplicates,
+            parse_int=_int_or_negative_zero,
             parse_constant=_reject_constant,
         )
     except UnicodeDecodeError:
@@ -185,11 +196,18 @@ def parse_manifest(text):
     for name in ("anchor", "head"):
         if not HEX64.match(m[name]):
             raise ValueError("%s is not 64 lowercase hex digits" % name)
+    for name in ("source", "exported_at"):
+        try:
+            m[name].encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("%s is not valid Unicode (a lone surrogate escape)" % name)
     if not 1 <= m["first_seq"] <= U64_MAX:
         raise ValueError("first_seq %d is not a seq (>= 1)" % m["first_seq"])
     if not m["first_seq"] <= m["last_seq"] <= U64_MAX:
         raise ValueError("last_seq %d is before first_seq %d" % (m["last_seq"], m["first_seq"]))
-    if m["count"] != m["last_seq"] - m["first_seq"] + 1:
+    if m["first_seq"] == 1 and m["anchor"] != "0" * 64:
+        raise ValueError("the anchor of an export from seq 1 is not all zeros")
+    if not 0 <= m["count"] <= U64_MAX or m["count"] != m["last_seq"] - m["first_seq"] + 1:
         raise ValueError(
             "count %d is not last_seq - first_seq + 1 = %d"
             % (m["count"], m["last_seq"] - m["first_seq"] + 1)
@@ -209,8 +227,8 @@ def parse_manifest(text):
             "files[0].name is %r but encoding %r needs %r"
             % (f["name"], m["encoding"], DATA_FILES[m["encoding"]])
         )
-    if f["bytes"] < 0:
-        raise ValueError("files[0].bytes is negative")
+    if not 0 <= f["bytes"] <= U64_MAX:
+        raise ValueError("files[0].bytes is not a size")
     if not HEX64.match(f["sha256"]):
         raise ValueError("files[0].sha256 is not 64 lowercase hex digits")
     return m
@@ -328,8 +346,8 @@ class Reader:
         return b
 
 
-def walk_bundle(fh, size, path, result):
-    """Section 13.4 step 2 for records.bin; advances `result`, returns the reader."""
+def walk_bundle(fh, size, path, result, last_seq):
+    """Section 13.4 check 4 for records.bin; advances `result`, returns the reader."""
     r = Reader(fh)
     seq, prev = result.next_seq, result.head
 
@@ -339,6 +357,8 @@ def walk_bundle(fh, size, path, result):
         def fail(reason):
             return Failure(seq, path, start, reason)
 
+        if seq > last_seq:
+            raise fail("a record past the manifest's last_seq %d" % last_seq)
         # Section 9 step 5.1-5.2, the committed end being the end of the file.
         if size - start < RECORD_HEADER_LEN:
             raise fail(
@@ -391,226 +411,296 @@ def walk_bundle(fh, size, path, result):
 
 
 class BadLine(Exception):
-    pass
+    """A line that is not an export line; `at` is the offset in the line where it fails: 0 when
+    it cannot be read at all, the first byte that differs from its one form otherwise."""
+
+    def __init__(self, reason, at=0):
+        super().__init__(reason)
+        self.at = at
 
 
-JSON_WS = re.compile(r"[ \t\n\r]*")
-JSON_STRING = re.compile(r'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"')
-JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
-JSON_LITERAL = re.compile(r"true|false|null")
+# JSON (RFC 8259) tokens, on bytes (the line is checked to be UTF-8 first).
+JSON_WS = re.compile(rb"[ \t\n\r]*")
+JSON_STRING = re.compile(rb'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"')
+JSON_NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+JSON_LITERAL = re.compile(rb"true|false|null")
+HASH_TEXT = re.compile(r"[0-9a-fA-F]{64}\Z")
+
+LINE_MEMBERS = ("seq", "timestamp", "kind", "actor", "trace_id", "leaf", "chain")
+DETAILS_MEMBERS = ("details", "details_raw")
 
 
-def json_text_problem(text):
-    """Whether `text` is one JSON text (RFC 8259), checked without recursion (details may nest
-    deeper than a recursive parser allows); returns None, or what is wrong and where."""
-    stack = []  # "{" or "[" for each open container
-    at = JSON_WS.match(text, 0).end()
+def json_value_end(text, at):
+    """The end of the one JSON value that starts at `at`, found without recursion (details may
+    nest deeper than a recursive parser allows); raises BadLine."""
+    stack = []  # b"{" or b"[" for each open container
     need_key = False
     while True:
         # A value (or, after "{" and ",", an object key and its colon, then a value).
         if need_key:
             m = JSON_STRING.match(text, at)
             if m is None:
-                return "expected an object key at character %d" % at
+                raise BadLine("expected an object key at column %d" % at)
             at = JSON_WS.match(text, m.end()).end()
-            if not text.startswith(":", at):
-                return "expected : at character %d" % at
+            if text[at : at + 1] != b":":
+                raise BadLine("expected : at column %d" % at)
             at = JSON_WS.match(text, at + 1).end()
             need_key = False
         c = text[at : at + 1]
-        if c in ("{", "["):
+        if c in (b"{", b"["):
             at = JSON_WS.match(text, at + 1).end()
-            close = "}" if c == "{" else "]"
-            if text.startswith(close, at):
+            close = b"}" if c == b"{" else b"]"
+            if text[at : at + 1] == close:
                 at += 1
             else:
                 stack.append(c)
-                need_key = c == "{"
+                need_key = c == b"{"
                 continue
         else:
-            m = JSON_STRING.match(text, at) or JSON_NUMBER.match(text, at) or JSON_LITERAL.match(
-                text, at
+            m = (
+                JSON_STRING.match(text, at)
+                or JSON_NUMBER.match(text, at)
+                or JSON_LITERAL.match(text, at)
             )
             if m is None:
-                return "expected a JSON value at character %d" % at
+                raise BadLine("expected a JSON value at column %d" % at)
             at = m.end()
         # A value ended: close containers, or go on to the next member or element.
         while True:
-            at = JSON_WS.match(text, at).end()
             if not stack:
-                return None if at == len(text) else "unexpected text at character %d" % at
+                return at
+            at = JSON_WS.match(text, at).end()
             c = text[at : at + 1]
-            if c == ",":
+            if c == b",":
                 at = JSON_WS.match(text, at + 1).end()
-                need_key = stack[-1] == "{"
+                need_key = stack[-1] == b"{"
                 break
-            if c == ("}" if stack[-1] == "{" else "]"):
+            if c == (b"}" if stack[-1] == b"{" else b"]"):
                 stack.pop()
                 at += 1
                 continue
-            return "expected , or a closing bracket at character %d" % at
+            raise BadLine("expected , or a closing bracket at column %d" % at)
 
 
-def _scan_string(line, at):
-    """The JSON string token starting at `at`; returns (decoded str, end)."""
-    if at >= len(line) or line[at] != 0x22:
-        raise BadLine("expected a JSON string at column %d" % at)
-    i = at + 1
-    n = len(line)
-    while i < n:
-        c = line[i]
-        if c == 0x22:
-            break
-        if c == 0x5C:
-            i += 2
-            continue
-        if c < 0x20:
-            raise BadLine("control character in a JSON string at column %d" % i)
-        i += 1
-    else:
-        raise BadLine("unterminated JSON string at column %d" % at)
-    token = line[at : i + 1]
+def is_json_text(text):
+    """Whether `text` (bytes) is one JSON text, whitespace around it allowed."""
+    at = JSON_WS.match(text, 0).end()
     try:
-        text = json.loads(token.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BadLine("a JSON string is not valid UTF-8 at column %d" % at)
-    except ValueError as e:
-        raise BadLine("bad JSON string at column %d: %s" % (at, e))
-    if not isinstance(text, str):
-        raise BadLine("bad JSON string at column %d" % at)
-    return text, i + 1
+        at = json_value_end(text, at)
+    except BadLine:
+        return False
+    return JSON_WS.match(text, at).end() == len(text)
 
 
-def _utf8(text, what):
-    """Encodes a decoded JSON string as UTF-8 (fails on lone surrogates from \\u escapes)."""
+def json_object_members(line):
+    """The members of the one JSON object `line` holds, in order: (key, value start, value
+    end); raises BadLine when the line is not one JSON object."""
+    at = JSON_WS.match(line, 0).end()
+    if line[at : at + 1] != b"{":
+        raise BadLine("not a JSON object")
+    at = JSON_WS.match(line, at + 1).end()
+    members = []
+    if line[at : at + 1] == b"}":
+        at += 1
+    else:
+        while True:
+            m = JSON_STRING.match(line, at)
+            if m is None:
+                raise BadLine("expected a member name at column %d" % at)
+            key = json.loads(m.group(0).decode("utf-8"))
+            at = JSON_WS.match(line, m.end()).end()
+            if line[at : at + 1] != b":":
+                raise BadLine("expected : at column %d" % at)
+            start = JSON_WS.match(line, at + 1).end()
+            end = json_value_end(line, start)
+            members.append((key, start, end))
+            at = JSON_WS.match(line, end).end()
+            c = line[at : at + 1]
+            if c == b",":
+                at = JSON_WS.match(line, at + 1).end()
+                continue
+            if c == b"}":
+                at += 1
+                break
+            raise BadLine("expected , or } at column %d" % at)
+    if JSON_WS.match(line, at).end() != len(line):
+        raise BadLine("text after the JSON object at column %d" % at)
+    return members
+
+
+def _int_value(token, lo, hi, what):
+    """A JSON number that is an integer in [lo, hi], in whatever form it is written (the form is
+    checked when the line is written again)."""
+    m = JSON_NUMBER.fullmatch(token)
+    if m is None:
+        raise BadLine("%s is not a number" % what)
+    if m.group(1) is None and m.group(2) is None:
+        v = int(token)
+    else:
+        d = decimal.Decimal(token.decode("ascii"))
+        if d.is_zero():
+            v = 0
+        elif d.adjusted() > 20 or d != d.to_integral_value():
+            raise BadLine("%s is not an integer in range" % what)
+        else:
+            v = int(d)
+    if not lo <= v <= hi:
+        raise BadLine("%s %d is out of range" % (what, v))
+    return v
+
+
+def _string_value(token, what):
+    """A JSON string, as UTF-8 bytes (a lone surrogate escape is not Unicode)."""
+    if JSON_STRING.fullmatch(token) is None:
+        raise BadLine("%s is not a JSON string" % what)
+    text = json.loads(token.decode("utf-8"))
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         raise BadLine("the %s is not valid Unicode (a lone surrogate escape)" % what)
 
 
-def _expect(line, at, literal):
-    if not line.startswith(literal, at):
-        raise BadLine("expected %s at column %d" % (literal.decode(), at))
-    return at + len(literal)
+def _nullable_string_value(token, what):
+    if token is None or token == b"null":
+        return None
+    return _string_value(token, what)
 
 
-def _scan_int(line, at, lo, hi, what):
-    m = INT_RE.match(line, at)
-    if m is None:
-        raise BadLine("%s is not a JSON integer" % what)
-    v = int(m.group(0))
-    if not lo <= v <= hi:
-        raise BadLine("%s %d is out of range" % (what, v))
-    return v, m.end()
+def _hash_value(token, what):
+    text = _string_value(token, what).decode("utf-8")
+    if HASH_TEXT.match(text) is None:
+        raise BadLine("%s is not 64 hex digits" % what)
+    return bytes.fromhex(text)
 
 
-def _scan_nullable_string(line, at, what):
-    if line.startswith(b"null", at):
-        return None, at + 4
-    text, at = _scan_string(line, at)
-    return _utf8(text, what), at
+def json_string(value):
+    """Section 13.3, "JSON strings": the one way to write a string (UTF-8 bytes)."""
+    return json.dumps(value.decode("utf-8"), ensure_ascii=False).encode("utf-8")
 
 
-def _scan_hash(line, at, what):
-    m = HASH_RE.match(line, at)
-    if m is None:
-        raise BadLine("%s is not 64 lowercase hex digits" % what)
-    return bytes.fromhex(m.group(1).decode()), m.end()
+def write_line(rec):
+    """Section 13.3: the line an export writes for these values, line feed included."""
+
+    def nullable(v):
+        return b"null" if v is None else json_string(v)
+
+    out = [
+        b'{"seq":%d,"timestamp":%d,"kind":' % (rec["seq"], rec["timestamp"]),
+        json_string(rec["kind"]),
+        b',"actor":',
+        nullable(rec["actor"]),
+        b',"trace_id":',
+        nullable(rec["trace"]),
+        b',"leaf":"%s","chain":"%s"' % (rec["leaf"].hex().encode(), rec["chain"].hex().encode()),
+    ]
+    details = rec["details"]
+    if details is not None:
+        if b"\n" in details or b"\r" in details:
+            out += [DETAILS_RAW_KEY, json_string(details)]
+        else:
+            out += [DETAILS_KEY, details]
+    out.append(b"}\n")
+    return b"".join(out)
 
 
-def parse_line(line):
-    """A line without its line feed, as section 13.3 lays it out; returns its fields, with
-    `details` the bytes of the details (or None when absent)."""
-    at = _expect(line, 0, b'{"seq":')
-    seq, at = _scan_int(line, at, 0, U64_MAX, "seq")
-    at = _expect(line, at, b',"timestamp":')
-    timestamp, at = _scan_int(line, at, I64_MIN, I64_MAX, "timestamp")
-    at = _expect(line, at, b',"kind":')
-    kind, at = _scan_string(line, at)
-    kind = _utf8(kind, "kind")
-    at = _expect(line, at, b',"actor":')
-    actor, at = _scan_nullable_string(line, at, "actor")
-    at = _expect(line, at, b',"trace_id":')
-    trace, at = _scan_nullable_string(line, at, "trace id")
-    at = _expect(line, at, b',"leaf":')
-    leaf, at = _scan_hash(line, at, "leaf")
-    at = _expect(line, at, b',"chain":')
-    chain, at = _scan_hash(line, at, "chain")
-
-    if line[at:] == b"}":
-        details = None
-    elif line.startswith(DETAILS_KEY, at):
+def parse_line(raw):
+    """A line, its line feed included, read as section 13.3 says: parsed, then written again
+    from the parsed values and compared byte for byte. Returns its fields, `details` being the
+    bytes of the details (None when absent); raises BadLine."""
+    if not raw.endswith(b"\n"):
+        raise BadLine("the last line does not end with a line feed (%d bytes)" % len(raw))
+    line = raw[:-1]
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadLine("the line is not valid UTF-8")
+    values = {}
+    for key, start, end in json_object_members(line):
+        if key not in LINE_MEMBERS and key not in DETAILS_MEMBERS:
+            raise BadLine("unknown member %r" % key)
+        if key in values:
+            raise BadLine("member %r given twice" % key)
+        values[key] = line[start:end]
+    for key in ("seq", "timestamp", "kind", "leaf", "chain"):
+        if key not in values:
+            raise BadLine("no %r member" % key)
+    rec = {
+        "seq": _int_value(values["seq"], 0, U64_MAX, "seq"),
+        "timestamp": _int_value(values["timestamp"], I64_MIN, I64_MAX, "timestamp"),
+        "kind": _string_value(values["kind"], "kind"),
+        # An absent actor or trace id member reads as null; writing the line again shows it.
+        "actor": _nullable_string_value(values.get("actor"), "actor"),
+        "trace": _nullable_string_value(values.get("trace_id"), "trace id"),
+        "leaf": _hash_value(values["leaf"], "leaf"),
+        "chain": _hash_value(values["chain"], "chain"),
+    }
+    raw_details = _nullable_string_value(values.get("details_raw"), "details_raw")
+    if "details" in values:
+        if raw_details is not None:
+            raise BadLine("both details and details_raw")
         # "everything after the first occurrence of the eleven bytes ,"details": in the line, up
         # to (not including) the line's last }".
         first = line.find(DETAILS_KEY)
-        if first != at:
-            raise BadLine(",\"details\": occurs before the details member")
         last = line.rfind(b"}")
-        if last != len(line) - 1 or last < at + len(DETAILS_KEY):
-            raise BadLine("the line does not end with }")
-        details = line[at + len(DETAILS_KEY) : last]
-        if b"\r" in details:
-            raise BadLine("details holding a carriage return must be written as details_raw")
-        try:
-            text = details.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadLine("the details are not valid UTF-8")
-        # The line is one JSON object: the details text must be a JSON value.
-        problem = json_text_problem(text)
-        if problem is not None:
-            raise BadLine("the details are not JSON text: %s" % problem)
-    elif line.startswith(DETAILS_RAW_KEY, at):
-        text, at = _scan_string(line, at + len(DETAILS_RAW_KEY))
-        if line[at:] != b"}":
-            raise BadLine("unexpected bytes after details_raw at column %d" % at)
-        details = _utf8(text, "details")
-        if b"\n" not in details and b"\r" not in details:
-            raise BadLine("details_raw used for details without a line break")
+        if first < 0 or last < first + len(DETAILS_KEY):
+            raise BadLine("the details member is not where section 13.3 puts it")
+        details = line[first + len(DETAILS_KEY) : last]
+        if not is_json_text(details):
+            raise BadLine("the details are not JSON text (details is not the last member)")
     else:
-        raise BadLine("unexpected bytes after the chain member at column %d" % at)
-    return {
-        "seq": seq,
-        "timestamp": timestamp,
-        "kind": kind,
-        "actor": actor,
-        "trace": trace,
-        "leaf": leaf,
-        "chain": chain,
-        "details": details,
-    }
+        details = raw_details
+    rec["details"] = details
+    for what, value, limit in (
+        ("kind", rec["kind"], U16_MAX),
+        ("actor", rec["actor"], U16_MAX),
+        ("trace id", rec["trace"], U16_MAX),
+        ("details", details, U32_MAX),
+    ):
+        if value is not None and len(value) > limit:
+            raise BadLine("the %s is %d bytes, longer than %d" % (what, len(value), limit))
+    # One record, one line.
+    written = write_line(rec)
+    if written != raw:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(written, raw)) if a != b),
+            min(len(written), len(raw)),
+        )
+        raise BadLine(
+            "not written the way an export writes it (section 13.3), from byte %d of the line"
+            % at,
+            at,
+        )
+    return rec
 
 
 def rebuild_body(rec):
-    """Section 13.3 "Rebuilding the body", checked as section 6 decodes it; returns bytes."""
+    """Section 13.3 "Rebuilding the body"; returns the body (section 6), or raises BadLine when
+    it does not decode."""
     kind, actor, trace, details = rec["kind"], rec["actor"], rec["trace"], rec["details"]
     if not kind:
         raise BadLine("event kind is empty")
-    if len(kind) > U16_MAX:
-        raise BadLine("kind is %d bytes, more than 65535" % len(kind))
     flags = 0
-    a = t = d = 0
     if actor is not None:
         flags |= FLAG_ACTOR
-        a = len(actor)
-        if a > U16_MAX:
-            raise BadLine("actor is %d bytes, more than 65535" % a)
     if trace is not None:
         flags |= FLAG_TRACE
-        t = len(trace)
-        if t > U16_MAX:
-            raise BadLine("trace id is %d bytes, more than 65535" % t)
     if details is not None:
         flags |= FLAG_DETAILS
-        d = len(details)
-        if d > U32_MAX:
-            raise BadLine("details are %d bytes, more than a u32 length" % d)
-    fixed = struct.pack("<BBHHHqI", BODY_VERSION, flags, len(kind), a, t, rec["timestamp"], d)
+    fixed = struct.pack(
+        "<BBHHHqI",
+        BODY_VERSION,
+        flags,
+        len(kind),
+        len(actor or b""),
+        len(trace or b""),
+        rec["timestamp"],
+        len(details or b""),
+    )
     return b"".join((fixed, kind, actor or b"", trace or b"", details or b""))
 
 
-def walk_jsonl(fh, path, result):
-    """Section 13.4 step 2 for events.jsonl; advances `result`, returns the reader."""
+def walk_jsonl(fh, path, result, last_seq):
+    """Section 13.4 check 4 for events.jsonl; advances `result`, returns the reader."""
     r = Reader(fh)
     seq, prev = result.next_seq, result.head
     while True:
@@ -621,15 +711,15 @@ def walk_jsonl(fh, path, result):
         r.pos += len(raw)
         r.hash.update(raw)
 
-        def fail(reason):
-            return Failure(seq, path, start, reason)
+        def fail(reason, at=0):
+            return Failure(seq, path, start + at, reason)
 
-        if not raw.endswith(b"\n"):
-            raise fail("the last line does not end with a line feed (%d bytes)" % len(raw))
         try:
-            rec = parse_line(raw[:-1])
+            rec = parse_line(raw)
         except BadLine as e:
-            raise fail("not an export line: %s" % e)
+            raise fail("not an export line: %s" % e, e.at)
+        if seq > last_seq:
+            raise fail("a record past the manifest's last_seq %d" % last_seq)
         if rec["seq"] != seq:
             raise fail("expected seq %d, found %d" % (seq, rec["seq"]))
         try:
@@ -645,7 +735,8 @@ def walk_jsonl(fh, path, result):
         chain = chain_hash(prev, seq, leaf)
         if chain != rec["chain"]:
             raise fail(
-                "chain hash mismatch: the line says %s, expected %s" % (rec["chain"].hex(), chain.hex())
+                "chain hash mismatch: the line says %s, expected %s"
+                % (rec["chain"].hex(), chain.hex())
             )
         prev = chain
         seq += 1
@@ -685,11 +776,13 @@ def load_previous(arg):
 
 
 def verify(directory, expect_head, after, result):
+    """Section 13.4: the checks in the order of its table, each failure where the table says."""
     manifest_path = os.path.join(directory, MANIFEST)
 
-    # Step 1: the manifest.
+    # Check 1: the manifest exists.
     if not os.path.isfile(manifest_path):
         raise NotAnExport(manifest_path, "not an export: %s is missing" % MANIFEST)
+    # Check 2: it is the object of section 13.1.
     text = read_manifest_file(manifest_path)
     try:
         m = parse_manifest(text)
@@ -701,32 +794,39 @@ def verify(directory, expect_head, after, result):
     data_path = os.path.join(directory, entry["name"])
     result.first_seq, result.next_seq, result.head = first_seq, first_seq, anchor
 
-    # Step 2: the records.
+    # Check 3: the data file exists.
     try:
         fh = open(data_path, "rb")
     except FileNotFoundError:
         raise Failure(None, data_path, 0, "the data file %s is missing" % entry["name"])
     except OSError as e:
         raise UsageError("cannot open %s: %s" % (data_path, e))
+    # Check 4: the records.
     with fh:
         size = os.fstat(fh.fileno()).st_size
         try:
             if m["encoding"] == "bundle":
-                reader = walk_bundle(fh, size, data_path, result)
+                reader = walk_bundle(fh, size, data_path, result, last_seq)
             else:
-                reader = walk_jsonl(fh, data_path, result)
+                reader = walk_jsonl(fh, data_path, result, last_seq)
+            # Whatever the walk left unread still counts in the digest.
+            rest = fh.read(CHUNK)
+            while rest:
+                reader.hash.update(rest)
+                rest = fh.read(CHUNK)
         except OSError as e:
             raise UsageError("cannot read %s: %s" % (data_path, e))
     seq, prev = result.next_seq, result.head
 
-    # Step 3: size, SHA-256, count, last seq, head.
-    if reader.pos != entry["bytes"]:
+    # Check 5: the size.
+    if size != entry["bytes"]:
         raise Failure(
             None,
             data_path,
-            min(reader.pos, entry["bytes"]),
-            "the data file is %d bytes but the manifest says %d" % (reader.pos, entry["bytes"]),
+            min(size, entry["bytes"]),
+            "the data file is %d bytes but the manifest says %d" % (size, entry["bytes"]),
         )
+    # Check 6: the SHA-256.
     digest = reader.hash.hexdigest()
     if digest != entry["sha256"]:
         raise Failure(
@@ -735,30 +835,32 @@ def verify(directory, expect_head, after, result):
             0,
             "the data file's SHA-256 is %s but the manifest says %s" % (digest, entry["sha256"]),
         )
+    # Check 7: the records end at last_seq (a record past it failed in check 4).
     if seq - 1 != last_seq:
         raise Failure(
-            seq if seq <= last_seq else last_seq + 1,
+            seq,
             data_path,
-            reader.pos,
+            size,
             "the records end at seq %d but the manifest says last_seq %d (count %d)"
             % (seq - 1, last_seq, m["count"]),
         )
+    # Check 8: the chain ends at the head.
     if prev != head:
         raise Failure(
             last_seq,
-            manifest_path,
-            0,
+            data_path,
+            size,
             "the records end with chain %s but the manifest's head is %s" % (prev.hex(), head.hex()),
         )
-
-    # Step 4: heads obtained out of band.
+    # Check 9: a head obtained out of band.
     if expect_head is not None and head != expect_head:
         raise Failure(
             last_seq,
-            manifest_path,
-            0,
+            data_path,
+            size,
             "head mismatch: expected %s, the export's head is %s" % (expect_head.hex(), head.hex()),
         )
+    # Check 10: a previous export this one continues (section 13.1, "link").
     if after is not None:
         if after["log_id"] != m["log_id"]:
             raise Failure(

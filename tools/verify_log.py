@@ -14,6 +14,10 @@ Prints one JSON object:
 Exit status: 0 when the log verifies, 1 on an integrity failure, 2 on a usage error (bad
 arguments, DIR not a directory, no segment file in DIR, a file that cannot be read).
 
+A log that does not start at segment 1, seq 1 and the zero anchor (its oldest segments were
+pruned, FORMAT.md section 14) must hold the auditring.pruned record that justifies its start
+(section 9, "Pruned logs").
+
 `--receipt SEQ:HEX` (repeatable) also checks the log against a head obtained out of band: the log
 must reach SEQ and record SEQ must have chain hash HEX (FORMAT.md section 11).
 
@@ -23,6 +27,7 @@ Standard library only. The section numbers below refer to docs/FORMAT.md.
 import hashlib
 import json
 import os
+import re
 import struct
 import sys
 
@@ -46,6 +51,12 @@ RECORD_HEADER_LEN = 80
 # Section 6.
 BODY_FIXED_LEN = 20
 BODY_FLAGS = 1 | 2 | 4
+# Section 1 and 14.
+LOCK_FILE = "LOCK"
+EXPORTED_FILE = "EXPORTED"
+EXPORTED_TMP_PREFIX = ".EXPORTED.tmp-"
+PRUNED_KIND = b"auditring.pruned"
+PRUNE_MEMBERS = ("first_seq", "last_seq", "head", "segments", "reason", "exported_to")
 
 ZERO_HASH = bytes(32)
 U64_MAX = (1 << 64) - 1
@@ -106,6 +117,8 @@ def parse_segment_name(name):
 
 
 def classify(names):
+    """Section 1: segments, temporaries and foreign files (the lock file and the export marker,
+    with its replacements in progress, are none of these)."""
     segments, temporary, foreign = [], [], []
     for name in names:
         n = parse_segment_name(name)
@@ -113,7 +126,9 @@ def classify(names):
             segments.append((n, name))
         elif name.startswith(".") and name.endswith(".tmp") and parse_segment_name(name[1:-4]):
             temporary.append(name)
-        elif name != "LOCK":
+        elif name in (LOCK_FILE, EXPORTED_FILE) or name.startswith(EXPORTED_TMP_PREFIX):
+            continue
+        else:
             foreign.append(name)
     segments.sort()
     foreign.sort()
@@ -276,6 +291,76 @@ def decode_body(body):
     return None
 
 
+class _Members(list):
+    """The members of a JSON object, in order (duplicates kept), as json.loads's pairs hook
+    gives them."""
+
+
+def _int_or_negative_zero(text):
+    # "-0" is not an integer in the form section 14.1 reads: keep it apart (as a float).
+    return -0.0 if text == "-0" else int(text)
+
+
+def _reject_constant(name):
+    raise ValueError("%s is not JSON" % name)
+
+
+def _is_utf8(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate escape
+        return False
+    return True
+
+
+def _is_u64(v):
+    return type(v) is int and 0 <= v <= U64_MAX
+
+
+def prune_details(body):
+    """Section 14.1: for the body of a record of kind auditring.pruned, (first_seq, last_seq,
+    head) as its details say; None when the details are not the object of section 14.1. The
+    body decodes (section 6)."""
+    _version, flags, k, a, t, _timestamp, d = struct.unpack_from("<BBHHHqI", body, 0)
+    if body[BODY_FIXED_LEN : BODY_FIXED_LEN + k] != PRUNED_KIND or not flags & 4:
+        return None
+    details = body[BODY_FIXED_LEN + k + a + t :]
+    try:
+        value = json.loads(
+            details.decode("utf-8"),
+            object_pairs_hook=_Members,
+            parse_int=_int_or_negative_zero,
+            parse_constant=_reject_constant,
+        )
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, _Members):
+        return None
+    members = {}
+    for key, v in value:
+        if key in members and key in PRUNE_MEMBERS:
+            return None  # a member given twice
+        members[key] = v
+    if not all(key in members for key in PRUNE_MEMBERS if key != "exported_to"):
+        return None
+    first, last, head = members["first_seq"], members["last_seq"], members["head"]
+    segments, reason = members["segments"], members["reason"]
+    exported_to = members.get("exported_to")
+    if not (_is_u64(first) and _is_u64(last)):
+        return None
+    if not (isinstance(head, str) and re.fullmatch(r"[0-9a-f]{64}", head)):
+        return None
+    if type(segments) is not list or not all(
+        isinstance(n, str) and _is_utf8(n) for n in segments
+    ):
+        return None
+    if not (isinstance(reason, str) and _is_utf8(reason)):
+        return None
+    if exported_to is not None and not (isinstance(exported_to, str) and _is_utf8(exported_to)):
+        return None
+    return first, last, bytes.fromhex(head)
+
+
 def next_record(f, pos, end):
     """Section 9 step 5.1-5.2: ('end',) | ('nomagic',) | ('overrun', body_len) |
     ('record', header, body, padding, total)."""
@@ -331,6 +416,37 @@ class Walk:
         self.notes = []  # findings that are not failures
         self.uncommitted = 0  # valid records found past committed lengths (section 9 step 6)
         self.wanted = wanted  # seq -> None, filled with (chain, file, offset)
+        # Where the log starts: (segment number, file, commit slot offset, first seq, anchor).
+        self.start = None
+        self.pruned = []  # (first_seq, last_seq, head) of every prune record found (section 14.1)
+
+    def note_prune(self, body):
+        found = prune_details(body)
+        if found is not None:
+            self.pruned.append(found)
+
+    def unjustified_start(self):
+        """Section 9, "Pruned logs": a log that does not start at segment 1, seq 1, anchor all
+        zeros needs the prune record that says where the records before it ended; or, for a
+        removal a crash interrupted (section 14.2), one whose range holds the seq before the
+        log's first. Returns the failure, or None."""
+        if self.start is None:
+            return None
+        number, path, offset, first_seq, anchor = self.start
+        if number == 1 and first_seq == 1 and anchor == ZERO_HASH:
+            return None
+        before = first_seq - 1
+        for first, last, head in self.pruned:
+            if first <= before < last or (before == last and head == anchor):
+                return None
+        return Failure(
+            first_seq,
+            path,
+            offset,
+            "unpruned start: the log starts at seq %d, anchored at %s, but no auditring.pruned "
+            "record says seqs before it were pruned (segments removed by hand?)"
+            % (first_seq, anchor.hex()),
+        )
 
     def remember(self, seq, chain, path, offset):
         if seq in self.wanted:
@@ -427,6 +543,8 @@ class Walk:
             raise fail(None, SLOT_OFFSETS[0], "the first segment has no commit slot")
         if self.chain is None:
             self.first_seq = next_seq
+            at = SLOT_OFFSETS[current[0]] if current is not None else SLOT_OFFSETS[0]
+            self.start = (number, path, at, next_seq, prev)
         if current is not None:
             ci, cs = current
             if cs["first_seq"] != next_seq:
@@ -488,6 +606,7 @@ class Walk:
             chain, why = check_record(header, body, padding, seq, head)
             if chain is None:
                 raise fail(seq, pos, why)
+            self.note_prune(body)
             head = chain
             k = seq - next_seq
             if k % INDEX_STRIDE == 0:
@@ -549,6 +668,8 @@ class Walk:
                 chain, _why = check_record(header, body, padding, seq, head)
                 if chain is None:
                     break
+                # Records past the committed length that continue the chain count (section 9).
+                self.note_prune(body)
                 k = seq - next_seq
                 if k % INDEX_STRIDE == 0:
                     at = HEADER_LEN + (k // INDEX_STRIDE) * 4
@@ -650,6 +771,8 @@ def main(argv):
                         "segment %d is missing" % (segments[i - 1][0] + 1),
                     )
                 walk.segment(number, name)
+            # Section 9, "Pruned logs": once the walk completed.
+            error = walk.unjustified_start()
         except Failure as e:
             error = e
     except UsageError as e:

@@ -471,12 +471,18 @@ impl Walk {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Line {
+    // Numbers and hashes are read leniently (`1.0`, `-0`, upper-case hex), so that a line
+    // written another way fails where it differs from the one form (see `parse_line`).
+    #[serde(deserialize_with = "integer")]
     seq: u64,
+    #[serde(deserialize_with = "integer")]
     timestamp: i64,
     kind: String,
     actor: Option<String>,
     trace_id: Option<String>,
+    #[serde(deserialize_with = "any_case_hash")]
     leaf: Hash,
+    #[serde(deserialize_with = "any_case_hash")]
     chain: Hash,
     /// Whether the member is there (its value, even `null`, is read from the line's bytes).
     #[serde(default, deserialize_with = "present")]
@@ -489,6 +495,35 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     serde::de::IgnoredAny::deserialize(d).map(|_| true)
 }
 
+/// A JSON number with an integral value in range, however it is written.
+fn integer<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i128>,
+{
+    use serde::de::Error as _;
+    let n = serde_json::Number::deserialize(d)?;
+    let value = if let Some(u) = n.as_u64() {
+        Some(i128::from(u))
+    } else if let Some(i) = n.as_i64() {
+        Some(i128::from(i))
+    } else {
+        // Exactly representable integers only: 1.0 and 1e3 are, 1.5 and 1e30 are not.
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i128)
+    };
+    value
+        .and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| D::Error::custom(format!("{n} is not an integer in range")))
+}
+
+/// A hash in hex of either case.
+fn any_case_hash<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
+    let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+    Hash::from_hex(&s).map_err(serde::de::Error::custom)
+}
+
 /// Parses one JSONL line and rebuilds the body that was hashed.
 fn parse_line(offset: u64, line: &[u8]) -> Result<Parsed, (u64, Reason)> {
     let bad = |why: String| (offset, Reason::Line(why));
@@ -496,13 +531,17 @@ fn parse_line(offset: u64, line: &[u8]) -> Result<Parsed, (u64, Reason)> {
         .strip_suffix(b"\n")
         .ok_or_else(|| bad("the line does not end with a line feed".into()))?;
     let fields: Line = serde_json::from_slice(text).map_err(|e| bad(e.to_string()))?;
-    // The details are the bytes after the first `,"details":` up to the closing brace: no
-    // earlier field can hold those bytes unescaped.
+    // The details are the bytes after the first `,"details":` up to the last closing brace: no
+    // earlier field can hold those bytes unescaped. (Whitespace after that brace is not part of
+    // the one form: the comparison below finds it.)
     const KEY: &[u8] = b",\"details\":";
+    let close = text.iter().rposition(|&b| b == b'}').unwrap_or(0);
     let inline = text
         .windows(KEY.len())
         .position(|w| w == KEY)
-        .map(|i| &text[i + KEY.len()..text.len() - 1]);
+        .map(|i| i + KEY.len())
+        .filter(|&start| start <= close)
+        .map(|start| &text[start..close]);
     let details: Option<&[u8]> = match (inline, &fields.details_raw) {
         (Some(_), Some(_)) => return Err(bad("both details and details_raw".into())),
         (Some(d), None) => Some(d),
