@@ -44,6 +44,8 @@ enum Location {
 pub struct RingBuilder {
     location: Location,
     options: Options,
+    /// See [`RingBuilder::sequencer_start_gate`].
+    start_gate: Option<(Arc<std::sync::Barrier>, bool)>,
 }
 
 impl RingBuilder {
@@ -82,6 +84,22 @@ impl RingBuilder {
     /// [`Error::Locked`] (default: fail).
     pub fn wait_for_lock(mut self, wait: bool) -> RingBuilder {
         self.options.wait_for_lock = wait;
+        self
+    }
+
+    /// For benchmarks of the sequencer alone: the sequencer thread waits on `gate` before it
+    /// takes its first event, so that the queue can be filled first (it must be large enough
+    /// to take every event pushed meanwhile, or the pushes wait for a sequencer that waits for
+    /// the gate). With `prefault`, it first faults in the whole active segment, as the
+    /// preparer does ahead of it in a steady state, so that the time measured is its own work.
+    /// Not part of the stable API.
+    #[doc(hidden)]
+    pub fn sequencer_start_gate(
+        mut self,
+        gate: Arc<std::sync::Barrier>,
+        prefault: bool,
+    ) -> RingBuilder {
+        self.start_gate = Some((gate, prefault));
         self
     }
 
@@ -172,7 +190,7 @@ impl RingBuilder {
             None
         };
         let consumer = Consumer::new(queue);
-        let sequencer = Sequencer::new(Start {
+        let mut sequencer = Sequencer::new(Start {
             shared: shared.clone(),
             max_batch: options.max_batch,
             first_seq: rec.first_seq,
@@ -192,8 +210,15 @@ impl RingBuilder {
             helpers,
         });
         let guard_shared = shared.clone();
+        let gate = self.start_gate;
         let sequencer = spawn("auditring-sequencer", move || {
             let _guard = CloseOnUnwind(guard_shared);
+            if let Some((gate, prefault)) = gate {
+                if prefault {
+                    sequencer.prefault_active();
+                }
+                gate.wait();
+            }
             sequencer.run(consumer)
         })?;
         Ok(Ring {
@@ -266,6 +291,7 @@ impl Ring {
         RingBuilder {
             location: Location::Dir(dir.into()),
             options: Options::default(),
+            start_gate: None,
         }
     }
 
@@ -274,6 +300,7 @@ impl Ring {
         RingBuilder {
             location: Location::Storage(Arc::new(storage)),
             options: Options::default(),
+            start_gate: None,
         }
     }
 

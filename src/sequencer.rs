@@ -422,6 +422,13 @@ impl Sequencer {
         }
     }
 
+    /// Faults in the whole active segment now (see `RingBuilder::sequencer_start_gate`).
+    pub(crate) fn prefault_active(&mut self) {
+        let len = self.active.seg.prefix.file_len;
+        let _ = self.active.seg.prefault(0, len);
+        self.active.prefaulted = len;
+    }
+
     fn maybe_prefault(&mut self) {
         let a = &mut self.active;
         let len = a.seg.prefix.file_len;

@@ -106,6 +106,68 @@ fn demo_writes_verifies_and_reports() {
 }
 
 #[test]
+fn bench_compares_the_designs_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("bench");
+    let out = run(
+        &[
+            "bench",
+            "--dir",
+            s(&work),
+            "--events",
+            "3000",
+            "--runs",
+            "2",
+            "--producers",
+            "1,3",
+            "--json",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["events"], 3000);
+    assert_eq!(v["runs"], 2);
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(
+        results
+            .iter()
+            .map(|r| r["producers"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [1, 3]
+    );
+    for r in results {
+        for design in ["auditring", "mutex + BufWriter", "write-behind"] {
+            let d = &r["designs"][design];
+            assert_eq!(
+                d["events_per_sec_runs"].as_array().unwrap().len(),
+                2,
+                "{design}"
+            );
+            assert!(
+                d["events_per_sec_median"].as_f64().unwrap() > 0.0,
+                "{design}"
+            );
+            assert!(d["p999_push_ns"].as_u64().unwrap() >= d["p50_push_ns"].as_u64().unwrap());
+        }
+        let ratio = r["ratio_vs_mutex"].as_f64().unwrap();
+        assert!(ratio.is_finite() && ratio > 0.0, "{ratio}");
+    }
+    assert!(!work.exists(), "the bench's logs are removed afterwards");
+
+    // An existing directory is never written into or removed.
+    std::fs::create_dir(&work).unwrap();
+    std::fs::write(work.join("precious"), b"x").unwrap();
+    let out = run(&["bench", "--dir", s(&work), "--events", "10"], "");
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(work.join("precious")).unwrap(), b"x");
+
+    let out = run(&["bench", "--producers", "0"], "");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
 fn demo_refuses_to_replace_a_directory_that_is_not_a_log() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("precious.txt"), "keep me").unwrap();
@@ -285,7 +347,7 @@ fn a_torn_tail_is_reported_but_is_not_a_failure() {
 #[test]
 fn every_command_has_help_with_an_example() {
     for command in [
-        "demo", "append", "verify", "stat", "query", "tail", "segments",
+        "demo", "bench", "append", "verify", "stat", "query", "tail", "segments",
     ] {
         let out = run(&[command, "--help"], "");
         assert_eq!(out.status.code(), Some(0), "{command}");

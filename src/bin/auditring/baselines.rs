@@ -26,6 +26,7 @@ use std::thread::{self, JoinHandle};
 use crossbeam::channel::{self, Sender};
 use sha2::{Digest, Sha256};
 
+use crate::load::Design;
 use crate::workload::AuditEvent;
 
 /// Capacity of [`WriteBehind`]'s channel, in events.
@@ -173,6 +174,40 @@ impl WriteBehind {
         writer
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the write-behind thread panicked")))
+    }
+}
+
+impl Design for Locked {
+    type Ready = AuditEvent;
+
+    fn prepare(&self, event: AuditEvent) -> AuditEvent {
+        event
+    }
+
+    fn push(&self, event: AuditEvent) -> Result<(), String> {
+        Locked::push(self, event);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<u64, String> {
+        Locked::finish(self).map_err(|e| format!("mutex + BufWriter: {e}"))
+    }
+}
+
+impl Design for WriteBehind {
+    type Ready = AuditEvent;
+
+    fn prepare(&self, event: AuditEvent) -> AuditEvent {
+        event
+    }
+
+    fn push(&self, event: AuditEvent) -> Result<(), String> {
+        WriteBehind::push(self, event);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<u64, String> {
+        WriteBehind::finish(self).map_err(|e| format!("write-behind: {e}"))
     }
 }
 

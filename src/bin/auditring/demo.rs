@@ -2,15 +2,13 @@
 //! flushes, closes, verifies, and reports throughput and push latency.
 
 use std::path::{Path, PathBuf};
-use std::sync::Barrier;
-use std::thread;
 use std::time::Instant;
 
-use hdrhistogram::Histogram;
 use serde_json::json;
 
 use crate::baselines::{Locked, WriteBehind};
-use crate::{DurabilityArg, Failure, dir_arg, workload};
+use crate::load::{self, Auditring, LATENCY_EVERY, Load, Run};
+use crate::{DurabilityArg, Failure, dir_arg};
 
 /// Arguments of `auditring demo`.
 #[derive(clap::Args)]
@@ -46,10 +44,6 @@ pub struct Args {
     json: bool,
 }
 
-/// Every this many pushes, one is timed: reading the clock twice costs about as much as a
-/// tenth of a push, and a systematic sample gives the same distribution.
-const LATENCY_EVERY: u64 = 4;
-
 /// Removes a previous demo log, refusing to touch a directory that holds anything else.
 fn recreate(dir: &Path) -> Result<(), Failure> {
     if dir.exists() {
@@ -77,141 +71,18 @@ fn recreate(dir: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// How one design fared on the workload.
-struct Run {
-    seconds: f64,
-    latency: Histogram<u64>,
-}
-
-impl Run {
-    fn per_sec(&self, events: u64) -> f64 {
-        events as f64 / self.seconds
-    }
-
-    fn json(&self, events: u64) -> serde_json::Value {
-        let q = |p: f64| self.latency.value_at_quantile(p);
-        json!({
-            "seconds": self.seconds,
-            "events_per_sec": self.per_sec(events),
-            "p50_push_ns": q(0.5),
-            "p99_push_ns": q(0.99),
-            "p999_push_ns": q(0.999),
-            "max_push_ns": self.latency.max(),
-        })
-    }
-}
-
 fn failed(message: String) -> Failure {
     Failure { code: 4, message }
 }
 
-/// Pushes `events` demo events from `producers` threads, all released at once: each is made
-/// ready for the design by `prepare` (the application's work), then handed to `push` (the
-/// design's), and every [`LATENCY_EVERY`]th `push` is timed. Then calls `finish`, which must
-/// hand everything to the operating system. The clock runs from the release to the end of
-/// `finish`.
-fn drive<T>(
-    args: &Args,
-    timestamp: i64,
-    prepare: impl Fn(workload::AuditEvent) -> T + Sync,
-    push: impl Fn(T) -> Result<(), String> + Sync,
-    finish: impl FnOnce() -> Result<(), Failure>,
-) -> Result<Run, Failure> {
-    let start = Barrier::new(args.producers + 1);
-    let (began, histograms) = thread::scope(|s| {
-        let threads: Vec<_> = (0..args.producers)
-            .map(|p| {
-                let share = args.events / args.producers as u64
-                    + u64::from((p as u64) < args.events % args.producers as u64);
-                let events = workload::Generator::new(p, args.event_size, timestamp);
-                let (start, prepare, push) = (&start, &prepare, &push);
-                s.spawn(move || -> Result<Histogram<u64>, String> {
-                    let mut latency = histogram();
-                    start.wait();
-                    for i in 0..share {
-                        let event = prepare(events.event(i));
-                        if i % LATENCY_EVERY == 0 {
-                            let t = Instant::now();
-                            push(event)?;
-                            latency.saturating_record(t.elapsed().as_nanos() as u64);
-                        } else {
-                            push(event)?;
-                        }
-                    }
-                    Ok(latency)
-                })
-            })
-            .collect();
-        start.wait();
-        let began = Instant::now();
-        let histograms: Vec<_> = threads.into_iter().map(|t| t.join()).collect();
-        (began, histograms)
-    });
-    let mut latency = histogram();
-    for h in histograms {
-        let h = h
-            .map_err(|_| failed("a producer thread panicked".into()))?
-            .map_err(|e| failed(format!("push failed: {e}")))?;
-        latency.add(&h).expect("same bounds");
-    }
-    finish()?;
-    Ok(Run {
-        seconds: began.elapsed().as_secs_f64(),
-        latency,
-    })
-}
-
-fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
-}
-
-/// The workload through one baseline `log`; `finish` hands everything to the operating system
-/// and returns how many events it wrote. The clock stops after `finish`.
-fn baseline<L: Sync>(
-    args: &Args,
-    timestamp: i64,
-    log: L,
-    push: impl Fn(&L, workload::AuditEvent) + Sync,
-    finish: impl FnOnce(L) -> std::io::Result<u64>,
-) -> Result<Run, Failure> {
-    let run = drive(
-        args,
-        timestamp,
-        |e| e,
-        |e| {
-            push(&log, e);
-            Ok(())
-        },
-        || Ok(()),
-    )?;
-    let finishing = Instant::now();
-    let written = finish(log).map_err(|e| failed(format!("baseline: {e}")))?;
-    if written != args.events {
-        return Err(failed(format!(
-            "a baseline wrote {written} of {} events",
-            args.events
-        )));
-    }
-    Ok(Run {
-        seconds: run.seconds + finishing.elapsed().as_secs_f64(),
-        ..run
-    })
-}
-
 /// The same workload through the designs auditring replaces, in files under `dir`.
-fn baselines(args: &Args, timestamp: i64, dir: &Path) -> Result<(Run, Run), Failure> {
+fn baselines(load: &Load, dir: &Path) -> Result<(Run, Run), Failure> {
     std::fs::create_dir_all(dir).map_err(|e| failed(format!("creating {}: {e}", dir.display())))?;
     let io = |e: std::io::Error| failed(format!("baseline: {e}"));
     let locked = Locked::open(&dir.join("locked.jsonl")).map_err(io)?;
-    let locked = baseline(args, timestamp, locked, Locked::push, Locked::finish)?;
+    let locked = load::drive(load, locked).map_err(failed)?;
     let behind = WriteBehind::open(&dir.join("write-behind.jsonl")).map_err(io)?;
-    let behind = baseline(
-        args,
-        timestamp,
-        behind,
-        WriteBehind::push,
-        WriteBehind::finish,
-    )?;
+    let behind = load::drive(load, behind).map_err(failed)?;
     let _ = std::fs::remove_dir_all(dir);
     Ok((locked, behind))
 }
@@ -227,16 +98,13 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         .segment_size(args.segment_size)
         .queue_capacity(args.queue_capacity)
         .open()?;
-    let timestamp = auditring_now();
-    let producer = ring.producer();
-    let ours = drive(
-        &args,
-        timestamp,
-        workload::into_event,
-        |e| producer.push(e).map_err(|e| e.to_string()),
-        || ring.flush().map_err(Failure::from),
-    )?;
-    drop(producer);
+    let load = Load {
+        producers: args.producers,
+        events: args.events,
+        event_size: args.event_size,
+        timestamp: auditring_now(),
+    };
+    let ours = load::drive(&load, Auditring::new(&ring, false)).map_err(failed)?;
     let snap = ring.snapshot();
     let (head_seq, head) = (snap.head_seq(), snap.head());
     drop(snap);
@@ -250,12 +118,12 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     let compared = if args.compare {
         let mut dir = args.dir.clone().into_os_string();
         dir.push(".baselines");
-        Some(baselines(&args, timestamp, Path::new(&dir))?)
+        Some(baselines(&load, Path::new(&dir))?)
     } else {
         None
     };
 
-    let q = |p: f64| ours.latency.value_at_quantile(p);
+    let q = |p: f64| ours.quantile(p);
     if args.json {
         let mut out = json!({
             "events": args.events,

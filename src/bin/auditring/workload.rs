@@ -10,16 +10,24 @@ use std::sync::Arc;
 use serde::{Serialize, Serializer};
 
 /// The structured details of a demo event.
+///
+/// Serialized without a tag: the compact form is `{"plan_id":N}`.
 #[derive(Serialize, Clone, Debug)]
-pub struct Details {
-    pub plan_id: u64,
-    pub project: &'static str,
-    pub environment: &'static str,
-    pub changes: u32,
-    pub approved_by: &'static str,
-    /// Filler that brings the event to the requested size; omitted when empty.
-    #[serde(skip_serializing_if = "is_empty", serialize_with = "as_str")]
-    pub note: Arc<str>,
+#[serde(untagged)]
+pub enum Details {
+    /// What the demo records by default.
+    Full {
+        plan_id: u64,
+        project: &'static str,
+        environment: &'static str,
+        changes: u32,
+        approved_by: &'static str,
+        /// Filler that brings the event to the requested size; omitted when empty.
+        #[serde(skip_serializing_if = "is_empty", serialize_with = "as_str")]
+        note: Arc<str>,
+    },
+    /// The smallest events (about 64 bytes encoded).
+    Compact { plan_id: u64 },
 }
 
 fn is_empty(s: &Arc<str>) -> bool {
@@ -50,21 +58,28 @@ pub struct Generator {
     actor: String,
     note: Arc<str>,
     timestamp: i64,
+    /// Short actor and trace id, details with only the plan id: events of about 64 bytes.
+    compact: bool,
 }
 
 impl Generator {
-    /// Events of producer `producer`, padded so that their auditring body is about `size` bytes
-    /// (never less than the natural ~200), with origin time `timestamp`.
+    /// Events of producer `producer` whose auditring body is about `size` bytes, with origin
+    /// time `timestamp`. `size` 0 gives the natural demo event (about 200 bytes); a size below
+    /// that gives compact events of about 64 bytes; a larger one pads the details.
     pub fn new(producer: usize, size: usize, timestamp: i64) -> Generator {
         let mut g = Generator {
             producer,
             actor: format!("user:dev{:02}@example.com", producer % 100),
             note: Arc::from(""),
             timestamp,
+            compact: false,
         };
         let base = body_len(&g.event(0));
-        // `,"note":""` costs 10 bytes.
-        if size > base + 10 {
+        if size != 0 && size < base {
+            g.compact = true;
+            g.actor = format!("dev{:02}", producer % 100);
+        } else if size > base + 10 {
+            // `,"note":""` costs 10 bytes.
             g.note = Arc::from("x".repeat(size - base - 10));
         }
         g
@@ -72,12 +87,21 @@ impl Generator {
 
     /// Event number `i`.
     pub fn event(&self, i: u64) -> AuditEvent {
+        if self.compact {
+            return AuditEvent {
+                kind: KIND,
+                actor: self.actor.clone(),
+                trace_id: hex_u32(i as u32),
+                timestamp: self.timestamp,
+                details: Details::Compact { plan_id: i },
+            };
+        }
         AuditEvent {
             kind: KIND,
             actor: self.actor.clone(),
             trace_id: trace_id(self.producer as u64 + 1, i),
             timestamp: self.timestamp,
-            details: Details {
+            details: Details::Full {
                 plan_id: i,
                 project: PROJECTS[i as usize % PROJECTS.len()],
                 environment: ENVIRONMENTS[i as usize % ENVIRONMENTS.len()],
@@ -89,9 +113,18 @@ impl Generator {
     }
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// 8 lowercase hex digits.
+fn hex_u32(v: u32) -> String {
+    (0..8)
+        .rev()
+        .map(|shift| HEX[((v >> (shift * 4)) & 0xf) as usize] as char)
+        .collect()
+}
+
 /// 32 lowercase hex digits: `hi` then `lo`, 16 digits each.
 fn trace_id(hi: u64, lo: u64) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(32);
     for word in [hi, lo] {
         for shift in (0..16).rev() {
@@ -130,6 +163,11 @@ mod tests {
         let len = body_len(&e);
         assert!((180..=230).contains(&len), "{len}");
         assert_eq!(e.trace_id, "00000000000000020000000000003039");
+        let compact = Generator::new(0, 64, 1);
+        for i in [0, 1000, 999_999] {
+            let len = body_len(&compact.event(i));
+            assert!((56..=70).contains(&len), "{len}");
+        }
         for size in [256, 1024, 4096] {
             let g = Generator::new(3, size, 1);
             assert_eq!(body_len(&g.event(0)), size);
