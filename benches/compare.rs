@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo bench --bench compare                    # every section (about 12 minutes)
-//! cargo bench --bench compare -- producers       # one section: producers, sizes, durable, memory
+//! cargo bench --bench compare -- producers       # one section (or several, by name)
 //! cargo bench --bench compare -- producers --runs 5 --events 2000000
 //! ```
 //!
@@ -14,6 +14,8 @@
 //!
 //! * `producers`: 1, 2, 8 and 32 producer threads, ~200-byte events, nothing synced.
 //! * `sizes`: 2 producers, events of about 64 B, 256 B, 1 KiB and 4 KiB.
+//! * `rotations`: push latency of 2 producers with segments of 64, 4 and 1 MiB: about 4, 70
+//!   and 280 rotations in a run of 1,000,000 events.
 //! * `durable`: 8 producers pushing continuously under group commit (`Durability::Batch`) and
 //!   under `Periodic(10 ms)`; then 32 producers each waiting for its own event to be durable
 //!   (`push_receipt` under `Batch`), against per-event `fsync` (baseline 5) and the seed-001
@@ -23,7 +25,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use auditring::{Durability, Ring};
+use auditring::{DEFAULT_SEGMENT_SIZE, Durability, Ring};
 use serde_json::json;
 
 #[global_allocator]
@@ -59,6 +61,8 @@ enum Rival {
         durability: Durability,
         wait: bool,
     },
+    /// auditring without durability, with segments of this many bytes.
+    Segments(u64),
     InMemory,
     Locked,
     WriteBehind,
@@ -85,6 +89,7 @@ impl Rival {
                     format!("auditring ({d})")
                 }
             }
+            Rival::Segments(bytes) => format!("auditring (none), {} MiB segments", bytes >> 20),
             Rival::InMemory => "1 Mutex<Vec>".into(),
             Rival::Locked => "2 mutex + BufWriter".into(),
             Rival::WriteBehind => "3 write-behind".into(),
@@ -100,11 +105,17 @@ impl Rival {
     fn run(self, load: &Load, dir: &Path) -> Result<Run, String> {
         let io = |e: std::io::Error| e.to_string();
         let sql = |e: rusqlite::Error| e.to_string();
+        let (durability, wait, segment_size) = match self {
+            Rival::Auditring { durability, wait } => (durability, wait, DEFAULT_SEGMENT_SIZE),
+            Rival::Segments(bytes) => (Durability::None, false, bytes),
+            _ => (Durability::None, false, DEFAULT_SEGMENT_SIZE),
+        };
         match self {
-            Rival::Auditring { durability, wait } => {
+            Rival::Auditring { .. } | Rival::Segments(_) => {
                 let path = dir.join("auditring");
                 let ring = Ring::builder(&path)
                     .durability(durability)
+                    .segment_size(segment_size)
                     .queue_capacity(if load.producers > 16 {
                         1 << 16
                     } else {
@@ -384,6 +395,21 @@ fn sizes_section(runs: usize, base: u64) {
     report("sizes", &cells);
 }
 
+fn rotations_section(runs: usize, base: u64) {
+    let mut cells: Vec<Cell> = [64u64 << 20, 4 << 20, 1 << 20]
+        .into_iter()
+        .map(|bytes| Cell {
+            rival: Rival::Segments(bytes),
+            producers: 2,
+            event_size: 0,
+            events: base,
+            runs: Vec::new(),
+        })
+        .collect();
+    measure("rotations", &mut cells, runs);
+    report("rotations", &cells);
+}
+
 fn durable_section(runs: usize, base: u64) {
     let batch = |wait| Rival::Auditring {
         durability: Durability::Batch,
@@ -536,7 +562,7 @@ fn main() {
         }
     }
     if sections.is_empty() {
-        sections = ["producers", "sizes", "durable", "memory"]
+        sections = ["producers", "sizes", "rotations", "durable", "memory"]
             .map(String::from)
             .to_vec();
     }
@@ -545,8 +571,11 @@ fn main() {
             "producers" => producers_section(runs, events),
             "sizes" => sizes_section(runs, events),
             "durable" => durable_section(runs, events),
+            "rotations" => rotations_section(runs, events),
             "memory" => memory_section(runs),
-            other => panic!("unknown section {other}: producers, sizes, durable, memory"),
+            other => {
+                panic!("unknown section {other}: producers, sizes, rotations, durable, memory")
+            }
         }
     }
 }
