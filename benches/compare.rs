@@ -20,7 +20,8 @@
 //!   under `Periodic(10 ms)`; then 32 producers each waiting for its own event to be durable
 //!   (`push_receipt` under `Batch`), against per-event `fsync` (baseline 5) and the seed-001
 //!   pattern (baseline 4).
-//! * `memory`: peak resident memory of `auditring demo` writing 100 MiB and 2 GiB of log.
+//! * `memory`: peak resident memory of `auditring demo --skip-verify` writing 100 MiB and 2 GiB
+//!   of log (the writing alone: verification is measured in `benches/export.rs`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -473,7 +474,13 @@ fn demo_peak_rss(bytes: u64, durability: &str, dir: &Path) -> (u64, f64) {
     // Reaped by `wait4` below, which also gives its peak memory.
     #[allow(clippy::zombie_processes)]
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_auditring"))
-        .args(["demo", "--json", "--events", &events.to_string()])
+        .args([
+            "demo",
+            "--json",
+            "--skip-verify",
+            "--events",
+            &events.to_string(),
+        ])
         .args(["--durability", durability])
         .arg("--dir")
         .arg(dir.join("demo"))
@@ -494,7 +501,7 @@ fn demo_peak_rss(bytes: u64, durability: &str, dir: &Path) -> (u64, f64) {
     let mut out = String::new();
     std::io::Read::read_to_string(&mut child.stdout.expect("stdout"), &mut out).expect("read");
     let v: serde_json::Value = serde_json::from_str(&out).expect("demo json");
-    assert_eq!(v["verified"], true, "{out}");
+    assert_eq!(v["head_seq"], events, "{out}");
     let _ = std::fs::remove_dir_all(dir.join("demo"));
     // ru_maxrss is in KiB on Linux.
     (

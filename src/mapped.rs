@@ -118,6 +118,18 @@ impl MappedSegment {
         self.sync(0, HEADER_LEN)
     }
 
+    /// Lets the pages wholly inside `[offset, offset + len)` leave the process's memory (see
+    /// [`WritableMap::release`]): the caller writes there no more.
+    pub(crate) fn release(&self, offset: u64, len: u64) -> io::Result<()> {
+        const PAGE: u64 = 4096;
+        let from = offset.next_multiple_of(PAGE);
+        let to = (offset.saturating_add(len)).min(self.prefix.file_len) / PAGE * PAGE;
+        if from >= to {
+            return Ok(());
+        }
+        self.map.release(from as usize, (to - from) as usize)
+    }
+
     /// Faults `[offset, offset + len)` in for writing, clamped to the file.
     pub(crate) fn prefault(&self, offset: u64, len: u64) -> io::Result<()> {
         let end = (offset.saturating_add(len)).min(self.prefix.file_len);

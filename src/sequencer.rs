@@ -30,7 +30,7 @@ use crate::config::Durability;
 use crate::error::Error;
 use crate::hash::{Hash, chain_hash};
 use crate::mapped::MappedSegment;
-use crate::preparer::{PREFAULT_AHEAD, PrepMsg};
+use crate::preparer::{PREFAULT_AHEAD, PrepMsg, RELEASE_STEP};
 use crate::producer::{Encoded, Item};
 use crate::published::{Published, SegmentEntry, SegmentInfo};
 use crate::queue::{Consumer, Pop};
@@ -63,6 +63,8 @@ struct Active {
     write_off: u64,
     /// Faulting in has been requested up to here.
     prefaulted: u64,
+    /// Releasing the pages of written records has been requested up to here.
+    released: u64,
 }
 
 /// Everything the sequencer thread owns.
@@ -136,6 +138,7 @@ impl Sequencer {
                 anchor: s.active_anchor,
                 write_off: s.write_off,
                 prefaulted: s.write_off,
+                released: s.write_off,
             },
             segments: s.segments,
             published_segments,
@@ -446,6 +449,18 @@ impl Sequencer {
             });
             a.prefaulted = to;
         }
+        // Behind: the records written are never written again. The page holding the write
+        // position is kept (it is being filled).
+        let from = a.released.max(a.seg.prefix.data_offset);
+        if a.write_off >= from + RELEASE_STEP {
+            let to = a.write_off / 4096 * 4096;
+            let _ = self.prep.send(PrepMsg::Release {
+                seg: a.seg.clone(),
+                from,
+                to,
+            });
+            a.released = to;
+        }
     }
 
     fn maybe_request_spare(&mut self) {
@@ -542,6 +557,7 @@ impl Sequencer {
             anchor: self.head,
             write_off: next.prefix.data_offset,
             prefaulted: next.prefix.data_offset + PREFAULT_AHEAD,
+            released: next.prefix.data_offset,
             seg: next,
         };
         if let Some(tx) = &self.rotated {

@@ -7,7 +7,7 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use memmap2::{Advice, MmapMut, MmapOptions};
+use memmap2::{Advice, MmapMut, MmapOptions, UncheckedAdvice};
 
 use super::{LockError, LockGuard, SegmentFile, Storage, WritableMap};
 
@@ -288,6 +288,17 @@ unsafe impl WritableMap for FsMap {
             // Kernels before 5.14 do not know MADV_POPULATE_WRITE: then pages fault on first use.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Ok(()),
             other => other,
+        }
+    }
+
+    fn release(&self, offset: usize, len: usize) -> io::Result<()> {
+        // SAFETY: MADV_DONTNEED on a MAP_SHARED file mapping only unmaps the pages: the next
+        // access reads them back from the file (page cache), and a dirty page stays dirty in
+        // the page cache, so msync and writeback still see it (madvise(2)). No reference into
+        // the range is held: the ring writes there no more.
+        unsafe {
+            self.map
+                .unchecked_advise_range(UncheckedAdvice::DontNeed, offset, len)
         }
     }
 }

@@ -147,6 +147,15 @@ pub unsafe trait WritableMap: Send + Sync + fmt::Debug {
     /// Asks for `[offset, offset + len)` to be faulted in for writing ahead of use. A hint:
     /// implementations may do nothing.
     fn prefault(&self, offset: usize, len: usize) -> io::Result<()>;
+
+    /// Tells the mapping that `[offset, offset + len)` will not be written again, so that its
+    /// pages can leave the process's memory (they stay in the file, and in the page cache until
+    /// written back). Must not change what the file holds, nor what a later
+    /// [`WritableMap::sync`] makes durable. A hint: the default does nothing.
+    fn release(&self, offset: usize, len: usize) -> io::Result<()> {
+        let _ = (offset, len);
+        Ok(())
+    }
 }
 
 /// Lets tests wrap a storage and still reach the inner one.
