@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-60}"
 rss_mb="${FUZZ_RSS_MB:-2048}"
 timeout="${FUZZ_TIMEOUT:-30}"
-all_targets=(raw_directory mutated_log jsonl_event)
+all_targets=(raw_directory mutated_log jsonl_event segment_file export_data export_manifest append_line)
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else

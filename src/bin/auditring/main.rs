@@ -14,6 +14,7 @@ mod baselines;
 mod demo;
 mod export;
 mod inspect;
+mod line;
 mod progress;
 mod query;
 mod segments;
