@@ -23,5 +23,5 @@ if [ "${#filters[@]}" -eq 0 ]; then
 fi
 start=$(date +%s)
 # The library alone (no CLI and its dependencies), release mode: loom runs millions of steps.
-cargo test --release --no-default-features --lib -- --test-threads=2 "${filters[@]}"
+cargo test --release --no-default-features --lib -- --test-threads=2 --nocapture "${filters[@]}"
 echo "loom models passed in $(($(date +%s) - start)) s (LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS)"

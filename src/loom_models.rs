@@ -32,7 +32,17 @@ use crate::queue::{Consumer, Pop, Queue};
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
     builder.max_branches = builder.max_branches.max(100_000);
-    builder.check(f);
+    let iterations = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = iterations.clone();
+    builder.check(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f();
+    });
+    println!(
+        "{}: {} interleavings explored",
+        std::thread::current().name().unwrap_or("model"),
+        iterations.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }
 
 /// The sequencer's loop: takes values until `done` says so or the queue is closed and drained;

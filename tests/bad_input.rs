@@ -449,3 +449,25 @@ fn an_event_too_large_is_handed_back_and_append_exits_2() {
     );
     assert_eq!(auditring::verify(&log).unwrap().events, 1);
 }
+
+#[test]
+fn a_line_that_is_not_a_json_object_is_refused_by_append() {
+    // Found by fuzzing (fuzz/corpus/append_line/regress-array-line): serde reads a struct from an
+    // array of its fields too, so `["k"]` was appended as an event of kind "k".
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    for (input, line) in [
+        ("{\"kind\":\"ok\"}\n[\"k\"]\n", "line 2"),
+        ("[\"k\",\"alice\",null,5,{\"x\":1}]\n", "line 1"),
+        ("\"k\"\n", "line 1"),
+    ] {
+        let out = cli(&["append", s(&log)], input);
+        assert_eq!(out.status.code(), Some(2), "{input}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(line) && err.contains("JSON object"),
+            "{input}: {err}"
+        );
+    }
+    assert_eq!(auditring::verify(&log).unwrap().events, 1);
+}

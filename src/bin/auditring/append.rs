@@ -156,5 +156,9 @@ mod tests {
         // Nanoseconds are a JSON integer; digits in a string are refused (seconds? millis?).
         assert!(parse_line(r#"{"kind":"k","timestamp":"5"}"#).is_err());
         assert!(parse_line("not json").is_err());
+        // Arrays of the fields in order are not lines (a derived struct would take them).
+        assert!(parse_line(r#"["k"]"#).is_err());
+        assert!(parse_line(r#"["k","a","t",5,{"x":1}]"#).is_err());
+        assert!(parse_line(" \t{\"kind\":\"k\"}").is_ok());
     }
 }

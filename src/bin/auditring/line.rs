@@ -39,6 +39,14 @@ enum Timestamp {
 
 /// Parses one JSON line into an event.
 pub fn parse_line(text: &str) -> Result<auditring::Event, String> {
+    // A derived struct also deserializes from a JSON array of its fields in order; a line must be
+    // an object (found by fuzzing: `["k"]` was appended as an event of kind "k").
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return Err("a line must be a JSON object".into());
+    }
     let line: Line = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let mut event = auditring::Event::new(line.kind);
     if let Some(a) = line.actor {
