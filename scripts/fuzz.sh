@@ -6,7 +6,8 @@
 #
 # Environment:
 #   FUZZ_SECONDS   seconds per target (default 60)
-#   FUZZ_RSS_MB    memory limit per target in MiB (default 2048)
+#   FUZZ_RSS_MB    memory limit per target in MiB (default 2048), also the largest single
+#                  allocation allowed (so a length field read from the input cannot ask for more)
 #   FUZZ_TIMEOUT   seconds one input may take before it counts as a hang (default 30)
 # New inputs the fuzzer finds go to fuzz/target/corpus/<target>/ (ignored by git), so the
 # checked-in corpus stays small; crashes, hangs and out-of-memory inputs go to
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-60}"
 rss_mb="${FUZZ_RSS_MB:-2048}"
 timeout="${FUZZ_TIMEOUT:-30}"
-all_targets=(raw_directory mutated_log jsonl_event)
+all_targets=(raw_directory mutated_log jsonl_event segment_file export_data export_manifest append_line)
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
@@ -51,7 +52,8 @@ for target in "${targets[@]}"; do
     status=0
     # The first directory receives new inputs; the second is only read.
     cargo +nightly fuzz run "$target" "$work" "$seeds" -- \
-        -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -timeout="$timeout" \
+        -max_total_time="$seconds" -rss_limit_mb="$rss_mb" -malloc_limit_mb="$rss_mb" \
+        -timeout="$timeout" \
         -print_final_stats=1 || status=$?
     new="$(comm -13 <(echo "$before") <(find "$artifacts" -type f | sort) | sed '/^$/d')"
     if [ "$status" -ne 0 ] || [ -n "$new" ]; then

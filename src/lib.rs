@@ -90,6 +90,8 @@ pub mod export;
 mod hash;
 mod header;
 mod listing;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod mapped;
 mod parallel;
 mod preparer;
@@ -106,6 +108,7 @@ mod sequencer;
 mod shared;
 mod snapshot;
 pub mod storage;
+mod sync;
 mod tail;
 mod verify;
 

@@ -27,20 +27,27 @@
 //!   it parks. A producer, after a push, reads `sleeping` and unparks the consumer only when it is
 //!   set. Both the flag and `tail` are accessed with sequentially consistent operations, so either
 //!   the consumer sees the new tail or the producer sees the flag.
-//! * A producer finding the queue full registers itself in `waiters`, increments `waiting`, tries
-//!   once more, and parks. The consumer, after freeing slots, issues a fence and unparks every
-//!   registered producer if `waiting` is non-zero. Again either the producer's retry sees the freed
-//!   slot or the consumer sees the registration.
+//! * A producer finding the queue full registers itself in `waiters`, increments `waiting`, issues
+//!   a fence, tries once more, and parks. The consumer, after freeing slots, and `close`, after
+//!   setting the mark, issue a fence and unpark every registered producer if `waiting` is
+//!   non-zero. Again either the producer's retry sees the freed slot (or the mark) or the waker
+//!   sees the registration.
+//!
+//! These protocols are checked by loom (`src/loom_models.rs`, `scripts/loom.sh`), which runs this
+//! very code on loom's atomics (`src/sync.rs`).
 
-use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
 use std::sync::OnceLock;
-use std::sync::atomic::{self, AtomicBool, AtomicUsize, Ordering};
-use std::thread::{self, Thread};
 use std::time::Duration;
 
 use crossbeam::queue::SegQueue;
-use crossbeam::utils::{Backoff, CachePadded};
+use crossbeam::utils::CachePadded;
+
+// The atomics, the cell, the threads and the backoff come from `crate::sync`: `std`'s (and
+// crossbeam's), or loom's under `--cfg loom`, where `src/loom_models.rs` checks this queue.
+use crate::sync::{
+    self as atomic, AtomicBool, AtomicUsize, Backoff, Ordering, Thread, UnsafeCell, thread,
+};
 
 /// A slot of the buffer.
 struct Slot<T> {
@@ -162,7 +169,8 @@ impl<T> Queue<T> {
                     Ok(_) => {
                         // SAFETY: the successful CAS gave this thread exclusive ownership of the
                         // free slot until it publishes the stamp below.
-                        unsafe { slot.value.get().write(MaybeUninit::new(value)) };
+                        slot.value
+                            .with_mut(|p| unsafe { p.write(MaybeUninit::new(value)) });
                         slot.stamp.store(tail + 1, Ordering::Release);
                         self.wake_consumer();
                         return Ok(());
@@ -204,9 +212,15 @@ impl<T> Queue<T> {
                 backoff.snooze();
                 continue;
             }
-            // Register, re-check, park: see "Parking" in the module docs.
+            // Register, re-check, park: see "Parking" in the module docs. The fence orders the
+            // registration before the re-check's loads of `tail` (closed?) and of the slot and
+            // `head` (room?): with the fence in `wake_all_producers`, after the close or the
+            // consumer's pops, either the re-check sees them or the waker sees the registration.
+            // (A SeqCst read-modify-write alone does not order the Relaxed load of `tail` after
+            // it; the model in `src/loom_models.rs` found the lost wake-up at close.)
             self.waiters.push(thread::current());
             self.waiting.fetch_add(1, Ordering::SeqCst);
+            atomic::fence(Ordering::SeqCst);
             match self.try_push(value) {
                 Ok(()) => return Ok(()),
                 Err(TryPushError::Closed(v)) => return Err(v),
@@ -224,7 +238,7 @@ impl<T> Queue<T> {
     pub(crate) fn close(&self) {
         self.tail.fetch_or(self.mark_bit, Ordering::SeqCst);
         self.wake_all_producers();
-        self.sleeping.store(false, Ordering::SeqCst);
+        crate::sync::store_flag(&self.sleeping, false);
         if let Some(t) = self.consumer.get() {
             t.unpark();
         }
@@ -260,6 +274,9 @@ impl<T> Queue<T> {
     }
 
     fn wake_consumer(&self) {
+        // The claim of the slot (a SeqCst compare-and-swap on `tail`) comes before this SeqCst
+        // load in the single order of SeqCst accesses; see `crate::sync::seq_cst_accesses`.
+        crate::sync::seq_cst_accesses();
         if self.sleeping.load(Ordering::SeqCst)
             && self.sleeping.swap(false, Ordering::SeqCst)
             && let Some(t) = self.consumer.get()
@@ -284,16 +301,17 @@ impl<T> Queue<T> {
 
 impl<T> Drop for Queue<T> {
     fn drop(&mut self) {
-        // Drop whatever the consumer did not take (only if it stopped early).
-        let tail = *self.tail.get_mut() & !self.mark_bit;
-        let mut head = *self.head.get_mut();
+        // Drop whatever the consumer did not take (only if it stopped early). `&mut self`: no
+        // other thread can touch the queue, so relaxed loads see the last values.
+        let tail = self.tail.load(Ordering::Relaxed) & !self.mark_bit;
+        let mut head = self.head.load(Ordering::Relaxed);
         while head != tail {
             let index = head & (self.mark_bit - 1);
-            let slot = &mut self.buffer[index];
-            if *slot.stamp.get_mut() == head + 1 {
+            let slot = &self.buffer[index];
+            if slot.stamp.load(Ordering::Relaxed) == head + 1 {
                 // SAFETY: the stamp says the slot holds an initialised value, and `&mut self`
                 // means no one else can touch it.
-                unsafe { slot.value.get_mut().assume_init_drop() };
+                slot.value.with_mut(|p| unsafe { (*p).assume_init_drop() });
             }
             head = if index + 1 < self.cap {
                 head + 1
@@ -361,13 +379,16 @@ impl<T> Consumer<T> {
             // the slot over; only this consumer reads slots, and the slot is not released until
             // the value is dropped or moved out below. (If `f` panics, the slot keeps its value
             // and its stamp, and `Queue::drop` drops it.)
-            let value = unsafe { (*slot.value.get()).assume_init_mut() };
-            let result = f(value);
-            if drop_value {
-                // SAFETY: the value is initialised and is dropped exactly once, here, before the
-                // slot is released.
-                unsafe { std::ptr::drop_in_place(value) };
-            }
+            let result = slot.value.with_mut(|p| {
+                let value = unsafe { (*p).assume_init_mut() };
+                let result = f(value);
+                if drop_value {
+                    // SAFETY: the value is initialised and is dropped exactly once, here, before
+                    // the slot is released.
+                    unsafe { std::ptr::drop_in_place(value) };
+                }
+                result
+            });
             slot.stamp
                 .store(head.wrapping_add(q.one_lap), Ordering::Release);
             q.head.store(new_head, Ordering::Release);
@@ -401,23 +422,25 @@ impl<T> Consumer<T> {
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) {
         self.wake_producers();
         let q = &*self.queue;
-        q.sleeping.store(true, Ordering::SeqCst);
+        crate::sync::store_flag(&q.sleeping, true);
+        crate::sync::seq_cst_accesses();
         let head = q.head.load(Ordering::Relaxed);
         let tail = q.tail.load(Ordering::SeqCst);
         if tail != head {
             // Something arrived, or the queue is closed: do not sleep.
-            q.sleeping.store(false, Ordering::SeqCst);
+            crate::sync::store_flag(&q.sleeping, false);
             return;
         }
         match timeout {
-            Some(t) => thread::park_timeout(t),
+            Some(t) => crate::sync::park_timeout(t),
             None => thread::park(),
         }
-        q.sleeping.store(false, Ordering::SeqCst);
+        crate::sync::store_flag(&q.sleeping, false);
     }
 }
 
-#[cfg(test)]
+// Plain threads: these cannot run under loom (see `src/loom_models.rs` for what does).
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::{Arc, Barrier};

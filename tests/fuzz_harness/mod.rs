@@ -906,3 +906,440 @@ pub fn jsonl_event(data: &[u8]) {
         check_round_trip(rec, e, "reader after close");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// segment_file
+
+/// Decodes `data` as the bytes of one segment file and runs it through verify, a reader and a
+/// writer: the segment decoder (prefix, slots, index, records, bodies) on arbitrary bytes.
+///
+/// Layout of `data`: one flag byte, then the file's contents. Flags: bit 0 pad the file with
+/// zeros to 64 KiB (so that a short input can stand for a whole segment); bit 1 fix the
+/// digests; bit 2 recompute every hash; bit 3 name it segment 2 (a pruned log) instead of 1.
+pub fn segment_file(data: &[u8]) {
+    let Some((&flags, content)) = data.split_first() else {
+        return;
+    };
+    let mut bytes = content[..content.len().min(MAX_RAW_FILE)].to_vec();
+    if flags & 0x01 != 0 && bytes.len() < SEGMENT_SIZE as usize {
+        bytes.resize(SEGMENT_SIZE as usize, 0);
+    }
+    let number = if flags & 0x08 != 0 { 2 } else { 1 };
+    let mut files = vec![(segment_name(number), bytes)];
+    if flags & 0x02 != 0 {
+        fix_digests(&mut files[0].1);
+    }
+    if flags & 0x04 != 0 {
+        rechain(&mut files);
+    }
+    exercise(&storage_of(&files));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exports: export_data, export_manifest
+
+/// A directory of this process for the export harnesses (verify_export reads a directory), made
+/// empty.
+fn export_dir() -> std::path::PathBuf {
+    static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir =
+            std::env::temp_dir().join(format!("auditring-fuzz-export-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the export fuzz directory");
+        dir
+    });
+    for entry in std::fs::read_dir(dir).expect("read the export fuzz directory") {
+        let path = entry.expect("entry").path();
+        std::fs::remove_file(&path).expect("clear the export fuzz directory");
+    }
+    dir.clone()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A manifest for a data file of `data` bytes: size and digest as stated, range and hashes as
+/// given.
+fn manifest_json(
+    encoding: &str,
+    first_seq: u64,
+    last_seq: u64,
+    anchor: &[u8; 32],
+    head: &[u8; 32],
+    data: &[u8],
+) -> String {
+    let name = if encoding == "jsonl" {
+        "events.jsonl"
+    } else {
+        "records.bin"
+    };
+    serde_json::json!({
+        "format": "auditring-export",
+        "version": 1,
+        "encoding": encoding,
+        "chain": "sha256",
+        "log_id": "00112233445566778899aabbccddeeff",
+        "source": "fuzz",
+        "first_seq": first_seq,
+        "last_seq": last_seq,
+        "count": last_seq.wrapping_sub(first_seq).wrapping_add(1),
+        "anchor": hex(anchor),
+        "head": hex(head),
+        "exported_at": "2026-01-01T00:00:00Z",
+        "exported_at_ns": 1_767_225_600_000_000_000i64,
+        "files": [{ "name": name, "bytes": data.len(), "sha256": hex(&sha256(&[data])) }],
+    })
+    .to_string()
+}
+
+/// The records of a bundle, walked as [`walk_records`] walks a segment's data region.
+fn bundle_records(b: &[u8]) -> Vec<RawRecord> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + RECORD_HEADER_LEN <= b.len() && &b[pos..pos + 4] == RECORD_MAGIC {
+        let body_len = u32_at(b, pos + 4) as usize;
+        let total = (RECORD_HEADER_LEN + body_len + 7) & !7;
+        if total > b.len() - pos {
+            break;
+        }
+        out.push(RawRecord {
+            offset: pos,
+            end: pos + total,
+            seq: u64_at(b, pos + 8),
+            chain: b[pos + 48..pos + 80].try_into().expect("32 bytes"),
+        });
+        pos += total;
+    }
+    out
+}
+
+/// Checks what must hold of any report of `verify_export` on the export in `dir`, whose
+/// manifest `verify_export` may or may not accept: a valid export verifies again against its
+/// own head and after an export ending at its anchor, and fails against another head.
+fn check_export(dir: &std::path::Path) {
+    use auditring::{Manifest, Reason, VerifyExportOptions, verify_export};
+    let manifest = Manifest::read(dir);
+    let report = verify_export(dir, &VerifyExportOptions::default());
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            // Only "not an export" and I/O errors are errors, never a damaged one.
+            let _ = e.to_string();
+            assert!(
+                manifest.is_err(),
+                "Manifest::read accepted, verify_export failed: {e}"
+            );
+            return;
+        }
+    };
+    let _ = serde_json::to_string(&report);
+    if trace() {
+        eprintln!(
+            "verify_export: {:?}",
+            report.failure.as_ref().map(ToString::to_string)
+        );
+    }
+    match (&manifest, &report.failure) {
+        (Err(_), Some(f)) => assert!(
+            matches!(f.reason, Reason::Manifest(_)),
+            "a manifest Manifest::read refuses must fail as damaged, not {f}"
+        ),
+        (Err(e), None) => panic!("Manifest::read refused ({e}), verify_export accepted"),
+        (Ok(_), Some(f)) => {
+            assert!(
+                !matches!(f.reason, Reason::Manifest(_)),
+                "Manifest::read accepted: {f}"
+            )
+        }
+        (Ok(m), None) => {
+            assert_eq!(report.events, m.count, "events of a valid export");
+            assert_eq!(report.first_seq, m.first_seq, "first seq");
+            assert_eq!(report.last_seq, m.last_seq, "last seq");
+            assert_eq!(report.head, m.head, "head");
+            let mut prev = m.clone();
+            prev.first_seq = 1;
+            prev.last_seq = m.first_seq - 1;
+            prev.head = m.anchor;
+            let pinned = VerifyExportOptions {
+                expect_head: Some(m.head),
+                after: (m.first_seq > 1).then_some(prev),
+            };
+            let again = verify_export(dir, &pinned).expect("verify again");
+            assert!(
+                again.is_ok(),
+                "valid export, pinned to its own head: {:?}",
+                again.failure
+            );
+            let mut other = m.head;
+            other.0[0] ^= 1;
+            let wrong = VerifyExportOptions {
+                expect_head: Some(other),
+                after: None,
+            };
+            let f = verify_export(dir, &wrong).expect("verify again").failure;
+            assert!(
+                matches!(f.as_ref().map(|f| &f.reason), Some(Reason::Head { .. })),
+                "valid export, another expected head: {f:?}"
+            );
+        }
+    }
+}
+
+/// Writes `data` as the data file of an export (a bundle, or JSONL lines) with a manifest that
+/// states its true size and digest, and runs `verify_export` on it.
+///
+/// Layout of `data`: one flag byte, then the data file. Flags: bit 0 JSONL instead of a bundle;
+/// bit 1 (bundles) recompute the leaf and chain hashes of the records, chained from the anchor;
+/// bit 2 anchor the range at a non-zero hash (an export that does not start at seq 1); bit 3
+/// state one record fewer than the file holds; bit 4 state the head as all zeros. The range
+/// stated is from the first record's seq to the last's (seq 1 when there is none).
+pub fn export_data(data: &[u8]) {
+    let Some((&flags, content)) = data.split_first() else {
+        return;
+    };
+    let mut bytes = content.to_vec();
+    let jsonl = flags & 0x01 != 0;
+    let mut anchor = [0u8; 32];
+    // (first seq, last seq, head) of what the file holds, as far as it can be read.
+    let mut range: Option<(u64, u64, [u8; 32])> = None;
+    if jsonl {
+        let mut seqs = Vec::new();
+        let mut head = [0u8; 32];
+        for line in bytes.split(|&b| b == b'\n') {
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+                continue;
+            };
+            if let Some(s) = v.get("seq").and_then(serde_json::Value::as_u64) {
+                seqs.push(s);
+            }
+            if let Some(h) = v
+                .get("chain")
+                .and_then(|c| c.as_str())
+                .and_then(|c| auditring::Hash::from_hex(c).ok())
+            {
+                head = h.0;
+            }
+        }
+        if let (Some(&first), Some(&last)) = (seqs.first(), seqs.last()) {
+            range = Some((first, last, head));
+        }
+        if flags & 0x04 != 0 {
+            anchor = [0xa5; 32];
+        }
+    } else {
+        let records = bundle_records(&bytes);
+        if flags & 0x04 != 0 {
+            anchor = [0xa5; 32];
+        }
+        if flags & 0x02 != 0 {
+            let mut prev = anchor;
+            for r in &records {
+                let body_len = u32_at(&bytes, r.offset + 4) as usize;
+                let body = r.offset + RECORD_HEADER_LEN;
+                let leaf = sha256(&[&bytes[body..body + body_len]]);
+                let chain = sha256(&[&prev, &r.seq.to_le_bytes(), &leaf]);
+                bytes[r.offset + 16..r.offset + 48].copy_from_slice(&leaf);
+                bytes[r.offset + 48..r.offset + 80].copy_from_slice(&chain);
+                prev = chain;
+            }
+        }
+        let records = bundle_records(&bytes);
+        if let (Some(first), Some(last)) = (records.first(), records.last()) {
+            range = Some((first.seq, last.seq, last.chain));
+        }
+    }
+    let (first, mut last, mut head) = range.unwrap_or((1, 1, anchor));
+    if first == 1 {
+        anchor = [0; 32];
+    }
+    if flags & 0x08 != 0 && last > first {
+        last -= 1;
+    }
+    if flags & 0x10 != 0 {
+        head = [0; 32];
+    }
+    let dir = export_dir();
+    let (encoding, name) = if jsonl {
+        ("jsonl", "events.jsonl")
+    } else {
+        ("bundle", "records.bin")
+    };
+    std::fs::write(dir.join(name), &bytes).expect("write the data file");
+    let manifest = manifest_json(encoding, first, last, &anchor, &head, &bytes);
+    std::fs::write(dir.join("manifest.json"), manifest).expect("write the manifest");
+    check_export(&dir);
+}
+
+/// A small valid export of the base events, in both encodings: `(manifest, data file)` each.
+fn sample_exports() -> &'static [(Vec<u8>, Vec<u8>); 2] {
+    static EXPORTS: OnceLock<[(Vec<u8>, Vec<u8>); 2]> = OnceLock::new();
+    EXPORTS.get_or_init(|| {
+        let base =
+            std::env::temp_dir().join(format!("auditring-fuzz-samples-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let ring = Ring::builder(base.join("log"))
+            .segment_size(SEGMENT_SIZE)
+            .queue_capacity(QUEUE_CAPACITY)
+            .durability(Durability::None)
+            .open()
+            .expect("open the sample log");
+        for i in 0..12 {
+            ring.push(sample_event(i)).expect("push");
+        }
+        ring.flush().expect("flush");
+        let snapshot = ring.snapshot();
+        let out = |encoding: auditring::Encoding| {
+            let path = base.join(format!("{encoding:?}"));
+            snapshot
+                .export(
+                    &path,
+                    &auditring::ExportOptions {
+                        selection: auditring::Selection::Seqs {
+                            from: Some(3),
+                            to: Some(10),
+                        },
+                        encoding: Some(encoding),
+                        ..auditring::ExportOptions::default()
+                    },
+                )
+                .expect("export");
+            let data = std::fs::read(path.join(encoding.file_name())).expect("data file");
+            let manifest = std::fs::read(path.join("manifest.json")).expect("manifest");
+            (manifest, data)
+        };
+        let exports = [
+            out(auditring::Encoding::Bundle),
+            out(auditring::Encoding::Jsonl),
+        ];
+        drop(snapshot);
+        ring.close().expect("close");
+        let _ = std::fs::remove_dir_all(&base);
+        exports
+    })
+}
+
+/// Reads arbitrary bytes as `manifest.json` of an export whose data file (of seqs 3 to 10 of a
+/// small log) is valid, and runs `Manifest::read` and `verify_export` on it.
+///
+/// Layout of `data`: one flag byte, then the manifest. Flags: bit 0 put the JSONL data file in
+/// the directory instead of the bundle; bit 1 put both.
+pub fn export_manifest(data: &[u8]) {
+    let Some((&flags, manifest)) = data.split_first() else {
+        return;
+    };
+    let samples = sample_exports();
+    let dir = export_dir();
+    for (k, (_, file)) in samples.iter().enumerate() {
+        let wanted = flags & 0x02 != 0 || usize::from(flags & 0x01) == k;
+        if wanted {
+            let name = if k == 0 {
+                "records.bin"
+            } else {
+                "events.jsonl"
+            };
+            std::fs::write(dir.join(name), file).expect("write the data file");
+        }
+    }
+    std::fs::write(dir.join("manifest.json"), manifest).expect("write the manifest");
+    check_export(&dir);
+}
+
+/// The manifest and data file of the sample export in `encoding` (for seeds).
+pub fn sample_export(jsonl: bool) -> (Vec<u8>, Vec<u8>) {
+    sample_exports()[usize::from(jsonl)].clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+// append_line
+
+#[path = "../../src/bin/auditring/timearg.rs"]
+mod timearg;
+
+/// The parser of `auditring append`'s input lines: this is the CLI's own code.
+#[path = "../../src/bin/auditring/line.rs"]
+mod append_line;
+
+/// Feeds `data` to the parser of `auditring append` as its standard input would reach it (lines
+/// as `BufRead::lines` splits them, blank lines skipped, stopping at the first line that is not
+/// UTF-8 or does not parse, as the command does), pushes the events into a ring in memory, and
+/// checks that each reads back with exactly the fields of its line and that the log verifies.
+pub fn append_line(data: &[u8]) {
+    use std::io::BufRead;
+    let mut events = Vec::new();
+    for line in data.lines().take(16) {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        match append_line::parse_line(&line) {
+            Ok(e) => {
+                // What the line says is what the event holds, byte for byte.
+                let fields: BTreeMap<String, Box<RawValue>> =
+                    serde_json::from_str(&line).expect("parsed, so a JSON object");
+                assert_eq!(
+                    field::<String>(&fields, "kind"),
+                    Ok(Some(e.kind().to_owned()))
+                );
+                assert_eq!(
+                    field::<String>(&fields, "actor"),
+                    Ok(e.actor_id().map(str::to_owned))
+                );
+                assert_eq!(
+                    field::<String>(&fields, "trace_id"),
+                    Ok(e.trace().map(str::to_owned))
+                );
+                if let Ok(Some(n)) = field::<i64>(&fields, "timestamp") {
+                    assert_eq!(e.origin_nanos(), Some(n), "timestamp of {line:?}");
+                }
+                assert_eq!(
+                    e.details_text(),
+                    fields.get("details").map(|d| d.get()),
+                    "details of {line:?}"
+                );
+                events.push(e);
+            }
+            Err(_) => break,
+        }
+    }
+    if events.is_empty() {
+        return;
+    }
+    let mem = MemStorage::new("fuzz-append");
+    let ring = Ring::with_storage(mem.clone())
+        .segment_size(SEGMENT_SIZE)
+        .queue_capacity(QUEUE_CAPACITY)
+        .open()
+        .expect("open an empty ring");
+    let mut accepted = Vec::new();
+    for e in &events {
+        match ring.push(e.clone()) {
+            Ok(()) => accepted.push(e),
+            Err(err) => {
+                assert!(
+                    !must_accept(e),
+                    "push of a valid event failed: {err}: {e:?}"
+                );
+                assert!(
+                    matches!(err, auditring::PushError::Invalid { .. }),
+                    "an event refused for another reason than itself: {err}"
+                );
+                // The CLI stops at the first refused event.
+                break;
+            }
+        }
+    }
+    ring.close().expect("close");
+    let report = verify_storage(&mem).expect("verify");
+    assert!(report.is_ok(), "verify after close: {:?}", report.failure);
+    assert_eq!(report.events, accepted.len() as u64, "verified events");
+    let snap = Reader::with_storage(mem)
+        .snapshot()
+        .expect("reader snapshot");
+    let records: Vec<_> = snap.iter().collect::<Result<_, _>>().expect("read back");
+    assert_eq!(records.len(), accepted.len(), "records read back");
+    for (rec, e) in records.iter().zip(&accepted) {
+        check_round_trip(rec, e, "append line, read back");
+    }
+}

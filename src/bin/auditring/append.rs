@@ -4,10 +4,7 @@ use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 use std::thread;
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
-
-use crate::timearg::parse_rfc3339;
+use crate::line::parse_line;
 use crate::{DurabilityArg, Failure, dir_arg};
 
 /// Arguments of `auditring append`.
@@ -32,61 +29,6 @@ pub struct Args {
     /// Size of new segment files, in bytes.
     #[arg(long, default_value_t = auditring::DEFAULT_SEGMENT_SIZE)]
     segment_size: u64,
-}
-
-/// One input line.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Line {
-    kind: String,
-    #[serde(default)]
-    actor: Option<String>,
-    #[serde(default)]
-    trace_id: Option<String>,
-    #[serde(default)]
-    timestamp: Option<Timestamp>,
-    /// Present (even as `null`) or absent, as in an export line.
-    #[serde(default, deserialize_with = "present_raw")]
-    details: Option<Box<RawValue>>,
-}
-
-/// A member that is there, whatever its value: `"details":null` is details that are `null`.
-fn present_raw<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
-    Box::<RawValue>::deserialize(d).map(Some)
-}
-
-/// A timestamp as integer nanoseconds or RFC 3339 text.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Timestamp {
-    Nanos(i64),
-    Text(String),
-}
-
-/// Parses one JSON line into an event.
-pub fn parse_line(text: &str) -> Result<auditring::Event, String> {
-    let line: Line = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let mut event = auditring::Event::new(line.kind);
-    if let Some(a) = line.actor {
-        event = event.actor(a);
-    }
-    if let Some(t) = line.trace_id {
-        event = event.trace_id(t);
-    }
-    match line.timestamp {
-        Some(Timestamp::Nanos(n)) => event = event.timestamp_nanos(n),
-        // Text must be RFC 3339: a string of digits is not taken for nanoseconds (it may as well
-        // be seconds), only a JSON integer is.
-        Some(Timestamp::Text(s)) => {
-            let n = parse_rfc3339(&s).map_err(|e| format!("timestamp {e}"))?;
-            event = event.timestamp_nanos(n);
-        }
-        None => {}
-    }
-    if let Some(d) = line.details {
-        event = event.details_raw(d);
-    }
-    Ok(event)
 }
 
 /// Runs `auditring append`.
@@ -188,7 +130,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::line::parse_line;
 
     #[test]
     fn parses_lines() {
@@ -214,5 +156,9 @@ mod tests {
         // Nanoseconds are a JSON integer; digits in a string are refused (seconds? millis?).
         assert!(parse_line(r#"{"kind":"k","timestamp":"5"}"#).is_err());
         assert!(parse_line("not json").is_err());
+        // Arrays of the fields in order are not lines (a derived struct would take them).
+        assert!(parse_line(r#"["k"]"#).is_err());
+        assert!(parse_line(r#"["k","a","t",5,{"x":1}]"#).is_err());
+        assert!(parse_line(" \t{\"kind\":\"k\"}").is_ok());
     }
 }

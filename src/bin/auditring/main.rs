@@ -15,6 +15,7 @@ mod bench;
 mod demo;
 mod export;
 mod inspect;
+mod line;
 mod load;
 mod progress;
 mod query;
