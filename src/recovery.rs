@@ -498,11 +498,13 @@ pub(crate) fn recover(storage: &dyn Storage, options: &Options) -> Result<Recove
     let Some(mut examined) = examine(storage, true)? else {
         return create_log(storage, options);
     };
+    // Segments beyond a tear go newest first: a crash between two removals must leave the
+    // segment numbers without a gap, or the log would refuse to open again (a missing segment).
     for name in examined
         .listing
         .temporary
         .iter()
-        .chain(examined.beyond.iter())
+        .chain(examined.beyond.iter().rev())
     {
         storage.remove(name).map_err(|e| {
             Error::io(
