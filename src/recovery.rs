@@ -629,8 +629,20 @@ fn create_log(storage: &dyn Storage, options: &Options) -> Result<Recovered, Err
         first_seq: 1,
         anchor: Hash::ZERO,
     };
+    // A writer killed while it created the first segment left its temporary file behind:
+    // remove it, or creating the segment again (under that temporary name first) would fail
+    // for good.
+    for name in &listing.temporary {
+        storage.remove(name).map_err(|e| {
+            Error::io(
+                format!("removing {}", storage.location().join(name).display()),
+                e,
+            )
+        })?;
+    }
     let report = RecoveryReport {
         created: true,
+        removed: listing.temporary,
         ..RecoveryReport::default()
     };
     start_segment(
