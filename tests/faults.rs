@@ -7,6 +7,8 @@
 //! * no receipt says durable for an event a crash right after the fault would lose;
 //! * the storage reopens cleanly afterwards, after a process death or a power loss, with every
 //!   event that was durable, and verifies.
+//!
+//! With `FAULTS_TRACE` set in the environment, each run is named on stderr as it starts.
 
 #[path = "common/intercept.rs"]
 mod intercept;

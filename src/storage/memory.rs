@@ -527,3 +527,76 @@ unsafe impl WritableMap for MemMap {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crash_images_keep_lose_or_tear_each_page_written_since_its_sync() {
+        let mem = MemStorage::new("t");
+        let file = mem.create("f", 3 * PAGE_SIZE as u64, b"prefix").unwrap();
+        let map = file.map_writable().unwrap();
+        file.write_at(&[1; 10], 100).unwrap();
+        map.sync(0, PAGE_SIZE).unwrap();
+        // Pages 1 and 2 are written after the last sync of their bytes.
+        file.write_at(&[2; PAGE_SIZE], PAGE_SIZE as u64).unwrap();
+        file.write_at(&[3; 10], 2 * PAGE_SIZE as u64 + 5).unwrap();
+        let offsets: Vec<u64> = mem.dirty_pages().iter().map(|p| p.offset).collect();
+        assert_eq!(offsets, [PAGE_SIZE as u64, 2 * PAGE_SIZE as u64]);
+
+        for (fates, page1, page2) in [
+            ([PageFate::Lost, PageFate::Torn(7)], 0, [3, 3, 0]),
+            ([PageFate::Kept, PageFate::Torn(0)], 2, [0, 0, 0]),
+            ([PageFate::Torn(1), PageFate::Kept], 0, [3, 3, 3]),
+        ] {
+            let image = mem.crash_image_with(|p| fates[p.offset as usize / PAGE_SIZE - 1]);
+            let b = image.read_file("f").unwrap();
+            assert_eq!(&b[..6], b"prefix");
+            assert_eq!(b[100..110], [1; 10], "synced bytes are always kept");
+            assert!(b[PAGE_SIZE + 1..2 * PAGE_SIZE].iter().all(|&x| x == page1));
+            let p2 = 2 * PAGE_SIZE;
+            assert_eq!([b[p2 + 5], b[p2 + 6], b[p2 + 14]], page2, "{fates:?}");
+            // An image is durable as it is.
+            assert!(image.dirty_pages().is_empty());
+        }
+        // Seeded images depend on the seed only.
+        let a = mem.crash_image_seeded(9).read_file("f");
+        assert_eq!(a, mem.crash_image_seeded(9).read_file("f"));
+        assert_eq!(mem.crash_image().read_file("f"), {
+            let mut durable = vec![0u8; 3 * PAGE_SIZE];
+            durable[..6].copy_from_slice(b"prefix");
+            durable[100..110].fill(1);
+            Some(durable)
+        });
+    }
+
+    #[test]
+    fn random_fates_tear_inside_the_page() {
+        let page = DirtyPage {
+            file: "f".into(),
+            offset: 0,
+            len: PAGE_SIZE,
+        };
+        let mut rng = SplitMix64(1);
+        let (mut kept, mut lost, mut torn) = (0, 0, 0);
+        for _ in 0..3000 {
+            let bits = rng.next();
+            match PageFate::random(&page, bits) {
+                PageFate::Kept => kept += 1,
+                PageFate::Lost => lost += 1,
+                PageFate::Torn(n) => {
+                    torn += 1;
+                    assert!(n > 0 && n < PAGE_SIZE);
+                    if bits & 4 == 0 {
+                        assert_eq!(n % SECTOR_SIZE, 0);
+                    }
+                }
+            }
+        }
+        assert!(
+            kept > 800 && lost > 800 && torn > 800,
+            "{kept} {lost} {torn}"
+        );
+    }
+}
