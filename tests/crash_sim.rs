@@ -646,3 +646,82 @@ fn a_crash_between_two_removals_of_recovery_leaves_a_log_that_opens() {
     ring.close().unwrap();
     assert!(auditring::verify_storage(&crashed).unwrap().is_ok());
 }
+
+/// What the simulation counts as raw images failing verification with `Continuity` (sector-
+/// only tears, durable policies): the writer activates the next segment (its first commit slot
+/// and records, in the page cache) before the previous one's last records are synced, so a
+/// power loss can keep the new segment's header page and lose the records before it. Recovery
+/// treats that segment as past the tear (it holds nothing committed) and removes it; a reader
+/// does the same; verification of the log as the crash left it reports a break in the chain,
+/// although nothing acknowledged is missing and nothing was tampered with.
+#[test]
+#[ignore = "verification reports a crashed, not yet reopened log as broken (see the comment)"]
+fn verification_of_a_crashed_log_accepts_a_segment_activated_past_lost_records() {
+    let mem = MemStorage::new("activated");
+    let hooks = Hooks::new();
+    let ring = Arc::new(
+        Ring::with_storage(Intercept::new(mem.clone(), hooks.clone()))
+            .segment_size(SEGMENT)
+            .durability(Durability::Periodic(Duration::from_secs(3600)))
+            .open()
+            .unwrap(),
+    );
+    const PUSHED: u64 = 300;
+    let image = Arc::new(Mutex::new(None));
+    {
+        let (mem, image, weak) = (mem.clone(), image.clone(), Arc::downgrade(&ring));
+        hooks.set(move |kind, name| {
+            // The sealing of segment 1 starts with a sync of its records: crash just before.
+            if kind != Kind::Fsync || name != "0000000000000001.seg" {
+                return Ok(());
+            }
+            while let Some(ring) = weak.upgrade() {
+                if ring.snapshot().head_seq() >= PUSHED {
+                    break;
+                }
+                drop(ring);
+                std::thread::yield_now();
+            }
+            let mut image = image.lock().unwrap();
+            if image.is_none() {
+                // Segment 2's pages reached the disk, segment 1's unsynced ones did not.
+                *image = Some(mem.crash_image_with(|p| {
+                    if p.file == "0000000000000001.seg" {
+                        PageFate::Lost
+                    } else {
+                        PageFate::Kept
+                    }
+                }));
+            }
+            Ok(())
+        });
+    }
+    for i in 0..PUSHED {
+        ring.push(event(i)).unwrap();
+    }
+    ring.flush().unwrap();
+    hooks.clear();
+    let image = image.lock().unwrap().take().expect("segment 1 was sealed");
+    // Nothing was acknowledged (no flush had returned): recovery keeps what segment 1's
+    // commit slot names, and removes segment 2.
+    let reader = Reader::with_storage(image.clone()).snapshot().unwrap();
+    assert_eq!(reader.head_seq(), 0);
+    let reopened = image.crash_image_with(|_| PageFate::Kept);
+    let writer = Ring::with_storage(reopened.clone()).open().unwrap();
+    let removed = &writer.recovery().removed;
+    assert!(
+        removed.contains(&"0000000000000002.seg".to_string()),
+        "{removed:?}"
+    );
+    writer.close().unwrap();
+    assert!(auditring::verify_storage(&reopened).unwrap().is_ok());
+    // What fails: verification before any writer reopened the log.
+    let report = auditring::verify_storage(&image).unwrap();
+    assert!(
+        report.is_ok(),
+        "a crash, not tampering, yet: {:?}",
+        report.failure
+    );
+    let ring = Arc::try_unwrap(ring).unwrap();
+    ring.close().unwrap();
+}
