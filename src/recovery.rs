@@ -498,11 +498,13 @@ pub(crate) fn recover(storage: &dyn Storage, options: &Options) -> Result<Recove
     let Some(mut examined) = examine(storage, true)? else {
         return create_log(storage, options);
     };
+    // Segments beyond a tear go newest first: a crash between two removals must leave the
+    // segment numbers without a gap, or the log would refuse to open again (a missing segment).
     for name in examined
         .listing
         .temporary
         .iter()
-        .chain(examined.beyond.iter())
+        .chain(examined.beyond.iter().rev())
     {
         storage.remove(name).map_err(|e| {
             Error::io(
@@ -627,8 +629,20 @@ fn create_log(storage: &dyn Storage, options: &Options) -> Result<Recovered, Err
         first_seq: 1,
         anchor: Hash::ZERO,
     };
+    // A writer killed while it created the first segment left its temporary file behind:
+    // remove it, or creating the segment again (under that temporary name first) would fail
+    // for good.
+    for name in &listing.temporary {
+        storage.remove(name).map_err(|e| {
+            Error::io(
+                format!("removing {}", storage.location().join(name).display()),
+                e,
+            )
+        })?;
+    }
     let report = RecoveryReport {
         created: true,
+        removed: listing.temporary,
         ..RecoveryReport::default()
     };
     start_segment(

@@ -9,11 +9,86 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::{LockError, LockGuard, SegmentFile, Storage, WritableMap};
 
+/// Size of the pages a simulated crash keeps, loses or tears independently
+/// ([`MemStorage::crash_image_with`]).
+pub const PAGE_SIZE: usize = 4096;
+
+/// Size of the sectors a disk writes whole: [`MemStorage::crash_image_seeded`] tears pages at
+/// sector boundaries half of the time.
+pub const SECTOR_SIZE: usize = 512;
+
+/// A page of a [`MemStorage`] file written since it was last synced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DirtyPage {
+    /// The file's name.
+    pub file: String,
+    /// Where the page starts in the file: a multiple of [`PAGE_SIZE`].
+    pub offset: u64,
+    /// The page's length: [`PAGE_SIZE`], or less for the last page of a file whose length is
+    /// not a multiple of it.
+    pub len: usize,
+}
+
+/// What a simulated crash does to one page written since it was last synced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PageFate {
+    /// The page reached the disk: it holds the bytes written last.
+    Kept,
+    /// The page did not reach the disk: it holds the bytes of its last sync (or of its
+    /// creation).
+    Lost,
+    /// The page was being written when the power went: its first `n` bytes are the bytes written
+    /// last, the rest those of its last sync. `Torn(0)` is [`PageFate::Lost`]; `n` at or past
+    /// the page's length is [`PageFate::Kept`].
+    Torn(usize),
+}
+
+impl PageFate {
+    /// A fate drawn from 64 random bits: kept, lost or torn with equal odds; a torn page keeps a
+    /// whole number of sectors ([`SECTOR_SIZE`]) when bit 2 is clear, and any number of bytes
+    /// when it is set, always at least one and fewer than the page's length. The choice of
+    /// [`MemStorage::crash_image_seeded`].
+    pub fn random(page: &DirtyPage, bits: u64) -> PageFate {
+        match bits % 3 {
+            0 => PageFate::Kept,
+            1 => PageFate::Lost,
+            _ => {
+                let r = bits >> 3;
+                let sectors = page.len / SECTOR_SIZE;
+                if bits & 4 == 0 && sectors > 1 {
+                    PageFate::Torn((1 + r as usize % (sectors - 1)) * SECTOR_SIZE)
+                } else if page.len > 1 {
+                    PageFate::Torn(1 + r as usize % (page.len - 1))
+                } else {
+                    PageFate::Lost
+                }
+            }
+        }
+    }
+}
+
+/// A small, fast generator for seeded crash images (SplitMix64; not for anything secret).
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
 /// A log kept in memory.
 ///
 /// Every file has two images: the *live* bytes, which the ring writes and readers see, and the
 /// *durable* bytes, which only a sync updates. [`MemStorage::crash_image`] returns a new storage
 /// holding just the durable bytes: what a machine that lost power would find on its disk.
+/// [`MemStorage::crash_image_with`] and [`MemStorage::crash_image_seeded`] simulate a harsher
+/// crash: every page written since its last sync is independently kept, lost or torn.
 ///
 /// Clones share the same files. It is meant for tests and for embedders that want a log that
 /// never touches the disk; readers opened on it must not race a writer's unpublished tail.
@@ -44,8 +119,80 @@ impl MemStorage {
         }
     }
 
-    /// A new storage holding only the bytes that were synced: the state after a crash.
+    /// A new storage holding only the bytes that were synced: the state after a crash in which
+    /// no page written since its last sync reached the disk. The same as
+    /// [`MemStorage::crash_image_with`] with every page [`PageFate::Lost`].
     pub fn crash_image(&self) -> MemStorage {
+        self.crash_image_with(|_| PageFate::Lost)
+    }
+
+    /// The pages written since they were last synced, file by file (in name order) and by
+    /// offset: the pages a crash could keep, lose or tear.
+    ///
+    /// A page is dirty when its live bytes differ from its durable ones. A page written since
+    /// its last sync with the bytes it already held is not dirty: keeping or losing it leaves
+    /// the same bytes. File creation, removal and [`Storage::write_small`] are atomic and
+    /// durable in this storage, as [`FsStorage`](super::FsStorage) makes them (it syncs the
+    /// directory after each), so they leave no dirty page.
+    ///
+    /// Call it, like the `crash_image` functions, while no thread writes to the storage: the
+    /// live bytes are read as they are.
+    pub fn dirty_pages(&self) -> Vec<DirtyPage> {
+        let mut pages = Vec::new();
+        for (name, file) in lock(&self.inner.files).iter() {
+            let durable = lock(&file.durable);
+            let mut live = vec![0u8; file.len];
+            file.copy_out(&mut live, 0);
+            for (i, (l, d)) in live
+                .chunks(PAGE_SIZE)
+                .zip(durable.chunks(PAGE_SIZE))
+                .enumerate()
+            {
+                if l != d {
+                    pages.push(DirtyPage {
+                        file: name.clone(),
+                        offset: (i * PAGE_SIZE) as u64,
+                        len: l.len(),
+                    });
+                }
+            }
+        }
+        pages
+    }
+
+    /// A new storage holding what a crash (a power loss) would leave on the disk, with the fate
+    /// of each page chosen by `choose`.
+    ///
+    /// Every byte that was synced is kept. Each page written since it was last synced (see
+    /// [`MemStorage::dirty_pages`], which lists them in the order `choose` is called) is
+    /// independently [kept](PageFate::Kept), [lost](PageFate::Lost) or
+    /// [torn](PageFate::Torn), as a disk that writes back pages in any order may leave them
+    /// when the power goes, in the spirit of SQLite's crash tests. `choose` is called once per
+    /// dirty page, so a deterministic function (or a seeded generator, as in
+    /// [`MemStorage::crash_image_seeded`]) gives the same image for the same history.
+    ///
+    /// With every page kept, the image is what the death of the writing process (not of the
+    /// machine) leaves: the page cache survives it.
+    ///
+    /// The new storage's files are durable as they are: a crash image of the image is the image
+    /// itself until it is written to.
+    ///
+    /// ```
+    /// use auditring::storage::{MemStorage, PageFate, Storage};
+    /// let mem = MemStorage::new("m");
+    /// let file = mem.create("f", 8192, b"synced")?;
+    /// file.write_at(b"written", 4096)?;
+    /// // One dirty page; torn after 3 bytes: "wri" reached the disk, the rest did not.
+    /// let image = mem.crash_image_with(|page| {
+    ///     assert_eq!((page.file.as_str(), page.offset), ("f", 4096));
+    ///     PageFate::Torn(3)
+    /// });
+    /// let bytes = image.read_file("f").unwrap();
+    /// assert_eq!(&bytes[..6], b"synced");
+    /// assert_eq!(&bytes[4096..4104], b"wri\0\0\0\0\0");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn crash_image_with(&self, mut choose: impl FnMut(&DirtyPage) -> PageFate) -> MemStorage {
         let image = MemStorage::new(&format!(
             "{}+crash",
             self.inner
@@ -57,11 +204,42 @@ impl MemStorage {
         {
             let mut files = lock(&image.inner.files);
             for (name, file) in lock(&self.inner.files).iter() {
-                let durable = lock(&file.durable).clone();
-                files.insert(name.clone(), Arc::new(MemFile::from_bytes(durable)));
+                let mut bytes = lock(&file.durable).clone();
+                let mut live = vec![0u8; file.len];
+                file.copy_out(&mut live, 0);
+                for (i, (l, d)) in live
+                    .chunks(PAGE_SIZE)
+                    .zip(bytes.chunks_mut(PAGE_SIZE))
+                    .enumerate()
+                {
+                    if l == d {
+                        continue;
+                    }
+                    let page = DirtyPage {
+                        file: name.clone(),
+                        offset: (i * PAGE_SIZE) as u64,
+                        len: l.len(),
+                    };
+                    let kept = match choose(&page) {
+                        PageFate::Kept => l.len(),
+                        PageFate::Lost => 0,
+                        PageFate::Torn(n) => n.min(l.len()),
+                    };
+                    d[..kept].copy_from_slice(&l[..kept]);
+                }
+                files.insert(name.clone(), Arc::new(MemFile::from_bytes(bytes)));
             }
         }
         image
+    }
+
+    /// A crash image ([`MemStorage::crash_image_with`]) whose page fates are drawn from a
+    /// generator seeded with `seed`: each dirty page is kept, lost or torn with equal odds, and
+    /// a torn page keeps its first few sectors ([`SECTOR_SIZE`]) or, as often, its first few
+    /// bytes. The same seed and the same history give the same image.
+    pub fn crash_image_seeded(&self, seed: u64) -> MemStorage {
+        let mut rng = SplitMix64(seed);
+        self.crash_image_with(|page| PageFate::random(page, rng.next()))
     }
 
     /// Number of range syncs performed so far (a measure of group commit in tests).
@@ -347,5 +525,78 @@ unsafe impl WritableMap for MemMap {
 
     fn prefault(&self, _offset: usize, _len: usize) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crash_images_keep_lose_or_tear_each_page_written_since_its_sync() {
+        let mem = MemStorage::new("t");
+        let file = mem.create("f", 3 * PAGE_SIZE as u64, b"prefix").unwrap();
+        let map = file.map_writable().unwrap();
+        file.write_at(&[1; 10], 100).unwrap();
+        map.sync(0, PAGE_SIZE).unwrap();
+        // Pages 1 and 2 are written after the last sync of their bytes.
+        file.write_at(&[2; PAGE_SIZE], PAGE_SIZE as u64).unwrap();
+        file.write_at(&[3; 10], 2 * PAGE_SIZE as u64 + 5).unwrap();
+        let offsets: Vec<u64> = mem.dirty_pages().iter().map(|p| p.offset).collect();
+        assert_eq!(offsets, [PAGE_SIZE as u64, 2 * PAGE_SIZE as u64]);
+
+        for (fates, page1, page2) in [
+            ([PageFate::Lost, PageFate::Torn(7)], 0, [3, 3, 0]),
+            ([PageFate::Kept, PageFate::Torn(0)], 2, [0, 0, 0]),
+            ([PageFate::Torn(1), PageFate::Kept], 0, [3, 3, 3]),
+        ] {
+            let image = mem.crash_image_with(|p| fates[p.offset as usize / PAGE_SIZE - 1]);
+            let b = image.read_file("f").unwrap();
+            assert_eq!(&b[..6], b"prefix");
+            assert_eq!(b[100..110], [1; 10], "synced bytes are always kept");
+            assert!(b[PAGE_SIZE + 1..2 * PAGE_SIZE].iter().all(|&x| x == page1));
+            let p2 = 2 * PAGE_SIZE;
+            assert_eq!([b[p2 + 5], b[p2 + 6], b[p2 + 14]], page2, "{fates:?}");
+            // An image is durable as it is.
+            assert!(image.dirty_pages().is_empty());
+        }
+        // Seeded images depend on the seed only.
+        let a = mem.crash_image_seeded(9).read_file("f");
+        assert_eq!(a, mem.crash_image_seeded(9).read_file("f"));
+        assert_eq!(mem.crash_image().read_file("f"), {
+            let mut durable = vec![0u8; 3 * PAGE_SIZE];
+            durable[..6].copy_from_slice(b"prefix");
+            durable[100..110].fill(1);
+            Some(durable)
+        });
+    }
+
+    #[test]
+    fn random_fates_tear_inside_the_page() {
+        let page = DirtyPage {
+            file: "f".into(),
+            offset: 0,
+            len: PAGE_SIZE,
+        };
+        let mut rng = SplitMix64(1);
+        let (mut kept, mut lost, mut torn) = (0, 0, 0);
+        for _ in 0..3000 {
+            let bits = rng.next();
+            match PageFate::random(&page, bits) {
+                PageFate::Kept => kept += 1,
+                PageFate::Lost => lost += 1,
+                PageFate::Torn(n) => {
+                    torn += 1;
+                    assert!(n > 0 && n < PAGE_SIZE);
+                    if bits & 4 == 0 {
+                        assert_eq!(n % SECTOR_SIZE, 0);
+                    }
+                }
+            }
+        }
+        assert!(
+            kept > 800 && lost > 800 && torn > 800,
+            "{kept} {lost} {torn}"
+        );
     }
 }

@@ -7,7 +7,9 @@
 //! * [`FsStorage`]: a directory; segments are preallocated with `fallocate`, mapped with `mmap`,
 //!   synced with `msync(MS_SYNC)`, and the writer lock is an `flock` on `DIR/LOCK`;
 //! * [`MemStorage`]: memory only, keeping apart what was written and what was synced, so a test
-//!   can take the image a crash would leave behind ([`MemStorage::crash_image`]) and reopen it.
+//!   can take the image a crash would leave behind ([`MemStorage::crash_image`]) and reopen it,
+//!   or a harsher one in which every page written since its last sync is independently kept,
+//!   lost or torn ([`MemStorage::crash_image_with`], [`MemStorage::crash_image_seeded`]).
 //!
 //! Tests wrap either of them to fail the k-th sync, create or remove.
 
@@ -21,7 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use fs::{FsStorage, LOCK_FILE};
-pub use memory::MemStorage;
+pub use memory::{DirtyPage, MemStorage, PAGE_SIZE, PageFate, SECTOR_SIZE};
 
 /// Where a log's files live.
 ///
