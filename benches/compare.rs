@@ -467,13 +467,13 @@ fn durable_section(runs: usize, base: u64) {
     report("durable", &cells);
 }
 
-/// Peak resident memory of a child `auditring demo` writing about `bytes` of log.
-fn demo_peak_rss(bytes: u64, durability: &str, dir: &Path) -> (u64, f64) {
+/// Peak resident memory of a child `auditring demo` writing about `bytes` of log, as the demo
+/// reports it (`VmHWM` after writing and closing: the mapping of the new program only; a
+/// child's `ru_maxrss` would also count the memory of this process, which it starts as).
+fn demo_peak_rss(bytes: u64, durability: &str, dir: &Path) -> u64 {
     // A demo event takes about 280 bytes in a segment (record header, body, padding).
     let events = bytes / 280;
-    // Reaped by `wait4` below, which also gives its peak memory.
-    #[allow(clippy::zombie_processes)]
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_auditring"))
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_auditring"))
         .args([
             "demo",
             "--json",
@@ -484,30 +484,15 @@ fn demo_peak_rss(bytes: u64, durability: &str, dir: &Path) -> (u64, f64) {
         .args(["--durability", durability])
         .arg("--dir")
         .arg(dir.join("demo"))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start auditring demo");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child; `status` and `usage` are valid for writes.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "auditring demo failed: status {status}"
-    );
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.expect("stdout"), &mut out).expect("read");
-    let v: serde_json::Value = serde_json::from_str(&out).expect("demo json");
-    assert_eq!(v["head_seq"], events, "{out}");
+        .output()
+        .expect("run auditring demo");
+    assert!(out.status.success(), "auditring demo failed: {out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("demo json");
+    assert_eq!(v["head_seq"], events, "{v}");
     let _ = std::fs::remove_dir_all(dir.join("demo"));
-    // ru_maxrss is in KiB on Linux.
-    (
-        usage.ru_maxrss as u64 * 1024,
-        v["events_per_sec"].as_f64().unwrap_or(0.0),
-    )
+    v["peak_rss_bytes"]
+        .as_u64()
+        .expect("peak_rss_bytes (Linux /proc)")
 }
 
 fn memory_section(runs: usize) {
@@ -522,8 +507,8 @@ fn memory_section(runs: usize) {
         let mut small = Vec::new();
         let mut large = Vec::new();
         for _ in 0..runs {
-            small.push(demo_peak_rss(100 << 20, durability, &dir).0 as f64);
-            large.push(demo_peak_rss(2 << 30, durability, &dir).0 as f64);
+            small.push(demo_peak_rss(100 << 20, durability, &dir) as f64);
+            large.push(demo_peak_rss(2 << 30, durability, &dir) as f64);
             eprint!(".");
         }
         let (s, l) = (median(small.clone()), median(large.clone()));

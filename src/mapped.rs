@@ -121,7 +121,7 @@ impl MappedSegment {
     /// Lets the pages wholly inside `[offset, offset + len)` leave the process's memory (see
     /// [`WritableMap::release`]): the caller writes there no more.
     pub(crate) fn release(&self, offset: u64, len: u64) -> io::Result<()> {
-        const PAGE: u64 = 4096;
+        const PAGE: u64 = crate::storage::PAGE_SIZE as u64;
         let from = offset.next_multiple_of(PAGE);
         let to = (offset.saturating_add(len)).min(self.prefix.file_len) / PAGE * PAGE;
         if from >= to {

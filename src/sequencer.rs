@@ -450,15 +450,14 @@ impl Sequencer {
             a.prefaulted = to;
         }
         // Behind: the records written are never written again. The page holding the write
-        // position is kept (it is being filled).
+        // position is kept (it is being filled). Done here rather than by the preparer, which
+        // may be busy creating the next segment: one `madvise` per few MiB, a few nanoseconds a
+        // record, and memory stays bounded whatever the preparer's backlog.
         let from = a.released.max(a.seg.prefix.data_offset);
         if a.write_off >= from + RELEASE_STEP {
             let to = a.write_off / 4096 * 4096;
-            let _ = self.prep.send(PrepMsg::Release {
-                seg: a.seg.clone(),
-                from,
-                to,
-            });
+            // A hint: a failure only means the pages stay mapped until the segment is.
+            let _ = a.seg.release(from, to - from);
             a.released = to;
         }
     }
@@ -512,6 +511,13 @@ impl Sequencer {
     fn rotate(&mut self) -> Result<(), Error> {
         let next = self.next_segment()?;
         let old = &self.active;
+        // The sequencer writes this segment no more: all of its pages but the header (which
+        // the committer may still update) can leave memory, whoever still holds the mapping.
+        let _ = self.prep.send(PrepMsg::Release {
+            seg: old.seg.clone(),
+            from: crate::storage::PAGE_SIZE as u64,
+            to: old.seg.prefix.file_len,
+        });
         let _ = self.committer.send(CommitMsg::Seal {
             number: old.seg.prefix.number,
             end: old.write_off,

@@ -115,6 +115,8 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     let closing = Instant::now();
     ring.close()?;
     let close_seconds = closing.elapsed().as_secs_f64();
+    // Writing, closing: before verification and the comparisons allocate anything.
+    let peak_rss = peak_rss_bytes();
     let verifying = Instant::now();
     let report = if args.skip_verify {
         None
@@ -151,6 +153,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
             "head_hash": head.to_hex(),
             "verified": verified,
             "close_seconds": close_seconds,
+            "peak_rss_bytes": peak_rss,
             "verify_seconds": verify_seconds,
             "dir": args.dir,
         });
@@ -182,6 +185,12 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         );
         println!("head: seq {head_seq}, hash {head}");
         println!("closed in {close_seconds:.3} s");
+        if let Some(bytes) = peak_rss {
+            println!(
+                "peak resident memory while writing: {:.1} MB",
+                bytes as f64 / 1e6
+            );
+        }
         match report {
             None => println!("not verified (--skip-verify)"),
             Some(report) => match &report.failure {
@@ -213,6 +222,15 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         }
     }
     Ok(if verified == Some(false) { 1 } else { 0 })
+}
+
+/// The process's peak resident memory so far, in bytes (`VmHWM` of `/proc/self/status`), where
+/// the system reports it.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// The current time in nanoseconds since the Unix epoch: the origin time of the demo's events.
