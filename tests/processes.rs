@@ -25,10 +25,11 @@ fn line(writer: usize, i: usize) -> String {
 }
 
 #[test]
-fn four_processes_twenty_events_each_make_one_chain() {
+fn eight_processes_twenty_events_each_make_one_chain() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
-    let children: Vec<Child> = (0..4)
+    const WRITERS: usize = 8;
+    let children: Vec<Child> = (0..WRITERS)
         .map(|w| {
             let mut child = append(&log, &["--wait", "--segment-size", "65536"])
                 .spawn()
@@ -65,12 +66,12 @@ fn four_processes_twenty_events_each_make_one_chain() {
     );
     let v: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
     assert_eq!(v["ok"], true);
-    assert_eq!(v["events"], 80);
+    assert_eq!(v["events"], 20 * WRITERS as u64);
     assert_eq!(v["first_seq"], 1);
-    assert_eq!(v["last_seq"], 80);
+    assert_eq!(v["last_seq"], 20 * WRITERS as u64);
     // Each writer's events are all there, in its own order.
     let snap = Reader::open(&log).unwrap().snapshot().unwrap();
-    let mut next = [0u64; 4];
+    let mut next = [0u64; WRITERS];
     for r in snap.iter() {
         let r = r.unwrap();
         let d: serde_json::Value = serde_json::from_str(r.details.as_deref().unwrap()).unwrap();
@@ -78,7 +79,7 @@ fn four_processes_twenty_events_each_make_one_chain() {
         assert_eq!(d["i"].as_u64().unwrap(), next[w]);
         next[w] += 1;
     }
-    assert_eq!(next, [20; 4]);
+    assert_eq!(next, [20; WRITERS]);
 }
 
 #[test]
