@@ -8,7 +8,7 @@
 //! * `manifest.json` ([`Manifest`]): the range, the chain hashes before and after it, the log's
 //!   identity, and the size and SHA-256 of the data file.
 //!
-//! It is written from a [`Snapshot`](crate::Snapshot), so producers keep writing meanwhile, and
+//! It is written from a [`Snapshot`], so producers keep writing meanwhile, and
 //! published atomically (see `atomic`): a reader never sees half an export. Exports of
 //! consecutive ranges link up: each one's anchor is the previous one's head.
 //! [`verify_export`] checks one without the log.
