@@ -12,6 +12,8 @@
 
 #[path = "common/intercept.rs"]
 mod intercept;
+#[path = "common/splitmix.rs"]
+mod splitmix;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,26 +23,10 @@ use std::time::{Duration, Instant};
 use auditring::storage::{MemStorage, PageFate};
 use auditring::{Durability, Event, Hash, PendingReceipt, Reader, Reason, Receipt, Ring};
 use intercept::{Hooks, Intercept, Kind};
+use splitmix::Rng;
 
 /// The smallest segment: a workload of a few hundred events spans several.
 const SEGMENT: u64 = 64 * 1024;
-
-/// SplitMix64: the workloads' and the page fates' randomness, from fixed seeds.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Event number `i` (seq `i + 1`): details of varied length, so that records straddle pages.
 fn event(i: u64) -> Event {

@@ -12,6 +12,8 @@
 
 #[path = "common/intercept.rs"]
 mod intercept;
+#[path = "common/splitmix.rs"]
+mod splitmix;
 
 use std::io;
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use auditring::{
     Durability, Error, Event, ExportOptions, PendingReceipt, PushError, Reader, Receipt, Ring,
 };
 use intercept::{Hooks, Intercept, Kind};
+use splitmix::Rng;
 
 const SEGMENT: u64 = 64 * 1024;
 const ENOSPC: i32 = 28;
@@ -30,22 +33,6 @@ const EIO: i32 = 5;
 
 /// Events each faulted run pushes (into a third segment).
 const PUSHES: u64 = 200;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Event number `i` (seq `i + 1`).
 fn event(i: u64) -> Event {

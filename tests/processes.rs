@@ -1,6 +1,8 @@
 //! Separate processes: one chain across writers, the lock, and crashes.
 
 mod common;
+#[path = "common/splitmix.rs"]
+mod splitmix;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -8,6 +10,7 @@ use std::thread;
 
 use auditring::{Hash, Reader, Ring};
 use common::bin;
+use splitmix::Rng;
 
 fn append(dir: &std::path::Path, extra: &[&str]) -> Command {
     let mut c = Command::new(bin());
@@ -233,19 +236,6 @@ fn kill_during_load(kill_after: usize, segment_size: &str) {
 fn sigkill_during_a_group_commit_load_loses_no_receipted_event() {
     kill_during_load(3_000, "65536");
     kill_during_load(20_000, "1048576");
-}
-
-/// SplitMix64, for the kill points: seeded, so every run kills at the same receipts.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n
-    }
 }
 
 /// Starts `append --receipts --json` on `log`, feeds it events until it dies, reads `kill_after`
