@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use auditring::{Error, Event, EventError, HeaderError, PushError, Reader, Reason, Ring};
 use sha2::{Digest, Sha256};
@@ -50,25 +49,6 @@ fn records(bytes: &[u8]) -> Vec<(usize, usize, u64)> {
     out
 }
 
-/// Runs `auditring ARGS`.
-fn cli(args: &[&str], stdin: &str) -> Output {
-    use std::io::Write;
-    let mut child = Command::new(common::bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -83,7 +63,7 @@ fn failure_at(dir: &Path, seq: Option<u64>, file: &Path, offset: u64) -> Reason 
         (seq, file, offset),
         "{f}"
     );
-    let out = cli(&["verify", s(dir), "--json"], "");
+    let out = common::run(&["verify", s(dir), "--json"], "");
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -149,7 +129,7 @@ fn bad_headers_fail_at_offset_0_with_their_variant_and_exit_1() {
             matches!(Ring::open(dir.path()), Err(Error::Integrity(_))),
             "{what}"
         );
-        let out = cli(&["append", s(dir.path())], "");
+        let out = common::run(&["append", s(dir.path())], "");
         assert_eq!(out.status.code(), Some(1), "{what}");
     }
 }
@@ -299,7 +279,7 @@ fn a_foreign_file_is_listed_not_a_failure() {
         foreign,
         ["0000000000000000.seg", "0000000000000009.SEG", "notes.txt"]
     );
-    let out = cli(&["verify", s(dir.path()), "--json"], "");
+    let out = common::run(&["verify", s(dir.path()), "--json"], "");
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["foreign_files"].as_array().unwrap().len(), 3);
@@ -316,7 +296,10 @@ fn a_foreign_file_is_listed_not_a_failure() {
         auditring::verify(other.path()),
         Err(Error::NotALog { .. })
     ));
-    assert_eq!(cli(&["verify", s(other.path())], "").status.code(), Some(2));
+    assert_eq!(
+        common::run(&["verify", s(other.path())], "").status.code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -348,7 +331,7 @@ fn an_oversized_length_field_in_a_bundle_fails_where_the_record_starts() {
     let log = dir.path().join("log");
     make_log(&log);
     let out = dir.path().join("export");
-    let ex = cli(
+    let ex = common::run(
         &[
             "export",
             s(&log),
@@ -400,7 +383,7 @@ fn an_oversized_length_field_in_a_bundle_fails_where_the_record_starts() {
         "{f}"
     );
     assert!(matches!(f.reason, Reason::RecordLength { .. }), "{f}");
-    let v = cli(&["verify-export", s(&out)], "");
+    let v = common::run(&["verify-export", s(&out)], "");
     assert_eq!(v.status.code(), Some(1));
 }
 
@@ -435,7 +418,7 @@ fn an_event_too_large_is_handed_back_and_append_exits_2() {
         "{{\"kind\":\"ok\"}}\n{{\"kind\":\"big\",\"details\":\"{}\"}}\n",
         "x".repeat(70_000)
     );
-    let out = cli(&["append", s(&log), "--segment-size", "65536"], &line);
+    let out = common::run(&["append", s(&log), "--segment-size", "65536"], &line);
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -461,7 +444,7 @@ fn a_line_that_is_not_a_json_object_is_refused_by_append() {
         ("[\"k\",\"alice\",null,5,{\"x\":1}]\n", "line 1"),
         ("\"k\"\n", "line 1"),
     ] {
-        let out = cli(&["append", s(&log)], input);
+        let out = common::run(&["append", s(&log)], input);
         assert_eq!(out.status.code(), Some(2), "{input}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(

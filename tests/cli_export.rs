@@ -5,46 +5,23 @@
 //! Exit codes: 0 ok, 1 integrity failure, 2 usage or bad input, 3 locked, 4 other I/O, 5 the
 //! output of an export exists.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+use common::{json, run};
 
 /// Events in the test log.
 const EVENTS: u64 = 2_000;
 /// 2026-01-01T00:00:00Z. Event `i` (seq `i + 1`) has the origin time `T0 + i` seconds.
 const T0: i64 = 1_767_225_600_000_000_000;
 const SECOND: i64 = 1_000_000_000;
-
-fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_auditring"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not one JSON object ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
