@@ -48,7 +48,7 @@ mod baselines;
 
 mod rivals;
 
-use load::{Auditring, Load, Run};
+use load::{Auditring, Load, Run, median};
 
 /// Origin time of the events (any fixed, plausible value: the same for every design).
 const TIMESTAMP: i64 = 1_700_000_000_000_000_000;
@@ -187,18 +187,6 @@ impl Cell {
             h.add(&r.latency).expect("same bounds");
         }
         h
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 

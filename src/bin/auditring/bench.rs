@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::baselines::{Locked, WriteBehind};
-use crate::load::{self, Auditring, Load, Run};
+use crate::load::{self, Auditring, Load, Run, median};
 use crate::{Failure, dir_arg};
 
 /// Arguments of `auditring bench`.
@@ -65,16 +65,6 @@ fn run_design(d: usize, load: &Load, dir: &Path) -> Result<Run, Failure> {
         }
     };
     Ok(run)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 /// Every run of one design at one producer count.
