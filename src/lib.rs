@@ -94,6 +94,7 @@ mod listing;
 mod loom_models;
 mod mapped;
 mod parallel;
+mod prefetch;
 mod preparer;
 mod producer;
 mod published;

@@ -75,6 +75,16 @@ impl MappedSegment {
         })
     }
 
+    /// Hints that `[offset, offset + len)` is about to be written (see `crate::prefetch`); the
+    /// part past the end of the mapping is ignored.
+    #[inline]
+    pub(crate) fn prefetch(&self, offset: u64, len: usize) {
+        let offset = offset as usize;
+        if offset < self.len {
+            crate::prefetch::prefetch(self.base.wrapping_add(offset), len.min(self.len - offset));
+        }
+    }
+
     /// Copies `bytes` to `offset`.
     ///
     /// # Safety

@@ -352,6 +352,9 @@ pub(crate) struct Consumer<T> {
 /// others parked, off the CPU the sequencer needs.
 const WAKE_EVERY: usize = 1024;
 
+/// How many slots ahead of the one it pops the consumer prefetches (see `crate::prefetch`).
+const PREFETCH_AHEAD: usize = 4;
+
 impl<T> Consumer<T> {
     /// The consumer end of `queue`; there must be only one, and it registers the calling
     /// thread as the one producers wake.
@@ -391,6 +394,16 @@ impl<T> Consumer<T> {
         let slot = &q.buffer[index];
         let stamp = slot.stamp.load(Ordering::Acquire);
         if head + 1 == stamp {
+            // The slot `PREFETCH_AHEAD` pops from now: producers wrote it on other cores, and
+            // fetching it while this value is processed hides the miss.
+            let ahead = index + PREFETCH_AHEAD;
+            let ahead = if ahead < q.cap { ahead } else { ahead - q.cap };
+            if let Some(next) = q.buffer.get(ahead) {
+                crate::prefetch::prefetch(
+                    (next as *const Slot<T>).cast(),
+                    std::mem::size_of::<Slot<T>>(),
+                );
+            }
             let new_head = if index + 1 < q.cap {
                 head + 1
             } else {

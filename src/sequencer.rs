@@ -43,6 +43,10 @@ use crate::shared::Shared;
 /// Times the sequencer yields, on finding the queue empty, before it parks.
 const IDLE_YIELDS: u32 = 4;
 
+/// How far past the record it writes the sequencer prefetches the segment (a few typical
+/// records; see `crate::prefetch`).
+const WRITE_PREFETCH_AHEAD: u64 = 1024;
+
 /// How long the sequencer sleeps between looks while retention holds the log at its size (it is
 /// also woken when released).
 const HELD_RECHECK: Duration = Duration::from_millis(100);
@@ -222,7 +226,8 @@ impl Sequencer {
     /// Makes room for `event` in the active segment, rotating if needed. On failure, completes
     /// its receipt with the error and returns false.
     fn make_room(&mut self, event: &mut Encoded, held: bool) -> bool {
-        if self.failure.is_none() {
+        // (One atomic load per event; the error itself is fetched only once poisoned.)
+        if self.failure.is_none() && self.shared.is_poisoned() {
             self.failure = self.shared.poison_error();
         }
         if self.failure.is_none() {
@@ -324,6 +329,8 @@ impl Sequencer {
                 &[0u8; 8][..pad],
             );
         }
+        // Where the records a few events from now will go.
+        a.seg.prefetch(off + WRITE_PREFETCH_AHEAD, total as usize);
         let k = seq - a.first_seq;
         if k.is_multiple_of(INDEX_STRIDE) {
             let entry = HEADER_LEN + k / INDEX_STRIDE * 4;
