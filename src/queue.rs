@@ -339,6 +339,8 @@ pub(crate) struct Consumer<T> {
     since_wake: usize,
     /// `WAKE_EVERY`, or a quarter of the capacity if smaller (at least 1).
     wake_every: usize,
+    /// Values found ready in a row, since the queue was last found empty or pending.
+    streak: usize,
 }
 
 /// While the consumer pops, it wakes one producer waiting for room every this many pops (or
@@ -352,8 +354,12 @@ pub(crate) struct Consumer<T> {
 /// others parked, off the CPU the sequencer needs.
 const WAKE_EVERY: usize = 1024;
 
-/// How many slots ahead of the one it pops the consumer prefetches (see `crate::prefetch`).
+/// How many slots ahead of the one it pops the consumer prefetches (see `crate::prefetch`)...
 const PREFETCH_AHEAD: usize = 4;
+
+/// ...once it has found this many values in a row ready: it is draining a backlog, and the
+/// slots ahead are written.
+const PREFETCH_AFTER: usize = 64;
 
 impl<T> Consumer<T> {
     /// The consumer end of `queue`; there must be only one, and it registers the calling
@@ -364,6 +370,7 @@ impl<T> Consumer<T> {
             queue,
             since_wake: 0,
             wake_every,
+            streak: 0,
         }
     }
 
@@ -394,15 +401,20 @@ impl<T> Consumer<T> {
         let slot = &q.buffer[index];
         let stamp = slot.stamp.load(Ordering::Acquire);
         if head + 1 == stamp {
-            // The slot `PREFETCH_AHEAD` pops from now: producers wrote it on other cores, and
-            // fetching it while this value is processed hides the miss.
-            let ahead = index + PREFETCH_AHEAD;
-            let ahead = if ahead < q.cap { ahead } else { ahead - q.cap };
-            if let Some(next) = q.buffer.get(ahead) {
-                crate::prefetch::prefetch(
-                    (next as *const Slot<T>).cast(),
-                    std::mem::size_of::<Slot<T>>(),
-                );
+            // Draining a backlog, the slot `PREFETCH_AHEAD` pops from now was written by a
+            // producer on another core, and fetching it while this value is processed hides the
+            // miss. Not otherwise: a slot no producer has written yet would be pulled away from
+            // the producer about to write it.
+            self.streak += 1;
+            if self.streak >= PREFETCH_AFTER {
+                let ahead = index + PREFETCH_AHEAD;
+                let ahead = if ahead < q.cap { ahead } else { ahead - q.cap };
+                if let Some(next) = q.buffer.get(ahead) {
+                    crate::prefetch::prefetch(
+                        (next as *const Slot<T>).cast(),
+                        std::mem::size_of::<Slot<T>>(),
+                    );
+                }
             }
             let new_head = if index + 1 < q.cap {
                 head + 1
@@ -433,6 +445,7 @@ impl<T> Consumer<T> {
             }
             return Pop::Item(result);
         }
+        self.streak = 0;
         atomic::fence(Ordering::SeqCst);
         let tail = q.tail.load(Ordering::Relaxed);
         if tail & !q.mark_bit == head {
