@@ -311,18 +311,12 @@ impl Sequencer {
         debug_assert!(off + total <= a.seg.prefix.file_len);
         debug_assert_eq!(off % 8, 0);
         let seq = self.head_seq + 1;
-        let chain = chain_hash(&self.head, seq, &event.leaf);
-        let header = RecordHeader {
-            body_len: body.len() as u32,
-            seq,
-            leaf: event.leaf,
-            chain,
-        };
         let pad = total as usize - RECORD_HEADER_LEN - body.len();
+        // The body first: its copy does not depend on the chain hash, so the CPU can do it
+        // while the hash's dependent rounds run.
         // SAFETY: `[off, off + total)` lies past the published end of the active segment, where
         // only the sequencer writes and no reader reads (see `crate::mapped`).
         unsafe {
-            a.seg.write(off, &header.encode());
             a.seg.write(off + RECORD_HEADER_LEN as u64, body);
             a.seg.write(
                 off + (RECORD_HEADER_LEN + body.len()) as u64,
@@ -331,6 +325,15 @@ impl Sequencer {
         }
         // Where the records a few events from now will go.
         a.seg.prefetch(off + WRITE_PREFETCH_AHEAD, total as usize);
+        let chain = chain_hash(&self.head, seq, &event.leaf);
+        let header = RecordHeader {
+            body_len: body.len() as u32,
+            seq,
+            leaf: event.leaf,
+            chain,
+        };
+        // SAFETY: as above.
+        unsafe { a.seg.write(off, &header.encode()) };
         let k = seq - a.first_seq;
         if k.is_multiple_of(INDEX_STRIDE) {
             let entry = HEADER_LEN + k / INDEX_STRIDE * 4;
