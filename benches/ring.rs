@@ -7,11 +7,11 @@
 //!   nothing synced), against a mutex around JSON + chain + `BufWriter` (`locked`) and a
 //!   write-behind channel (`write_behind`). Every design is handed the same demo events, built
 //!   inside the measured loop.
-//! * `sequencer/alone`: the serial section by itself. Events are pushed (encoded and
-//!   leaf-hashed by the producer) into a queue large enough to hold them all while the
-//!   sequencer waits at a gate; the clock runs from opening the gate until `flush` returns,
-//!   so it covers the sequencer numbering, chaining, copying into the mapped segment and
-//!   publishing every event, and nothing else. In `alone` the segment's pages were faulted in
+//! * `sequencer/alone`: the serial section by itself. 16,384 events are pushed (encoded and
+//!   leaf-hashed by the producer) into a fresh ring, whose queue has its default capacity and
+//!   holds them all, while the sequencer waits at a gate; the clock runs from the moment both
+//!   threads have reached the gate until `flush` returns, so it covers the sequencer numbering,
+//!   chaining, copying into the mapped segment and publishing every event, and the flush. In `alone` the segment's pages were faulted in
 //!   beforehand, as the preparer keeps them ahead of the sequencer in a steady state; in
 //!   `alone_fresh_pages` the sequencer runs into fresh pages, faster than the preparer can
 //!   fault them in, and pays for the kernel zeroing them. Against `full_hash_under_lock`: what the
