@@ -1,4 +1,5 @@
-//! Cache prefetch hints for the sequencer's reads ahead of where it is.
+//! Cache prefetch hints for the bytes the sequencer will read (queue slots) and write (segment)
+//! a few events from now.
 //!
 //! The sequencer's chain step is a chain of dependent SHA-256 rounds that keeps the core busy
 //! for most of the time it spends on an event; a cache miss on the next queue slot, or on the
