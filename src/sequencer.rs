@@ -465,7 +465,8 @@ impl Sequencer {
         // record, and memory stays bounded whatever the preparer's backlog.
         let from = a.released.max(a.seg.prefix.data_offset);
         if a.write_off >= from + RELEASE_STEP {
-            let to = a.write_off / 4096 * 4096;
+            let page = crate::storage::PAGE_SIZE as u64;
+            let to = a.write_off / page * page;
             // A hint: a failure only means the pages stay mapped until the segment is.
             let _ = a.seg.release(from, to - from);
             a.released = to;
