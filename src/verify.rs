@@ -152,6 +152,7 @@ pub fn verify_storage_with_progress(
         pruned: Vec::new(),
         progress: &mut |done| progress(done, total),
         done: 0,
+        unsealed: None,
     };
     for (i, (number, name)) in listing.segments.iter().enumerate() {
         if i > 0 && *number != listing.segments[i - 1].0 + 1 {
@@ -205,6 +206,11 @@ struct Walk<'a> {
     progress: &'a mut dyn FnMut(u64),
     /// Bytes of the segment files before the current one.
     done: u64,
+    /// The first segment found not sealed, and where its newest slot lies. Only the last
+    /// segments of a log may be unsealed (the active one, and the one before it while a crash
+    /// interrupted its sealing), as readers and recovery require: a sealed segment after it is
+    /// a failure, reported here.
+    unsealed: Option<IntegrityError>,
 }
 
 impl Walk<'_> {
@@ -467,6 +473,19 @@ impl Walk<'_> {
 
         // What follows the committed records.
         let sealed = newest.is_some_and(|s| s.sealed);
+        if sealed && let Some(e) = self.unsealed.take() {
+            return Err(Stop::Failed(e));
+        }
+        if !sealed && self.unsealed.is_none() {
+            self.unsealed = Some(IntegrityError {
+                seq: Some(next_seq),
+                file: path.clone(),
+                offset: newest.map_or(SLOT_OFFSETS[0], |s| {
+                    SLOT_OFFSETS[slot_index_of(&header, &s)]
+                }),
+                reason: Reason::SlotMismatch("a segment before a sealed one is not sealed"),
+            });
+        }
         let clean = newest.is_some_and(|s| s.clean);
         let mut end = committed;
         if !sealed && !clean {

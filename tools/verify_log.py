@@ -419,6 +419,9 @@ class Walk:
         # Where the log starts: (segment number, file, commit slot offset, first seq, anchor).
         self.start = None
         self.pruned = []  # (first_seq, last_seq, head) of every prune record found (section 14.1)
+        # The first segment found not sealed, as the failure it is if a sealed one follows
+        # (section 9, step 2.4).
+        self.unsealed = None
 
     def note_prune(self, body):
         found = prune_details(body)
@@ -657,6 +660,14 @@ class Walk:
 
         # Step 6: what follows the committed records.
         sealed = current is not None and current[1]["sealed"]
+        if sealed and self.unsealed is not None:
+            raise self.unsealed
+        if not sealed and self.unsealed is None:
+            self.unsealed = fail(
+                next_seq,
+                SLOT_OFFSETS[current[0]] if current is not None else SLOT_OFFSETS[0],
+                "a segment before a sealed one is not sealed",
+            )
         clean = current is not None and current[1]["clean"]
         end = committed
         if not sealed and not clean:
