@@ -34,6 +34,7 @@ use crate::receipt::{Completion, Receipt};
 use crate::segment::{SLOT_LEN, SLOT_OFFSETS, Slot};
 use crate::shared::Shared;
 use crate::storage::SegmentFile;
+use crate::wake::WakeSet;
 
 /// What the sequencer tells the committer, in order.
 pub(crate) enum CommitMsg {
@@ -342,19 +343,24 @@ impl Committer {
             self.fail_waiters(&error);
             return Err(error);
         }
+        // Every waiter this sync releases wakes with one system call (see `crate::wake`).
+        let mut wakes = WakeSet::new();
         for (ticket, receipt) in self.receipts.drain(..) {
-            ticket.complete(Ok(Receipt {
+            let receipt = Receipt {
                 durable: true,
                 ..receipt
-            }));
+            };
+            ticket.complete_into(Ok(receipt), &mut wakes);
         }
         for ticket in self.flushes.drain(..) {
-            ticket.complete(Ok(Receipt {
+            let done = Receipt {
                 seq: 0,
                 chain: Hash::ZERO,
                 durable: true,
-            }));
+            };
+            ticket.complete_into(Ok(done), &mut wakes);
         }
+        wakes.wake();
         self.remove_pruned();
         Ok(())
     }
@@ -411,14 +417,13 @@ impl Committer {
     }
 
     fn fail_waiters(&mut self, error: &Error) {
-        for (ticket, _) in self.receipts.drain(..) {
-            ticket.complete(Err(error.clone()));
+        let mut wakes = WakeSet::new();
+        let tickets = (self.receipts.drain(..).map(|(t, _)| t))
+            .chain(self.flushes.drain(..))
+            .chain(self.prunes.drain(..).map(|(_, (t, _))| t));
+        for ticket in tickets {
+            ticket.complete_into(Err(error.clone()), &mut wakes);
         }
-        for ticket in self.flushes.drain(..) {
-            ticket.complete(Err(error.clone()));
-        }
-        for (_, (ticket, _)) in self.prunes.drain(..) {
-            ticket.complete(Err(error.clone()));
-        }
+        wakes.wake();
     }
 }

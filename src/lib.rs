@@ -112,6 +112,7 @@ pub mod storage;
 mod sync;
 mod tail;
 mod verify;
+mod wake;
 
 pub use config::{
     DEFAULT_MAX_EVENT_SIZE, DEFAULT_QUEUE_CAPACITY, DEFAULT_SEGMENT_SIZE, Durability,

@@ -1,17 +1,17 @@
 //! Receipts: what a producer learns about its event once it is in the chain.
 //!
 //! A [`Ticket`] travels with a tracked event (or a flush marker) through the queue; the sequencer
-//! or the committer completes it, and the producer parked in [`PendingReceipt::wait`] wakes.
+//! or the committer completes it, and the producer asleep in [`PendingReceipt::wait`] wakes.
 
 use std::fmt;
 use std::sync::atomic::{Ordering, fence};
 use std::sync::{Arc, OnceLock};
-use std::thread::{self, Thread};
 
 use serde::Serialize;
 
 use crate::error::Error;
 use crate::hash::Hash;
+use crate::wake::{self, Sleeper, WakeSet};
 
 /// Proof that an event is in the chain: its sequence number and the chain hash after it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -29,12 +29,13 @@ pub struct Receipt {
 
 /// A one-shot slot for a result, completed by the ring and waited on by one thread.
 ///
-/// The waiter registers its thread before it looks for the result, the completer stores the
-/// result before it looks for a waiter, and a sequentially consistent fence on each side makes
-/// sure at least one of them sees the other: the waiter never sleeps through its result.
+/// The waiter registers before it looks for the result, the completer stores the result before
+/// it looks for a waiter, and a sequentially consistent fence on each side makes sure at least
+/// one of them sees the other: the waiter never sleeps through its result (see
+/// [`crate::wake`]).
 pub(crate) struct Ticket {
     result: OnceLock<Result<Receipt, Error>>,
-    waiter: OnceLock<Thread>,
+    waiter: OnceLock<Sleeper>,
 }
 
 impl Ticket {
@@ -47,12 +48,13 @@ impl Ticket {
         (ticket.clone(), Completion(ticket))
     }
 
-    /// Stores the result (the first one wins) and wakes the waiter, if one is registered.
-    fn complete(&self, result: Result<Receipt, Error>) {
+    /// Stores the result (the first one wins) and adds the waiter, if one is registered, to
+    /// the threads `wakes` will wake.
+    fn complete(&self, result: Result<Receipt, Error>, wakes: &mut WakeSet) {
         if self.result.set(result).is_ok() {
             fence(Ordering::SeqCst);
-            if let Some(t) = self.waiter.get() {
-                t.unpark();
+            if let Some(w) = self.waiter.get() {
+                wakes.add(w);
             }
         }
     }
@@ -61,16 +63,18 @@ impl Ticket {
         self.result.get()
     }
 
-    /// Parks until completed. Only one thread may wait on a ticket.
+    /// Sleeps until completed. Only one thread may wait on a ticket.
     pub(crate) fn wait(&self) -> Result<Receipt, Error> {
-        let registered = self.waiter.set(thread::current()).is_ok();
+        let me = Sleeper::current();
+        let registered = self.waiter.set(me.clone()).is_ok();
         debug_assert!(registered, "a ticket has a single waiter");
         fence(Ordering::SeqCst);
         loop {
+            let seen = wake::epoch();
             if let Some(r) = self.get() {
                 return r.clone();
             }
-            thread::park();
+            wake::sleep(&me, seen);
         }
     }
 }
@@ -81,16 +85,26 @@ impl Ticket {
 pub(crate) struct Completion(Arc<Ticket>);
 
 impl Completion {
-    /// Delivers the result to the waiter.
+    /// Delivers the result to the waiter and wakes it.
     pub(crate) fn complete(self, result: Result<Receipt, Error>) {
-        self.0.complete(result);
+        let mut wakes = WakeSet::new();
+        self.complete_into(result, &mut wakes);
+        wakes.wake();
+    }
+
+    /// Delivers the result to the waiter, which `wakes` wakes later, together with the waiters
+    /// of the other tickets completed at the same time.
+    pub(crate) fn complete_into(self, result: Result<Receipt, Error>, wakes: &mut WakeSet) {
+        self.0.complete(result, wakes);
     }
 }
 
 impl Drop for Completion {
     fn drop(&mut self) {
         // A no-op if `complete` already ran.
-        self.0.complete(Err(Error::Closed));
+        let mut wakes = WakeSet::new();
+        self.0.complete(Err(Error::Closed), &mut wakes);
+        wakes.wake();
     }
 }
 

@@ -39,6 +39,7 @@ use crate::recovery::activation_slot;
 use crate::retention::{Prune, Wake};
 use crate::segment::{HEADER_LEN, INDEX_STRIDE, RECORD_HEADER_LEN, RecordHeader, record_len};
 use crate::shared::Shared;
+use crate::wake::WakeSet;
 
 /// Times the sequencer yields, on finding the queue empty, before it parks.
 const IDLE_YIELDS: u32 = 4;
@@ -365,17 +366,16 @@ impl Sequencer {
         let flushes = std::mem::take(&mut self.flushes);
         let prunes = std::mem::take(&mut self.prunes);
         if let Some(e) = &self.failure {
-            for (t, _) in receipts {
-                t.complete(Err(e.clone()));
-            }
-            for t in flushes {
-                t.complete(Err(e.clone()));
-            }
             // The view no longer holds the pruned segments, but their files stay: reopening
             // finds them and retention prunes them again.
-            for (_, (t, _)) in prunes {
-                t.complete(Err(e.clone()));
+            let mut wakes = WakeSet::new();
+            let tickets = (receipts.into_iter().map(|(t, _)| t))
+                .chain(flushes)
+                .chain(prunes.into_iter().map(|(_, (t, _))| t));
+            for t in tickets {
+                t.complete_into(Err(e.clone()), &mut wakes);
             }
+            wakes.wake();
             return;
         }
         let written = |receipts, flushes, force| CommitMsg::Written {
@@ -389,13 +389,15 @@ impl Sequencer {
         };
         match self.shared.durability {
             Durability::None => {
+                let mut wakes = WakeSet::new();
                 for (t, r) in receipts {
-                    t.complete(Ok(r));
+                    t.complete_into(Ok(r), &mut wakes);
                 }
                 let head = self.head_receipt();
                 for t in flushes {
-                    t.complete(Ok(head));
+                    t.complete_into(Ok(head), &mut wakes);
                 }
+                wakes.wake();
                 // Prune records are synced whatever the policy.
                 if !prunes.is_empty() {
                     let _ = self.committer.send(written(Vec::new(), Vec::new(), true));

@@ -90,3 +90,53 @@ fn records_whose_pages_were_released_read_back_and_verify() {
         assert_eq!(rep.head, last.chain);
     }
 }
+
+/// More threads than the 32 bits waiters are woken by (so some share a bit and wake for
+/// each other's receipts), each waiting for every one of its receipts, under both the policy
+/// whose receipts the sequencer completes and the one whose receipts the committer completes
+/// after a sync: every thread gets its own receipts, each naming its event's place in the
+/// chain, and together they cover every seq once.
+#[test]
+fn forty_threads_each_waiting_for_their_receipts_get_exactly_theirs() {
+    const THREADS: u64 = 40;
+    const EACH: u64 = 150;
+    for durability in [Durability::None, Durability::Batch] {
+        let ring = Ring::with_storage(MemStorage::new("m"))
+            .durability(durability)
+            .segment_size(64 * 1024)
+            .open()
+            .unwrap();
+        let start = std::sync::Barrier::new(THREADS as usize);
+        let receipts: Vec<(u64, u64, auditring::Receipt)> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let (ring, start) = (&ring, &start);
+                    s.spawn(move || {
+                        start.wait();
+                        (0..EACH)
+                            .map(|i| {
+                                let e = Event::new("k").details(&(t, i)).unwrap();
+                                (t, i, ring.push_receipt(e).unwrap())
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect()
+        });
+        let snap = ring.snapshot();
+        let mut seqs: Vec<u64> = receipts.iter().map(|(_, _, r)| r.seq).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=THREADS * EACH).collect::<Vec<_>>(), "{durability:?}");
+        for (t, i, r) in &receipts {
+            assert_eq!(r.durable, durability == Durability::Batch);
+            let rec = snap.get(r.seq).unwrap().expect("a receipted record is in the log");
+            assert_eq!(rec.details_as::<(u64, u64)>().unwrap(), Some((*t, *i)));
+            assert_eq!(rec.chain, r.chain, "seq {}", r.seq);
+        }
+        ring.close().unwrap();
+    }
+}
