@@ -17,6 +17,7 @@
 use std::fmt;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::hash::Hash;
 use crate::segment::{HEADER_LEN, Prefix, SLOT_OFFSETS, Slot};
@@ -37,6 +38,12 @@ pub(crate) struct MappedSegment {
     /// `map.as_ptr()` and `map.size()`, read once: they never change while `map` lives.
     base: *mut u8,
     len: usize,
+    /// Every page of the data region below this offset has been released and is never written
+    /// again. Raised by [`MappedSegment::release`] (monotonic); read by
+    /// [`MappedSegment::prefault`], whose requests can reach the preparer after the sequencer
+    /// wrote past and released what they name: faulting those pages in again would keep them
+    /// in memory until the segment is unmapped.
+    released: AtomicU64,
 }
 
 // SAFETY: `base` points into the mapping `map` owns, which is `Send + Sync`; every access through
@@ -72,6 +79,7 @@ impl MappedSegment {
             base: map.as_ptr(),
             len: map.size(),
             map,
+            released: AtomicU64::new(0),
         })
     }
 
@@ -129,26 +137,54 @@ impl MappedSegment {
     }
 
     /// Lets the pages wholly inside `[offset, offset + len)` leave the process's memory (see
-    /// [`WritableMap::release`]): the caller writes there no more.
+    /// [`WritableMap::release`]): the caller writes there no more, nor anywhere in the data
+    /// region before it.
     pub(crate) fn release(&self, offset: u64, len: u64) -> io::Result<()> {
-        const PAGE: u64 = crate::storage::PAGE_SIZE as u64;
         let from = offset.next_multiple_of(PAGE);
         let to = (offset.saturating_add(len)).min(self.prefix.file_len) / PAGE * PAGE;
         if from >= to {
             return Ok(());
         }
+        self.released.fetch_max(to, Ordering::Release);
         self.map.release(from as usize, (to - from) as usize)
     }
 
-    /// Faults `[offset, offset + len)` in for writing, clamped to the file.
+    /// Faults `[offset, offset + len)` in for writing, clamped to the file, skipping the part
+    /// of the data region already released, [`PREFAULT_CHUNK`] at a time.
+    ///
+    /// A release may run on another thread while a chunk is faulted in; what the chunk brought
+    /// back below the released mark is released again, so that of the data region only the
+    /// pages the writer has not passed yet stay in memory.
     pub(crate) fn prefault(&self, offset: u64, len: u64) -> io::Result<()> {
         let end = (offset.saturating_add(len)).min(self.prefix.file_len);
-        if offset >= end {
-            return Ok(());
+        let data = self.prefix.data_offset;
+        let mut at = offset;
+        while at < end {
+            let from = if at < data {
+                at
+            } else {
+                at.max(self.released.load(Ordering::Acquire))
+            };
+            if from >= end {
+                break;
+            }
+            let to = (from + PREFAULT_CHUNK).min(end);
+            self.map.prefault(from as usize, (to - from) as usize)?;
+            let (lo, released) = (from.max(data), self.released.load(Ordering::Acquire));
+            if released > lo {
+                self.release(lo, released.min(to).saturating_sub(lo))?;
+            }
+            at = to;
         }
-        self.map.prefault(offset as usize, (end - offset) as usize)
+        Ok(())
     }
 }
+
+/// The page size the mappings are released in.
+const PAGE: u64 = crate::storage::PAGE_SIZE as u64;
+
+/// How much [`MappedSegment::prefault`] faults in before it looks at the released mark again.
+const PREFAULT_CHUNK: u64 = 1 << 20;
 
 impl fmt::Debug for MappedSegment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -156,5 +192,45 @@ impl fmt::Debug for MappedSegment {
             .field("name", &self.name)
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::recovery::create_segment;
+    use crate::storage::FsStorage;
+
+    /// Resident bytes of the mapping that starts at `base`, from `/proc/self/smaps`.
+    fn resident(base: *mut u8) -> u64 {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let start = format!("{:x}-", base as usize);
+        let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&start));
+        lines.next().expect("the mapping is listed");
+        let rss = lines.find(|l| l.starts_with("Rss:")).unwrap();
+        let kib: u64 = rss.split_whitespace().nth(1).unwrap().parse().unwrap();
+        kib * 1024
+    }
+
+    /// A prefault request that reaches the preparer after the sequencer wrote past and released
+    /// part of its range faults in only the rest: the released pages stay out of memory.
+    #[test]
+    fn a_late_prefault_skips_what_was_released() {
+        const MIB: u64 = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let seg = create_segment(&FsStorage::new(dir.path()), 1, 32 * MIB, [7; 16]).unwrap();
+        let data = seg.prefix.data_offset;
+        let before = resident(seg.base);
+        seg.release(data, 12 * MIB).unwrap();
+        seg.prefault(data, 16 * MIB).unwrap();
+        let grown = resident(seg.base) - before;
+        // The 4 MiB past the released mark, and no more than a page of slack.
+        assert!(
+            (4 * MIB..=4 * MIB + PAGE).contains(&grown),
+            "{grown} bytes faulted in"
+        );
+        // Past the mark, faulting in works as before.
+        seg.prefault(data + 16 * MIB, 8 * MIB).unwrap();
+        assert!(resident(seg.base) - before >= 12 * MIB);
     }
 }
