@@ -130,10 +130,17 @@ fn forty_threads_each_waiting_for_their_receipts_get_exactly_theirs() {
         let snap = ring.snapshot();
         let mut seqs: Vec<u64> = receipts.iter().map(|(_, _, r)| r.seq).collect();
         seqs.sort_unstable();
-        assert_eq!(seqs, (1..=THREADS * EACH).collect::<Vec<_>>(), "{durability:?}");
+        assert_eq!(
+            seqs,
+            (1..=THREADS * EACH).collect::<Vec<_>>(),
+            "{durability:?}"
+        );
         for (t, i, r) in &receipts {
             assert_eq!(r.durable, durability == Durability::Batch);
-            let rec = snap.get(r.seq).unwrap().expect("a receipted record is in the log");
+            let rec = snap
+                .get(r.seq)
+                .unwrap()
+                .expect("a receipted record is in the log");
             assert_eq!(rec.details_as::<(u64, u64)>().unwrap(), Some((*t, *i)));
             assert_eq!(rec.chain, r.chain, "seq {}", r.seq);
         }
