@@ -7,6 +7,9 @@
 //!    length the prefix declares;
 //! 2. each segment starts where the previous one ended: its commit slot's first seq and anchor
 //!    are the previous segment's last seq + 1 and head (seq 1 and all zeros for segment 1);
+//!    after an unsealed segment, a segment that holds nothing committed may instead lie past a
+//!    tear (a crash lost records it was activated after), and is noted, as is every later one,
+//!    which must hold nothing committed either;
 //! 3. every record of the committed region is checked: magic, seq (gapless), leaf hash
 //!    recomputed from the body, chain hash recomputed from the previous one, zero padding, a
 //!    body that decodes, and the index entry of every 64th record;
@@ -153,6 +156,7 @@ pub fn verify_storage_with_progress(
         progress: &mut |done| progress(done, total),
         done: 0,
         unsealed: None,
+        past_tear: None,
     };
     for (i, (number, name)) in listing.segments.iter().enumerate() {
         if i > 0 && *number != listing.segments[i - 1].0 + 1 {
@@ -211,6 +215,11 @@ struct Walk<'a> {
     /// interrupted its sealing), as readers and recovery require: a sealed segment after it is
     /// a failure, reported here.
     unsealed: Option<IntegrityError>,
+    /// Set once a segment was found past a tear: activated after records that a crash lost
+    /// from the unsealed segment before it, and holding nothing committed. Recovery removes such
+    /// segments, and readers stop before them; every later segment must hold nothing
+    /// committed either. What the tear is, for the notes.
+    past_tear: Option<String>,
 }
 
 impl Walk<'_> {
@@ -302,6 +311,29 @@ impl Walk<'_> {
                 SLOT_OFFSETS[slot_index_of(&header, &s)]
             });
             self.start = Some((number, path.clone(), at, next_seq, prev));
+        }
+        let holds_nothing = newest.is_none_or(|s| s.count() == 0 && !s.sealed && !s.clean);
+        let breaks = newest.is_some_and(|s| s.first_seq != next_seq || s.anchor != prev);
+        if let Some(tear) = &self.past_tear {
+            if !holds_nothing {
+                let s = newest.expect("a segment that holds something has a slot");
+                return Err(fail(
+                    Some(s.first_seq),
+                    SLOT_OFFSETS[slot_index_of(&header, &s)],
+                    Reason::Continuity("committed records follow a break in the chain"),
+                ));
+            }
+            let tear = tear.clone();
+            return self.past_the_tear(name, &path, &*file, &header, &tear);
+        }
+        if breaks && holds_nothing && self.unsealed.is_some() {
+            let tear = format!(
+                "the chain ends at seq {} in the segment before, short of where this one \
+                 was activated",
+                next_seq - 1
+            );
+            self.past_tear = Some(tear.clone());
+            return self.past_the_tear(name, &path, &*file, &header, &tear);
         }
         if let Some(s) = newest {
             let at = SLOT_OFFSETS[slot_index_of(&header, &s)];
@@ -568,6 +600,36 @@ impl Walk<'_> {
 }
 
 impl Walk<'_> {
+    /// Reports a segment past a tear (see [`Walk::past_tear`]) as a crash leaves it: a note,
+    /// and its data region as the torn tail if none was found before it.
+    fn past_the_tear(
+        &mut self,
+        name: &str,
+        path: &Path,
+        file: &dyn SegmentFile,
+        header: &SegmentHeader,
+        tear: &str,
+    ) -> Result<(), Stop> {
+        let io = |e: std::io::Error| Stop::Io(Error::io(format!("reading {}", path.display()), e));
+        let data = header.prefix.data_offset;
+        if let Some(last) = last_nonzero_end(file, data, header.prefix.file_len).map_err(io)? {
+            self.report.torn_tail.get_or_insert(TornTail {
+                file: path.to_path_buf(),
+                offset: data,
+                len: last - data,
+                after_seq: self.chain.map_or(0, |c| c.0 - 1),
+            });
+        }
+        self.report.notes.push(format!(
+            "{name}: past a tear ({tear}); it holds nothing committed, as when a crash \
+             interrupts the sealing of the segment before it (opening the log for writing \
+             removes it)"
+        ));
+        self.done += header.file_len;
+        (self.progress)(self.done);
+        Ok(())
+    }
+
     /// Keeps what a prune record says.
     fn note_prune(&mut self, body: &[u8]) {
         let details = decode_body(body)

@@ -49,8 +49,12 @@ impl WakeSet {
         imp::add(&mut self.0, &sleeper.0);
     }
 
-    /// Wakes every waiter added (with one system call on Linux).
+    /// Wakes every waiter added (with one system call on Linux). With none added, does
+    /// nothing: a waiter the completer did not see registered sees its result before it sleeps.
     pub(crate) fn wake(self) {
+        if imp::is_empty(&self.0) {
+            return;
+        }
         EPOCH.fetch_add(1, Ordering::SeqCst);
         imp::wake(self.0);
     }
@@ -102,10 +106,11 @@ mod imp {
         *set |= *id;
     }
 
+    pub(super) fn is_empty(set: &Set) -> bool {
+        *set == 0
+    }
+
     pub(super) fn wake(set: Set) {
-        if set == 0 {
-            return;
-        }
         // SAFETY: the address is that of a live static `AtomicU32`, which is what the futex
         // calls require (an aligned 32-bit word); FUTEX_WAKE_BITSET reads no other argument
         // as a pointer (the timeout slot is unused and null, the second address unused).
@@ -156,6 +161,10 @@ mod imp {
 
     pub(super) fn add(set: &mut Set, id: &Id) {
         set.push(id.clone());
+    }
+
+    pub(super) fn is_empty(set: &Set) -> bool {
+        set.is_empty()
     }
 
     pub(super) fn wake(set: Set) {

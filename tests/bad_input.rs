@@ -6,11 +6,16 @@
 //! line tool.
 
 mod common;
+#[path = "common/slots.rs"]
+mod slots;
 
 use std::path::{Path, PathBuf};
 
 use auditring::{Error, Event, EventError, HeaderError, PushError, Reader, Reason, Ring};
-use sha2::{Digest, Sha256};
+use slots::{
+    activated_past_lost_records, current_slot, data_offset, edit_slot, fix_slot_digest,
+    remove_from, segment, unseal,
+};
 
 const SEGMENT: u64 = 64 * 1024;
 
@@ -28,10 +33,6 @@ fn make_log(dir: &Path) {
         .unwrap();
     }
     ring.close().unwrap();
-}
-
-fn segment(dir: &Path, n: u64) -> PathBuf {
-    dir.join(format!("{n:016x}.seg"))
 }
 
 /// `(offset, len, seq)` of each record of a segment file.
@@ -76,21 +77,6 @@ fn failure_at(dir: &Path, seq: Option<u64>, file: &Path, offset: u64) -> Reason 
     assert_eq!(v["error"]["file"], s(file));
     assert_eq!(v["error"]["offset"], offset);
     f.reason
-}
-
-/// Rewrites the digest of the commit slot at `at` (after an edit of its fields).
-fn fix_slot_digest(bytes: &mut [u8], at: usize) {
-    let mut h = Sha256::new();
-    h.update(&bytes[64..96]);
-    h.update(&bytes[at..at + 104]);
-    let d: [u8; 32] = h.finalize().into();
-    bytes[at + 104..at + 136].copy_from_slice(&d);
-}
-
-/// The newest commit slot's offset (the one with the higher generation).
-fn current_slot(bytes: &[u8]) -> usize {
-    let g = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
-    if g(512) > g(1024) { 512 } else { 1024 }
 }
 
 #[test]
@@ -247,6 +233,63 @@ fn a_segment_that_does_not_continue_the_chain_fails_at_its_slot() {
     let slot = current_slot(&bytes) as u64;
     let reason = failure_at(dir.path(), Some(first), &path, slot);
     assert!(matches!(reason, Reason::Continuity(_)), "{reason}");
+}
+
+/// A log whose first two segments are unsealed, as after a crash during the sealing of the
+/// first, and whose later segments are gone. Returns the first record of segment 2.
+fn crashed_while_sealing(dir: &Path) -> u64 {
+    make_log(dir);
+    assert!(
+        remove_from(dir, 3) > 0,
+        "make_log writes at least three segments"
+    );
+    edit_slot(dir, 1, unseal);
+    edit_slot(dir, 2, unseal);
+    records(&std::fs::read(segment(dir, 2)).unwrap())[0].2
+}
+
+/// A segment after an unsealed one may be past a tear (a crash lost the records it was
+/// activated after), but only while it holds nothing committed: one whose commit slot names
+/// records does not start where the chain is, and that is a failure at its slot.
+#[test]
+fn after_an_unsealed_segment_a_break_with_committed_records_fails_at_the_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = crashed_while_sealing(dir.path());
+    assert!(auditring::verify(dir.path()).unwrap().is_ok());
+    let (path, at) = edit_slot(dir.path(), 2, |slot| slot[40] ^= 1);
+    let reason = failure_at(dir.path(), Some(first), &path, at);
+    assert!(matches!(reason, Reason::Continuity(_)), "{reason}");
+}
+
+/// Past a tear, nothing may be committed: a segment with committed records after a segment
+/// that holds nothing past the tear fails at its slot.
+#[test]
+fn committed_records_after_a_segment_past_a_tear_fail_at_their_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    make_log(dir.path());
+    let last = (4..).find(|&n| !segment(dir.path(), n).exists()).unwrap() - 1;
+    for n in 1..=last {
+        edit_slot(dir.path(), n, unseal);
+    }
+    let data = data_offset(dir.path(), 2);
+    edit_slot(dir.path(), 2, activated_past_lost_records(data));
+    let first3 = records(&std::fs::read(segment(dir.path(), 3)).unwrap())[0].2;
+    let path3 = segment(dir.path(), 3);
+    let at3 = current_slot(&std::fs::read(&path3).unwrap()) as u64;
+    let reason = failure_at(dir.path(), Some(first3), &path3, at3);
+    assert_eq!(
+        reason,
+        Reason::Continuity("committed records follow a break in the chain")
+    );
+    // Without segment 3, the log verifies, with segment 2 noted as past a tear.
+    remove_from(dir.path(), 3);
+    let report = auditring::verify(dir.path()).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failure);
+    assert!(
+        report.notes.iter().any(|n| n.contains("past a tear")),
+        "{:?}",
+        report.notes
+    );
 }
 
 #[test]

@@ -11,6 +11,9 @@ use auditring::{
 };
 use serde_json::Value;
 
+#[path = "common/slots.rs"]
+mod slots;
+
 const SEGMENT_SIZE: u64 = 64 * 1024;
 const FIRST_SEGMENT: &str = "0000000000000001.seg";
 /// A string that appears once in the whole log: in the details of one event in the middle of the
@@ -533,14 +536,9 @@ fn python_verifier_agrees_on_pruned_logs() {
     assert_unpruned(&cut);
 }
 
-/// Without retention, a log whose first segment file was deleted fails in both, at the same
-/// place.
-#[test]
-fn python_verifier_agrees_on_a_log_cut_by_hand() {
-    require_python();
-    let tmp = tempfile::tempdir().unwrap();
-    let log = tmp.path().join("log");
-    let ring = Ring::builder(&log)
+/// A closed log of 2,000 sized events on small segments (four or more).
+fn closed_log_of_2000(log: &Path) {
+    let ring = Ring::builder(log)
         .segment_size(SEGMENT_SIZE)
         .open()
         .unwrap();
@@ -548,6 +546,62 @@ fn python_verifier_agrees_on_a_log_cut_by_hand() {
         ring.push(sized_event(i)).unwrap();
     }
     ring.close().unwrap();
+}
+
+/// §9 step 3, past a tear: after an unsealed segment, a segment activated past records a crash
+/// lost (nothing committed) is noted, not a failure, in both; committed records after it fail in
+/// both, at the same place.
+#[test]
+fn python_verifier_agrees_on_a_segment_past_a_tear() {
+    require_python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    closed_log_of_2000(&log);
+    let segments = segment_names(&log).len() as u64;
+    assert!(segments >= 4);
+    for n in 1..=segments {
+        slots::edit_slot(&log, n, slots::unseal);
+    }
+    let data = slots::data_offset(&log, 2);
+    slots::edit_slot(&log, 2, slots::activated_past_lost_records(data));
+    let (failure, _) = assert_agree_fail(&log);
+    assert_eq!(
+        failure.reason,
+        Reason::Continuity("committed records follow a break in the chain")
+    );
+    slots::remove_from(&log, 3);
+    let rust = assert_agree_ok(&log);
+    let py = run_py(&log, &[]);
+    let notes: Vec<&str> = py.json["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(notes, rust.notes, "notes");
+    assert!(notes.iter().any(|n| n.contains("past a tear")), "{notes:?}");
+    assert_eq!(
+        py.json["torn_tail"]["file"].as_str().map(Path::new),
+        rust.torn_tail.as_ref().map(|t| t.file.as_path())
+    );
+    assert_eq!(
+        py.json["torn_tail"]["offset"].as_u64(),
+        rust.torn_tail.as_ref().map(|t| t.offset)
+    );
+    assert_eq!(
+        py.json["torn_tail"]["len"].as_u64(),
+        rust.torn_tail.as_ref().map(|t| t.len)
+    );
+}
+
+/// Without retention, a log whose first segment file was deleted fails in both, at the same
+/// place.
+#[test]
+fn python_verifier_agrees_on_a_log_cut_by_hand() {
+    require_python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    closed_log_of_2000(&log);
     assert_agree_ok(&log);
     assert!(segment_names(&log).len() >= 4);
     std::fs::remove_file(log.join(FIRST_SEGMENT)).unwrap();

@@ -422,6 +422,20 @@ class Walk:
         # The first segment found not sealed, as the failure it is if a sealed one follows
         # (section 9, step 2.4).
         self.unsealed = None
+        # Set once a segment was found past a tear (section 9, step 3): every later segment
+        # must hold nothing committed either.
+        self.past_tear = None
+
+    def note_torn_tail(self, f, path, start, file_len, after_seq):
+        """The first non-zero bytes past the last valid record (from start) are the torn tail."""
+        last = f.last_nonzero_end(start, file_len)
+        if last is not None and self.torn_tail is None:
+            self.torn_tail = {
+                "file": path,
+                "offset": start,
+                "len": last - start,
+                "after_seq": after_seq,
+            }
 
     def note_prune(self, body):
         found = prune_details(body)
@@ -548,6 +562,36 @@ class Walk:
             self.first_seq = next_seq
             at = SLOT_OFFSETS[current[0]] if current is not None else SLOT_OFFSETS[0]
             self.start = (number, path, at, next_seq, prev)
+        # Past a tear (section 9, step 3): a segment activated after records that a crash lost
+        # from the unsealed segment before it, holding nothing committed.
+        holds_nothing = current is None or (
+            current[1]["last_seq"] + 1 == current[1]["first_seq"]
+            and not current[1]["sealed"]
+            and not current[1]["clean"]
+        )
+        breaks = current is not None and (
+            current[1]["first_seq"] != next_seq or current[1]["anchor"] != prev
+        )
+        if self.past_tear is not None and not holds_nothing:
+            raise fail(
+                current[1]["first_seq"],
+                SLOT_OFFSETS[current[0]],
+                "segment does not continue the previous one: "
+                "committed records follow a break in the chain",
+            )
+        if self.past_tear is None and breaks and holds_nothing and self.unsealed is not None:
+            self.past_tear = (
+                "the chain ends at seq %d in the segment before, short of where this one was "
+                "activated" % (next_seq - 1)
+            )
+        if self.past_tear is not None:
+            self.note_torn_tail(f, path, prefix["data_offset"], prefix["file_len"], next_seq - 1)
+            self.notes.append(
+                "%s: past a tear (%s); it holds nothing committed, as when a crash interrupts "
+                "the sealing of the segment before it (opening the log for writing removes it)"
+                % (name, self.past_tear)
+            )
+            return
         if current is not None:
             ci, cs = current
             if cs["first_seq"] != next_seq:
@@ -709,14 +753,7 @@ class Walk:
                     seq, at, "non-zero byte in the space after the last record that must be zero"
                 )
         else:
-            last = f.last_nonzero_end(end, file_len)
-            if last is not None and self.torn_tail is None:
-                self.torn_tail = {
-                    "file": path,
-                    "offset": end,
-                    "len": last - end,
-                    "after_seq": seq - 1,
-                }
+            self.note_torn_tail(f, path, end, file_len, seq - 1)
             at = f.first_nonzero(unused_index, data_offset)
             if at is not None:
                 self.notes.append(
