@@ -19,7 +19,8 @@
 //! * `durable`: 8 producers pushing continuously under group commit (`Durability::Batch`) and
 //!   under `Periodic(10 ms)`; then 32 producers each waiting for its own event to be durable
 //!   (`push_receipt` under `Batch`), against per-event `fsync` (baseline 5) and the seed-001
-//!   pattern (baseline 4).
+//!   pattern (baseline 4); and the same 32 waiting producers under `None`, where the sequencer
+//!   completes the receipts without a sync (the cost of waking them, without the disk).
 //! * `memory`: peak resident memory of `auditring demo --skip-verify` writing 100 MiB and 2 GiB
 //!   of log (the writing alone: verification is measured in `benches/export.rs`).
 
@@ -431,6 +432,16 @@ fn durable_section(runs: usize, base: u64) {
         },
         Cell {
             rival: batch(true),
+            producers: 32,
+            event_size: 0,
+            events: (base / 10).max(32),
+            runs: Vec::new(),
+        },
+        Cell {
+            rival: Rival::Auditring {
+                durability: Durability::None,
+                wait: true,
+            },
             producers: 32,
             event_size: 0,
             events: (base / 10).max(32),
