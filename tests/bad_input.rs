@@ -79,6 +79,8 @@ fn failure_at(dir: &Path, seq: Option<u64>, file: &Path, offset: u64) -> Reason 
     f.reason
 }
 
+/// A damaged header, in the first segment (where the walk does not know the seq yet) and in a
+/// later one: the header's variant at offset 0, exit 1, and readers and writers refuse the log.
 #[test]
 fn bad_headers_fail_at_offset_0_with_their_variant_and_exit_1() {
     type Damage = fn(&mut Vec<u8>);
@@ -96,27 +98,35 @@ fn bad_headers_fail_at_offset_0_with_their_variant_and_exit_1() {
         ),
     ];
     for (what, damage, expected) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        make_log(dir.path());
-        let path = segment(dir.path(), 2);
-        let mut bytes = std::fs::read(&path).unwrap();
-        // The seq the walk expects at segment 2: the one after segment 1's last.
-        let next = records(&std::fs::read(segment(dir.path(), 1)).unwrap())
-            .last()
-            .unwrap()
-            .2
-            + 1;
-        damage(&mut bytes);
-        std::fs::write(&path, &bytes).unwrap();
-        let reason = failure_at(dir.path(), Some(next), &path, 0);
-        assert_eq!(reason, Reason::Header(expected), "{what}");
-        // Reading and writing refuse the log with an integrity error too (exit 1).
-        assert!(
-            matches!(Ring::open(dir.path()), Err(Error::Integrity(_))),
-            "{what}"
-        );
-        let out = common::run(&["append", s(dir.path())], "");
-        assert_eq!(out.status.code(), Some(1), "{what}");
+        for n in [1, 2] {
+            let dir = tempfile::tempdir().unwrap();
+            make_log(dir.path());
+            let path = segment(dir.path(), n);
+            // The seq the walk expects at segment 2: the one after segment 1's last.
+            let next = (n == 2).then(|| {
+                records(&std::fs::read(segment(dir.path(), 1)).unwrap())
+                    .last()
+                    .unwrap()
+                    .2
+                    + 1
+            });
+            let mut bytes = std::fs::read(&path).unwrap();
+            damage(&mut bytes);
+            std::fs::write(&path, &bytes).unwrap();
+            let reason = failure_at(dir.path(), next, &path, 0);
+            assert_eq!(reason, Reason::Header(expected), "{what}, {n}");
+            // Reading and writing refuse the log with an integrity error too (exit 1).
+            assert!(
+                matches!(Ring::open(dir.path()), Err(Error::Integrity(_))),
+                "{what}, {n}"
+            );
+            assert!(
+                Reader::open(dir.path()).unwrap().snapshot().is_err(),
+                "{what}, {n}"
+            );
+            let out = common::run(&["append", s(dir.path())], "");
+            assert_eq!(out.status.code(), Some(1), "{what}, {n}");
+        }
     }
 }
 

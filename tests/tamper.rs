@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use auditring::storage::MemStorage;
-use auditring::{Error, Event, HeaderError, Reader, Reason, Ring};
+use auditring::{Error, Event, Reader, Reason, Ring};
 
 /// A cleanly closed log of a few segments in memory; returns the storage and its segment names.
 fn small_log() -> (MemStorage, Vec<String>) {
@@ -225,39 +225,6 @@ fn damage_in_the_committed_region_refuses_to_open_with_the_error_verify_gives() 
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("seq {seq}")));
-}
-
-#[test]
-fn bad_headers_get_typed_errors() {
-    type Damage = fn(&mut Vec<u8>);
-    let cases: [(&str, Damage, HeaderError); 3] = [
-        ("bad magic", |b| b[0] = b'X', HeaderError::BadMagic),
-        (
-            "unsupported version",
-            |b| b[8] = 9,
-            HeaderError::UnsupportedVersion(9),
-        ),
-        (
-            "truncated header",
-            |b| b.truncate(1000),
-            HeaderError::Truncated { len: 1000 },
-        ),
-    ];
-    for (what, damage, expected) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        fs_log(dir.path());
-        let path = segment(dir.path(), 1);
-        let mut bytes = std::fs::read(&path).unwrap();
-        damage(&mut bytes);
-        std::fs::write(&path, &bytes).unwrap();
-        let f = auditring::verify(dir.path()).unwrap().failure.unwrap();
-        assert_eq!(f.reason, Reason::Header(expected), "{what}");
-        assert_eq!(f.offset, 0);
-        assert!(
-            Reader::open(dir.path()).unwrap().snapshot().is_err(),
-            "{what}"
-        );
-    }
 }
 
 #[test]
