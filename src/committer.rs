@@ -30,7 +30,7 @@ use crate::config::Durability;
 use crate::error::Error;
 use crate::hash::Hash;
 use crate::mapped::MappedSegment;
-use crate::receipt::{Completion, Receipt};
+use crate::receipt::{self, Completion, Receipt};
 use crate::segment::{SLOT_LEN, SLOT_OFFSETS, Slot};
 use crate::shared::Shared;
 use crate::storage::SegmentFile;
@@ -417,13 +417,9 @@ impl Committer {
     }
 
     fn fail_waiters(&mut self, error: &Error) {
-        let mut wakes = WakeSet::new();
         let tickets = (self.receipts.drain(..).map(|(t, _)| t))
             .chain(self.flushes.drain(..))
             .chain(self.prunes.drain(..).map(|(_, (t, _))| t));
-        for ticket in tickets {
-            ticket.complete_into(Err(error.clone()), &mut wakes);
-        }
-        wakes.wake();
+        receipt::fail_all(tickets, error);
     }
 }

@@ -99,6 +99,15 @@ impl Completion {
     }
 }
 
+/// Fails every ticket with `error`, waking their waiters together.
+pub(crate) fn fail_all(tickets: impl IntoIterator<Item = Completion>, error: &Error) {
+    let mut wakes = WakeSet::new();
+    for t in tickets {
+        t.complete_into(Err(error.clone()), &mut wakes);
+    }
+    wakes.wake();
+}
+
 impl Drop for Completion {
     fn drop(&mut self) {
         // A no-op if `complete` already ran.

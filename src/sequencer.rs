@@ -34,7 +34,7 @@ use crate::preparer::{PREFAULT_AHEAD, PrepMsg, RELEASE_STEP};
 use crate::producer::{Encoded, Item};
 use crate::published::{Published, SegmentEntry, SegmentInfo};
 use crate::queue::{Consumer, Pop};
-use crate::receipt::{Completion, Receipt};
+use crate::receipt::{self, Completion, Receipt};
 use crate::recovery::activation_slot;
 use crate::retention::{Prune, Wake};
 use crate::segment::{HEADER_LEN, INDEX_STRIDE, RECORD_HEADER_LEN, RecordHeader, record_len};
@@ -368,14 +368,10 @@ impl Sequencer {
         if let Some(e) = &self.failure {
             // The view no longer holds the pruned segments, but their files stay: reopening
             // finds them and retention prunes them again.
-            let mut wakes = WakeSet::new();
             let tickets = (receipts.into_iter().map(|(t, _)| t))
                 .chain(flushes)
                 .chain(prunes.into_iter().map(|(_, (t, _))| t));
-            for t in tickets {
-                t.complete_into(Err(e.clone()), &mut wakes);
-            }
-            wakes.wake();
+            receipt::fail_all(tickets, e);
             return;
         }
         let written = |receipts, flushes, force| CommitMsg::Written {
@@ -507,9 +503,7 @@ impl Sequencer {
                 }
                 Err(e) => {
                     self.shared.stall(e.clone());
-                    for t in self.flushes.drain(..) {
-                        t.complete(Err(e.clone()));
-                    }
+                    receipt::fail_all(self.flushes.drain(..), &e);
                     if self.shared.queue.is_closed() {
                         return Err(e);
                     }

@@ -156,7 +156,7 @@ pub fn verify_storage_with_progress(
         progress: &mut |done| progress(done, total),
         done: 0,
         unsealed: None,
-        past_tear: None,
+        past_tear: false,
     };
     for (i, (number, name)) in listing.segments.iter().enumerate() {
         if i > 0 && *number != listing.segments[i - 1].0 + 1 {
@@ -218,8 +218,8 @@ struct Walk<'a> {
     /// Set once a segment was found past a tear: activated after records that a crash lost
     /// from the unsealed segment before it, and holding nothing committed. Recovery removes such
     /// segments, and readers stop before them; every later segment must hold nothing
-    /// committed either. What the tear is, for the notes.
-    past_tear: Option<String>,
+    /// committed either. The chain is not advanced past the tear.
+    past_tear: bool,
 }
 
 impl Walk<'_> {
@@ -314,7 +314,7 @@ impl Walk<'_> {
         }
         let holds_nothing = newest.is_none_or(|s| s.count() == 0 && !s.sealed && !s.clean);
         let breaks = newest.is_some_and(|s| s.first_seq != next_seq || s.anchor != prev);
-        if let Some(tear) = &self.past_tear {
+        if self.past_tear || (breaks && holds_nothing && self.unsealed.is_some()) {
             if !holds_nothing {
                 let s = newest.expect("a segment that holds something has a slot");
                 return Err(fail(
@@ -323,17 +323,8 @@ impl Walk<'_> {
                     Reason::Continuity("committed records follow a break in the chain"),
                 ));
             }
-            let tear = tear.clone();
-            return self.past_the_tear(name, &path, &*file, &header, &tear);
-        }
-        if breaks && holds_nothing && self.unsealed.is_some() {
-            let tear = format!(
-                "the chain ends at seq {} in the segment before, short of where this one \
-                 was activated",
-                next_seq - 1
-            );
-            self.past_tear = Some(tear.clone());
-            return self.past_the_tear(name, &path, &*file, &header, &tear);
+            self.past_tear = true;
+            return self.past_the_tear(name, &path, &*file, &header);
         }
         if let Some(s) = newest {
             let at = SLOT_OFFSETS[slot_index_of(&header, &s)];
@@ -608,20 +599,21 @@ impl Walk<'_> {
         path: &Path,
         file: &dyn SegmentFile,
         header: &SegmentHeader,
-        tear: &str,
     ) -> Result<(), Stop> {
         let io = |e: std::io::Error| Stop::Io(Error::io(format!("reading {}", path.display()), e));
+        let last_seq = self.chain.map_or(0, |c| c.0 - 1);
         let data = header.prefix.data_offset;
         if let Some(last) = last_nonzero_end(file, data, header.prefix.file_len).map_err(io)? {
             self.report.torn_tail.get_or_insert(TornTail {
                 file: path.to_path_buf(),
                 offset: data,
                 len: last - data,
-                after_seq: self.chain.map_or(0, |c| c.0 - 1),
+                after_seq: last_seq,
             });
         }
         self.report.notes.push(format!(
-            "{name}: past a tear ({tear}); it holds nothing committed, as when a crash \
+            "{name}: past a tear (the chain ends at seq {last_seq} in the segment before, short \
+             of where this one was activated); it holds nothing committed, as when a crash \
              interrupts the sealing of the segment before it (opening the log for writing \
              removes it)"
         ));

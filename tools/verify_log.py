@@ -424,7 +424,7 @@ class Walk:
         self.unsealed = None
         # Set once a segment was found past a tear (section 9, step 3): every later segment
         # must hold nothing committed either.
-        self.past_tear = None
+        self.past_tear = False
 
     def note_torn_tail(self, f, path, start, file_len, after_seq):
         """The first non-zero bytes past the last valid record (from start) are the torn tail."""
@@ -572,24 +572,22 @@ class Walk:
         breaks = current is not None and (
             current[1]["first_seq"] != next_seq or current[1]["anchor"] != prev
         )
-        if self.past_tear is not None and not holds_nothing:
-            raise fail(
-                current[1]["first_seq"],
-                SLOT_OFFSETS[current[0]],
-                "segment does not continue the previous one: "
-                "committed records follow a break in the chain",
-            )
-        if self.past_tear is None and breaks and holds_nothing and self.unsealed is not None:
-            self.past_tear = (
-                "the chain ends at seq %d in the segment before, short of where this one was "
-                "activated" % (next_seq - 1)
-            )
-        if self.past_tear is not None:
+        if self.past_tear or (breaks and holds_nothing and self.unsealed is not None):
+            if not holds_nothing:
+                raise fail(
+                    current[1]["first_seq"],
+                    SLOT_OFFSETS[current[0]],
+                    "segment does not continue the previous one: "
+                    "committed records follow a break in the chain",
+                )
+            # The chain is not advanced past the tear.
+            self.past_tear = True
             self.note_torn_tail(f, path, prefix["data_offset"], prefix["file_len"], next_seq - 1)
             self.notes.append(
-                "%s: past a tear (%s); it holds nothing committed, as when a crash interrupts "
+                "%s: past a tear (the chain ends at seq %d in the segment before, short of where "
+                "this one was activated); it holds nothing committed, as when a crash interrupts "
                 "the sealing of the segment before it (opening the log for writing removes it)"
-                % (name, self.past_tear)
+                % (name, next_seq - 1)
             )
             return
         if current is not None:
