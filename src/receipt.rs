@@ -126,7 +126,7 @@ pub struct PendingReceipt {
 }
 
 impl PendingReceipt {
-    /// Parks the calling thread until the receipt is ready.
+    /// Blocks the calling thread until the receipt is ready.
     ///
     /// Fails if the ring was poisoned by a failed sync before the event became durable.
     pub fn wait(self) -> Result<Receipt, Error> {
