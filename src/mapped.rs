@@ -197,7 +197,6 @@ impl fmt::Debug for MappedSegment {
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    use super::*;
     use crate::recovery::create_segment;
     use crate::storage::FsStorage;
 
@@ -224,9 +223,10 @@ mod tests {
         seg.release(data, 12 * MIB).unwrap();
         seg.prefault(data, 16 * MIB).unwrap();
         let grown = resident(seg.base) - before;
-        // The 4 MiB past the released mark, and no more than a page of slack.
+        // The 4 MiB past the released mark (without the mark: 16 MiB). The slack allows for a
+        // kernel that maps a large page-cache folio across the mark whole.
         assert!(
-            (4 * MIB..=4 * MIB + PAGE).contains(&grown),
+            (4 * MIB..=6 * MIB).contains(&grown),
             "{grown} bytes faulted in"
         );
         // Past the mark, faulting in works as before.
