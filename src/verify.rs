@@ -568,14 +568,7 @@ impl Walk<'_> {
                 ));
             }
         } else {
-            if let Some(last) = last_nonzero_end(&*file, end, prefix.file_len).map_err(io)? {
-                self.report.torn_tail.get_or_insert(TornTail {
-                    file: path.clone(),
-                    offset: end,
-                    len: last - end,
-                    after_seq: seq - 1,
-                });
-            }
+            self.note_torn_tail(&*file, &path, end, prefix.file_len, seq - 1)?;
             if let Some(at) = unused_nonzero {
                 self.report.notes.push(format!(
                     "{name}: index entries past the last valid record, from byte {at} \
@@ -600,17 +593,9 @@ impl Walk<'_> {
         file: &dyn SegmentFile,
         header: &SegmentHeader,
     ) -> Result<(), Stop> {
-        let io = |e: std::io::Error| Stop::Io(Error::io(format!("reading {}", path.display()), e));
         let last_seq = self.chain.map_or(0, |c| c.0 - 1);
-        let data = header.prefix.data_offset;
-        if let Some(last) = last_nonzero_end(file, data, header.prefix.file_len).map_err(io)? {
-            self.report.torn_tail.get_or_insert(TornTail {
-                file: path.to_path_buf(),
-                offset: data,
-                len: last - data,
-                after_seq: last_seq,
-            });
-        }
+        let prefix = &header.prefix;
+        self.note_torn_tail(file, path, prefix.data_offset, prefix.file_len, last_seq)?;
         self.report.notes.push(format!(
             "{name}: past a tear (the chain ends at seq {last_seq} in the segment before, short \
              of where this one was activated); it holds nothing committed, as when a crash \
@@ -619,6 +604,29 @@ impl Walk<'_> {
         ));
         self.done += header.file_len;
         (self.progress)(self.done);
+        Ok(())
+    }
+
+    /// Reports the non-zero bytes of `[start, file_len)`, if any, as the torn tail (after the
+    /// record `after_seq`), unless one was found before.
+    fn note_torn_tail(
+        &mut self,
+        file: &dyn SegmentFile,
+        path: &Path,
+        start: u64,
+        file_len: u64,
+        after_seq: u64,
+    ) -> Result<(), Stop> {
+        let last = last_nonzero_end(file, start, file_len)
+            .map_err(|e| Stop::Io(Error::io(format!("reading {}", path.display()), e)))?;
+        if let Some(last) = last {
+            self.report.torn_tail.get_or_insert(TornTail {
+                file: path.to_path_buf(),
+                offset: start,
+                len: last - start,
+                after_seq,
+            });
+        }
         Ok(())
     }
 
