@@ -75,6 +75,19 @@ pub enum Error {
     /// An export could not be made or read.
     #[error("{0}")]
     Export(crate::export::ExportError),
+    /// The ring was closed while it could not write (no segment could be created: a full disk,
+    /// a directory where the next segment should go), so the events still queued were not
+    /// written. They are handed back here, in the order they were pushed, to be pushed again
+    /// once the cause is fixed; every event pushed before them is in the log. Their receipts
+    /// failed with `source`.
+    #[error("{} event(s) pushed were not written and are handed back: {source}", .events.len())]
+    Unwritten {
+        /// Why they could not be written.
+        #[source]
+        source: Box<Error>,
+        /// The events, in push order.
+        events: Arc<[Event]>,
+    },
 }
 
 impl Error {
@@ -83,6 +96,15 @@ impl Error {
         Error::Io {
             context: context.into(),
             source: Arc::new(source),
+        }
+    }
+
+    /// The events handed back by [`Error::Unwritten`], in push order; empty for any other
+    /// error.
+    pub fn unwritten(&self) -> &[Event] {
+        match self {
+            Error::Unwritten { events, .. } => events,
+            _ => &[],
         }
     }
 

@@ -87,6 +87,56 @@ impl Event {
         }
     }
 
+    /// The event as one JSON line, newline included, in the form `auditring append` reads:
+    /// `{"kind":..,"actor":..,"trace_id":..,"timestamp":..,"details":..}`, absent fields left
+    /// out, the timestamp in nanoseconds. The details are the event's JSON text, with any line
+    /// break in it (whitespace between JSON tokens) written as a space.
+    pub fn to_json_line(&self) -> String {
+        let mut out = String::from("{\"kind\":");
+        let string = |out: &mut String, s: &str| {
+            out.push_str(&serde_json::to_string(s).expect("a string serializes"));
+        };
+        string(&mut out, &self.kind);
+        for (name, value) in [("actor", &self.actor), ("trace_id", &self.trace_id)] {
+            if let Some(v) = value {
+                out.push_str(&format!(",\"{name}\":"));
+                string(&mut out, v);
+            }
+        }
+        if let Some(t) = self.timestamp {
+            out.push_str(&format!(",\"timestamp\":{t}"));
+        }
+        if let Some(d) = &self.details {
+            out.push_str(",\"details\":");
+            out.extend(
+                d.chars()
+                    .map(|c| if matches!(c, '\n' | '\r') { ' ' } else { c }),
+            );
+        }
+        out.push_str("}\n");
+        out
+    }
+
+    /// The event a body encodes, with the timestamp it was given (or stamped with). For bodies
+    /// this library encoded, which always decode; anything else becomes an event of kind
+    /// `auditring.undecodable` with the bytes in hex, so that nothing is dropped.
+    pub(crate) fn from_body(body: &[u8]) -> Event {
+        match decode_body(body) {
+            Ok(env) => Event {
+                kind: Cow::Owned(env.kind.to_owned()),
+                actor: env.actor.map(str::to_owned),
+                trace_id: env.trace_id.map(str::to_owned),
+                timestamp: Some(env.timestamp),
+                details: env.details.map(str::to_owned),
+                system: false,
+            },
+            Err(_) => {
+                let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
+                Event::system("auditring.undecodable", format!("\"{hex}\""))
+            }
+        }
+    }
+
     /// A record the library writes about the log itself, with a reserved kind.
     pub(crate) fn system(kind: &'static str, details: String) -> Event {
         debug_assert!(kind.starts_with(RESERVED_KIND_PREFIX));

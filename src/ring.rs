@@ -399,6 +399,11 @@ impl Ring {
     /// Closes the ring: later pushes fail with the event handed back; every event pushed before
     /// is sequenced and synced; the log is marked as closed cleanly and the writer lock is
     /// released. Returns the first failure of the ring's life that made an event undurable.
+    ///
+    /// During a stall (no segment can be created: a full disk), close makes one more attempt;
+    /// if it fails too, the events still queued are handed back in [`Error::Unwritten`], in
+    /// push order (see [`Error::unwritten`]), and everything pushed before them is in the log
+    /// and synced. Close never waits for space to come back.
     pub fn close(mut self) -> Result<(), Error> {
         self.shutdown()
     }
@@ -421,9 +426,35 @@ impl Ring {
 }
 
 impl Drop for Ring {
+    /// Closes the ring as [`Ring::close`] does. Dropping cannot hand events back: if the ring
+    /// is dropped during a stall, the events still queued are written to standard error, one
+    /// line each, as `auditring-unwritten: ` followed by the JSON line `auditring append`
+    /// reads ([`Event::to_json_line`]), after one line that says why. Call [`Ring::close`] to
+    /// have them handed back instead.
     fn drop(&mut self) {
-        let _ = self.shutdown();
+        if let Err(Error::Unwritten { source, events }) = self.shutdown() {
+            report_unwritten(&self.location, &source, &events);
+        }
     }
+}
+
+/// What a ring dropped during a stall does with the events it could not write: it writes them to
+/// standard error in a form that `auditring append` takes back.
+fn report_unwritten(location: &Path, source: &Error, events: &[Event]) {
+    use std::io::Write as _;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "auditring: {}: the ring was dropped while it could not write ({source}); its {} \
+         unwritten event(s) follow, one per line after `auditring-unwritten: `; strip that \
+         prefix and feed them to `auditring append` to write them",
+        location.display(),
+        events.len()
+    );
+    for e in events {
+        let _ = write!(err, "auditring-unwritten: {}", e.to_json_line());
+    }
+    let _ = err.flush();
 }
 
 impl fmt::Debug for Ring {

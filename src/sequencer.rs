@@ -8,9 +8,16 @@
 //!
 //! When a record does not fit in the active segment, the sequencer asks the committer to seal it
 //! and switches to the next segment, which the preparer created and faulted in ahead of time. If
-//! the next segment cannot be created (a full disk), the ring *stalls*: the sequencer keeps the
-//! event it holds, leaves the rest in the queue, makes new pushes fail with the error (handing
-//! their events back), and retries until it succeeds or the ring is closed.
+//! the next segment cannot be created (a full disk, a directory where the file should go), the
+//! ring *stalls*. The sequencer moves the event that did not fit into a backlog, makes new pushes
+//! fail with the error (handing their events back), and, while it retries, takes whatever is
+//! still queued: events join the backlog in queue order, flush markers and prune records fail at
+//! once with the stall's error, so that `flush` returns promptly instead of waiting for space.
+//! When a segment can be created again, the backlog is written first, in order. If the ring is
+//! closed while stalled, one last attempt is made; if it fails too, the backlog's events are
+//! decoded back into [`Event`]s and handed to [`Ring::close`](crate::Ring::close) in
+//! [`Error::Unwritten`]: an event whose push returned `Ok` is written or handed back, never
+//! dropped.
 //!
 //! Retention ([`crate::retention`]) talks to the sequencer twice: it is told after every
 //! rotation, and it may hold the log at its size (the sequencer then starts no new segment for
@@ -18,6 +25,7 @@
 //! the queue like events; the sequencer writes one, drops the pruned segments from the view,
 //! and has the committer remove their files once the record is synced.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -28,6 +36,7 @@ use crossbeam::utils::Backoff;
 use crate::committer::CommitMsg;
 use crate::config::Durability;
 use crate::error::Error;
+use crate::event::Event;
 use crate::hash::{Hash, chain_hash};
 use crate::mapped::MappedSegment;
 use crate::preparer::{PREFAULT_AHEAD, PrepMsg, RELEASE_STEP};
@@ -56,6 +65,16 @@ const HELD_RECHECK: Duration = Duration::from_millis(100);
 /// doubles with each failure, up to [`STALL_RETRY_MAX`].
 const STALL_RETRY: Duration = Duration::from_millis(1);
 const STALL_RETRY_MAX: Duration = Duration::from_millis(250);
+
+/// Whether an event can be written, from [`Sequencer::make_room`].
+enum Room {
+    /// It fits in the active segment.
+    Made,
+    /// The ring can write no more (poisoned): its receipt was failed.
+    Failed,
+    /// No segment could be created for it: it waits in the backlog.
+    Stalled,
+}
 
 /// The segment being written.
 struct Active {
@@ -101,6 +120,14 @@ pub(crate) struct Sequencer {
     rotated: Option<Sender<Wake>>,
     /// Set once the sequencer can no longer write (poisoned, or stalled at close).
     failure: Option<Error>,
+    /// Why the ring is stalled, while it is: no segment could be created for the first event
+    /// of `backlog`.
+    stall: Option<Error>,
+    /// Events taken from the queue while stalled, in queue order, the one that did not fit
+    /// first; empty unless `stall` is set. Only `Item::Event`s: markers fail at once.
+    backlog: VecDeque<Item>,
+    /// The events of a backlog given up at close, decoded, in push order.
+    unwritten: Vec<Event>,
     /// Threads to join at shutdown.
     helpers: Vec<JoinHandle<Result<(), Error>>>,
 }
@@ -156,6 +183,9 @@ impl Sequencer {
             prunes: Vec::new(),
             rotated: s.rotated,
             failure: None,
+            stall: None,
+            backlog: VecDeque::new(),
+            unwritten: Vec::new(),
             helpers: s.helpers,
         }
     }
@@ -168,12 +198,15 @@ impl Sequencer {
         // Times in a row the queue was found empty.
         let mut idle = 0;
         loop {
+            if self.stall.is_some() && !self.ride_out_stall(&mut consumer) {
+                break;
+            }
             let mut taken = 0;
             let mut closed = false;
             let pending = Backoff::new();
-            while taken < self.max_batch {
+            while taken < self.max_batch && self.stall.is_none() {
                 // Each event is read in its queue slot and copied straight into the segment.
-                match consumer.pop_with(|item| self.take(item)) {
+                match consumer.pop_with(|item| self.take_or_defer(item)) {
                     Pop::Item(()) => taken += 1,
                     Pop::Pending => pending.snooze(),
                     Pop::Empty => break,
@@ -187,10 +220,10 @@ impl Sequencer {
                 self.end_batch();
                 idle = 0;
             }
-            if closed {
+            if closed && self.stall.is_none() {
                 break;
             }
-            if taken == 0 {
+            if taken == 0 && self.stall.is_none() {
                 // Give the CPU to the producers a few times before parking: parking costs the
                 // next producer a wake-up system call, and spinning would take the CPU they need
                 // (measured on two cores; see PERFORMANCE.md).
@@ -206,27 +239,50 @@ impl Sequencer {
         self.shutdown()
     }
 
-    fn take(&mut self, item: &mut Item) {
+    /// [`Sequencer::take`] for an item in its queue slot: one the stall leaves unwritten moves
+    /// to the end of the backlog.
+    fn take_or_defer(&mut self, item: &mut Item) {
+        if !self.take(item) {
+            self.backlog
+                .push_back(std::mem::replace(item, Item::Flush(None)));
+        }
+    }
+
+    /// Writes an event, or completes a marker. Returns false, leaving the item as it was, for an
+    /// event that cannot be written because the ring is stalled.
+    fn take(&mut self, item: &mut Item) -> bool {
+        if let Some(e) = &self.stall {
+            // Stalled: a marker cannot wait for the events before it; an event waits.
+            match item {
+                Item::Flush(t) => receipt::fail_all(t.take(), e),
+                Item::Prune(p) => receipt::fail_all(p.record.ticket.take(), e),
+                Item::Event(_) => return false,
+            }
+            return true;
+        }
         let event = match item {
             Item::Flush(t) => {
                 self.flushes.extend(t.take());
-                return;
+                return true;
             }
             Item::Prune(p) => {
                 self.prune(p);
-                return;
+                return true;
             }
             Item::Event(e) => e,
         };
         // Retention may hold the log at its size: events wait, its own records do not.
-        if self.make_room(event, true) {
-            self.write(event);
+        match self.make_room(event, true) {
+            Room::Made => self.write(event),
+            Room::Failed => {}
+            Room::Stalled => return false,
         }
+        true
     }
 
-    /// Makes room for `event` in the active segment, rotating if needed. On failure, completes
-    /// its receipt with the error and returns false.
-    fn make_room(&mut self, event: &mut Encoded, held: bool) -> bool {
+    /// Makes room for `event` in the active segment, rotating if needed. On a failure,
+    /// completes its receipt with the error; on a stall, leaves it as it is.
+    fn make_room(&mut self, event: &mut Encoded, held: bool) -> Room {
         // (One atomic load per event; the error itself is fetched only once poisoned.)
         if self.failure.is_none() && self.shared.is_poisoned() {
             self.failure = self.shared.poison_error();
@@ -238,19 +294,101 @@ impl Sequencer {
                     self.wait_while_held();
                 }
                 if let Err(e) = self.rotate() {
-                    self.failure = Some(e);
+                    self.stall = Some(e);
+                    return Room::Stalled;
                 }
             }
         }
         match &self.failure {
-            None => true,
+            None => Room::Made,
             Some(e) => {
                 if let Some(t) = event.ticket.take() {
                     t.complete(Err(e.clone()));
                 }
-                false
+                Room::Failed
             }
         }
+    }
+
+    /// While stalled: takes what is queued (see the module's documentation) and retries the
+    /// segment, backing off, until it can be created, then writes the backlog. Returns false
+    /// if the ring was closed while the segment still could not be created: the backlog is
+    /// then in `unwritten`, and `failure` says why.
+    fn ride_out_stall(&mut self, consumer: &mut Consumer<Item>) -> bool {
+        // What was written before the stall is published and on its way to the disk.
+        self.end_batch();
+        let mut retry = STALL_RETRY;
+        loop {
+            let mut closed = false;
+            let pending = Backoff::new();
+            loop {
+                match consumer.pop_with(|item| self.take_or_defer(item)) {
+                    Pop::Item(()) => {}
+                    Pop::Pending => pending.snooze(),
+                    Pop::Empty => break,
+                    Pop::Closed => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            match self.rotate() {
+                Ok(()) => {
+                    self.stall = None;
+                    if self.write_backlog() {
+                        return true;
+                    }
+                    // Stalled again, with more of the backlog to write.
+                    retry = STALL_RETRY;
+                }
+                Err(e) => {
+                    self.stall = Some(e);
+                    if closed {
+                        self.give_up_backlog();
+                        return false;
+                    }
+                    consumer.wait(Some(retry));
+                    retry = (retry * 2).min(STALL_RETRY_MAX);
+                }
+            }
+        }
+    }
+
+    /// Writes the backlog in order, a batch at a time. Returns false if the ring stalled again
+    /// before the end (the rest stays in the backlog).
+    fn write_backlog(&mut self) -> bool {
+        let mut in_batch = 0;
+        while let Some(mut item) = self.backlog.pop_front() {
+            if !self.take(&mut item) {
+                self.backlog.push_front(item);
+                self.end_batch();
+                return false;
+            }
+            in_batch += 1;
+            if in_batch == self.max_batch {
+                self.end_batch();
+                in_batch = 0;
+            }
+        }
+        self.end_batch();
+        self.shared.unstall();
+        true
+    }
+
+    /// Closed while stalled: the backlog's events are handed back, their receipts failed.
+    fn give_up_backlog(&mut self) {
+        let stall = self.stall.take().expect("stalled");
+        // A failed sync meanwhile says more than the stall: it wins.
+        let error = self.shared.poison_error().unwrap_or(stall);
+        let mut tickets = Vec::new();
+        for item in self.backlog.drain(..) {
+            if let Item::Event(mut e) = item {
+                tickets.extend(e.ticket.take());
+                self.unwritten.push(Event::from_body(e.body.as_slice()));
+            }
+        }
+        receipt::fail_all(tickets, &error);
+        self.failure = Some(error);
     }
 
     /// Waits while retention holds the log at its size, publishing first what is written so
@@ -291,8 +429,10 @@ impl Sequencer {
             )));
             return;
         }
-        if !self.make_room(&mut p.record, false) {
-            ticket.complete(Err(self.failure.clone().unwrap_or(Error::Closed)));
+        if !matches!(self.make_room(&mut p.record, false), Room::Made) {
+            let error =
+                (self.stall.take().or_else(|| self.failure.clone())).unwrap_or(Error::Closed);
+            ticket.complete(Err(error));
             return;
         }
         self.write(&mut p.record);
@@ -486,32 +626,18 @@ impl Sequencer {
         }
     }
 
-    /// Waits for the next segment, stalling the ring while it cannot be created. Fails only if
-    /// the ring is closed while the storage still fails.
+    /// The next segment, from the preparer (requested now if it was not yet). A failure stalls
+    /// the ring: new pushes fail, and the flushes of the current batch fail with the error.
     fn next_segment(&mut self) -> Result<Arc<MappedSegment>, Error> {
-        let mut retry = STALL_RETRY;
-        loop {
-            if !self.spare_requested {
-                self.request_spare();
-            }
-            let result = self.prepared.recv().unwrap_or(Err(Error::Closed));
-            self.spare_requested = false;
-            match result {
-                Ok(seg) => {
-                    self.shared.unstall();
-                    return Ok(seg);
-                }
-                Err(e) => {
-                    self.shared.stall(e.clone());
-                    receipt::fail_all(self.flushes.drain(..), &e);
-                    if self.shared.queue.is_closed() {
-                        return Err(e);
-                    }
-                    thread::park_timeout(retry);
-                    retry = (retry * 2).min(STALL_RETRY_MAX);
-                }
-            }
+        if !self.spare_requested {
+            self.request_spare();
         }
+        let result = self.prepared.recv().unwrap_or(Err(Error::Closed));
+        self.spare_requested = false;
+        result.inspect_err(|e| {
+            self.shared.stall(e.clone());
+            receipt::fail_all(self.flushes.drain(..), e);
+        })
     }
 
     /// Seals the active segment and moves to the next one.
@@ -596,7 +722,12 @@ impl Sequencer {
         drop(self.committer);
         drop(self.rotated.take());
         drop(self.prep);
+        let unwritten = std::mem::take(&mut self.unwritten);
         let mut result = match self.failure.take() {
+            Some(e) if !unwritten.is_empty() => Err(Error::Unwritten {
+                source: Box::new(e),
+                events: unwritten.into(),
+            }),
             Some(e) => Err(e),
             None => Ok(()),
         };

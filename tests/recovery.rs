@@ -358,3 +358,170 @@ fn reopening_reads_the_same_few_bytes_whatever_the_log_size() {
     assert!(large < 64 * 1024, "{large}");
     assert!(large <= small + 16 * 1024, "{small} vs {large}");
 }
+
+/// Runs `f` on a thread and returns its result; a guard against a hang, not a timing condition:
+/// the bound is minutes, where the operation takes milliseconds.
+fn returns<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = crossbeam::channel::bounded(1);
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(300))
+        .unwrap_or_else(|_| panic!("{what} did not return"))
+}
+
+/// Pushes `N` events (some tracked) into a ring whose next segment cannot be created, while its
+/// creation is held back (so that every push returns `Ok` and the events are still queued when
+/// the stall begins). Returns the ring, the storage behind it and the tracked receipts.
+fn ring_stalled_with_queued_events(
+    n: u64,
+    name: &str,
+) -> (
+    std::sync::Arc<Ring>,
+    MemStorage,
+    Vec<(u64, auditring::PendingReceipt)>,
+) {
+    let mem = MemStorage::new(name);
+    let faults = Faults::new();
+    let ring = Ring::with_storage(FaultyStorage::new(mem.clone(), faults.clone()))
+        .segment_size(64 * 1024)
+        .open()
+        .unwrap();
+    let (gate, gated) = crossbeam::channel::unbounded::<()>();
+    *faults.create_gate.lock().unwrap() = Some(gated);
+    faults.disk_full.store(true, Ordering::SeqCst);
+    let mut tracked = Vec::new();
+    for i in 0..n {
+        if i % 97 == 0 {
+            tracked.push((i, ring.push_tracked(event(i)).unwrap()));
+        } else {
+            ring.push(event(i)).unwrap();
+        }
+    }
+    let ring = std::sync::Arc::new(ring);
+    // A flush queued behind the events, while the segment's creation is held back: once the
+    // creation fails, the flush returns the error at once instead of waiting for space.
+    let flushing = {
+        let ring = ring.clone();
+        std::thread::spawn(move || ring.flush())
+    };
+    drop(gate);
+    let flushed = returns("flush during a stall", move || flushing.join().unwrap());
+    match flushed {
+        Err(Error::Io { source, context }) => {
+            assert_eq!(source.raw_os_error(), Some(28), "{context}");
+            assert!(context.contains("creating"), "{context}");
+        }
+        other => panic!("expected the stall's error from flush, got {other:?}"),
+    }
+    (ring, mem, tracked)
+}
+
+#[test]
+fn closing_during_a_stall_hands_back_every_queued_event_in_order() {
+    const N: u64 = 2_000;
+    let (ring, mem, tracked) = ring_stalled_with_queued_events(N, "stall-close");
+    let ring = std::sync::Arc::into_inner(ring).unwrap();
+    let err = returns("close during a stall", move || ring.close()).unwrap_err();
+    let Error::Unwritten { source, events } = &err else {
+        panic!("expected the queued events back, got {err}");
+    };
+    assert!(matches!(**source, Error::Io { .. }), "{source}");
+    assert_eq!(err.unwritten().len(), events.len());
+    let snap = Reader::with_storage(mem.clone()).snapshot().unwrap();
+    let written = snap.len();
+    assert!(written > 0 && !events.is_empty(), "{written} written");
+    // Not one lost, not one twice: the log holds a prefix of what was pushed, the error the
+    // rest, in push order.
+    assert_eq!(written + events.len() as u64, N);
+    for (i, r) in snap.iter().enumerate() {
+        assert_eq!(
+            r.unwrap().details.as_deref(),
+            event(i as u64).details_text()
+        );
+    }
+    for (k, e) in events.iter().enumerate() {
+        let want = event(written + k as u64);
+        assert_eq!(
+            (e.kind(), e.actor_id(), e.details_text()),
+            (want.kind(), want.actor_id(), want.details_text())
+        );
+        assert!(e.origin_nanos().is_some(), "the time it was pushed is kept");
+    }
+    // Receipts: issued for what is written, failed with the stall's error for the rest.
+    for (i, pending) in tracked {
+        match pending.wait() {
+            Ok(r) if i < written => assert_eq!(r.seq, i + 1),
+            Err(Error::Io { .. }) if i >= written => {}
+            other => panic!("event {i} ({written} written): {other:?}"),
+        }
+    }
+    // Once there is space again, pushing them back completes the log.
+    let ring = Ring::with_storage(mem.clone())
+        .segment_size(64 * 1024)
+        .open()
+        .unwrap();
+    for e in events.iter() {
+        ring.push(e.clone()).unwrap();
+    }
+    ring.close().unwrap();
+    assert!(auditring::verify_storage(&mem).unwrap().is_ok());
+    let snap = Reader::with_storage(mem).snapshot().unwrap();
+    assert_eq!(snap.len(), N);
+    for (i, r) in snap.iter().enumerate() {
+        assert_eq!(
+            r.unwrap().details.as_deref(),
+            event(i as u64).details_text()
+        );
+    }
+}
+
+/// The child's half of the test below: drops a ring during a stall, then prints how many of
+/// its events the log holds.
+#[test]
+fn dropped_during_a_stall_child() {
+    if std::env::var_os("AUDITRING_DROP_CHILD").is_none() {
+        return;
+    }
+    let (ring, mem, _) = ring_stalled_with_queued_events(1_000, "stall-drop");
+    drop(std::sync::Arc::into_inner(ring).unwrap());
+    let written = Reader::with_storage(mem).snapshot().unwrap().len();
+    println!("written={written}");
+}
+
+#[test]
+fn dropping_during_a_stall_writes_the_queued_events_to_stderr_as_append_lines() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "dropped_during_a_stall_child", "--nocapture"])
+        .env("AUDITRING_DROP_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let written: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("written="))
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .parse()
+        .unwrap();
+    assert!(
+        stderr.contains("the ring was dropped while it could not write"),
+        "{stderr}"
+    );
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("auditring-unwritten: "))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(written + lines.len() as u64, 1_000, "{stderr}");
+    for (k, v) in lines.iter().enumerate() {
+        let want = event(written + k as u64);
+        assert_eq!(v["kind"], want.kind());
+        assert_eq!(v["actor"], want.actor_id().unwrap());
+        let details: serde_json::Value =
+            serde_json::from_str(want.details_text().unwrap()).unwrap();
+        assert_eq!(v["details"], details);
+        assert!(v["timestamp"].is_i64());
+    }
+}

@@ -73,11 +73,24 @@ impl Storage for FsStorage {
                 return Err(e);
             }
         };
-        if final_path.exists() {
+        if let Ok(meta) = fs::symlink_metadata(&final_path) {
             let _ = fs::remove_file(&tmp_path);
+            let what = if meta.is_dir() {
+                "a directory"
+            } else if meta.is_symlink() {
+                "a symbolic link"
+            } else if meta.is_file() {
+                "a file this writer did not create"
+            } else {
+                "a special file"
+            };
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
-                format!("{} already exists", final_path.display()),
+                format!(
+                    "{} already exists and is {what}: the next segment cannot be created \
+                     until it is moved away",
+                    final_path.display()
+                ),
             ));
         }
         fs::rename(&tmp_path, &final_path)?;
@@ -170,17 +183,43 @@ impl Drop for HeldLock {
 
 /// Allocates `len` bytes of disk for `file`, so that stores through a mapping never meet a full
 /// disk (which `mmap` would report as `SIGBUS`).
+/// Allocates `len` bytes of blocks for `file`, and writes zeros over them.
+///
+/// `posix_fallocate` alone leaves *unwritten* extents: the first write-back of each block must
+/// then also rewrite the file's extent metadata, which needs space and a metadata write of its
+/// own. On a file system without a journal whose device runs out of space (a thin volume, a
+/// loop device over a full file system), that conversion can fail after `msync` has returned:
+/// the kernel logs "failed to convert unwritten extents", and blocks whose receipts were issued
+/// read back as zeros. Writing the zeros here (and the caller's sync) turns every block into an
+/// ordinary written one before a record goes into it, so that writing records later only
+/// overwrites data in place, and a lack of space surfaces now, as a failure to create the
+/// segment (the ring stalls), never as a lost receipt. The `fallocate` first makes a full disk
+/// fail at once, without writing anything.
 fn allocate(file: &File, len: u64) -> io::Result<()> {
-    let len = libc::off_t::try_from(len)
+    let n = libc::off_t::try_from(len)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "segment too large"))?;
     // SAFETY: `file` is an open descriptor for the duration of the call; the call has no memory
     // arguments.
-    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::from_raw_os_error(rc))
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, n) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
     }
+    write_zeros(file, 0, len)
+}
+
+/// Writes zeros over `[offset, offset + len)`, 64 KiB at a time.
+fn write_zeros(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    const ZEROS: [u8; 1 << 16] = [0; 1 << 16];
+    let end = offset
+        .checked_add(len)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "range too large"))?;
+    let mut at = offset;
+    while at < end {
+        let n = (end - at).min(ZEROS.len() as u64) as usize;
+        file.write_all_at(&ZEROS[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
 }
 
 #[derive(Debug)]
@@ -202,39 +241,9 @@ impl SegmentFile for FsFile {
     }
 
     fn zero_range(&self, offset: u64, len: u64) -> io::Result<()> {
-        if len == 0 {
-            return Ok(());
-        }
-        let (off, n) = match (libc::off_t::try_from(offset), libc::off_t::try_from(len)) {
-            (Ok(o), Ok(n)) => (o, n),
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "range too large",
-                ));
-            }
-        };
-        // SAFETY: plain system call on an open descriptor, no memory arguments.
-        let rc = unsafe {
-            libc::fallocate(
-                self.file.as_raw_fd(),
-                libc::FALLOC_FL_ZERO_RANGE | libc::FALLOC_FL_KEEP_SIZE,
-                off,
-                n,
-            )
-        };
-        if rc == 0 {
-            return Ok(());
-        }
-        // Not every file system zeroes ranges; write the zeros instead.
-        let zeros = vec![0u8; 1 << 20];
-        let mut at = offset;
-        while at < offset + len {
-            let n = (offset + len - at).min(zeros.len() as u64) as usize;
-            self.file.write_all_at(&zeros[..n], at)?;
-            at += n as u64;
-        }
-        Ok(())
+        // Written, not `FALLOC_FL_ZERO_RANGE`: that turns the blocks back into unwritten extents
+        // (see `allocate`).
+        write_zeros(&self.file, offset, len)
     }
 
     fn sync_all(&self) -> io::Result<()> {

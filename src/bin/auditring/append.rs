@@ -60,15 +60,21 @@ pub fn run(args: Args) -> Result<u8, Failure> {
             Ok(())
         })
     });
+    // Seqs are gapless and this process is the only writer: the events it appends get the
+    // seqs after this one, in the order of their lines.
+    let first_seq = ring.snapshot().head_seq() + 1;
     let mut failure = None;
-    let mut appended = 0u64;
+    let mut lines = LineNumbers::default();
     let stdin = io::stdin();
     for (n, line) in stdin.lock().lines().enumerate() {
-        let number = n + 1;
+        let number = n as u64 + 1;
         let line = match line {
             Ok(l) => l,
             Err(e) => {
-                failure = Some(Failure::input(format!("reading line {number}: {e}")));
+                failure = Some((
+                    number,
+                    Failure::input(format!("reading line {number}: {e}")),
+                ));
                 break;
             }
         };
@@ -78,9 +84,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         let event = match parse_line(&line) {
             Ok(e) => e,
             Err(e) => {
-                failure = Some(Failure::input(format!(
-                    "line {number}: {e}; nothing from this line on was written"
-                )));
+                failure = Some((number, Failure::input(format!("line {number}: {e}"))));
                 break;
             }
         };
@@ -94,22 +98,55 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         if let Err(e) = pushed {
             let mut f = Failure::from(auditring::Error::from(e));
             f.message = format!("line {number}: {}", f.message);
-            failure = Some(f);
+            failure = Some((number, f));
             break;
         }
-        appended += 1;
+        lines.push(number);
     }
     drop(tx);
     // A failed flush fails the close below too, which reports it.
     let _ = ring.flush();
-    let head = ring.snapshot();
     let closed = ring.close();
     let printed = printer.map(|p| {
         p.join()
             .unwrap_or_else(|_| Err("receipt printer panicked".into()))
     });
-    if let Some(f) = failure {
-        return Err(f);
+    // Events pushed but handed back by the close (it could not write them) are not in the log:
+    // everything from the first of their lines on is to be appended again.
+    let unwritten = closed.as_ref().err().map_or(0, |e| e.unwritten().len()) as u64;
+    let mut written = lines.count() - unwritten;
+    if closed.is_err() {
+        // After a failure (a poisoned ring may have sequenced events it could not make
+        // durable), what counts is what the log holds now, as the next reader or writer sees it.
+        if let Ok(snap) = auditring::Reader::open(&args.dir).and_then(|r| r.snapshot()) {
+            written = written.min((snap.head_seq() + 1).saturating_sub(first_seq));
+        }
+    }
+    let first_unwritten = match (unwritten > 0).then(|| lines.line_of(written)) {
+        Some(line) => Some(line),
+        None => failure.as_ref().map(|(line, _)| *line),
+    };
+    if let Some(line) = first_unwritten {
+        let in_log = match written {
+            0 => "no line of this input is in the log".to_owned(),
+            _ => format!(
+                "the {written} event(s) before line {line} are in the log, seqs {first_seq}..={}",
+                first_seq + written - 1
+            ),
+        };
+        let (code, cause) = match (&closed, failure) {
+            (Err(auditring::Error::Unwritten { source, .. }), _) => (4, source.to_string()),
+            (_, Some((_, f))) => (f.code, f.message),
+            (Err(e), None) => (4, e.to_string()),
+            (Ok(()), None) => unreachable!("a first unwritten line has a cause"),
+        };
+        return Err(Failure {
+            code,
+            message: format!(
+                "{cause}; {in_log}; line {line} and every line after it were not written: \
+                 resume from line {line}"
+            ),
+        });
     }
     closed?;
     if let Some(Err(e)) = printed {
@@ -119,13 +156,48 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         });
     }
     if json {
-        println!(
-            r#"{{"appended":{appended},"head_seq":{},"head_hash":"{}"}}"#,
-            head.head_seq(),
-            head.head()
-        );
+        let appended = lines.count();
+        let head_seq = first_seq + appended - 1;
+        let head = auditring::Reader::open(&args.dir)
+            .and_then(|r| r.snapshot())
+            .map(|s| s.head().to_string())
+            .unwrap_or_default();
+        println!(r#"{{"appended":{appended},"head_seq":{head_seq},"head_hash":"{head}"}}"#);
     }
     Ok(0)
+}
+
+/// The input line of each event pushed, kept compactly: blank lines are skipped, so line and
+/// event numbers drift apart only where a blank line was.
+#[derive(Default)]
+struct LineNumbers {
+    /// Events pushed.
+    count: u64,
+    /// `(event index, line)` where the line of event `index` is not the one after the line of
+    /// event `index - 1`; in increasing order.
+    jumps: Vec<(u64, u64)>,
+}
+
+impl LineNumbers {
+    fn push(&mut self, line: u64) {
+        if self.count == 0 || self.line_of(self.count - 1) + 1 != line {
+            self.jumps.push((self.count, line));
+        }
+        self.count += 1;
+    }
+
+    fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The line of event `index` (0-based); for `index == count`, the line after the last.
+    fn line_of(&self, index: u64) -> u64 {
+        let k = self.jumps.partition_point(|&(i, _)| i <= index);
+        match k.checked_sub(1).map(|k| self.jumps[k]) {
+            Some((i, line)) => line + (index - i),
+            None => index + 1,
+        }
+    }
 }
 
 #[cfg(test)]

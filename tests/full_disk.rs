@@ -1,0 +1,210 @@
+//! `auditring append` when the next segment cannot be created: a full file system, or something
+//! else where the file should go. The command must end promptly (exit 4) and say exactly which
+//! lines are in the log, so that a script can resume from the right line.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::bin;
+
+fn lines(from: u64, to: u64) -> String {
+    (from..to)
+        .map(|i| {
+            format!(
+                "{{\"kind\":\"k\",\"actor\":\"a\",\"details\":{{\"i\":{i},\"pad\":\"{}\"}}}}\n",
+                "x".repeat(100)
+            )
+        })
+        .collect()
+}
+
+/// Runs `auditring ARGS` with `stdin`; the command may stop reading early.
+fn run(args: &[&str], stdin: String) -> Output {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // A broken pipe is the command having stopped reading: allowed.
+        let _ = input.write_all(stdin.as_bytes());
+    });
+    // A guard against a hang (the failure this file tests for), not a timing condition: the
+    // command takes well under a second.
+    let pid = child.id() as i32;
+    let (done, finished) = crossbeam::channel::bounded::<()>(1);
+    let guard = std::thread::spawn(move || {
+        if finished
+            .recv_timeout(std::time::Duration::from_secs(300))
+            .is_err()
+        {
+            // SAFETY: kill(2) on the child's pid, which is not reaped before `done` is sent.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = done.send(());
+    guard.join().unwrap();
+    writer.join().unwrap();
+    assert!(
+        out.status.code().is_some(),
+        "auditring hung and was killed: {out:?}"
+    );
+    out
+}
+
+/// The `i` of every record of the log, in seq order.
+fn logged(dir: &Path) -> Vec<u64> {
+    let snap = auditring::Reader::open(dir).unwrap().snapshot().unwrap();
+    snap.iter()
+        .map(|r| {
+            let d: serde_json::Value =
+                serde_json::from_str(r.unwrap().details.as_deref().unwrap()).unwrap();
+            d["i"].as_u64().unwrap()
+        })
+        .collect()
+}
+
+/// Checks the failure report of `append` against the log: the lines it says are in the log
+/// are, and nothing after; returns the line to resume from.
+fn check_report(out: &Output, dir: &Path, before: u64, first_line_i: u64) -> u64 {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    let resume: u64 = stderr
+        .split("resume from line ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no line to resume from: {stderr}"))
+        .trim()
+        .parse()
+        .unwrap();
+    let log = logged(dir);
+    let appended = log.len() as u64 - before;
+    // Lines are 1-based, and line 1 holds event `first_line_i`.
+    assert_eq!(resume, appended + 1, "{stderr}");
+    assert_eq!(log, (0..before + appended).collect::<Vec<_>>());
+    assert_eq!(first_line_i, before);
+    if appended > 0 {
+        assert!(
+            stderr.contains(&format!("seqs {}..={}", before + 1, before + appended)),
+            "{stderr}"
+        );
+    }
+    assert!(auditring::verify(dir).unwrap().is_ok());
+    resume
+}
+
+#[test]
+fn a_directory_where_the_next_segment_goes_ends_append_with_the_exact_lines_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let d = dir.to_str().unwrap();
+    let seg = ["--segment-size", "65536"];
+    let out = run(&[&["append", d][..], &seg].concat(), lines(0, 10));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::create_dir(dir.join("0000000000000002.seg")).unwrap();
+    let out = run(
+        &[&["append", d, "--receipts"][..], &seg].concat(),
+        lines(10, 2_000),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is a directory"), "{stderr}");
+    let resume = check_report(&out, &dir, 10, 10);
+    // Every receipt printed is for an event in the log.
+    let receipts = String::from_utf8_lossy(&out.stdout).lines().count() as u64;
+    assert_eq!(receipts, resume - 1);
+    // The operator moves the directory away and resumes where the report said.
+    std::fs::remove_dir(dir.join("0000000000000002.seg")).unwrap();
+    let out = run(
+        &[&["append", d][..], &seg].concat(),
+        lines(10 + resume - 1, 2_000),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(logged(&dir), (0..2_000).collect::<Vec<_>>());
+}
+
+/// A tmpfs of `size` mounted on a new directory, unmounted on drop; `None` where this process
+/// may not mount one (not root).
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs(dir))
+    }
+
+    fn resize(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.0.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn a_full_file_system_ends_append_promptly_with_the_exact_lines_written() {
+    for durability in ["none", "batch", "periodic"] {
+        for events in [600, 20_000] {
+            let Some(fs) = Tmpfs::mount("100k") else {
+                eprintln!(
+                    "skipped: mounting a tmpfs needs root (the storage-level stall tests run anyway)"
+                );
+                return;
+            };
+            let dir = fs.0.path().join("log");
+            let d = dir.to_str().unwrap();
+            let args = [
+                "append",
+                d,
+                "--segment-size",
+                "65536",
+                "--durability",
+                durability,
+            ];
+            let out = run(&args, lines(0, events));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("No space left on device"), "{stderr}");
+            let resume = check_report(&out, &dir, 0, 0);
+            // Space comes back; the script resumes from the line it was told.
+            fs.resize("16m");
+            let out = run(&args, lines(resume - 1, events));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                logged(&dir),
+                (0..events).collect::<Vec<_>>(),
+                "{durability} {events}"
+            );
+        }
+    }
+}
