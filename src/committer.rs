@@ -117,6 +117,7 @@ impl Active {
             self.write_slot(slot);
         }
         self.seg.sync(0, self.written.0)?;
+        self.seg.file.check_in_place()?;
         self.synced = self.written;
         Ok(())
     }
@@ -127,7 +128,8 @@ impl Active {
         self.synced = self.written;
         let slot = self.next_slot(self.synced, false, true);
         self.write_slot(slot);
-        self.seg.sync_header()
+        self.seg.sync_header()?;
+        self.seg.file.check_in_place()
     }
 
     /// The segment is full: keep only what sealing it needs. Its mapping is released here,
@@ -162,7 +164,8 @@ impl Full {
     fn seal_durably(&self) -> io::Result<()> {
         self.file.sync_all()?;
         self.write_seal()?;
-        self.file.sync_all()
+        self.file.sync_all()?;
+        self.file.check_in_place()
     }
 }
 

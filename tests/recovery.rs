@@ -525,3 +525,45 @@ fn dropping_during_a_stall_writes_the_queued_events_to_stderr_as_append_lines() 
         assert!(v["timestamp"].is_i64());
     }
 }
+
+#[test]
+fn a_segment_removed_renamed_or_replaced_under_the_writer_fails_its_next_sync() {
+    type Mischief = fn(&std::path::Path);
+    let cases: [(&str, Mischief); 3] = [
+        ("removed", |p| std::fs::remove_file(p).unwrap()),
+        ("renamed", |p| {
+            std::fs::rename(p, p.with_extension("bak")).unwrap()
+        }),
+        ("replaced", |p| {
+            let copy = p.with_extension("copy");
+            std::fs::copy(p, &copy).unwrap();
+            std::fs::rename(&copy, p).unwrap();
+        }),
+    ];
+    for (what, mischief) in cases {
+        for durability in [Durability::Batch, Durability::None] {
+            let dir = tempfile::tempdir().unwrap();
+            let log = dir.path().join("log");
+            let ring = Ring::builder(&log).durability(durability).open().unwrap();
+            for i in 0..10 {
+                ring.push(event(i)).unwrap();
+            }
+            ring.flush().unwrap();
+            mischief(&log.join("0000000000000001.seg"));
+            let _ = ring.push(event(10));
+            // The next sync (at the flush under Batch, at the close under None) finds out, and
+            // the ring says which file and what happened, instead of issuing receipts.
+            let failed = match durability {
+                Durability::Batch => ring.flush().and_then(|()| ring.close()),
+                _ => ring.close(),
+            };
+            let err = failed.expect_err(what);
+            assert!(matches!(err, Error::Poisoned { .. }), "{what}: {err}");
+            let text = err.to_string();
+            assert!(
+                text.contains("0000000000000001.seg") && text.contains(what),
+                "{what}: {text}"
+            );
+        }
+    }
+}

@@ -95,13 +95,16 @@ impl Storage for FsStorage {
         }
         fs::rename(&tmp_path, &final_path)?;
         self.sync_dir()?;
-        Ok(Arc::new(FsFile { file }))
+        Ok(Arc::new(FsFile {
+            file,
+            path: final_path,
+        }))
     }
 
     fn open(&self, name: &str, write: bool) -> io::Result<Arc<dyn SegmentFile>> {
         let path = self.path(name);
-        let file = OpenOptions::new().read(true).write(write).open(path)?;
-        Ok(Arc::new(FsFile { file }))
+        let file = OpenOptions::new().read(true).write(write).open(&path)?;
+        Ok(Arc::new(FsFile { file, path }))
     }
 
     fn remove(&self, name: &str) -> io::Result<()> {
@@ -225,6 +228,8 @@ fn write_zeros(file: &File, offset: u64, len: u64) -> io::Result<()> {
 #[derive(Debug)]
 struct FsFile {
     file: File,
+    /// Where the log names it (see `SegmentFile::check_in_place`).
+    path: PathBuf,
 }
 
 impl SegmentFile for FsFile {
@@ -249,6 +254,25 @@ impl SegmentFile for FsFile {
     fn sync_all(&self) -> io::Result<()> {
         // The length never changes after creation: the data, and what is needed to read it.
         self.file.sync_data()
+    }
+
+    fn check_in_place(&self) -> io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let open = self.file.metadata()?;
+        let gone = |what: &str| {
+            Err(io::Error::other(format!(
+                "{} was {what} by another process while this writer held it open: the events \
+                 it holds are no longer in the log",
+                self.path.display()
+            )))
+        };
+        match fs::symlink_metadata(&self.path) {
+            Ok(named) if (named.dev(), named.ino()) == (open.dev(), open.ino()) => Ok(()),
+            Ok(_) => gone("replaced"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && open.nlink() == 0 => gone("removed"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => gone("renamed"),
+            Err(e) => Err(e),
+        }
     }
 
     fn map_writable(&self) -> io::Result<Box<dyn WritableMap>> {

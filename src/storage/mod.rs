@@ -109,6 +109,15 @@ pub trait SegmentFile: Send + Sync + fmt::Debug {
 
     /// Maps the whole file for writing.
     fn map_writable(&self) -> io::Result<Box<dyn WritableMap>>;
+
+    /// Fails if the file is no longer the one its name in the log names: another process
+    /// removed, renamed or replaced it while the writer held it open (what it holds is then no
+    /// longer in the log, whatever was synced). The writer checks after every sync, so that no
+    /// receipt is issued for an event that is no longer in the log. A storage without names
+    /// that can change keeps the default, which never fails.
+    fn check_in_place(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl dyn SegmentFile + '_ {
