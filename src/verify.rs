@@ -42,7 +42,7 @@ use crate::reader::check_dir;
 use crate::recovery::TornTail;
 use crate::retention::PruneDetails;
 use crate::segment::{
-    HEADER_LEN, INDEX_STRIDE, PREFIX_LEN, SLOT_LEN, SLOT_OFFSETS, Slot, SlotState,
+    HEADER_LEN, HeaderError, INDEX_STRIDE, PREFIX_LEN, SLOT_LEN, SLOT_OFFSETS, Slot, SlotState,
 };
 use crate::storage::{FsStorage, SegmentFile, Storage};
 use crate::tail::{read_index_entry, scan_valid};
@@ -238,7 +238,7 @@ impl Walk<'_> {
             .storage
             .open(name, false)
             .map_err(|e| Stop::Io(Error::io(format!("opening {}", path.display()), e)))?;
-        let header = match SegmentHeader::read(&*file) {
+        let header = match SegmentHeader::read_raw(&*file) {
             Ok(h) => h,
             Err(ReadHeaderError::Io(e)) => return Err(io(e)),
             Err(ReadHeaderError::Header(h)) => {
@@ -279,10 +279,12 @@ impl Walk<'_> {
                 _ => return Err(fail(None, at, Reason::Slot(i))),
             }
         }
-        if let (SlotState::Valid(a), SlotState::Valid(b)) = (header.slots[0], header.slots[1])
-            && a.generation == b.generation
-        {
-            return Err(fail(None, SLOT_OFFSETS[1], Reason::Slot(1)));
+        if let Some(generation) = header.same_generation() {
+            return Err(fail(
+                None,
+                SLOT_OFFSETS[1],
+                Reason::Header(HeaderError::SameGeneration { generation }),
+            ));
         }
         for s in newest.iter().chain(older.iter()) {
             if s.generation % 2 != slot_index_of(&header, s) as u64 {

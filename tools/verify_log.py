@@ -541,7 +541,13 @@ class Walk:
                 continue
             raise fail(None, SLOT_OFFSETS[i], "commit slot %d is damaged (%s)" % (i, state))
         if len(valid) == 2 and valid[0][1]["generation"] == valid[1][1]["generation"]:
-            raise fail(None, SLOT_OFFSETS[1], "commit slot 1 is damaged (same generation)")
+            raise fail(
+                None,
+                SLOT_OFFSETS[1],
+                "both commit slots claim generation %d, which only one of them can hold "
+                "(a slot copied over the other), so the segment's current state is unknown"
+                % valid[0][1]["generation"],
+            )
         for v in (current, older):
             if v is not None and v[1]["generation"] % 2 != v[0]:
                 raise fail(
