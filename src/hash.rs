@@ -47,7 +47,10 @@ impl Hash {
         if let Some(at) = bytes.iter().position(|&b| hex_value(b).is_none()) {
             return Err(ParseHashError {
                 len: s.chars().count(),
-                bad: Some((s[..at].chars().count(), s[at..].chars().next().unwrap_or('?'))),
+                bad: Some((
+                    s[..at].chars().count(),
+                    s[at..].chars().next().unwrap_or('?'),
+                )),
             });
         }
         if bytes.len() != 64 {
@@ -214,10 +217,17 @@ mod tests {
             "expected 64 hex digits (a SHA-256 hash), got 2 digits"
         );
         assert_eq!(
-            Hash::from_hex(&format!("{}é", "0".repeat(70))).unwrap_err().to_string(),
+            Hash::from_hex(&format!("{}é", "0".repeat(70)))
+                .unwrap_err()
+                .to_string(),
             "expected 64 hex digits (a SHA-256 hash), but character 71 is 'é', not a hex digit"
         );
-        assert!(Hash::from_hex("").unwrap_err().to_string().ends_with("got 0 digits"));
+        assert!(
+            Hash::from_hex("")
+                .unwrap_err()
+                .to_string()
+                .ends_with("got 0 digits")
+        );
     }
 
     #[test]

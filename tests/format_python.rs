@@ -819,7 +819,10 @@ fn forge_last_record(log: &Path, seq: u64, body: &[u8]) {
 fn prune_body(details: &str, len: usize) -> Vec<u8> {
     let kind = PRUNED_KIND.as_bytes();
     let d = len - 20 - kind.len();
-    assert!(details.len() <= d, "details too long for the record: {details}");
+    assert!(
+        details.len() <= d,
+        "details too long for the record: {details}"
+    );
     let mut body = vec![1u8, 4];
     body.extend_from_slice(&(kind.len() as u16).to_le_bytes());
     body.extend_from_slice(&[0; 4]);
@@ -857,7 +860,10 @@ fn python_verifier_agrees_on_forged_prune_records() {
     std::fs::remove_file(log.join(FIRST_SEGMENT)).unwrap();
     let before = verify(&log).unwrap();
     let failure = before.failure.expect("a start removed by hand");
-    assert!(matches!(failure.reason, Reason::Unpruned { .. }), "{failure}");
+    assert!(
+        matches!(failure.reason, Reason::Unpruned { .. }),
+        "{failure}"
+    );
     let Reason::Unpruned { first_seq, anchor } = failure.reason else {
         unreachable!()
     };
@@ -871,7 +877,11 @@ fn python_verifier_agrees_on_forged_prune_records() {
     let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
     // (what, details, whether §14.1 makes it a prune record that justifies the start)
     let cases: Vec<(&str, String, bool)> = vec![
-        ("as the writer writes it", format!("{{{base},{seg},{rest}}}"), true),
+        (
+            "as the writer writes it",
+            format!("{{{base},{seg},{rest}}}"),
+            true,
+        ),
         (
             "members in another order, JSON whitespace",
             format!(
@@ -881,40 +891,93 @@ fn python_verifier_agrees_on_forged_prune_records() {
         ),
         (
             "a member name escaped",
-            format!(
-                r#"{{"first\u005fseq":1,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#
-            ),
+            format!(r#"{{"first\u005fseq":1,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
             true,
         ),
         (
             "exported_to a string, reason any string, no segments",
-            format!(
-                r#"{{{base},"segments":[],"reason":"manual","exported_to":"/backups/q1"}}"#
-            ),
+            format!(r#"{{{base},"segments":[],"reason":"manual","exported_to":"/backups/q1"}}"#),
             true,
         ),
         (
             "an empty range (first_seq = last_seq + 1)",
-            format!(r#"{{"first_seq":{first_seq},"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            format!(
+                r#"{{"first_seq":{first_seq},"last_seq":{last},"head":"{head}",{seg},{rest}}}"#
+            ),
             true,
         ),
-        ("first_seq missing", format!(r#"{{"last_seq":{last},"head":"{head}",{seg},{rest}}}"#), false),
-        ("last_seq missing", format!(r#"{{"first_seq":1,"head":"{head}",{seg},{rest}}}"#), false),
-        ("head missing", format!(r#"{{"first_seq":1,"last_seq":{last},{seg},{rest}}}"#), false),
+        (
+            "first_seq missing",
+            format!(r#"{{"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "last_seq missing",
+            format!(r#"{{"first_seq":1,"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "head missing",
+            format!(r#"{{"first_seq":1,"last_seq":{last},{seg},{rest}}}"#),
+            false,
+        ),
         ("segments missing", format!("{{{base},{rest}}}"), false),
-        ("reason missing", format!(r#"{{{base},{seg},"exported_to":null}}"#), false),
-        ("exported_to missing", format!(r#"{{{base},{seg},"reason":"max_segments"}}"#), false),
-        ("first_seq a string", format!(r#"{{"first_seq":"1","last_seq":{last},"head":"{head}",{seg},{rest}}}"#), false),
-        ("first_seq 1.0", format!(r#"{{"first_seq":1.0,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#), false),
-        ("first_seq 1e0", format!(r#"{{"first_seq":1e0,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#), false),
-        ("first_seq true", format!(r#"{{"first_seq":true,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#), false),
-        ("first_seq null", format!(r#"{{"first_seq":null,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#), false),
-        ("first_seq 0", format!(r#"{{"first_seq":0,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#), false),
-        ("first_seq -0", format!(r#"{{"first_seq":-0,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#), false),
-        ("first_seq negative", format!(r#"{{"first_seq":-1,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#), false),
+        (
+            "reason missing",
+            format!(r#"{{{base},{seg},"exported_to":null}}"#),
+            false,
+        ),
+        (
+            "exported_to missing",
+            format!(r#"{{{base},{seg},"reason":"max_segments"}}"#),
+            false,
+        ),
+        (
+            "first_seq a string",
+            format!(r#"{{"first_seq":"1","last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "first_seq 1.0",
+            format!(r#"{{"first_seq":1.0,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "first_seq 1e0",
+            format!(r#"{{"first_seq":1e0,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "first_seq true",
+            format!(r#"{{"first_seq":true,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "first_seq null",
+            format!(r#"{{"first_seq":null,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "first_seq 0",
+            format!(r#"{{"first_seq":0,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "first_seq -0",
+            format!(r#"{{"first_seq":-0,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "first_seq negative",
+            format!(r#"{{"first_seq":-1,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
         (
             "first_seq past last_seq + 1",
-            format!(r#"{{"first_seq":{},"last_seq":{last},"head":"{head}",{seg},{rest}}}"#, first_seq + 1),
+            format!(
+                r#"{{"first_seq":{},"last_seq":{last},"head":"{head}",{seg},{rest}}}"#,
+                first_seq + 1
+            ),
             false,
         ),
         (
@@ -924,26 +987,95 @@ fn python_verifier_agrees_on_forged_prune_records() {
         ),
         (
             "last_seq past a u64",
-            format!(r#"{{"first_seq":1,"last_seq":18446744073709551616,"head":"{head}",{seg},{rest}}}"#),
+            format!(
+                r#"{{"first_seq":1,"last_seq":18446744073709551616,"head":"{head}",{seg},{rest}}}"#
+            ),
             false,
         ),
-        ("head in uppercase", format!(r#"{{"first_seq":1,"last_seq":{last},"head":"{upper}",{seg},{rest}}}"#), false),
-        ("head of 63 digits", format!(r#"{{"first_seq":1,"last_seq":{last},"head":"{}",{seg},{rest}}}"#, &head[1..]), false),
-        ("head not a string", format!(r#"{{"first_seq":1,"last_seq":{last},"head":null,{seg},{rest}}}"#), false),
-        ("segments a string", format!(r#"{{{base},"segments":"0000000000000001.seg",{rest}}}"#), false),
-        ("segments holding a number", format!(r#"{{{base},"segments":[1],{rest}}}"#), false),
-        ("segments holding a lone surrogate", format!(r#"{{{base},"segments":["\ud800"],{rest}}}"#), false),
-        ("reason a number", format!(r#"{{{base},{seg},"reason":5,"exported_to":null}}"#), false),
-        ("reason null", format!(r#"{{{base},{seg},"reason":null,"exported_to":null}}"#), false),
-        ("exported_to a number", format!(r#"{{{base},{seg},"reason":"max_age","exported_to":5}}"#), false),
-        ("an extra member", format!(r#"{{{base},{seg},{rest},"note":1}}"#), false),
-        ("an extra member, deeply nested", format!(r#"{{{base},{seg},{rest},"note":{deep}}}"#), false),
-        ("an extra member named with a lone surrogate", format!(r#"{{{base},{seg},{rest},"\udc00":1}}"#), false),
-        ("first_seq twice, same value", format!(r#"{{{base},{seg},{rest},"first_seq":1}}"#), false),
-        ("exported_to twice", format!(r#"{{{base},{seg},{rest},"exported_to":null}}"#), false),
-        ("an array of the members", format!(r#"[1,{last},"{head}",[],"max_age",null]"#), false),
+        (
+            "head in uppercase",
+            format!(r#"{{"first_seq":1,"last_seq":{last},"head":"{upper}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "head of 63 digits",
+            format!(
+                r#"{{"first_seq":1,"last_seq":{last},"head":"{}",{seg},{rest}}}"#,
+                &head[1..]
+            ),
+            false,
+        ),
+        (
+            "head not a string",
+            format!(r#"{{"first_seq":1,"last_seq":{last},"head":null,{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "segments a string",
+            format!(r#"{{{base},"segments":"0000000000000001.seg",{rest}}}"#),
+            false,
+        ),
+        (
+            "segments holding a number",
+            format!(r#"{{{base},"segments":[1],{rest}}}"#),
+            false,
+        ),
+        (
+            "segments holding a lone surrogate",
+            format!(r#"{{{base},"segments":["\ud800"],{rest}}}"#),
+            false,
+        ),
+        (
+            "reason a number",
+            format!(r#"{{{base},{seg},"reason":5,"exported_to":null}}"#),
+            false,
+        ),
+        (
+            "reason null",
+            format!(r#"{{{base},{seg},"reason":null,"exported_to":null}}"#),
+            false,
+        ),
+        (
+            "exported_to a number",
+            format!(r#"{{{base},{seg},"reason":"max_age","exported_to":5}}"#),
+            false,
+        ),
+        (
+            "an extra member",
+            format!(r#"{{{base},{seg},{rest},"note":1}}"#),
+            false,
+        ),
+        (
+            "an extra member, deeply nested",
+            format!(r#"{{{base},{seg},{rest},"note":{deep}}}"#),
+            false,
+        ),
+        (
+            "an extra member named with a lone surrogate",
+            format!(r#"{{{base},{seg},{rest},"\udc00":1}}"#),
+            false,
+        ),
+        (
+            "first_seq twice, same value",
+            format!(r#"{{{base},{seg},{rest},"first_seq":1}}"#),
+            false,
+        ),
+        (
+            "exported_to twice",
+            format!(r#"{{{base},{seg},{rest},"exported_to":null}}"#),
+            false,
+        ),
+        (
+            "an array of the members",
+            format!(r#"[1,{last},"{head}",[],"max_age",null]"#),
+            false,
+        ),
         ("not JSON", format!("{{{base},{seg},{rest}"), false),
-        ("NaN", format!(r#"{{"first_seq":NaN,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#), false),
+        (
+            "NaN",
+            format!(r#"{{"first_seq":NaN,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
     ];
     for (what, details, justifies) in cases {
         let dir = tmp.path().join("forged");
@@ -962,4 +1094,34 @@ fn python_verifier_agrees_on_forged_prune_records() {
             );
         }
     }
+}
+
+/// §3.2, §9 step 2: two Valid commit slots of one generation (one copied over the other) are
+/// the failure *same generation* at 1024 in both verifiers.
+#[test]
+fn python_verifier_agrees_on_two_slots_of_one_generation() {
+    require_python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    closed_log_of_2000(&log);
+    let path = slots::segment(&log, 2);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = slots::current_slot(&bytes);
+    let other = if at == 512 { 1024 } else { 512 };
+    bytes.copy_within(at..at + 136, other);
+    std::fs::write(&path, &bytes).unwrap();
+    let (failure, py) = assert_agree_fail(&log);
+    assert!(
+        matches!(
+            failure.reason,
+            Reason::Header(auditring::HeaderError::SameGeneration { .. })
+        ),
+        "{failure}"
+    );
+    assert_eq!(failure.offset, 1024);
+    let reason = py.json["error"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("both commit slots claim generation"),
+        "{reason}"
+    );
 }

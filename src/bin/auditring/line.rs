@@ -63,7 +63,11 @@ impl fmt::Display for LineError {
                  ({LINE_LEN_FACTOR} times the maximum event size, plus {LINE_LEN_SLACK})"
             ),
             LineError::NotUtf8 { at } => {
-                write!(f, "the line is not valid UTF-8 (byte {} of the line)", at + 1)
+                write!(
+                    f,
+                    "the line is not valid UTF-8 (byte {} of the line)",
+                    at + 1
+                )
             }
             LineError::Io(e) => write!(f, "reading the line: {e}"),
         }
@@ -182,9 +186,11 @@ fn present_raw<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawV
 /// Parses one JSON line into an event.
 pub fn parse_line(text: &str) -> Result<auditring::Event, String> {
     if text.starts_with('\u{feff}') {
-        return Err("the line starts with a byte order mark (U+FEFF), which is skipped only at \
+        return Err(
+            "the line starts with a byte order mark (U+FEFF), which is skipped only at \
                     the very start of the input"
-            .into());
+                .into(),
+        );
     }
     // A derived struct also deserializes from a JSON array of its fields in order; a line must be
     // an object (found by fuzzing: `["k"]` was appended as an event of kind "k").
@@ -342,12 +348,18 @@ mod tests {
     fn lone_surrogates_are_found_in_strings_only() {
         assert_eq!(lone_surrogate(r#"{"a":"\ud800"}"#), Some((7, r"\ud800")));
         assert_eq!(lone_surrogate(r#"{"a":"x\udc00"}"#), Some((8, r"\udc00")));
-        assert_eq!(lone_surrogate(r#"{"a":"\ud800\u0041"}"#), Some((7, r"\ud800")));
+        assert_eq!(
+            lone_surrogate(r#"{"a":"\ud800\u0041"}"#),
+            Some((7, r"\ud800"))
+        );
         assert_eq!(lone_surrogate(r#"{"a":"\ud83d\ude00"}"#), None);
         assert_eq!(lone_surrogate(r#"{"a":"\\ud800"}"#), None);
         assert_eq!(lone_surrogate(r#"{"a":"\"\ud800"}"#), Some((9, r"\ud800")));
         let err = parse_line(r#"{"kind":"k","details":{"x":"\uDBFF"}}"#).unwrap_err();
-        assert!(err.contains(r"\uDBFF at column 29 is a lone UTF-16 surrogate"), "{err}");
+        assert!(
+            err.contains(r"\uDBFF at column 29 is a lone UTF-16 surrogate"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -358,8 +370,14 @@ mod tests {
             ("null", "null is not an integer number of nanoseconds"),
             ("[1]", "[1] is not an integer number of nanoseconds"),
             ("9223372036854775808", "9223372036854775808 is out of range"),
-            ("-9223372036854775809", "-9223372036854775809 is out of range"),
-            (r#""yesterday""#, r#"timestamp: "yesterday" is not an RFC 3339 time"#),
+            (
+                "-9223372036854775809",
+                "-9223372036854775809 is out of range",
+            ),
+            (
+                r#""yesterday""#,
+                r#"timestamp: "yesterday" is not an RFC 3339 time"#,
+            ),
         ] {
             let err = parse_line(&format!(r#"{{"kind":"k","timestamp":{json}}}"#)).unwrap_err();
             assert!(err.contains(says), "{json}: {err}");

@@ -199,7 +199,11 @@ fn usage_error(e: &clap::Error, json: bool) -> ExitCode {
         .collect();
     let message = message.join(" ");
     let message = message.strip_prefix("error: ").unwrap_or(&message);
-    report_failure(json, "usage", &Failure::input(format!("{message} (see --help)")))
+    report_failure(
+        json,
+        "usage",
+        &Failure::input(format!("{message} (see --help)")),
+    )
 }
 
 /// Reports a failure: one line on stderr, `auditring: LABEL: MESSAGE` (`error`, or `usage` for
