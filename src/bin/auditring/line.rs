@@ -333,7 +333,7 @@ mod tests {
         let got = lines("\u{feff}{}\n\u{feff}{}\n".as_bytes(), 100);
         assert_eq!(got[0].1, Ok("{}".into()));
         assert_eq!(got[1].1, Ok("\u{feff}{}".into()));
-        let err = parse_line(&"\u{feff}{\"kind\":\"k\"}".to_string()).unwrap_err();
+        let err = parse_line("\u{feff}{\"kind\":\"k\"}").unwrap_err();
         assert!(err.contains("byte order mark"), "{err}");
     }
 
