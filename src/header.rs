@@ -3,6 +3,7 @@
 use std::io;
 
 use crate::segment::{HEADER_LEN, HeaderError, Prefix, SLOT_LEN, SLOT_OFFSETS, Slot, SlotState};
+use crate::storage::SegmentFile;
 
 /// Where a header error is located in the file: the second commit slot for two slots of the
 /// same generation (`docs/FORMAT.md` §9 step 2), the start of the file for the others.
@@ -12,7 +13,6 @@ pub(crate) fn header_error_offset(e: &HeaderError) -> u64 {
         _ => 0,
     }
 }
-use crate::storage::SegmentFile;
 
 /// A segment's header page, decoded.
 #[derive(Clone, Debug)]

@@ -177,7 +177,7 @@ impl From<auditring::Error> for Failure {
 }
 
 /// Help and version go to stdout as clap writes them; a usage error goes to stderr on one line,
-/// like every other error, with exit code 2.
+/// like every other error, with exit code 2 (and with `--json`, as a JSON error object too).
 fn usage_error(e: &clap::Error, json: bool) -> ExitCode {
     use clap::error::ErrorKind;
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
