@@ -44,13 +44,26 @@ impl Hash {
     /// Parses 64 hex digits (either case).
     pub fn from_hex(s: &str) -> Result<Self, ParseHashError> {
         let bytes = s.as_bytes();
+        if let Some(at) = bytes.iter().position(|&b| hex_value(b).is_none()) {
+            return Err(ParseHashError {
+                len: s.chars().count(),
+                bad: Some((
+                    s[..at].chars().count(),
+                    s[at..].chars().next().unwrap_or('?'),
+                )),
+            });
+        }
         if bytes.len() != 64 {
-            return Err(ParseHashError { len: bytes.len() });
+            return Err(ParseHashError {
+                len: bytes.len(),
+                bad: None,
+            });
         }
         let mut out = [0u8; 32];
         for (i, pair) in bytes.chunks_exact(2).enumerate() {
-            let hi = hex_value(pair[0]).ok_or(ParseHashError { len: bytes.len() })?;
-            let lo = hex_value(pair[1]).ok_or(ParseHashError { len: bytes.len() })?;
+            // Both are hex digits: checked above.
+            let hi = hex_value(pair[0]).unwrap_or(0);
+            let lo = hex_value(pair[1]).unwrap_or(0);
             out[i] = (hi << 4) | lo;
         }
         Ok(Hash(out))
@@ -66,12 +79,36 @@ fn hex_value(c: u8) -> Option<u8> {
     }
 }
 
-/// The text given to [`Hash::from_hex`] was not 64 hex digits.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("expected 64 hex digits, got {len} characters that are not all hex")]
+/// The text given to [`Hash::from_hex`] was not 64 hex digits: it says which character is not
+/// one, or how many there are.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseHashError {
+    /// Characters given.
     len: usize,
+    /// The first character that is not a hex digit, and its 0-based position.
+    bad: Option<(usize, char)>,
 }
+
+impl fmt::Display for ParseHashError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.bad {
+            Some((at, c)) => write!(
+                f,
+                "expected 64 hex digits (a SHA-256 hash), but character {} is {c:?}, not a hex \
+                 digit",
+                at + 1
+            ),
+            None => write!(
+                f,
+                "expected 64 hex digits (a SHA-256 hash), got {} digit{}",
+                self.len,
+                if self.len == 1 { "" } else { "s" }
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ParseHashError {}
 
 impl FromStr for Hash {
     type Err = ParseHashError;
@@ -174,6 +211,23 @@ mod tests {
         assert_eq!(Hash::from_hex(&h.to_hex().to_uppercase()).unwrap(), h);
         assert!(Hash::from_hex("zz").is_err());
         assert!(Hash::from_hex(&"g".repeat(64)).is_err());
+        // The message says what is wrong: the length, or the first character that is not hex.
+        assert_eq!(
+            Hash::from_hex("00").unwrap_err().to_string(),
+            "expected 64 hex digits (a SHA-256 hash), got 2 digits"
+        );
+        assert_eq!(
+            Hash::from_hex(&format!("{}é", "0".repeat(70)))
+                .unwrap_err()
+                .to_string(),
+            "expected 64 hex digits (a SHA-256 hash), but character 71 is 'é', not a hex digit"
+        );
+        assert!(
+            Hash::from_hex("")
+                .unwrap_err()
+                .to_string()
+                .ends_with("got 0 digits")
+        );
     }
 
     #[test]

@@ -5,6 +5,15 @@ use std::io;
 use crate::segment::{HEADER_LEN, HeaderError, Prefix, SLOT_LEN, SLOT_OFFSETS, Slot, SlotState};
 use crate::storage::SegmentFile;
 
+/// Where a header error is located in the file: the second commit slot for two slots of the
+/// same generation (`docs/FORMAT.md` §9 step 2), the start of the file for the others.
+pub(crate) fn header_error_offset(e: &HeaderError) -> u64 {
+    match e {
+        HeaderError::SameGeneration { .. } => SLOT_OFFSETS[1],
+        _ => 0,
+    }
+}
+
 /// A segment's header page, decoded.
 #[derive(Clone, Debug)]
 pub(crate) struct SegmentHeader {
@@ -28,9 +37,25 @@ pub(crate) enum ReadHeaderError {
 }
 
 impl SegmentHeader {
-    /// Reads and decodes the header page of `file`. A slot that does not check out is read
-    /// again a few times: a live writer in another process may be in the middle of writing it.
+    /// Reads and decodes the header page of `file`, for a reader or writer that goes by its
+    /// current slot: two Valid slots of the same generation, of which neither is current, are
+    /// an error ([`HeaderError::SameGeneration`]).
     pub(crate) fn read(file: &dyn SegmentFile) -> Result<SegmentHeader, ReadHeaderError> {
+        let header = Self::read_raw(file)?;
+        if let Some(generation) = header.same_generation() {
+            return Err(ReadHeaderError::Header(HeaderError::SameGeneration {
+                generation,
+            }));
+        }
+        Ok(header)
+    }
+
+    /// Reads and decodes the header page of `file` as it is, for verification, which checks
+    /// the slots in the order of `docs/FORMAT.md` §9 (see [`SegmentHeader::same_generation`]).
+    /// A slot that does not check out is read again a few times: a live writer in another
+    /// process may be in the middle of writing it (it never leaves two slots of one
+    /// generation: generation `g` is only ever written at position `g % 2`).
+    pub(crate) fn read_raw(file: &dyn SegmentFile) -> Result<SegmentHeader, ReadHeaderError> {
         let mut header = Self::read_once(file)?;
         for _ in 0..3 {
             if !header.slots.contains(&SlotState::Torn) {
@@ -64,6 +89,16 @@ impl SegmentHeader {
             file_len,
             page,
         })
+    }
+
+    /// The generation of both slots, if both are Valid with the same one.
+    pub(crate) fn same_generation(&self) -> Option<u64> {
+        match self.slots {
+            [SlotState::Valid(a), SlotState::Valid(b)] if a.generation == b.generation => {
+                Some(a.generation)
+            }
+            _ => None,
+        }
     }
 
     /// The valid slot with the highest generation: the segment's current state.

@@ -102,7 +102,7 @@ impl SegmentEntry {
             ReadHeaderError::Header(h) => Error::from(IntegrityError {
                 seq: None,
                 file: path.clone(),
-                offset: 0,
+                offset: crate::header::header_error_offset(&h),
                 reason: Reason::Header(h),
             }),
         })?;

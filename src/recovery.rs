@@ -25,7 +25,7 @@ use crate::cursor::{Cursor, Step, last_nonzero_end};
 use crate::error::{Error, IntegrityError, Reason};
 use crate::event::now_nanos;
 use crate::hash::Hash;
-use crate::header::{ReadHeaderError, SegmentHeader};
+use crate::header::{ReadHeaderError, SegmentHeader, header_error_offset};
 use crate::listing::{Listing, list, segment_name};
 use crate::mapped::MappedSegment;
 use crate::published::{SegmentEntry, SegmentInfo};
@@ -122,7 +122,12 @@ pub(crate) fn read_header(
 ) -> Result<SegmentHeader, Error> {
     SegmentHeader::read(file).map_err(|e| match e {
         ReadHeaderError::Io(e) => Error::io(format!("reading {}", path.display()), e),
-        ReadHeaderError::Header(h) => integrity(None, path.to_path_buf(), 0, Reason::Header(h)),
+        ReadHeaderError::Header(h) => integrity(
+            None,
+            path.to_path_buf(),
+            header_error_offset(&h),
+            Reason::Header(h),
+        ),
     })
 }
 

@@ -370,6 +370,12 @@ impl Ring {
         self.producer.shared.queue.capacity()
     }
 
+    /// The largest event body this ring accepts, in bytes (the builder's
+    /// [`max_event_size`](RingBuilder::max_event_size), or the default the segment size allows).
+    pub fn max_event_size(&self) -> usize {
+        self.producer.shared.max_body
+    }
+
     /// Whether retention holds the log at its size until an export covers the segments it must
     /// prune ([`Unexported::Wait`](crate::Unexported::Wait)): producers then wait once the
     /// queue is full.

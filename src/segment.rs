@@ -332,6 +332,18 @@ pub enum HeaderError {
     /// The prefix is self-consistent but describes an impossible layout.
     #[error("invalid header layout: {0}")]
     Layout(&'static str),
+    /// Both commit slots are Valid with the same generation, which only one position may hold:
+    /// a slot was copied over the other, so which state is current is unknown (`docs/FORMAT.md`
+    /// §3.2). Located at the second slot, 1024.
+    #[error(
+        "both commit slots claim generation {generation}, which only one of them can hold (a \
+         slot copied over the other: tampering or a faulty disk), so the segment's current \
+         state is unknown"
+    )]
+    SameGeneration {
+        /// The generation both claim.
+        generation: u64,
+    },
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {

@@ -40,9 +40,9 @@ use crate::header::{ReadHeaderError, SegmentHeader};
 use crate::listing::list;
 use crate::reader::check_dir;
 use crate::recovery::TornTail;
-use crate::retention::{PRUNED_KIND, PruneDetails};
+use crate::retention::PruneDetails;
 use crate::segment::{
-    HEADER_LEN, INDEX_STRIDE, PREFIX_LEN, SLOT_LEN, SLOT_OFFSETS, Slot, SlotState,
+    HEADER_LEN, HeaderError, INDEX_STRIDE, PREFIX_LEN, SLOT_LEN, SLOT_OFFSETS, Slot, SlotState,
 };
 use crate::storage::{FsStorage, SegmentFile, Storage};
 use crate::tail::{read_index_entry, scan_valid};
@@ -238,7 +238,7 @@ impl Walk<'_> {
             .storage
             .open(name, false)
             .map_err(|e| Stop::Io(Error::io(format!("opening {}", path.display()), e)))?;
-        let header = match SegmentHeader::read(&*file) {
+        let header = match SegmentHeader::read_raw(&*file) {
             Ok(h) => h,
             Err(ReadHeaderError::Io(e)) => return Err(io(e)),
             Err(ReadHeaderError::Header(h)) => {
@@ -279,10 +279,12 @@ impl Walk<'_> {
                 _ => return Err(fail(None, at, Reason::Slot(i))),
             }
         }
-        if let (SlotState::Valid(a), SlotState::Valid(b)) = (header.slots[0], header.slots[1])
-            && a.generation == b.generation
-        {
-            return Err(fail(None, SLOT_OFFSETS[1], Reason::Slot(1)));
+        if let Some(generation) = header.same_generation() {
+            return Err(fail(
+                None,
+                SLOT_OFFSETS[1],
+                Reason::Header(HeaderError::SameGeneration { generation }),
+            ));
         }
         for s in newest.iter().chain(older.iter()) {
             if s.generation % 2 != slot_index_of(&header, s) as u64 {
@@ -416,7 +418,7 @@ impl Walk<'_> {
                 // Leaf, padding, body and chain (against the stored hash before it, which
                 // every earlier record's check has tied to the anchor).
                 if check.map_err(|r| fail(Some(seq), span.offset, r))? {
-                    self.note_prune(span.body(&b.buf));
+                    self.note_prune(seq, span.body(&b.buf));
                 }
                 head = h.chain;
                 let k = seq - next_seq;
@@ -534,9 +536,7 @@ impl Walk<'_> {
                             ));
                         }
                     }
-                    if decode_body(rec.body).is_ok_and(|e| e.kind == PRUNED_KIND) {
-                        self.note_prune(rec.body);
-                    }
+                    self.note_prune(s, rec.body);
                     let timestamp = decode_body(rec.body).map(|e| e.timestamp).ok();
                     self.report.first_timestamp = self.report.first_timestamp.or(timestamp);
                     self.report.last_timestamp = timestamp.or(self.report.last_timestamp);
@@ -630,15 +630,10 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// Keeps what a prune record says.
-    fn note_prune(&mut self, body: &[u8]) {
-        let details = decode_body(body)
-            .ok()
-            .and_then(|e| e.details)
-            // An object, as FORMAT.md §14.1 says (serde would take an array too).
-            .filter(|d| d.trim_start().starts_with('{'))
-            .and_then(|d| serde_json::from_str::<PruneDetails>(d).ok());
-        if let Some(d) = details {
+    /// Keeps what the prune record at `seq` says, if its details are those of FORMAT.md §14.1
+    /// (any other justifies nothing).
+    fn note_prune(&mut self, seq: u64, body: &[u8]) {
+        if let Ok(d) = PruneDetails::from_record(body, seq) {
             self.pruned.push((d.first_seq, d.last_seq, d.head));
         }
     }

@@ -507,3 +507,165 @@ fn a_line_that_is_not_a_json_object_is_refused_by_append() {
     }
     assert_eq!(auditring::verify(&log).unwrap().events, 1);
 }
+
+/// Runs `auditring ARGS` with `stdin` as its standard input, which the command may stop reading
+/// early (a write to it that fails because it did is not an error here).
+fn run_partial_stdin(args: &[&str], stdin: Vec<u8>) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(common::bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+/// Issue 12 item 11: a line with no end was read whole into memory (a 1 GiB allocation
+/// aborted the process). Lines are bounded by 6 times the maximum event size plus 4 KiB; a
+/// longer one is refused with exit 2, naming the line and the bound, without being read on.
+#[test]
+fn a_line_longer_than_the_bound_is_refused_without_being_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    // The defaults: a 1 MiB maximum event, so 6 MiB + 4 KiB; 16 MiB with no newline at all.
+    let log = dir.path().join("default");
+    let mut input = b"{\"kind\":\"ok\"}\n".to_vec();
+    input.resize(input.len() + (16 << 20), b'x');
+    let out = run_partial_stdin(&["append", s(&log)], input);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("line 2: the line is longer than 6295552 bytes"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(auditring::verify(&log).unwrap().events, 1);
+
+    // The bound follows the ring's maximum event size: far less on 64 KiB segments.
+    let log = dir.path().join("small");
+    let line = format!(
+        "{{\"kind\":\"k\",\"details\":\"{}\"}}\n",
+        "y".repeat(500_000)
+    );
+    let out = run_partial_stdin(&["append", s(&log), "--segment-size", "65536"], line.into());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let bound: usize = err
+        .split("longer than ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no bound in {err}"));
+    assert!((6 * 32_768..6 * 65_536 + 4096).contains(&bound), "{err}");
+    assert!(err.contains("line 1"), "{err}");
+}
+
+/// Issue 12 item 22: lines `append` refuses say what is wrong with them, and where.
+#[test]
+fn append_names_bad_timestamps_lone_surrogates_and_misplaced_byte_order_marks() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    for (input, says) in [
+        (
+            "{\"kind\":\"ok\"}\n{\"kind\":\"k\",\"timestamp\":1e30}\n",
+            "line 2: timestamp: 1e30 is not an integer number of nanoseconds since the Unix \
+             epoch (or RFC 3339 text)",
+        ),
+        (
+            "{\"kind\":\"k\",\"timestamp\":1.5}\n",
+            "line 1: timestamp: 1.5 is not an integer number of nanoseconds",
+        ),
+        (
+            "{\"kind\":\"k\",\"timestamp\":9223372036854775808}\n",
+            "line 1: timestamp: 9223372036854775808 is out of range: integer nanoseconds since \
+             the Unix epoch must fit an i64 (the years 1677-2262)",
+        ),
+        (
+            "{\"kind\":\"k\",\"timestamp\":\"2263-01-01T00:00:00Z\"}\n",
+            "line 1: timestamp: \"2263-01-01T00:00:00Z\" is outside the years 1677-2262",
+        ),
+        (
+            "{\"kind\":\"k\",\"actor\":\"\\ud800\"}\n",
+            "line 1: \\ud800 at column 22 is a lone UTF-16 surrogate",
+        ),
+        (
+            "{\"kind\":\"k\",\"details\":{\"x\":\"a\\udc00\"}}\n",
+            "line 1: \\udc00 at column 30 is a lone UTF-16 surrogate",
+        ),
+        (
+            "{\"kind\":\"k\"}\n\u{feff}{\"kind\":\"k\"}\n",
+            "line 2: the line starts with a byte order mark (U+FEFF)",
+        ),
+    ] {
+        let out = common::run(&["append", s(&log)], input);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{input:?}: {err}");
+        assert!(err.contains(says), "{input:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    // A byte order mark at the very start of the input is skipped (`append --help` says so).
+    let before = auditring::verify(&log).unwrap().events;
+    let out = common::run(&["append", s(&log)], "\u{feff}{\"kind\":\"bom\"}\n");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(auditring::verify(&log).unwrap().events, before + 1);
+    let help = common::run(&["append", "--help"], "");
+    assert!(String::from_utf8_lossy(&help.stdout).contains("byte order mark"));
+}
+
+/// Issue 12 item 22: two Valid commit slots with the same generation (one copied over the
+/// other) were "damaged or missing" to verify, while readers and a writer took slot 1 as current
+/// and a writer then overwrote the evidence. Now every one of them names the problem, at 1024.
+#[test]
+fn two_slots_of_one_generation_are_named_by_verify_readers_and_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    make_log(dir.path());
+    let seg = segment(dir.path(), 1);
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let at = current_slot(&bytes);
+    let other = if at == 512 { 1024 } else { 512 };
+    let generation = u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    bytes.copy_within(at..at + 136, other);
+    std::fs::write(&seg, &bytes).unwrap();
+    let reason = failure_at(dir.path(), None, &seg, 1024);
+    assert_eq!(
+        reason,
+        Reason::Header(HeaderError::SameGeneration { generation })
+    );
+    let says = format!("both commit slots claim generation {generation}");
+    assert!(reason.to_string().contains(&says), "{reason}");
+    // Readers and writers refuse the log with the same failure, and leave it as it is.
+    match Reader::open(dir.path()).and_then(|r| r.snapshot()) {
+        Err(Error::Integrity(e)) => {
+            assert_eq!((e.file.as_path(), e.offset), (seg.as_path(), 1024));
+            assert_eq!(e.reason, reason);
+        }
+        other => panic!("a reader took it: {:?}", other.map(|s| s.head_seq())),
+    }
+    for args in [
+        &["stat", s(dir.path())][..],
+        &["query", s(dir.path())],
+        &["append", s(dir.path())],
+    ] {
+        let out = run_partial_stdin(args, b"{\"kind\":\"k\"}\n".to_vec());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&says) && err.contains("at byte 1024"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read(&seg).unwrap(), bytes, "the evidence is kept");
+}

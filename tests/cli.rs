@@ -339,3 +339,150 @@ fn every_command_has_help_with_an_example() {
     let out = run(&["--help"], "");
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// Issue 12 item 22: with `--json`, every command that fails prints one JSON error object on
+/// stdout (as well as its one-line message on stderr), usage errors included.
+#[test]
+fn every_json_command_prints_a_json_error_object_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_log = dir.path().join("empty");
+    std::fs::create_dir(&not_a_log).unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let out_dir = dir.path().join("out");
+    let cases: Vec<(Vec<&str>, u8)> = vec![
+        (vec!["verify", s(&not_a_log), "--json"], 2),
+        (vec!["stat", s(&not_a_log), "--json"], 2),
+        (vec!["segments", s(&not_a_log), "--json"], 2),
+        (vec!["query", s(&not_a_log), "--json"], 2),
+        (vec!["tail", s(&not_a_log), "--json"], 2),
+        (
+            vec![
+                "export",
+                s(&not_a_log),
+                "--format",
+                "jsonl",
+                "--out",
+                s(&out_dir),
+                "--json",
+            ],
+            2,
+        ),
+        (vec!["verify-export", s(&not_a_log), "--json"], 2),
+        (vec!["append", s(&file), "--json"], 2),
+        // Usage errors: a missing argument, a bad value.
+        (vec!["verify", "--json"], 2),
+        (
+            vec![
+                "verify-export",
+                s(&not_a_log),
+                "--expect-head",
+                "00",
+                "--json",
+            ],
+            2,
+        ),
+    ];
+    for (args, code) in cases {
+        let out = run(&args, "");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(i32::from(code)), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        let v = json(&out);
+        assert_eq!(v["ok"], false, "{args:?}: {v}");
+        assert_eq!(v["exit_code"], code, "{args:?}: {v}");
+        let message = v["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{args:?}: {v}"));
+        assert!(
+            !message.is_empty() && err.contains(message),
+            "{args:?}: {v} / {err}"
+        );
+        // Without --json, nothing on stdout.
+        let plain: Vec<&str> = args.iter().copied().filter(|a| *a != "--json").collect();
+        assert!(run(&plain, "").stdout.is_empty(), "{plain:?}");
+    }
+}
+
+/// Issue 12 item 22: `--expect-head` says what a head is when given something else.
+#[test]
+fn expect_head_says_it_wants_64_hex_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    for (head, says) in [
+        (
+            "00",
+            "expected 64 hex digits (a SHA-256 hash), got 2 digits",
+        ),
+        (
+            &"0".repeat(65)[..],
+            "expected 64 hex digits (a SHA-256 hash), got 65 digits",
+        ),
+        (
+            &format!("{}g", "0".repeat(63))[..],
+            "expected 64 hex digits (a SHA-256 hash), but character 64 is 'g', not a hex digit",
+        ),
+    ] {
+        let out = run(&["verify-export", s(dir.path()), "--expect-head", head], "");
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert!(err.contains(says), "{head}: {err}");
+    }
+}
+
+/// Issue 12 item 22: negative nanoseconds are times, not flags; out of range ones say so.
+#[test]
+fn time_arguments_take_negative_nanoseconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let input = "{\"kind\":\"before\",\"timestamp\":-5}\n{\"kind\":\"after\",\"timestamp\":5}\n";
+    assert_eq!(run(&["append", s(&log)], input).status.code(), Some(0));
+    let out = run(&["query", s(&log), "--since", "-9223372036854775808"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    let out = run(&["query", s(&log), "--since", "-6", "--until", "-4"], "");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("before") && !text.contains("after"), "{text}");
+    for args in [
+        &["query", s(&log), "--since", "-9223372036854775809"][..],
+        &["query", s(&log), "--until", "-9223372036854775809"],
+    ] {
+        let out = run(args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("\"-9223372036854775809\" is outside the nanoseconds an i64 holds (the years 1677-2262)"),
+            "{err}"
+        );
+    }
+    let out_dir = dir.path().join("export");
+    let out = run(
+        &[
+            "export",
+            s(&log),
+            "--format",
+            "jsonl",
+            "--out",
+            s(&out_dir),
+            "--until",
+            "-4",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(
+        &[
+            "export",
+            s(&log),
+            "--format",
+            "jsonl",
+            "--out",
+            s(&out_dir),
+            "--since",
+            "-9223372036854775809",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("1677-2262"), "{}", stderr(&out));
+}

@@ -58,13 +58,32 @@ fn one_line(out: &Output) -> String {
     err.trim_end().to_owned()
 }
 
+/// Nothing on stdout but, with `--json`, the JSON error object of the failure: `ok` false, the
+/// exit code, and the message stderr has.
+#[track_caller]
+fn no_output(out: &Output) {
+    if out.stdout.is_empty() {
+        return;
+    }
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON error object ({e}): {}", stdout(out)));
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(
+        v["exit_code"].as_i64().map(|c| c as i32),
+        out.status.code(),
+        "{v}"
+    );
+    let message = v["error"].as_str().unwrap_or_else(|| panic!("{v}"));
+    assert!(stderr(out).contains(message), "{v} / {}", stderr(out));
+}
+
 /// A usage error found by the argument parser: exit code 2, nothing on stdout, and stderr
 /// names every flag involved. (The parser's message is several lines long and does not start
 /// `auditring:`; see `usage_errors_are_one_auditring_line`.)
 #[track_caller]
 fn usage_error(out: &Output, flags: &[&str]) {
     expect_code(out, 2);
-    assert!(out.stdout.is_empty(), "{}", stdout(out));
+    no_output(out);
     let err = stderr(out);
     assert!(err.starts_with("auditring: usage: "), "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err}");
@@ -521,7 +540,7 @@ fn after_must_be_a_readable_export() {
     ] {
         let out = verify_export(&b, &["--after", s(after), "--json"]);
         expect_code(&out, 2);
-        assert!(out.stdout.is_empty(), "{}", stdout(&out));
+        no_output(&out);
         let line = one_line(&out);
         assert!(
             line.contains(&format!("--after {}", after.display())) && line.contains(names),
@@ -542,7 +561,7 @@ fn an_existing_output_is_kept_without_force_and_replaced_with_it() {
         flags.extend_from_slice(json_flag);
         let result = log.export("bundle", &out, &flags);
         expect_code(&result, 5);
-        assert!(result.stdout.is_empty(), "{}", stdout(&result));
+        no_output(&result);
         let line = one_line(&result);
         assert!(
             line.contains(s(&out)) && line.contains("already exists") && line.contains("--force"),
@@ -594,7 +613,7 @@ fn an_empty_selection_exits_2() {
         for flags in cases {
             let result = log.export(format, &out, flags);
             expect_code(&result, 2);
-            assert!(result.stdout.is_empty(), "{}", stdout(&result));
+            no_output(&result);
             let line = one_line(&result);
             assert!(line.contains("holds no record"), "{flags:?}: {line}");
             assert!(!out.exists());
@@ -617,7 +636,7 @@ fn a_range_outside_the_log_exits_2() {
     for (flags, range) in cases {
         let result = log.export("bundle", &out, flags);
         expect_code(&result, 2);
-        assert!(result.stdout.is_empty(), "{}", stdout(&result));
+        no_output(&result);
         let line = one_line(&result);
         assert!(
             line.contains(range) && line.contains("1..=2000"),
@@ -705,7 +724,7 @@ fn a_directory_without_a_manifest_is_not_an_export() {
     for extra in [&[][..], &["--json"][..]] {
         let out = verify_export(&plain, extra);
         expect_code(&out, 2);
-        assert!(out.stdout.is_empty(), "{}", stdout(&out));
+        no_output(&out);
         let line = one_line(&out);
         assert!(
             line.contains(s(&plain)) && line.contains("manifest.json"),
@@ -723,7 +742,7 @@ fn nonexistent_paths_exit_2() {
     let nowhere = log.root.join("nowhere");
     let out = verify_export(&nowhere, &["--json"]);
     expect_code(&out, 2);
-    assert!(out.stdout.is_empty());
+    no_output(&out);
     assert!(one_line(&out).contains(s(&nowhere)));
     // A file where the export should be.
     let file = log.root.join("file");
@@ -746,7 +765,7 @@ fn nonexistent_paths_exit_2() {
         "",
     );
     expect_code(&out, 2);
-    assert!(out.stdout.is_empty());
+    no_output(&out);
     assert!(one_line(&out).contains(s(&nowhere)));
     nothing_left(&log.root, &before);
     // An output whose parent is not there.

@@ -580,7 +580,15 @@ fn bad_input_exits_with_2_and_one_line() {
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("auditring: error: "), "{args:?}: {err}");
         assert!(err.contains(mention), "{args:?}: {err}");
-        assert!(out.stdout.is_empty(), "{args:?}");
+        if args.contains(&"--json") {
+            // With --json, the same message as a JSON error object (issue 12 item 22).
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(v["ok"], false, "{args:?}: {v}");
+            assert_eq!(v["exit_code"], 2, "{args:?}: {v}");
+            assert!(err.contains(v["error"].as_str().unwrap()), "{args:?}: {v}");
+        } else {
+            assert!(out.stdout.is_empty(), "{args:?}");
+        }
     }
     for args in [
         vec!["query"],

@@ -751,3 +751,377 @@ fn file_name(path: &str) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// Rewrites the body of the log's last record (seq `seq`, in the newest segment) to `body`, of
+/// the same length, and every hash that covers it: its leaf and chain, and each commit slot
+/// field that held its old chain hash (FORMAT.md §5, §7, §3.2). The log stays consistent: a
+/// forgery only the chain's head, known out of band, could reveal.
+fn forge_last_record(log: &Path, seq: u64, body: &[u8]) {
+    use sha2::{Digest, Sha256};
+    let names = segment_names(log);
+    let path = log.join(names.last().unwrap());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let mut at = u64_at(&bytes, 32) as usize;
+    while u64_at(&bytes, at + 8) != seq {
+        assert_eq!(&bytes[at..at + 4], b"AREC", "walked off the records");
+        at += (80 + u32_at(&bytes, at + 4) as usize + 7) & !7;
+    }
+    assert_eq!(u32_at(&bytes, at + 4) as usize, body.len(), "same length");
+    let prev: [u8; 32] = if at == u64_at(&bytes, 32) as usize {
+        let slot = slots::current_slot(&bytes);
+        bytes[slot + 40..slot + 72].try_into().unwrap()
+    } else {
+        let mut p = u64_at(&bytes, 32) as usize;
+        loop {
+            let next = p + ((80 + u32_at(&bytes, p + 4) as usize + 7) & !7);
+            if next == at {
+                break bytes[p + 48..p + 80].try_into().unwrap();
+            }
+            p = next;
+        }
+    };
+    let old_chain: [u8; 32] = bytes[at + 48..at + 80].try_into().unwrap();
+    let leaf: [u8; 32] = Sha256::digest(body).into();
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(seq.to_le_bytes());
+    h.update(leaf);
+    let chain: [u8; 32] = h.finalize().into();
+    bytes[at + 80..at + 80 + body.len()].copy_from_slice(body);
+    bytes[at + 16..at + 48].copy_from_slice(&leaf);
+    bytes[at + 48..at + 80].copy_from_slice(&chain);
+    std::fs::write(&path, &bytes).unwrap();
+    // Every slot of every segment that names the old head (the newest segment's, and the
+    // anchor of a segment created ahead of it).
+    for name in &names {
+        let path = log.join(name);
+        let mut bytes = std::fs::read(&path).unwrap();
+        for slot in [512, 1024] {
+            let mut changed = false;
+            for field in [slot + 40, slot + 72] {
+                if bytes[field..field + 32] == old_chain {
+                    bytes[field..field + 32].copy_from_slice(&chain);
+                    changed = true;
+                }
+            }
+            if changed {
+                slots::fix_slot_digest(&mut bytes, slot);
+            }
+        }
+        std::fs::write(&path, &bytes).unwrap();
+    }
+}
+
+/// The body of a record of kind `auditring.pruned` (FORMAT.md §6) with `details`, padded with
+/// JSON whitespace to `len` bytes.
+fn prune_body(details: &str, len: usize) -> Vec<u8> {
+    let kind = PRUNED_KIND.as_bytes();
+    let d = len - 20 - kind.len();
+    assert!(
+        details.len() <= d,
+        "details too long for the record: {details}"
+    );
+    let mut body = vec![1u8, 4];
+    body.extend_from_slice(&(kind.len() as u16).to_le_bytes());
+    body.extend_from_slice(&[0; 4]);
+    body.extend_from_slice(&0i64.to_le_bytes());
+    body.extend_from_slice(&(d as u32).to_le_bytes());
+    body.extend_from_slice(kind);
+    body.extend_from_slice(details.as_bytes());
+    body.resize(len, b' ');
+    body
+}
+
+/// §14.1 read exactly, by both verifiers: a log whose first segment was removed by hand, and
+/// whose last record is forged into a prune record meant to justify its start. Each forgery
+/// (every member missing, of a wrong type, out of range, given twice, an extra member, ...)
+/// justifies the start or not exactly as FORMAT.md §14.1 says, in the crate and in
+/// `tools/verify_log.py` alike.
+#[test]
+fn python_verifier_agrees_on_forged_prune_records() {
+    require_python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let ring = Ring::builder(&log)
+        .segment_size(SEGMENT_SIZE)
+        .open()
+        .unwrap();
+    for i in 0..1000 {
+        ring.push(sized_event(i)).unwrap();
+    }
+    // The record to forge: room for the longest details below.
+    let filler = format!("\"{}\"", "p".repeat(700));
+    ring.push(Event::new("x").details_json(filler).unwrap())
+        .unwrap();
+    ring.close().unwrap();
+    let len = 20 + 1 + 702;
+    std::fs::remove_file(log.join(FIRST_SEGMENT)).unwrap();
+    let before = verify(&log).unwrap();
+    let failure = before.failure.expect("a start removed by hand");
+    assert!(
+        matches!(failure.reason, Reason::Unpruned { .. }),
+        "{failure}"
+    );
+    let Reason::Unpruned { first_seq, anchor } = failure.reason else {
+        unreachable!()
+    };
+    let last = first_seq - 1;
+    let own = before.last_seq;
+    let head = anchor.to_hex();
+    let upper = head.to_uppercase();
+    let seg = r#""segments":["0000000000000001.seg"]"#;
+    let rest = r#""reason":"max_segments","exported_to":null"#;
+    let base = format!(r#""first_seq":1,"last_seq":{last},"head":"{head}""#);
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    // (what, details, whether §14.1 makes it a prune record that justifies the start)
+    let cases: Vec<(&str, String, bool)> = vec![
+        (
+            "as the writer writes it",
+            format!("{{{base},{seg},{rest}}}"),
+            true,
+        ),
+        (
+            "members in another order, JSON whitespace",
+            format!(
+                "\n {{ \"exported_to\" : null , {seg} , \"reason\":\"max_age\", \"head\":\"{head}\",\"last_seq\":{last},\"first_seq\":1 }}\t"
+            ),
+            true,
+        ),
+        (
+            "a member name escaped",
+            format!(r#"{{"first\u005fseq":1,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            true,
+        ),
+        (
+            "exported_to a string, reason any string, no segments",
+            format!(r#"{{{base},"segments":[],"reason":"manual","exported_to":"/backups/q1"}}"#),
+            true,
+        ),
+        (
+            "an empty range (first_seq = last_seq + 1)",
+            format!(
+                r#"{{"first_seq":{first_seq},"last_seq":{last},"head":"{head}",{seg},{rest}}}"#
+            ),
+            true,
+        ),
+        (
+            "first_seq missing",
+            format!(r#"{{"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "last_seq missing",
+            format!(r#"{{"first_seq":1,"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "head missing",
+            format!(r#"{{"first_seq":1,"last_seq":{last},{seg},{rest}}}"#),
+            false,
+        ),
+        ("segments missing", format!("{{{base},{rest}}}"), false),
+        (
+            "reason missing",
+            format!(r#"{{{base},{seg},"exported_to":null}}"#),
+            false,
+        ),
+        (
+            "exported_to missing",
+            format!(r#"{{{base},{seg},"reason":"max_segments"}}"#),
+            false,
+        ),
+        (
+            "first_seq a string",
+            format!(r#"{{"first_seq":"1","last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "first_seq 1.0",
+            format!(r#"{{"first_seq":1.0,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "first_seq 1e0",
+            format!(r#"{{"first_seq":1e0,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "first_seq true",
+            format!(r#"{{"first_seq":true,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "first_seq null",
+            format!(r#"{{"first_seq":null,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "first_seq 0",
+            format!(r#"{{"first_seq":0,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "first_seq -0",
+            format!(r#"{{"first_seq":-0,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "first_seq negative",
+            format!(r#"{{"first_seq":-1,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "first_seq past last_seq + 1",
+            format!(
+                r#"{{"first_seq":{},"last_seq":{last},"head":"{head}",{seg},{rest}}}"#,
+                first_seq + 1
+            ),
+            false,
+        ),
+        (
+            "last_seq at the prune record's own seq (a range holding the start)",
+            format!(r#"{{"first_seq":1,"last_seq":{own},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "last_seq past a u64",
+            format!(
+                r#"{{"first_seq":1,"last_seq":18446744073709551616,"head":"{head}",{seg},{rest}}}"#
+            ),
+            false,
+        ),
+        (
+            "head in uppercase",
+            format!(r#"{{"first_seq":1,"last_seq":{last},"head":"{upper}",{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "head of 63 digits",
+            format!(
+                r#"{{"first_seq":1,"last_seq":{last},"head":"{}",{seg},{rest}}}"#,
+                &head[1..]
+            ),
+            false,
+        ),
+        (
+            "head not a string",
+            format!(r#"{{"first_seq":1,"last_seq":{last},"head":null,{seg},{rest}}}"#),
+            false,
+        ),
+        (
+            "segments a string",
+            format!(r#"{{{base},"segments":"0000000000000001.seg",{rest}}}"#),
+            false,
+        ),
+        (
+            "segments holding a number",
+            format!(r#"{{{base},"segments":[1],{rest}}}"#),
+            false,
+        ),
+        (
+            "segments holding a lone surrogate",
+            format!(r#"{{{base},"segments":["\ud800"],{rest}}}"#),
+            false,
+        ),
+        (
+            "reason a number",
+            format!(r#"{{{base},{seg},"reason":5,"exported_to":null}}"#),
+            false,
+        ),
+        (
+            "reason null",
+            format!(r#"{{{base},{seg},"reason":null,"exported_to":null}}"#),
+            false,
+        ),
+        (
+            "exported_to a number",
+            format!(r#"{{{base},{seg},"reason":"max_age","exported_to":5}}"#),
+            false,
+        ),
+        (
+            "an extra member",
+            format!(r#"{{{base},{seg},{rest},"note":1}}"#),
+            false,
+        ),
+        (
+            "an extra member, deeply nested",
+            format!(r#"{{{base},{seg},{rest},"note":{deep}}}"#),
+            false,
+        ),
+        (
+            "an extra member named with a lone surrogate",
+            format!(r#"{{{base},{seg},{rest},"\udc00":1}}"#),
+            false,
+        ),
+        (
+            "first_seq twice, same value",
+            format!(r#"{{{base},{seg},{rest},"first_seq":1}}"#),
+            false,
+        ),
+        (
+            "exported_to twice",
+            format!(r#"{{{base},{seg},{rest},"exported_to":null}}"#),
+            false,
+        ),
+        (
+            "an array of the members",
+            format!(r#"[1,{last},"{head}",[],"max_age",null]"#),
+            false,
+        ),
+        ("not JSON", format!("{{{base},{seg},{rest}"), false),
+        (
+            "NaN",
+            format!(r#"{{"first_seq":NaN,"last_seq":{last},"head":"{head}",{seg},{rest}}}"#),
+            false,
+        ),
+    ];
+    for (what, details, justifies) in cases {
+        let dir = tmp.path().join("forged");
+        let _ = std::fs::remove_dir_all(&dir);
+        copy_dir(&log, &dir);
+        forge_last_record(&dir, own, &prune_body(&details, len));
+        if justifies {
+            let rust = assert_agree_ok(&dir);
+            assert_eq!(rust.first_seq, first_seq, "{what}");
+        } else {
+            // The forged record is a valid record all the same: the failure is the start.
+            let (failure, _) = assert_agree_fail(&dir);
+            assert!(
+                matches!(failure.reason, Reason::Unpruned { .. }),
+                "{what}: {failure}"
+            );
+        }
+    }
+}
+
+/// §3.2, §9 step 2: two Valid commit slots of one generation (one copied over the other) are
+/// the failure *same generation* at 1024 in both verifiers.
+#[test]
+fn python_verifier_agrees_on_two_slots_of_one_generation() {
+    require_python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    closed_log_of_2000(&log);
+    let path = slots::segment(&log, 2);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = slots::current_slot(&bytes);
+    let other = if at == 512 { 1024 } else { 512 };
+    bytes.copy_within(at..at + 136, other);
+    std::fs::write(&path, &bytes).unwrap();
+    let (failure, py) = assert_agree_fail(&log);
+    assert!(
+        matches!(
+            failure.reason,
+            Reason::Header(auditring::HeaderError::SameGeneration { .. })
+        ),
+        "{failure}"
+    );
+    assert_eq!(failure.offset, 1024);
+    let reason = py.json["error"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("both commit slots claim generation"),
+        "{reason}"
+    );
+}

@@ -317,10 +317,10 @@ def _is_u64(v):
     return type(v) is int and 0 <= v <= U64_MAX
 
 
-def prune_details(body):
-    """Section 14.1: for the body of a record of kind auditring.pruned, (first_seq, last_seq,
-    head) as its details say; None when the details are not the object of section 14.1. The
-    body decodes (section 6)."""
+def prune_details(body, seq):
+    """Section 14.1: for the body of the record at seq, (first_seq, last_seq, head) as its
+    details say if it is a prune record whose details are exactly those of section 14.1; None
+    otherwise (such a record justifies nothing). The body decodes (section 6)."""
     _version, flags, k, a, t, _timestamp, d = struct.unpack_from("<BBHHHqI", body, 0)
     if body[BODY_FIXED_LEN : BODY_FIXED_LEN + k] != PRUNED_KIND or not flags & 4:
         return None
@@ -338,14 +338,14 @@ def prune_details(body):
         return None
     members = {}
     for key, v in value:
-        if key in members and key in PRUNE_MEMBERS:
-            return None  # a member given twice
+        if key not in PRUNE_MEMBERS or key in members:
+            return None  # an unknown member, or one given twice
         members[key] = v
-    if not all(key in members for key in PRUNE_MEMBERS if key != "exported_to"):
-        return None
+    if len(members) != len(PRUNE_MEMBERS):
+        return None  # a member missing
     first, last, head = members["first_seq"], members["last_seq"], members["head"]
     segments, reason = members["segments"], members["reason"]
-    exported_to = members.get("exported_to")
+    exported_to = members["exported_to"]
     if not (_is_u64(first) and _is_u64(last)):
         return None
     if not (isinstance(head, str) and re.fullmatch(r"[0-9a-f]{64}", head)):
@@ -357,6 +357,8 @@ def prune_details(body):
     if not (isinstance(reason, str) and _is_utf8(reason)):
         return None
     if exported_to is not None and not (isinstance(exported_to, str) and _is_utf8(exported_to)):
+        return None
+    if first == 0 or first > last + 1 or last >= seq:
         return None
     return first, last, bytes.fromhex(head)
 
@@ -437,8 +439,8 @@ class Walk:
                 "after_seq": after_seq,
             }
 
-    def note_prune(self, body):
-        found = prune_details(body)
+    def note_prune(self, seq, body):
+        found = prune_details(body, seq)
         if found is not None:
             self.pruned.append(found)
 
@@ -539,7 +541,13 @@ class Walk:
                 continue
             raise fail(None, SLOT_OFFSETS[i], "commit slot %d is damaged (%s)" % (i, state))
         if len(valid) == 2 and valid[0][1]["generation"] == valid[1][1]["generation"]:
-            raise fail(None, SLOT_OFFSETS[1], "commit slot 1 is damaged (same generation)")
+            raise fail(
+                None,
+                SLOT_OFFSETS[1],
+                "both commit slots claim generation %d, which only one of them can hold "
+                "(a slot copied over the other), so the segment's current state is unknown"
+                % valid[0][1]["generation"],
+            )
         for v in (current, older):
             if v is not None and v[1]["generation"] % 2 != v[0]:
                 raise fail(
@@ -651,7 +659,7 @@ class Walk:
             chain, why = check_record(header, body, padding, seq, head)
             if chain is None:
                 raise fail(seq, pos, why)
-            self.note_prune(body)
+            self.note_prune(seq, body)
             head = chain
             k = seq - next_seq
             if k % INDEX_STRIDE == 0:
@@ -722,7 +730,7 @@ class Walk:
                 if chain is None:
                     break
                 # Records past the committed length that continue the chain count (section 9).
-                self.note_prune(body)
+                self.note_prune(seq, body)
                 k = seq - next_seq
                 if k % INDEX_STRIDE == 0:
                     at = HEADER_LEN + (k // INDEX_STRIDE) * 4

@@ -1262,14 +1262,17 @@ mod timearg;
 mod append_line;
 
 /// Feeds `data` to the parser of `auditring append` as its standard input would reach it (lines
-/// as `BufRead::lines` splits them, blank lines skipped, stopping at the first line that is not
-/// UTF-8 or does not parse, as the command does), pushes the events into a ring in memory, and
-/// checks that each reads back with exactly the fields of its line and that the log verifies.
+/// as the command's own bounded reader splits them, blank lines skipped, stopping at the first
+/// line that is too long, not UTF-8 or does not parse, as the command does), pushes the events
+/// into a ring in memory, and checks that each reads back with exactly the fields of its line
+/// and that the log verifies.
 pub fn append_line(data: &[u8]) {
-    use std::io::BufRead;
     let mut events = Vec::new();
-    for line in data.lines().take(16) {
-        let Ok(line) = line else { break };
+    let mut lines = append_line::Lines::new(data, append_line::max_line_len(1 << 20));
+    for _ in 0..16 {
+        let Some((_, Ok(line))) = lines.next_line() else {
+            break;
+        };
         if line.trim().is_empty() {
             continue;
         }

@@ -1,10 +1,10 @@
 //! `append`: events as JSON lines on stdin, into a log.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::thread;
 
-use crate::line::parse_line;
+use crate::line::{Lines, max_line_len, parse_line};
 use crate::{DurabilityArg, Failure, dir_arg};
 
 /// Arguments of `auditring append`.
@@ -66,15 +66,14 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     let mut failure = None;
     let mut lines = LineNumbers::default();
     let stdin = io::stdin();
-    for (n, line) in stdin.lock().lines().enumerate() {
-        let number = n as u64 + 1;
+    // Bounded: a line with no end never costs more than `max_line_len` bytes.
+    let mut input = Lines::new(stdin.lock(), max_line_len(ring.max_event_size()));
+    while let Some((number, line)) = input.next_line() {
+        let number = number as u64;
         let line = match line {
             Ok(l) => l,
             Err(e) => {
-                failure = Some((
-                    number,
-                    Failure::input(format!("reading line {number}: {e}")),
-                ));
+                failure = Some((number, Failure::input(format!("line {number}: {e}"))));
                 break;
             }
         };

@@ -38,10 +38,20 @@ pub struct ExportArgs {
     #[arg(long, conflicts_with_all = ["since", "until", "last"])]
     to: Option<u64>,
     /// Export from the first record with an origin time at or after this (RFC 3339 or ns).
-    #[arg(long, value_parser = timearg::parse_time, conflicts_with = "last")]
+    #[arg(
+        long,
+        value_parser = timearg::parse_time,
+        conflicts_with = "last",
+        allow_negative_numbers = true
+    )]
     since: Option<i64>,
     /// Export up to the last record with an origin time before this (RFC 3339 or ns).
-    #[arg(long, value_parser = timearg::parse_time, conflicts_with = "last")]
+    #[arg(
+        long,
+        value_parser = timearg::parse_time,
+        conflicts_with = "last",
+        allow_negative_numbers = true
+    )]
     until: Option<i64>,
     /// Export the last N records.
     #[arg(long)]

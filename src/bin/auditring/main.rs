@@ -2,7 +2,10 @@
 //!
 //! Exit codes (scripts rely on them): 0 ok, 1 integrity failure, 2 usage or bad input,
 //! 3 locked by another writer, 4 any other I/O error, 5 the output of an export exists.
-//! Errors go to stderr on one line.
+//! Errors go to stderr on one line. With `--json`, a command that fails also prints, as the
+//! last line of its standard output, `{"ok":false,"error":"..","exit_code":N}` (the same
+//! message), so that a script reading JSON always gets JSON: [`report_failure`] does it for
+//! every command, usage errors included.
 
 // A faster allocator than the system's for the tool's many small allocations (the demo builds
 // events as an application would; the baselines it compares with use the same allocator).
@@ -24,11 +27,12 @@ mod tail;
 mod timearg;
 mod workload;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// A lock-free, tamper-evident audit log.
 #[derive(Parser)]
@@ -57,6 +61,12 @@ enum Command {
     ///
     /// Each line: {"kind":..,"actor":..,"trace_id":..,"timestamp":..,"details":{..}}, only
     /// kind required; timestamp as RFC 3339 or integer nanoseconds since the Unix epoch.
+    ///
+    /// A line may be 6 times the maximum event size plus 4096 bytes (6 MiB + 4 KiB with the
+    /// defaults); a longer one is not read further. A UTF-8 byte order mark at the very start of
+    /// the input is skipped; lines must be UTF-8 JSON without lone surrogate escapes (\ud800).
+    /// The first line refused stops the command (exit code 2), naming it; the lines before it
+    /// are written.
     ///
     /// Example: echo '{"kind":"user.login","actor":"alice"}' | auditring append ./audit --receipts --json
     Append(append::Args),
@@ -167,8 +177,8 @@ impl From<auditring::Error> for Failure {
 }
 
 /// Help and version go to stdout as clap writes them; a usage error goes to stderr on one line,
-/// like every other error, with exit code 2.
-fn usage_error(e: &clap::Error) -> ExitCode {
+/// like every other error, with exit code 2 (and with `--json`, as a JSON error object too).
+fn usage_error(e: &clap::Error, json: bool) -> ExitCode {
     use clap::error::ErrorKind;
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
         let _ = e.print();
@@ -189,8 +199,39 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         .collect();
     let message = message.join(" ");
     let message = message.strip_prefix("error: ").unwrap_or(&message);
-    eprintln!("auditring: usage: {message} (see --help)");
-    ExitCode::from(2)
+    report_failure(
+        json,
+        "usage",
+        &Failure::input(format!("{message} (see --help)")),
+    )
+}
+
+/// Reports a failure: one line on stderr, `auditring: LABEL: MESSAGE` (`error`, or `usage` for
+/// a usage error), and with `--json` the same as a JSON object on stdout.
+fn report_failure(json: bool, label: &str, f: &Failure) -> ExitCode {
+    let message = f.message.replace('\n', " ");
+    eprintln!("auditring: {label}: {message}");
+    if json {
+        let text = serde_json::to_string(&message).unwrap_or_else(|_| "\"\"".into());
+        let mut out = std::io::stdout().lock();
+        // Nothing more can be said if stdout is gone; stderr has it.
+        let _ = writeln!(
+            out,
+            r#"{{"ok":false,"error":{text},"exit_code":{}}}"#,
+            f.code
+        )
+        .and_then(|()| out.flush());
+    }
+    ExitCode::from(f.code)
+}
+
+/// Whether the command line asks for JSON output, read from the raw arguments: for usage
+/// errors, when clap could not parse them.
+fn json_in_raw_args() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
 }
 
 /// Parses a directory argument.
@@ -203,9 +244,18 @@ pub fn dir_arg(s: &str) -> Result<PathBuf, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => return usage_error(&e, json_in_raw_args()),
+    };
+    // Every command that prints JSON has a `--json` flag.
+    let json = matches
+        .subcommand()
+        .and_then(|(_, m)| m.try_get_one::<bool>("json").ok().flatten().copied())
+        .unwrap_or(false);
+    let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
-        Err(e) => return usage_error(&e),
+        Err(e) => return usage_error(&e, json),
     };
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
@@ -221,10 +271,6 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(f) => {
-            let line = f.message.replace('\n', " ");
-            eprintln!("auditring: error: {line}");
-            ExitCode::from(f.code)
-        }
+        Err(f) => report_failure(json, "error", &f),
     }
 }

@@ -29,11 +29,11 @@ pub struct Args {
     trace: Option<String>,
     /// Only events whose origin time is at or after TIME (RFC 3339, or integer nanoseconds
     /// since the Unix epoch).
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_negative_numbers = true)]
     since: Option<String>,
     /// Only events whose origin time is before TIME (RFC 3339, or integer nanoseconds since the
     /// Unix epoch).
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_negative_numbers = true)]
     until: Option<String>,
     /// Only the N most recent matches (still printed oldest first).
     #[arg(long, value_name = "N")]
