@@ -515,19 +515,14 @@ impl Walk {
         loop {
             let mut line = Vec::new();
             let n = (&mut lines).take(MAX_LINE).read_until(b'\n', &mut line)?;
-            if n as u64 == MAX_LINE && !line.ends_with(b"\n") {
-                return Err(self.fail(
-                    Some(self.next_seq),
-                    at,
-                    Reason::Line(format!("a line longer than {MAX_LINE} bytes")),
-                ));
-            }
-            if n > 0 {
+            // The records before a line too long to read are checked first.
+            let too_long = n as u64 == MAX_LINE && !line.ends_with(b"\n");
+            if n > 0 && !too_long {
                 chunk_bytes += n;
                 chunk.push((at, line));
                 at += n as u64;
             }
-            if n == 0 || chunk_bytes >= CHUNK {
+            if n == 0 || too_long || chunk_bytes >= CHUNK {
                 let parsed = par_map(&chunk, |(offset, line)| parse_line(*offset, line));
                 let mut records = Vec::with_capacity(parsed.len());
                 for p in parsed {
@@ -543,6 +538,13 @@ impl Walk {
                 progress(at, len);
                 chunk.clear();
                 chunk_bytes = 0;
+            }
+            if too_long {
+                return Err(self.fail(
+                    Some(self.next_seq),
+                    at,
+                    Reason::Line(format!("a line longer than {MAX_LINE} bytes")),
+                ));
             }
             if n == 0 {
                 return Ok(());
