@@ -292,4 +292,48 @@ mod tests {
             "no leftovers"
         );
     }
+
+    /// Only the temporaries of dead processes are removed: not one whose lock is held, not one
+    /// whose pid is alive, not one holding another file, not a symbolic link, not a name of
+    /// another form.
+    #[test]
+    fn removes_only_the_abandoned_temporaries() {
+        let root = tempfile::tempdir().unwrap();
+        let files = ["manifest.json", "events.jsonl"];
+        // A pid that was a process and is no longer one.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let live = std::os::unix::process::parent_id();
+        let make = |name: &str, inside: &[&str]| {
+            let p = root.path().join(name);
+            fs::create_dir(&p).unwrap();
+            for f in inside {
+                fs::write(p.join(f), "x").unwrap();
+            }
+            p
+        };
+        let abandoned = make(&format!(".out.tmp-{dead}-1"), &files);
+        let empty = make(&format!(".other.tmp-{dead}-2"), &[]);
+        let locked = make(&format!(".out.tmp-{dead}-3"), &files);
+        let lock = open_dir(&locked).unwrap();
+        assert!(try_lock(&lock).unwrap());
+        let alive = make(&format!(".out.tmp-{live}-4"), &files);
+        let foreign = make(&format!(".out.tmp-{dead}-5"), &["manifest.json", "notes"]);
+        let odd = make(&format!(".out.tmp-{dead}x-6"), &files);
+        let bare = make(&format!("out.tmp-{dead}-7"), &files);
+        let target = make("target", &files);
+        std::os::unix::fs::symlink(&target, root.path().join(format!(".out.tmp-{dead}-8")))
+            .unwrap();
+
+        assert_eq!(remove_abandoned(root.path(), &files), 2);
+        assert!(!abandoned.exists() && !empty.exists());
+        for kept in [&locked, &alive, &foreign, &odd, &bare] {
+            assert!(kept.join("manifest.json").exists(), "{}", kept.display());
+        }
+        assert!(target.join("manifest.json").exists());
+        drop(lock);
+        assert_eq!(remove_abandoned(root.path(), &files), 1);
+        assert!(!locked.exists());
+    }
 }
