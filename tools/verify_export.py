@@ -26,7 +26,7 @@ in its one form at its first byte that differs.
 `--after MANIFEST_OR_DIR` checks that this export links to a previous one (section 13.1): the
 same `log_id`, its `first_seq` the previous `last_seq + 1` and its `anchor` the previous `head`.
 
-The work is bounded whatever the files hold (section 13, "Bounds"): the manifest and the data
+The work is bounded whatever the files hold (section 13.5): the manifest and the data
 file are opened without following a symbolic link and without blocking, and read only if they
 are regular files; the manifest is read up to 64 KiB, the data file as a stream (one line of at
 most 64 MiB, or one chunk of a record of at most 64 MiB, at a time); no regular expression runs
@@ -61,7 +61,7 @@ I64_MIN = -(1 << 63)
 I64_MAX = (1 << 63) - 1
 # Section 13.
 MANIFEST = "manifest.json"
-# Section 13, "Bounds".
+# Section 13.5.
 MAX_MANIFEST = 64 << 10
 MAX_LINE = 64 << 20
 MAX_RECORD = 64 << 20
@@ -244,7 +244,7 @@ def parse_manifest(text):
 
 
 def open_regular(path):
-    """Section 13, "Bounds": opens `path` for reading without following a symbolic link and
+    """Section 13.5: opens `path` for reading without following a symbolic link and
     without blocking (a FIFO); returns (file object, size), or (None, what it is instead) when it
     is not a regular file. Raises OSError (FileNotFoundError when there is nothing)."""
     try:

@@ -298,13 +298,13 @@ impl<R: Read> Read for DigestReader<R> {
 /// JSONL records are checked in chunks of about this many bytes: bodies in parallel, then
 /// their chain in order.
 const CHUNK: usize = 4 << 20;
-/// The longest line of a JSONL export, its line feed included (`docs/FORMAT.md` §13.3): an
+/// The longest line of a JSONL export, its line feed included (`docs/FORMAT.md` §13.5): an
 /// export does not write a longer one, and a verifier reads no more of a line than this.
 pub const MAX_LINE_BYTES: u64 = 64 << 20;
-/// The longest record of a bundle, header and padding included (`docs/FORMAT.md` §13.2): an
+/// The longest record of a bundle, header and padding included (`docs/FORMAT.md` §13.5): an
 /// export does not write a longer one, and a verifier reads no more of a record than this.
 pub const MAX_RECORD_BYTES: u64 = 64 << 20;
-/// The largest `manifest.json` (`docs/FORMAT.md` §13.1): one written is far smaller, and a
+/// The largest `manifest.json` (`docs/FORMAT.md` §13.5): one written is far smaller, and a
 /// larger one is damaged, not read.
 pub const MAX_MANIFEST_BYTES: u64 = 64 << 10;
 const MAX_LINE: u64 = MAX_LINE_BYTES;
