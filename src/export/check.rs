@@ -340,10 +340,18 @@ pub(crate) fn open_regular(path: &Path) -> io::Result<Result<(File, u64), &'stat
     })
 }
 
-/// The line a JSONL export writes for a record whose body passed `batch::check_records`,
-/// checked as [`verify_export`] checks it: the line must be no longer than [`MAX_LINE_BYTES`]
-/// and read back as the same body. Otherwise why the record cannot be a line.
-pub(super) fn json_line(seq: u64, leaf: Hash, chain: Hash, body: &[u8]) -> Result<Vec<u8>, String> {
+/// The line a JSONL export writes for a record whose body passed `batch::check_records`, or why
+/// the record cannot be one that [`verify_export`] reads back as that record: its details are
+/// not JSON text (and hold no line break, which would put them in `details_raw`): `parse_line`
+/// takes the bytes after `"details":` as JSON; or the line is longer than [`MAX_LINE_BYTES`].
+/// Every other part of a line is written by the rules `parse_line` rewrites it with.
+pub(super) fn json_line(
+    line: &mut Vec<u8>,
+    seq: u64,
+    leaf: Hash,
+    chain: Hash,
+    body: &[u8],
+) -> Result<(), String> {
     let env = decode_body(body).map_err(|e| format!("its body does not decode: {e}"))?;
     if let Some(d) = env.details
         && !d.contains(['\n', '\r'])
@@ -351,7 +359,7 @@ pub(super) fn json_line(seq: u64, leaf: Hash, chain: Hash, body: &[u8]) -> Resul
     {
         return Err("its details are not JSON text, which a JSONL line holds as JSON".into());
     }
-    let mut line = Vec::with_capacity(body.len() + 256);
+    line.clear();
     RecordRef {
         seq,
         timestamp: env.timestamp,
@@ -362,18 +370,20 @@ pub(super) fn json_line(seq: u64, leaf: Hash, chain: Hash, body: &[u8]) -> Resul
         leaf,
         chain,
     }
-    .write_json_line(&mut line);
+    .write_json_line(line);
     if line.len() as u64 > MAX_LINE {
         return Err(format!(
             "its line would be {} bytes, longer than an export line may be ({MAX_LINE})",
             line.len()
         ));
     }
-    match parse_line(0, &line) {
-        Ok(Parsed { body: Ok(b), .. }) if b == body => Ok(line),
-        Ok(_) => Err("its line does not read back as its event".into()),
-        Err((_, reason)) => Err(format!("its line does not read back: {reason}")),
-    }
+    // What the checks above leave to the line's writer and the verifier's reader agreeing, in
+    // debug builds (reading every line back costs a JSONL export three times its time).
+    debug_assert!(
+        matches!(parse_line(0, line), Ok(Parsed { body: Ok(ref b), .. }) if b == body),
+        "record {seq}: its line does not read back as its body"
+    );
+    Ok(())
 }
 
 /// One record read from an export, before its checks.

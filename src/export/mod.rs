@@ -26,7 +26,6 @@ use sha2::{Digest, Sha256};
 use crate::batch;
 use crate::error::{Error, IntegrityError, Reason};
 use crate::hash::Hash;
-use crate::parallel::par_map;
 use crate::retention::Coverage;
 use crate::snapshot::Snapshot;
 
@@ -353,9 +352,9 @@ impl Snapshot {
     /// of every record, its padding, its body and its seq are checked (on every core) before
     /// any of it is written, so a damaged log is not exported. Each record must then be one the
     /// encoding can hold so that the export verifies: a bundle record no longer than
-    /// [`MAX_RECORD_BYTES`]; a JSONL line no longer than [`MAX_LINE_BYTES`] that reads back,
-    /// as [`verify_export`] reads it, as the very body it was written from (see
-    /// `check::json_line`). A record that is not is refused with
+    /// [`MAX_RECORD_BYTES`]; a JSONL line no longer than [`MAX_LINE_BYTES`] whose details, if
+    /// in the `details` member, are JSON text (see `check::json_line`). A record that is not
+    /// is refused with
     /// [`ExportError::Unrepresentable`], and nothing is published: an export either verifies
     /// or is not written.
     fn write_records(
@@ -371,6 +370,7 @@ impl Snapshot {
         let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
         let total = to - from + 1;
         let (mut next, mut prev) = (from, anchor);
+        let mut line = Vec::with_capacity(1024);
         let unrepresentable = |seq, why| {
             Written::Log(
                 ExportError::Unrepresentable {
@@ -406,7 +406,6 @@ impl Snapshot {
             batch::for_each_batch(read, region.start, region.end, Written::Io, |b| {
                 let split = &b.split;
                 let checks = batch::check_records(&b.buf, &split.spans, &prev);
-                let first = next;
                 for (span, check) in split.spans.iter().zip(checks) {
                     if span.header.seq != next {
                         let found = span.header.seq;
@@ -437,13 +436,10 @@ impl Snapshot {
                         out.write_all(&b.buf[..split.used]).map_err(Written::Io)?;
                     }
                     Encoding::Jsonl => {
-                        let lines = par_map(&split.spans, |s| {
+                        for s in &split.spans {
                             let h = &s.header;
-                            check::json_line(h.seq, h.leaf, h.chain, s.body(&b.buf))
-                        });
-                        for (k, line) in lines.into_iter().enumerate() {
-                            let line =
-                                line.map_err(|why| unrepresentable(first + k as u64, why))?;
+                            check::json_line(&mut line, h.seq, h.leaf, h.chain, s.body(&b.buf))
+                                .map_err(|why| unrepresentable(h.seq, why))?;
                             out.write_all(&line).map_err(Written::Io)?;
                         }
                     }
