@@ -407,10 +407,10 @@ pub enum Reason {
         /// What it is ("a symbolic link", "a FIFO", ...).
         what: &'static str,
     },
-    /// A record of an export is larger than an export may hold (`docs/FORMAT.md` §13).
+    /// A record of a bundle is larger than an export may hold (`docs/FORMAT.md` §13.5).
     #[error("a record of {len} bytes, larger than an export's records may be ({max})")]
     RecordTooLarge {
-        /// The record's length, header and padding included (a JSONL line: at least this).
+        /// The record's length, header and padding included.
         len: u64,
         /// The limit.
         max: u64,
