@@ -42,12 +42,28 @@ pub(crate) struct Batch {
 /// `split.broken` says where). A `read` that ends early (the file shrank) ends the region
 /// there.
 pub(crate) fn for_each_batch<E: Send>(
-    mut read: impl FnMut(&mut [u8]) -> io::Result<usize> + Send,
+    read: impl FnMut(&mut [u8]) -> io::Result<usize> + Send,
     from: u64,
     to: u64,
     io_error: impl Fn(io::Error) -> E,
+    each: impl FnMut(&Batch) -> Result<(), E>,
+) -> Result<(), E> {
+    for_each_batch_bounded(read, from, to, u64::MAX, io_error, each)
+}
+
+/// Like [`for_each_batch`], but a record longer than `max_record` bytes (header and padding
+/// included) is not read: the records break there (`Reason::RecordTooLarge`). So the memory a
+/// walk takes is bounded by `max_record`, not by what a length field claims.
+pub(crate) fn for_each_batch_bounded<E: Send>(
+    mut read: impl FnMut(&mut [u8]) -> io::Result<usize> + Send,
+    from: u64,
+    to: u64,
+    max_record: u64,
+    io_error: impl Fn(io::Error) -> E,
     mut each: impl FnMut(&Batch) -> Result<(), E>,
 ) -> Result<(), E> {
+    // A record no longer than a batch is read whole in any case.
+    debug_assert!(max_record >= BATCH as u64);
     let (tx, rx) = crossbeam::channel::bounded::<io::Result<Batch>>(1);
     let (recycle, recycled) = crossbeam::channel::unbounded::<Vec<u8>>();
     thread::scope(|s| {
@@ -76,7 +92,17 @@ pub(crate) fn for_each_batch<E: Send>(
                         end = pos + buf.len() as u64;
                     }
                 }
-                let split = split(&buf, pos, end);
+                let mut split = split(&buf, pos, end);
+                if split.used == 0 && split.broken.is_none() && split.need as u64 > max_record {
+                    let len = split.need as u64;
+                    split.broken = Some((
+                        pos,
+                        Reason::RecordTooLarge {
+                            len,
+                            max: max_record,
+                        },
+                    ));
+                }
                 let (used, need, broken) = (split.used, split.need, split.broken.is_some());
                 if used == 0 && !broken {
                     // A record larger than a batch: read all of it.

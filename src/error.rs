@@ -422,4 +422,19 @@ pub enum Reason {
         /// The chain hash before it.
         anchor: Hash,
     },
+    /// The manifest of an export lists this file, but what is there is not a regular file (a
+    /// symbolic link, a FIFO, a directory, a device): it is not read.
+    #[error("the manifest lists this file, but it is {what}, not a regular file")]
+    NotRegularFile {
+        /// What it is ("a symbolic link", "a FIFO", ...).
+        what: &'static str,
+    },
+    /// A record of a bundle is larger than an export may hold (`docs/FORMAT.md` §13.5).
+    #[error("a record of {len} bytes, larger than an export's records may be ({max})")]
+    RecordTooLarge {
+        /// The record's length, header and padding included.
+        len: u64,
+        /// The limit.
+        max: u64,
+    },
 }

@@ -403,20 +403,6 @@ pub struct Records<'s> {
 }
 
 impl Records<'_> {
-    /// The next record as stored: its header and its body.
-    pub(crate) fn next_raw(&mut self) -> Option<Result<(RecordHeader, &[u8]), Error>> {
-        if self.empty || self.next > self.last {
-            return None;
-        }
-        match self.advance() {
-            Ok((_, header)) => Some(Ok((header, &self.body))),
-            Err(e) => {
-                self.empty = true;
-                Some(Err(e))
-            }
-        }
-    }
-
     /// The next record, borrowed from the iterator's buffer: no allocation.
     pub fn next_ref(&mut self) -> Option<Result<RecordRef<'_>, Error>> {
         if self.empty || self.next > self.last {

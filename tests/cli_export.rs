@@ -1186,3 +1186,101 @@ fn force_replaces_only_an_earlier_export() {
         .unwrap();
     assert_eq!(verify.status.code(), Some(0));
 }
+
+/// An export killed with SIGKILL leaves its temporary directory (`.NAME.tmp-PID-N`, with what it
+/// had written) behind; the next export beside it removes it, since no live process holds its
+/// lock, and leaves the rest alone.
+#[test]
+fn temporaries_of_a_killed_export_are_removed_by_the_next_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    {
+        let ring = auditring::Ring::builder(&log).open().unwrap();
+        for i in 0..300_000u64 {
+            ring.push(
+                auditring::Event::new("kill.test")
+                    .actor(format!("user-{}", i % 97))
+                    .details(&serde_json::json!({ "i": i, "pad": "p".repeat(64) }))
+                    .unwrap(),
+            )
+            .unwrap();
+        }
+        ring.close().unwrap();
+    }
+    let exports = tmp.path().join("exports");
+    fs::create_dir(&exports).unwrap();
+    // Someone else's directory of the same form, holding a file an export never writes: kept.
+    let foreign = exports.join(".mine.tmp-999999999-1");
+    fs::create_dir(&foreign).unwrap();
+    fs::write(foreign.join("notes.txt"), "mine").unwrap();
+
+    // Kill an export while it writes: once its temporary directory exists, before it is
+    // published. (If an attempt publishes before the kill lands, it is tried again.)
+    let mut left = None;
+    for attempt in 0..20 {
+        let out = exports.join(format!("killed-{attempt}"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_auditring"))
+            .args(["export", s(&log), "--format", "jsonl", "--out", s(&out)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let prefix = format!(".killed-{attempt}.tmp-{}-", child.id());
+        let guard = std::time::Instant::now();
+        let seen = loop {
+            let found = entries(&exports)
+                .into_iter()
+                .any(|n| n.starts_with(&prefix));
+            if found || child.try_wait().unwrap().is_some() {
+                break found;
+            }
+            assert!(
+                guard.elapsed() < std::time::Duration::from_secs(120),
+                "the export neither started nor finished"
+            );
+            std::thread::yield_now();
+        };
+        let _ = child.kill();
+        child.wait().unwrap();
+        let temporaries: Vec<String> = entries(&exports)
+            .into_iter()
+            .filter(|n| n.starts_with(&prefix))
+            .collect();
+        if seen && !out.exists() && temporaries.len() == 1 {
+            left = Some(exports.join(&temporaries[0]));
+            break;
+        }
+        if out.exists() {
+            fs::remove_dir_all(&out).unwrap();
+        }
+    }
+    let left = left.expect("no export was killed while writing in 20 attempts");
+    assert!(left.is_dir());
+
+    // The next export beside it (of another name) removes it, and verifies.
+    let next = exports.join("next");
+    let result = run(
+        &[
+            "export",
+            s(&log),
+            "--format",
+            "bundle",
+            "--out",
+            s(&next),
+            "--last",
+            "10",
+        ],
+        "",
+    );
+    expect_code(&result, 0);
+    assert!(!left.exists(), "{} is still there", left.display());
+    expect_code(&verify_export(&next, &[]), 0);
+    assert_eq!(
+        entries(&exports),
+        BTreeSet::from([".mine.tmp-999999999-1".to_owned(), "next".to_owned()])
+    );
+    assert_eq!(
+        fs::read_to_string(foreign.join("notes.txt")).unwrap(),
+        "mine"
+    );
+}

@@ -441,3 +441,176 @@ fn an_export_of_a_live_log_does_not_stop_the_producers() {
     assert_eq!(ring.snapshot().head_seq(), 20_000 + pushed_meanwhile);
     ring.close().unwrap();
 }
+
+/// The segment files of a closed log of 1,200 events in 64 KiB segments, in memory.
+fn mem_log() -> std::collections::BTreeMap<String, Vec<u8>> {
+    use auditring::storage::{MemStorage, Storage};
+    let mem = MemStorage::new("export-check");
+    let ring = Ring::with_storage(mem.clone())
+        .segment_size(64 * 1024)
+        .open()
+        .unwrap();
+    for i in 0..1_200u64 {
+        ring.push(
+            Event::new("k")
+                .timestamp_nanos(i as i64)
+                .details_json(format!("{{\"marker\":\"{i:06}\"}}"))
+                .unwrap(),
+        )
+        .unwrap();
+    }
+    ring.close().unwrap();
+    let files: std::collections::BTreeMap<_, _> = mem
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.ends_with(".seg"))
+        .map(|n| {
+            let b = mem.read_file(&n).unwrap();
+            (n, b)
+        })
+        .collect();
+    assert!(files.len() >= 2);
+    files
+}
+
+fn mem_snapshot(files: &std::collections::BTreeMap<String, Vec<u8>>) -> auditring::Snapshot {
+    let mem = auditring::storage::MemStorage::new("export-check");
+    for (n, b) in files {
+        mem.write_file(n, b.clone());
+    }
+    auditring::Reader::with_storage(mem).snapshot().unwrap()
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// `(offset, total length)` of every record of a segment.
+fn record_spans(b: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = u64_at(b, 32) as usize;
+    while at + 80 <= b.len() && &b[at..at + 4] == b"AREC" {
+        let body = u32::from_le_bytes(b[at + 4..at + 8].try_into().unwrap()) as usize;
+        out.push((at, (80 + body + 7) & !7));
+        at += (80 + body + 7) & !7;
+    }
+    out
+}
+
+/// Rewrites a log consistently: every leaf and chain hash, every slot's anchor, head and digest
+/// recomputed (what anyone able to write the files can do; see tests/tamper_mutants.rs).
+fn rechain(files: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+    use sha2::{Digest, Sha256};
+    let mut prev = [0u8; 32];
+    for b in files.values_mut() {
+        let anchor = prev;
+        let mut heads = std::collections::BTreeMap::new();
+        for (at, _) in record_spans(b) {
+            let body_len = u32::from_le_bytes(b[at + 4..at + 8].try_into().unwrap()) as usize;
+            let leaf: [u8; 32] = Sha256::digest(&b[at + 80..at + 80 + body_len]).into();
+            let mut h = Sha256::new();
+            h.update(prev);
+            h.update(&b[at + 8..at + 16]);
+            h.update(leaf);
+            let chain: [u8; 32] = h.finalize().into();
+            b[at + 16..at + 48].copy_from_slice(&leaf);
+            b[at + 48..at + 80].copy_from_slice(&chain);
+            heads.insert(u64_at(b, at + 8), chain);
+            prev = chain;
+        }
+        for slot in [512, 1024] {
+            if b[slot..slot + 136].iter().all(|&x| x == 0) {
+                continue;
+            }
+            b[slot + 40..slot + 72].copy_from_slice(&anchor);
+            let last = u64_at(b, slot + 24);
+            let head = heads.get(&last).copied().unwrap_or(anchor);
+            b[slot + 72..slot + 104].copy_from_slice(&head);
+            let mut h = Sha256::new();
+            h.update(&b[64..96]);
+            h.update(&b[slot..slot + 104]);
+            let d: [u8; 32] = h.finalize().into();
+            b[slot + 104..slot + 136].copy_from_slice(&d);
+        }
+    }
+}
+
+/// Replaces `from` (which must occur once in the first, sealed, segment) by `to`, of the same
+/// length.
+fn replace_in(files: &mut std::collections::BTreeMap<String, Vec<u8>>, from: &[u8], to: &[u8]) {
+    assert_eq!(from.len(), to.len());
+    let b = files.values_mut().next().unwrap();
+    let at = b.windows(from.len()).position(|w| w == from).unwrap();
+    assert!(!b[at + 1..].windows(from.len()).any(|w| w == from));
+    b[at..at + from.len()].copy_from_slice(to);
+}
+
+/// Nothing at `out`, and nothing left beside it.
+#[track_caller]
+fn nothing_written(root: &Path, out: &Path) {
+    assert!(!out.exists(), "{} was written", out.display());
+    let left: Vec<_> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// An export either verifies or is not written: the JSONL encoding checks every record as the
+/// bundle does (both hashes, the body, the seq), and refuses a record it cannot write as a line
+/// that reads back as that record, here details that are valid UTF-8 (all that the envelope
+/// requires, §6) but not JSON, in a log rewritten consistently, which verifies.
+#[test]
+fn an_export_either_verifies_or_is_not_written() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let jsonl = options(Encoding::Jsonl, Selection::All);
+    let bundle = options(Encoding::Bundle, Selection::All);
+
+    // A damaged record in a sealed segment (which opening the log does not read): one byte of
+    // its details changed, the hashes left alone.
+    let mut damaged = mem_log();
+    replace_in(&mut damaged, b"000017", b"000071");
+    let snap = mem_snapshot(&damaged);
+    for o in [&jsonl, &bundle] {
+        match snap.export(&out, o) {
+            Err(Error::Integrity(e)) => {
+                assert_eq!(e.seq, Some(18), "{e}");
+                assert!(matches!(e.reason, Reason::Leaf { .. }), "{e}");
+            }
+            other => panic!("{:?}: a damaged log exported: {other:?}", o.encoding),
+        }
+        nothing_written(root.path(), &out);
+    }
+
+    // Details that are not JSON, in a log whose hashes all agree.
+    let mut rewritten = mem_log();
+    replace_in(
+        &mut rewritten,
+        b"{\"marker\":\"000017\"}",
+        b"not json at all!!!!",
+    );
+    rechain(&mut rewritten);
+    let snap = mem_snapshot(&rewritten);
+    let mem = auditring::storage::MemStorage::new("export-check");
+    for (n, b) in &rewritten {
+        mem.write_file(n, b.clone());
+    }
+    let report = auditring::verify_storage(&mem).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failure);
+    match snap.export(&out, &jsonl) {
+        Err(Error::Export(e @ ExportError::Unrepresentable { seq: 18, .. })) => {
+            let text = e.to_string();
+            assert!(text.contains("not JSON"), "{text}");
+            assert!(text.contains("--format bundle"), "{text}");
+        }
+        other => panic!("details that are not JSON exported as JSONL: {other:?}"),
+    }
+    nothing_written(root.path(), &out);
+    // A bundle holds them, and verifies.
+    snap.export(&out, &bundle).unwrap();
+    let r = verify_export(&out, &VerifyExportOptions::default()).unwrap();
+    assert!(r.is_ok(), "{:?}", r.failure);
+    assert_eq!(r.events, 1_200);
+}

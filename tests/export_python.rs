@@ -1245,3 +1245,231 @@ fn python_verifier_agrees_on_the_verification_table() {
         0,
     );
 }
+
+/// Runs `cmd` as a child limited to `max_memory` bytes of address space (`RLIMIT_AS`), with a
+/// guard against a hang: a child still running after two minutes is killed and the test fails.
+/// (A FIFO would hang a verifier that opened it to read; a whole-file read of a huge file would
+/// fail the limit.)
+fn bounded(what: &str, mut cmd: Command, max_memory: u64) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setrlimit is async-signal-safe, and the closure touches nothing else.
+    unsafe {
+        cmd.pre_exec(move || {
+            let limit = libc::rlimit {
+                rlim_cur: max_memory,
+                rlim_max: max_memory,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {what}: {e}"));
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            // SAFETY: signals the child this test started, which has not been waited for.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("{what} hung (killed after two minutes)");
+        }
+    }
+}
+
+/// Both verifiers on `dir`, each under a memory limit and a hang guard: (crate, python).
+fn both_bounded(dir: &Path) -> (Report, Report) {
+    const LIMIT: u64 = 1 << 30;
+    let mut c = auditring();
+    c.arg("verify-export").arg(dir).arg("--json");
+    let rust = report(
+        "auditring verify-export",
+        bounded("auditring", c, LIMIT),
+        false,
+    );
+    let mut p = Command::new(python());
+    p.arg(script()).arg(dir);
+    let py = report(
+        "verify_export.py",
+        bounded("verify_export.py", p, LIMIT),
+        true,
+    );
+    (rust, py)
+}
+
+/// §13 "Bounds": what the verifiers read is bounded by what the format allows, whatever the files
+/// hold. Each case runs both verifiers as children limited to 1 GiB of address space and guarded
+/// against a hang; both must report the same failure, promptly: a manifest or data file that is
+/// a symbolic link (to `/dev/zero`), a FIFO or a directory is not read; a sparse 3 GB manifest is
+/// damaged without being read; a 3 GB record or line fails where it starts; a 10 MB line is
+/// checked in bounded memory (it cost `verify_export.py` 1.2 GB).
+#[test]
+fn both_verifiers_do_bounded_work_on_hostile_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    small_log(&log);
+    let jsonl = tmp.path().join("jsonl");
+    let bundle = tmp.path().join("bundle");
+    export(&log, &jsonl, "jsonl", &[]);
+    export(&log, &bundle, "bundle", &[]);
+    let mut n = 0;
+    let mut case = |from: &Path, edit: &dyn Fn(&Path)| {
+        n += 1;
+        let dir = tmp.path().join(format!("case-{n}"));
+        copy_dir(from, &dir);
+        edit(&dir);
+        dir
+    };
+    let fifo = |p: &Path| {
+        std::fs::remove_file(p).unwrap();
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    };
+    let to_zero = |p: &Path| {
+        std::fs::remove_file(p).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", p).unwrap();
+    };
+    let dir_instead = |p: &Path| {
+        std::fs::remove_file(p).unwrap();
+        std::fs::create_dir(p).unwrap();
+    };
+    let sparse = |p: &Path, len: u64| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_len(len)
+            .unwrap();
+    };
+
+    // Not an export (exit 2): the manifest is not a regular file.
+    for (edit, what) in [
+        (&to_zero as &dyn Fn(&Path), "a symbolic link"),
+        (&fifo, "a FIFO"),
+        (&dir_instead, "a directory"),
+    ] {
+        let dir = case(&jsonl, &|d| edit(&d.join("manifest.json")));
+        let (rust, py) = both_bounded(&dir);
+        for r in [&rust, &py] {
+            assert_eq!(r.code, 2, "{what}: {}", r.describe());
+            assert!(r.stderr.contains(what), "{what}: {}", r.describe());
+        }
+    }
+    // A damaged manifest (exit 1), not read: 3 GB, sparse.
+    let dir = case(&jsonl, &|d| sparse(&d.join("manifest.json"), 3 << 30));
+    let (rust, py) = both_bounded(&dir);
+    let manifest = Value::from(dir.join("manifest.json").to_str().unwrap());
+    for r in [&rust, &py] {
+        assert_eq!(r.code, 1, "{}", r.describe());
+        assert_eq!(r.error_at(), (Value::Null, manifest.clone(), 0.into()));
+        assert!(
+            r.json["error"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("3221225472 bytes, more than a manifest may be (65536)"),
+            "{}",
+            r.describe()
+        );
+    }
+
+    // An integrity failure of the data file (exit 1), at its start: not a regular file.
+    for (from, name) in [(&jsonl, "events.jsonl"), (&bundle, "records.bin")] {
+        for (edit, what) in [
+            (&to_zero as &dyn Fn(&Path), "a symbolic link"),
+            (&fifo, "a FIFO"),
+            (&dir_instead, "a directory"),
+        ] {
+            let dir = case(from, &|d| edit(&d.join(name)));
+            let (rust, py) = both_bounded(&dir);
+            let file = Value::from(dir.join(name).to_str().unwrap());
+            for r in [&rust, &py] {
+                assert_eq!(r.code, 1, "{name} {what}: {}", r.describe());
+                assert_eq!(r.error_at(), (Value::Null, file.clone(), 0.into()));
+                let reason = r.json["error"]["reason"].as_str().unwrap();
+                assert!(reason.contains(what), "{reason}");
+            }
+        }
+    }
+
+    // A bundle whose first record claims a body of 3 GB, in a sparse file of that size that the
+    // manifest vouches for: it fails where the record starts, unread.
+    let dir = case(&bundle, &|d| {
+        let p = d.join("records.bin");
+        let mut data = std::fs::read(&p).unwrap();
+        data[4..8].copy_from_slice(&((3u32 << 30) - 200).to_le_bytes());
+        rewrite_data(d, &data);
+        sparse(&p, 3 << 30);
+        let mut m = read_manifest(d);
+        m["files"][0]["bytes"] = Value::from(3u64 << 30);
+        write_manifest(d, &m);
+    });
+    let (rust, py) = both_bounded(&dir);
+    let file = Value::from(dir.join("records.bin").to_str().unwrap());
+    for r in [&rust, &py] {
+        assert_eq!(r.code, 1, "{}", r.describe());
+        assert_eq!(r.error_at(), (Value::from(1), file.clone(), 0.into()));
+        let reason = r.json["error"]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("larger than an export's records may be (67108864)"),
+            "{reason}"
+        );
+    }
+
+    // A JSONL export followed by 3 GB of zeros with no line feed: the line fails where it starts,
+    // after 64 MiB of it were read.
+    let lines = std::fs::metadata(jsonl.join("events.jsonl")).unwrap().len();
+    let dir = case(&jsonl, &|d| {
+        sparse(&d.join("events.jsonl"), 3 << 30);
+        let mut m = read_manifest(d);
+        m["files"][0]["bytes"] = Value::from(3u64 << 30);
+        write_manifest(d, &m);
+    });
+    let (rust, py) = both_bounded(&dir);
+    let file = Value::from(dir.join("events.jsonl").to_str().unwrap());
+    let events = read_manifest(&jsonl)["count"].as_u64().unwrap();
+    for r in [&rust, &py] {
+        assert_eq!(r.code, 1, "{}", r.describe());
+        assert_eq!(
+            r.error_at(),
+            (Value::from(events + 1), file.clone(), lines.into())
+        );
+        let reason = r.json["error"]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("a line longer than 67108864 bytes"),
+            "{reason}"
+        );
+    }
+
+    // A 10 MB line (a 10 MB kind, in an otherwise well-formed line) is read and checked in
+    // bounded memory, and fails for what it is.
+    let dir = case(&jsonl, &|d| {
+        let p = d.join("events.jsonl");
+        let data = std::fs::read(&p).unwrap();
+        let first_end = data.iter().position(|&b| b == b'\n').unwrap() + 1;
+        let line = &data[..first_end];
+        let kind_at = find(line, b"\"kind\":\"").unwrap() + 8;
+        let kind_end = kind_at + line[kind_at..].iter().position(|&b| b == b'"').unwrap();
+        let mut long = line[..kind_at].to_vec();
+        long.extend(std::iter::repeat_n(b'k', 10 << 20));
+        long.extend_from_slice(&line[kind_end..]);
+        long.extend_from_slice(&data[first_end..]);
+        rewrite_data(d, &long);
+    });
+    let (rust, py) = both_bounded(&dir);
+    let file = Value::from(dir.join("events.jsonl").to_str().unwrap());
+    for r in [&rust, &py] {
+        assert_eq!(r.code, 1, "{}", r.describe());
+        assert_eq!(r.error_at(), (Value::from(1), file.clone(), 0.into()));
+        let reason = r.json["error"]["reason"].as_str().unwrap();
+        assert!(reason.contains("kind"), "{reason}");
+    }
+}

@@ -1125,3 +1125,50 @@ fn python_verifier_agrees_on_two_slots_of_one_generation() {
         "{reason}"
     );
 }
+
+/// `verify_log.py` reads a record longer than its read chunk (1 MiB) chunk by chunk, not whole
+/// (its memory is bounded whatever a length field claims): it agrees with the crate on a log of
+/// large records, and on one whose large record's details were changed, or made invalid UTF-8,
+/// with its hashes left alone.
+#[test]
+fn python_verifier_streams_large_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let ring = Ring::builder(&log)
+        .segment_size(16 << 20)
+        .max_event_size(4 << 20)
+        .open()
+        .unwrap();
+    for i in 0..5u64 {
+        let pad = format!("{MARKER}{i}").repeat(((3 << 20) + i as usize * 1000) / 24);
+        ring.push(
+            Event::new("large")
+                .details(&serde_json::json!({ "i": i, "pad": pad }))
+                .unwrap(),
+        )
+        .unwrap();
+        ring.push(Event::new("small")).unwrap();
+    }
+    ring.close().unwrap();
+    assert_agree_ok(&log);
+
+    let segment = log.join(FIRST_SEGMENT);
+    let bytes = std::fs::read(&segment).unwrap();
+    let needle = format!("{MARKER}2");
+    let at = bytes
+        .windows(needle.len())
+        .rposition(|w| w == needle.as_bytes())
+        .unwrap();
+    for (name, replacement) in [("changed", b'x'), ("not-utf8", 0xff)] {
+        let copy = tmp.path().join(name);
+        copy_dir(&log, &copy);
+        let mut b = bytes.clone();
+        b[at] = replacement;
+        std::fs::write(copy.join(FIRST_SEGMENT), &b).unwrap();
+        let (failure, _) = assert_agree_fail(&copy);
+        assert!(
+            matches!(failure.reason, Reason::Leaf { .. }),
+            "{name}: {failure}"
+        );
+    }
+}

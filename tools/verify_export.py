@@ -26,17 +26,22 @@ in its one form at its first byte that differs.
 `--after MANIFEST_OR_DIR` checks that this export links to a previous one (section 13.1): the
 same `log_id`, its `first_seq` the previous `last_seq + 1` and its `anchor` the previous `head`.
 
-The data file is read as a stream (one line, or one chunk of a record, at a time). Standard
-library only. The section numbers below refer to docs/FORMAT.md.
+The work is bounded whatever the files hold (section 13.5): the manifest and the data
+file are opened without following a symbolic link and without blocking, and read only if they
+are regular files; the manifest is read up to 64 KiB, the data file as a stream (one line of at
+most 64 MiB, or one chunk of a record of at most 64 MiB, at a time); no regular expression runs
+over a whole string. Standard library only. The section numbers below refer to docs/FORMAT.md.
 """
 
 import argparse
 import codecs
 import decimal
+import errno
 import hashlib
 import json
 import os
 import re
+import stat
 import struct
 import sys
 
@@ -56,6 +61,10 @@ I64_MIN = -(1 << 63)
 I64_MAX = (1 << 63) - 1
 # Section 13.
 MANIFEST = "manifest.json"
+# Section 13.5.
+MAX_MANIFEST = 64 << 10
+MAX_LINE = 64 << 20
+MAX_RECORD = 64 << 20
 DATA_FILES = {"jsonl": "events.jsonl", "bundle": "records.bin"}
 MANIFEST_MEMBERS = {
     "format",
@@ -234,12 +243,53 @@ def parse_manifest(text):
     return m
 
 
-def read_manifest_file(path):
+def open_regular(path):
+    """Section 13.5: opens `path` for reading without following a symbolic link and
+    without blocking (a FIFO); returns (file object, size), or (None, what it is instead) when it
+    is not a regular file. Raises OSError (FileNotFoundError when there is nothing)."""
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return None, "a symbolic link"
+        if e.errno == errno.ENXIO:
+            return None, "a socket"
+        raise
+    st = os.fstat(fd)
+    if stat.S_ISREG(st.st_mode):
+        return os.fdopen(fd, "rb"), st.st_size
+    os.close(fd)
+    if stat.S_ISDIR(st.st_mode):
+        return None, "a directory"
+    if stat.S_ISFIFO(st.st_mode):
+        return None, "a FIFO"
+    if stat.S_ISSOCK(st.st_mode):
+        return None, "a socket"
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        return None, "a device"
+    return None, "something else"
+
+
+def read_manifest_file(path):
+    """(the bytes of a manifest, its size): at most MAX_MANIFEST bytes are read (a larger one is
+    damaged). Raises NotAnExport when there is none or it is not a regular file, UsageError when
+    it cannot be read."""
+    try:
+        fh, size = open_regular(path)
+    except FileNotFoundError:
+        raise NotAnExport(path, "not an export: %s is missing" % MANIFEST)
     except OSError as e:
         raise UsageError("cannot read %s: %s" % (path, e))
+    if fh is None:
+        raise NotAnExport(
+            path, "not an export: cannot read %s: it is %s, not a regular file" % (MANIFEST, size)
+        )
+    try:
+        with fh:
+            text = fh.read(MAX_MANIFEST + 1)
+    except OSError as e:
+        raise UsageError("cannot read %s: %s" % (path, e))
+    return text, max(size, len(text))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -376,6 +426,11 @@ def walk_bundle(fh, size, path, result, last_seq):
                 "record runs past the end of the file (body of %d bytes, %d bytes left)"
                 % (body_len, size - start)
             )
+        if total > MAX_RECORD:
+            raise fail(
+                "a record of %d bytes, larger than an export's records may be (%d)"
+                % (total, MAX_RECORD)
+            )
         # Section 9 step 5.3, in its order.
         if stored_seq != seq:
             raise fail("expected seq %d, found %d" % (seq, stored_seq))
@@ -421,7 +476,48 @@ class BadLine(Exception):
 
 # JSON (RFC 8259) tokens, on bytes (the line is checked to be UTF-8 first).
 JSON_WS = re.compile(rb"[ \t\n\r]*")
-JSON_STRING = re.compile(rb'"(?:[^"\\\x00-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"')
+# A JSON string is scanned run by run (see JsonString): one regular expression for the whole
+# string keeps state for every character it repeats over, gigabytes for a long string.
+STRING_RUN = re.compile(rb'[^"\\\x00-\x1f]*')
+STRING_ESCAPE = re.compile(rb'\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})')
+
+
+class StringMatch:
+    def __init__(self, text, start, end):
+        self.text, self.start, self._end = text, start, end
+
+    def end(self):
+        return self._end
+
+    def group(self, _index=0):
+        return self.text[self.start : self._end]
+
+
+class JsonString:
+    """A JSON string token (RFC 8259), matched like a compiled regular expression."""
+
+    def match(self, text, at=0):
+        if text[at : at + 1] != b'"':
+            return None
+        end = at + 1
+        while True:
+            end = STRING_RUN.match(text, end).end()
+            c = text[end : end + 1]
+            if c == b'"':
+                return StringMatch(text, at, end + 1)
+            if c != b"\\":
+                return None
+            m = STRING_ESCAPE.match(text, end)
+            if m is None:
+                return None
+            end = m.end()
+
+    def fullmatch(self, text):
+        m = self.match(text)
+        return m if m is not None and m.end() == len(text) else None
+
+
+JSON_STRING = JsonString()
 JSON_NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 JSON_LITERAL = re.compile(rb"true|false|null")
 HASH_TEXT = re.compile(r"[0-9a-fA-F]{64}\Z")
@@ -433,7 +529,7 @@ DETAILS_MEMBERS = ("details", "details_raw")
 def json_value_end(text, at):
     """The end of the one JSON value that starts at `at`, found without recursion (details may
     nest deeper than a recursive parser allows); raises BadLine."""
-    stack = []  # b"{" or b"[" for each open container
+    stack = bytearray()  # one byte, "{" or "[", for each open container
     need_key = False
     while True:
         # A value (or, after "{" and ",", an object key and its colon, then a value).
@@ -453,7 +549,7 @@ def json_value_end(text, at):
             if text[at : at + 1] == close:
                 at += 1
             else:
-                stack.append(c)
+                stack += c
                 need_key = c == b"{"
                 continue
         else:
@@ -473,9 +569,9 @@ def json_value_end(text, at):
             c = text[at : at + 1]
             if c == b",":
                 at = JSON_WS.match(text, at + 1).end()
-                need_key = stack[-1] == b"{"
+                need_key = stack[-1:] == b"{"
                 break
-            if c == (b"}" if stack[-1] == b"{" else b"]"):
+            if c == (b"}" if stack[-1:] == b"{" else b"]"):
                 stack.pop()
                 at += 1
                 continue
@@ -611,7 +707,11 @@ def parse_line(raw):
         raise BadLine("the last line does not end with a line feed (%d bytes)" % len(raw))
     line = raw[:-1]
     try:
-        line.decode("utf-8")
+        # Chunk by chunk: a decoded copy of a long line would cost up to four times its size.
+        decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        for i in range(0, len(line), CHUNK):
+            decoder.decode(line[i : i + CHUNK])
+        decoder.decode(b"", True)
     except UnicodeDecodeError:
         raise BadLine("the line is not valid UTF-8")
     values = {}
@@ -705,7 +805,7 @@ def walk_jsonl(fh, path, result, last_seq):
     seq, prev = result.next_seq, result.head
     while True:
         start = r.pos
-        raw = fh.readline()
+        raw = fh.readline(MAX_LINE)
         if not raw:
             break
         r.pos += len(raw)
@@ -713,6 +813,9 @@ def walk_jsonl(fh, path, result, last_seq):
 
         def fail(reason, at=0):
             return Failure(seq, path, start + at, reason)
+
+        if len(raw) == MAX_LINE and not raw.endswith(b"\n"):
+            raise fail("not an export line: a line longer than %d bytes" % MAX_LINE)
 
         try:
             rec = parse_line(raw)
@@ -768,8 +871,15 @@ class Result:
 def load_previous(arg):
     """The manifest named by --after (a manifest file, or an export directory)."""
     path = os.path.join(arg, MANIFEST) if os.path.isdir(arg) else arg
-    text = read_manifest_file(path)
     try:
+        text, size = read_manifest_file(path)
+    except NotAnExport as e:
+        raise UsageError("--after %s: %s" % (path, e.reason))
+    try:
+        if size > MAX_MANIFEST:
+            raise ValueError(
+                "it is %d bytes, more than a manifest may be (%d)" % (size, MAX_MANIFEST)
+            )
         return parse_manifest(text)
     except ValueError as e:
         raise UsageError("--after %s: not an export manifest: %s" % (path, e))
@@ -779,12 +889,14 @@ def verify(directory, expect_head, after, result):
     """Section 13.4: the checks in the order of its table, each failure where the table says."""
     manifest_path = os.path.join(directory, MANIFEST)
 
-    # Check 1: the manifest exists.
-    if not os.path.isfile(manifest_path):
-        raise NotAnExport(manifest_path, "not an export: %s is missing" % MANIFEST)
+    # Check 1: the manifest exists (and is a regular file).
+    text, size = read_manifest_file(manifest_path)
     # Check 2: it is the object of section 13.1.
-    text = read_manifest_file(manifest_path)
     try:
+        if size > MAX_MANIFEST:
+            raise ValueError(
+                "it is %d bytes, more than a manifest may be (%d)" % (size, MAX_MANIFEST)
+            )
         m = parse_manifest(text)
     except ValueError as e:
         raise Failure(None, manifest_path, 0, "damaged manifest: %s" % e)
@@ -794,16 +906,22 @@ def verify(directory, expect_head, after, result):
     data_path = os.path.join(directory, entry["name"])
     result.first_seq, result.next_seq, result.head = first_seq, first_seq, anchor
 
-    # Check 3: the data file exists.
+    # Check 3: the data file exists, and is a regular file.
     try:
-        fh = open(data_path, "rb")
+        fh, size = open_regular(data_path)
     except FileNotFoundError:
         raise Failure(None, data_path, 0, "the data file %s is missing" % entry["name"])
     except OSError as e:
         raise UsageError("cannot open %s: %s" % (data_path, e))
+    if fh is None:
+        raise Failure(
+            None,
+            data_path,
+            0,
+            "the manifest lists this file, but it is %s, not a regular file" % size,
+        )
     # Check 4: the records.
     with fh:
-        size = os.fstat(fh.fileno()).st_size
         try:
             if m["encoding"] == "bundle":
                 reader = walk_bundle(fh, size, data_path, result, last_seq)

@@ -24,10 +24,13 @@ must reach SEQ and record SEQ must have chain hash HEX (FORMAT.md section 11).
 Standard library only. The section numbers below refer to docs/FORMAT.md.
 """
 
+import codecs
+import errno
 import hashlib
 import json
 import os
 import re
+import stat
 import struct
 import sys
 
@@ -140,11 +143,24 @@ class SegmentFile:
 
     def __init__(self, path):
         self.path = path
+        # Not following a symbolic link, not blocking on a FIFO: only a regular file is read
+        # (the listing took regular files only; this holds if the entry changed since).
         try:
-            self.fd = os.open(path, os.O_RDONLY)
-            self.len = os.fstat(self.fd).st_size
+            self.fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise UsageError("cannot open %s: it is a symbolic link" % path)
             raise UsageError("cannot open %s: %s" % (path, e))
+        try:
+            st = os.fstat(self.fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise UsageError("cannot open %s: it is not a regular file" % path)
+        except (OSError, UsageError) as e:
+            os.close(self.fd)
+            if isinstance(e, UsageError):
+                raise
+            raise UsageError("cannot open %s: %s" % (path, e))
+        self.len = st.st_size
         self.buf = b""
         self.buf_start = 0
 
@@ -264,10 +280,15 @@ def decode_slot(b, prefix_digest):
     }
 
 
-def decode_body(body):
-    """Section 6; returns None when the body decodes, else the reason."""
-    if len(body) < BODY_FIXED_LEN:
-        return "body is %d bytes, shorter than the 20-byte envelope" % len(body)
+def decode_body(body, body_len=None):
+    """Section 6; returns None when the body decodes, else the reason. With `body_len`, `body` is
+    only the start of a body of that length, holding at least its kind, actor and trace id: the
+    details' UTF-8 is then the caller's to check (see LargeBody)."""
+    whole = body_len is None
+    if whole:
+        body_len = len(body)
+    if body_len < BODY_FIXED_LEN:
+        return "body is %d bytes, shorter than the 20-byte envelope" % body_len
     version, flags, k, a, t, _timestamp, d = struct.unpack_from("<BBHHHqI", body, 0)
     if version != 1:
         return "unknown envelope version %d" % version
@@ -279,10 +300,12 @@ def decode_body(body):
     if k == 0:
         return "event kind is empty"
     fields = BODY_FIXED_LEN + k + a + t + d
-    if fields != len(body):
-        return "field lengths add up to %d bytes but the body is %d" % (fields, len(body))
+    if fields != body_len:
+        return "field lengths add up to %d bytes but the body is %d" % (fields, body_len)
     at = BODY_FIXED_LEN
     for name, n in (("kind", k), ("actor", a), ("trace id", t), ("details", d)):
+        if name == "details" and not whole:
+            break
         try:
             body[at : at + n].decode("utf-8", errors="strict")
         except UnicodeDecodeError:
@@ -363,6 +386,44 @@ def prune_details(body, seq):
     return first, last, bytes.fromhex(head)
 
 
+class LargeBody:
+    """A body longer than CHUNK, other than a prune record's, read chunk by chunk rather than
+    held: its leaf hash, whether it decodes (section 6, checks in their order), and its kind."""
+
+    def __init__(self, f, offset, body_len):
+        h = hashlib.sha256()
+        # The first chunk holds the fixed part, the kind, the actor and the trace id (at most
+        # 20 + 3 * 65535 bytes).
+        first = f.pread(offset, min(CHUNK, body_len))
+        h.update(first)
+        self.bad = decode_body(first, body_len)
+        decoder = None
+        if self.bad is None:
+            k, a, t = struct.unpack_from("<HHH", first, 2)
+            self.kind = first[BODY_FIXED_LEN : BODY_FIXED_LEN + k]
+            decoder = codecs.getincrementaldecoder("utf-8")("strict")
+            pending = [first[BODY_FIXED_LEN + k + a + t :]]
+        else:
+            self.kind = None
+            pending = []
+        at = len(first)
+        while True:
+            for chunk in pending:
+                if decoder is not None:
+                    try:
+                        decoder.decode(chunk, at >= body_len)
+                    except UnicodeDecodeError:
+                        self.bad = "the details are not valid UTF-8"
+                        decoder = None
+            if at >= body_len:
+                break
+            chunk = f.pread(offset + at, min(CHUNK, body_len - at))
+            h.update(chunk)
+            at += len(chunk)
+            pending = [chunk]
+        self.leaf = h.digest()
+
+
 def next_record(f, pos, end):
     """Section 9 step 5.1-5.2: ('end',) | ('nomagic',) | ('overrun', body_len) |
     ('record', header, body, padding, total)."""
@@ -377,8 +438,17 @@ def next_record(f, pos, end):
     total = record_len(body_len)
     if total > end - pos:
         return ("overrun", body_len)
-    rec = f.read(pos, total)
     header = {"body_len": body_len, "seq": seq, "leaf": h[16:48], "chain": h[48:80]}
+    if total > CHUNK:
+        # Bounded memory whatever the length field says: streamed, unless it is a prune record
+        # (whose details section 14.1 reads).
+        body = LargeBody(f, pos + RECORD_HEADER_LEN, body_len)
+        if body.kind == PRUNED_KIND:
+            body = f.pread(pos + RECORD_HEADER_LEN, body_len)
+        after = pos + RECORD_HEADER_LEN + body_len
+        padding = f.pread(after, total - RECORD_HEADER_LEN - body_len)
+        return ("record", header, body, padding, total)
+    rec = f.read(pos, total)
     body = rec[RECORD_HEADER_LEN : RECORD_HEADER_LEN + body_len]
     padding = rec[RECORD_HEADER_LEN + body_len :]
     return ("record", header, body, padding, total)
@@ -388,7 +458,8 @@ def check_record(header, body, padding, seq, prev):
     """Section 9 step 5.3; returns (chain, None) or (None, reason)."""
     if header["seq"] != seq:
         return None, "expected seq %d, found %d" % (seq, header["seq"])
-    leaf = sha256(body)
+    large = isinstance(body, LargeBody)
+    leaf = body.leaf if large else sha256(body)
     if leaf != header["leaf"]:
         return None, "leaf hash mismatch: stored %s, body hashes to %s" % (
             header["leaf"].hex(),
@@ -396,7 +467,7 @@ def check_record(header, body, padding, seq, prev):
         )
     if padding.strip(b"\0"):
         return None, "non-zero byte in record padding that must be zero"
-    bad = decode_body(body)
+    bad = body.bad if large else decode_body(body)
     if bad is not None:
         return None, "bad event body: " + bad
     chain = chain_hash(prev, seq, leaf)
@@ -440,6 +511,8 @@ class Walk:
             }
 
     def note_prune(self, seq, body):
+        if isinstance(body, LargeBody):
+            return  # not a prune record: those are read whole
         found = prune_details(body, seq)
         if found is not None:
             self.pruned.append(found)

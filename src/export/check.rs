@@ -6,9 +6,16 @@
 //! hash that follows from the previous one, starting at the manifest's anchor and ending at its
 //! head. Optionally the head must equal one obtained out of band, and the export must continue a
 //! previous one.
+//!
+//! The work is bounded whatever the files hold: the manifest and the data file are opened
+//! without following a symbolic link and without blocking (a FIFO), and read only if they are
+//! regular files; the manifest is read only up to [`MAX_MANIFEST_BYTES`]; the data file is read
+//! as a stream, up to the size it had when opened, one line of at most [`MAX_LINE_BYTES`] or one
+//! batch of records (a record of at most [`MAX_RECORD_BYTES`]) at a time.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +25,7 @@ use super::ExportError;
 use super::manifest::{Encoding, MANIFEST_FILE, Manifest, ManifestError};
 use crate::batch;
 use crate::error::{Error, IntegrityError, Reason};
-use crate::event::decode_body;
+use crate::event::{RecordRef, decode_body};
 use crate::hash::{Hash, leaf_hash};
 use crate::parallel::par_map;
 
@@ -126,25 +133,28 @@ pub fn verify_export_with_progress(
         head: manifest.anchor,
         events: 0,
     };
-    let data = match File::open(&path) {
-        Ok(f) => f,
-        // The manifest vouches for a file that is not there: the export is damaged.
+    // The manifest vouches for a file that is not there, or is not a file: the export is
+    // damaged.
+    let damaged = |reason| IntegrityError {
+        seq: None,
+        file: path.clone(),
+        offset: 0,
+        reason,
+    };
+    let (data, actual_len) = match open_regular(&path) {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(what)) => {
+            report.failure = Some(damaged(Reason::NotRegularFile { what }));
+            return Ok(report);
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            report.failure = Some(IntegrityError {
-                seq: None,
-                file: path,
-                offset: 0,
-                reason: Reason::MissingFile,
-            });
+            report.failure = Some(damaged(Reason::MissingFile));
             return Ok(report);
         }
         Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
     };
-    let actual_len = data
-        .metadata()
-        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
-        .len();
-    let mut reader = DigestReader::new(data);
+    // Never more than the file held when it was opened, however it grows meanwhile.
+    let mut reader = DigestReader::new(data.take(actual_len));
     let walked = match manifest.encoding {
         Encoding::Jsonl => walk.jsonl(&mut reader, actual_len, progress),
         Encoding::Bundle => walk.bundle(&mut reader, actual_len, progress),
@@ -271,10 +281,8 @@ impl<R: Read> DigestReader<R> {
     }
 
     fn finish(mut self) -> Hash {
-        // Whatever a walk left unread still counts.
-        let mut rest = Vec::new();
-        let _ = self.inner.read_to_end(&mut rest);
-        self.hasher.update(&rest);
+        // Whatever a walk left unread still counts (streamed: the inner reader is bounded).
+        let _ = io::copy(&mut self.inner, &mut self.hasher);
         Hash(self.hasher.finalize().into())
     }
 }
@@ -290,8 +298,93 @@ impl<R: Read> Read for DigestReader<R> {
 /// JSONL records are checked in chunks of about this many bytes: bodies in parallel, then
 /// their chain in order.
 const CHUNK: usize = 4 << 20;
-/// The longest JSONL line read (a record's body is at most 4 GiB, but events are far smaller).
-const MAX_LINE: u64 = 64 << 20;
+/// The longest line of a JSONL export, its line feed included (`docs/FORMAT.md` §13.5): an
+/// export does not write a longer one, and a verifier reads no more of a line than this.
+pub const MAX_LINE_BYTES: u64 = 64 << 20;
+/// The longest record of a bundle, header and padding included (`docs/FORMAT.md` §13.5): an
+/// export does not write a longer one, and a verifier reads no more of a record than this.
+pub const MAX_RECORD_BYTES: u64 = 64 << 20;
+/// The largest `manifest.json` (`docs/FORMAT.md` §13.5): one written is far smaller, and a
+/// larger one is damaged, not read.
+pub const MAX_MANIFEST_BYTES: u64 = 64 << 10;
+const MAX_LINE: u64 = MAX_LINE_BYTES;
+
+/// Opens a file of an export for reading, without following a symbolic link and without
+/// blocking (on a FIFO). Returns it with its size if it is a regular file, or what it is
+/// instead ("a symbolic link", "a FIFO", ...), which is not read.
+pub(crate) fn open_regular(path: &Path) -> io::Result<Result<(File, u64), &'static str>> {
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(Err("a symbolic link")),
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => return Ok(Err("a socket")),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    let t = meta.file_type();
+    Ok(if t.is_file() {
+        Ok((file, meta.len()))
+    } else if t.is_dir() {
+        Err("a directory")
+    } else if t.is_fifo() {
+        Err("a FIFO")
+    } else if t.is_socket() {
+        Err("a socket")
+    } else if t.is_char_device() || t.is_block_device() {
+        Err("a device")
+    } else {
+        Err("something else")
+    })
+}
+
+/// The line a JSONL export writes for a record whose body passed `batch::check_records`, or why
+/// the record cannot be one that [`verify_export`] reads back as that record: its details are
+/// not JSON text (and hold no line break, which would put them in `details_raw`): `parse_line`
+/// takes the bytes after `"details":` as JSON; or the line is longer than [`MAX_LINE_BYTES`].
+/// Every other part of a line is written by the rules `parse_line` rewrites it with.
+pub(super) fn json_line(
+    line: &mut Vec<u8>,
+    seq: u64,
+    leaf: Hash,
+    chain: Hash,
+    body: &[u8],
+) -> Result<(), String> {
+    let env = decode_body(body).map_err(|e| format!("its body does not decode: {e}"))?;
+    if let Some(d) = env.details
+        && !d.contains(['\n', '\r'])
+        && serde_json::from_str::<serde::de::IgnoredAny>(d).is_err()
+    {
+        return Err("its details are not JSON text, which a JSONL line holds as JSON".into());
+    }
+    line.clear();
+    RecordRef {
+        seq,
+        timestamp: env.timestamp,
+        kind: env.kind,
+        actor: env.actor,
+        trace_id: env.trace_id,
+        details: env.details,
+        leaf,
+        chain,
+    }
+    .write_json_line(line);
+    if line.len() as u64 > MAX_LINE {
+        return Err(format!(
+            "its line would be {} bytes, longer than an export line may be ({MAX_LINE})",
+            line.len()
+        ));
+    }
+    // What the checks above leave to the line's writer and the verifier's reader agreeing, in
+    // debug builds (reading every line back costs a JSONL export three times its time).
+    debug_assert!(
+        matches!(parse_line(0, line), Ok(Parsed { body: Ok(ref b), .. }) if b == body),
+        "record {seq}: its line does not read back as its body"
+    );
+    Ok(())
+}
 
 /// One record read from an export, before its checks.
 struct Parsed {
@@ -393,10 +486,11 @@ impl Walk {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(), Stop> {
         // Read (and digested) on a helper thread one batch ahead, checked here.
-        batch::for_each_batch(
+        batch::for_each_batch_bounded(
             |b| reader.read(b),
             0,
             len,
+            MAX_RECORD_BYTES,
             Stop::Io,
             |b| {
                 let split = &b.split;
@@ -431,19 +525,14 @@ impl Walk {
         loop {
             let mut line = Vec::new();
             let n = (&mut lines).take(MAX_LINE).read_until(b'\n', &mut line)?;
-            if n as u64 == MAX_LINE && !line.ends_with(b"\n") {
-                return Err(self.fail(
-                    Some(self.next_seq),
-                    at,
-                    Reason::Line(format!("a line longer than {MAX_LINE} bytes")),
-                ));
-            }
-            if n > 0 {
+            // The records before a line too long to read are checked first.
+            let too_long = n as u64 == MAX_LINE && !line.ends_with(b"\n");
+            if n > 0 && !too_long {
                 chunk_bytes += n;
                 chunk.push((at, line));
                 at += n as u64;
             }
-            if n == 0 || chunk_bytes >= CHUNK {
+            if n == 0 || too_long || chunk_bytes >= CHUNK {
                 let parsed = par_map(&chunk, |(offset, line)| parse_line(*offset, line));
                 let mut records = Vec::with_capacity(parsed.len());
                 for p in parsed {
@@ -459,6 +548,13 @@ impl Walk {
                 progress(at, len);
                 chunk.clear();
                 chunk_bytes = 0;
+            }
+            if too_long {
+                return Err(self.fail(
+                    Some(self.next_seq),
+                    at,
+                    Reason::Line(format!("a line longer than {MAX_LINE} bytes")),
+                ));
             }
             if n == 0 {
                 return Ok(());

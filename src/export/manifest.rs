@@ -4,6 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::check::MAX_MANIFEST_BYTES;
 use crate::hash::Hash;
 
 /// The `format` field of every manifest.
@@ -86,14 +87,37 @@ pub struct Manifest {
 impl Manifest {
     /// Reads `manifest.json` from the export directory `dir`.
     pub fn read(dir: &Path) -> Result<Manifest, ManifestError> {
+        use std::io::Read as _;
         let path = dir.join(MANIFEST_FILE);
-        let text = match std::fs::read(&path) {
-            Ok(t) => t,
+        let unreadable = |e: std::io::Error| ManifestError::Unreadable(e.to_string());
+        let (file, len) = match super::check::open_regular(&path) {
+            Ok(Ok(opened)) => opened,
+            Ok(Err(what)) => {
+                return Err(ManifestError::Unreadable(format!(
+                    "it is {what}, not a regular file"
+                )));
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(ManifestError::Missing);
             }
-            Err(e) => return Err(ManifestError::Unreadable(e.to_string())),
+            Err(e) => return Err(unreadable(e)),
         };
+        let too_large = |len: u64| {
+            ManifestError::Damaged(format!(
+                "it is {len} bytes, more than a manifest may be ({MAX_MANIFEST_BYTES})"
+            ))
+        };
+        if len > MAX_MANIFEST_BYTES {
+            return Err(too_large(len));
+        }
+        // Bounded even if the file grows meanwhile.
+        let mut text = Vec::with_capacity(len as usize);
+        file.take(MAX_MANIFEST_BYTES + 1)
+            .read_to_end(&mut text)
+            .map_err(unreadable)?;
+        if text.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(too_large(text.len() as u64));
+        }
         let manifest: Manifest =
             serde_json::from_slice(&text).map_err(|e| ManifestError::Damaged(e.to_string()))?;
         manifest.check().map_err(ManifestError::Damaged)?;

@@ -25,11 +25,14 @@ use sha2::{Digest, Sha256};
 
 use crate::batch;
 use crate::error::{Error, IntegrityError, Reason};
-use crate::hash::{Hash, chain_hash};
+use crate::hash::Hash;
 use crate::retention::Coverage;
 use crate::snapshot::Snapshot;
 
-pub use check::{ExportReport, VerifyExportOptions, verify_export, verify_export_with_progress};
+pub use check::{
+    ExportReport, MAX_LINE_BYTES, MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, VerifyExportOptions,
+    verify_export, verify_export_with_progress,
+};
 pub use manifest::{
     Encoding, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, ManifestError,
     ManifestFile,
@@ -123,6 +126,22 @@ pub enum ExportError {
         /// What is wrong.
         reason: ManifestError,
     },
+    /// A record of the selection cannot be written in the chosen encoding so that the export
+    /// verifies (a JSONL line holds a record's details as JSON text, so details that are not
+    /// JSON cannot be a line; a record or line longer than an export allows). Nothing is
+    /// written.
+    #[error(
+        "record {seq} cannot be exported as {encoding}: {why}; nothing was written \
+         (--format bundle holds any record up to 64 MiB)"
+    )]
+    Unrepresentable {
+        /// The record's seq.
+        seq: u64,
+        /// The encoding asked for: `"jsonl"` or `"bundle"`.
+        encoding: &'static str,
+        /// Why.
+        why: String,
+    },
 }
 
 impl From<ExportError> for Error {
@@ -204,7 +223,15 @@ impl Snapshot {
             self.get(from - 1)?.map_or(self.anchor(), |r| r.chain)
         };
         let io = |what: &str, e: io::Error| Error::io(format!("{what} {}", out.display()), e);
-        let staged = StagedDir::new(out).map_err(|e| io("creating a directory beside", e))?;
+        let staged = StagedDir::new(
+            out,
+            &[
+                MANIFEST_FILE,
+                Encoding::Jsonl.file_name(),
+                Encoding::Bundle.file_name(),
+            ],
+        )
+        .map_err(|e| io("creating a directory beside", e))?;
         let data_path = staged.path.join(encoding.file_name());
         let (bytes, digest, head) = self
             .write_records(&data_path, encoding, from, to, anchor, progress)
@@ -235,6 +262,18 @@ impl Snapshot {
         };
         let mut text = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
         text.push(b'\n');
+        if text.len() as u64 > MAX_MANIFEST_BYTES {
+            // Only the source path is unbounded; a verifier would not read such a manifest.
+            let why = format!(
+                "it would be {} bytes, more than a manifest may be ({MAX_MANIFEST_BYTES}): the \
+                 log's path is too long",
+                text.len()
+            );
+            return Err(io(
+                "writing the manifest of",
+                io::Error::new(io::ErrorKind::InvalidInput, why),
+            ));
+        }
         write_synced(&staged.path.join(MANIFEST_FILE), &text)
             .map_err(|e| io("writing the manifest of", e))?;
         staged.publish(options.force).map_err(|e| match e {
@@ -305,8 +344,19 @@ impl Snapshot {
         Ok((from, to))
     }
 
-    /// Writes records `from..=to` to `path`, checking that each one continues the chain from
-    /// `anchor`. Returns the file's size and digest, and the head.
+    /// Writes records `from..=to` to `path` in `encoding`. Returns the file's size and digest,
+    /// and the head.
+    ///
+    /// Both encodings go through one check, the one `verify` runs on a log and
+    /// [`verify_export`] on a bundle: the segments' records are read in batches, and both hashes
+    /// of every record, its padding, its body and its seq are checked (on every core) before
+    /// any of it is written, so a damaged log is not exported. Each record must then be one the
+    /// encoding can hold so that the export verifies: a bundle record no longer than
+    /// [`MAX_RECORD_BYTES`]; a JSONL line no longer than [`MAX_LINE_BYTES`] whose details, if
+    /// in the `details` member, are JSON text (see `check::json_line`). A record that is not
+    /// is refused with
+    /// [`ExportError::Unrepresentable`], and nothing is published: an export either verifies
+    /// or is not written.
     fn write_records(
         &self,
         path: &Path,
@@ -316,94 +366,24 @@ impl Snapshot {
         anchor: Hash,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(u64, Hash, Hash), Written> {
-        if encoding == Encoding::Bundle {
-            return self.write_bundle(path, from, to, anchor, progress);
-        }
         let file = File::create_new(path).map_err(Written::Io)?;
         let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
         let total = to - from + 1;
-        let mut prev = anchor;
-        let mut line = Vec::with_capacity(1024);
-        let mut records = self.range(from..=to);
-        let mut done = 0u64;
-        loop {
-            let (header, chain) = match encoding {
-                Encoding::Jsonl => match records.next_ref() {
-                    None => break,
-                    Some(r) => {
-                        let r = r.map_err(Written::Log)?;
-                        line.clear();
-                        r.write_json_line(&mut line);
-                        out.write_all(&line).map_err(Written::Io)?;
-                        ((r.seq, r.leaf), r.chain)
-                    }
-                },
-                Encoding::Bundle => match records.next_raw() {
-                    None => break,
-                    Some(r) => {
-                        let (header, body) = r.map_err(Written::Log)?;
-                        out.write_all(&header.encode()).map_err(Written::Io)?;
-                        out.write_all(body).map_err(Written::Io)?;
-                        let pad = header.total_len() as usize
-                            - crate::segment::RECORD_HEADER_LEN
-                            - body.len();
-                        out.write_all(&[0u8; 8][..pad]).map_err(Written::Io)?;
-                        ((header.seq, header.leaf), header.chain)
-                    }
-                },
-            };
-            let (seq, leaf) = header;
-            // The log's own chain, checked as it is copied: a damaged log is not exported.
-            let expected = chain_hash(&prev, seq, &leaf);
-            if expected != chain {
-                return Err(Written::Log(
-                    IntegrityError {
-                        seq: Some(seq),
-                        file: self.location().to_path_buf(),
-                        offset: 0,
-                        reason: Reason::Chain {
-                            stored: chain,
-                            computed: expected,
-                        },
-                    }
-                    .into(),
-                ));
-            }
-            prev = chain;
-            done += 1;
-            if done.is_multiple_of(4096) {
-                progress(done, total);
-            }
-        }
-        progress(done, total);
-        debug_assert_eq!(done, total);
-        let (bytes, digest, inner) = out.finish();
-        let file = inner
-            .into_inner()
-            .map_err(|e| Written::Io(e.into_error()))?;
-        file.sync_all().map_err(Written::Io)?;
-        Ok((bytes, digest, prev))
-    }
-}
-
-impl Snapshot {
-    /// Writes records `from..=to` as a bundle: the bytes of the segments' records, copied in
-    /// batches. A helper thread reads each batch and hashes it into the file's digest; this
-    /// thread checks both hashes of every record on every core (a damaged log is not
-    /// exported) and writes the batch. Returns the file's size and digest, and the head.
-    fn write_bundle(
-        &self,
-        path: &Path,
-        from: u64,
-        to: u64,
-        anchor: Hash,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<(u64, Hash, Hash), Written> {
-        let mut file = File::create_new(path).map_err(Written::Io)?;
-        let total = to - from + 1;
         let (mut next, mut prev) = (from, anchor);
-        let mut hasher = Sha256::new();
-        let mut bytes = 0u64;
+        let mut line = Vec::with_capacity(1024);
+        let unrepresentable = |seq, why| {
+            Written::Log(
+                ExportError::Unrepresentable {
+                    seq,
+                    encoding: match encoding {
+                        Encoding::Jsonl => "jsonl",
+                        Encoding::Bundle => "bundle",
+                    },
+                    why,
+                }
+                .into(),
+            )
+        };
         for region in self.regions(from, to).map_err(Written::Log)? {
             let fail = |offset: u64, seq: u64, reason: Reason| {
                 Written::Log(
@@ -420,7 +400,6 @@ impl Snapshot {
             let mut at = region.start;
             let read = |b: &mut [u8]| {
                 let n = region.file.read_at(b, at)?;
-                hasher.update(&b[..n]);
                 at += n as u64;
                 Ok(n)
             };
@@ -440,8 +419,31 @@ impl Snapshot {
                 if let Some((offset, reason)) = split.broken.clone() {
                     return Err(fail(offset, next, reason));
                 }
-                file.write_all(&b.buf[..split.used]).map_err(Written::Io)?;
-                bytes += split.used as u64;
+                match encoding {
+                    Encoding::Bundle => {
+                        if let Some(s) = split
+                            .spans
+                            .iter()
+                            .find(|s| s.header.total_len() > MAX_RECORD_BYTES)
+                        {
+                            let why = format!(
+                                "it is {} bytes, more than an export's record may be \
+                                 ({MAX_RECORD_BYTES})",
+                                s.header.total_len()
+                            );
+                            return Err(unrepresentable(s.header.seq, why));
+                        }
+                        out.write_all(&b.buf[..split.used]).map_err(Written::Io)?;
+                    }
+                    Encoding::Jsonl => {
+                        for s in &split.spans {
+                            let h = &s.header;
+                            check::json_line(&mut line, h.seq, h.leaf, h.chain, s.body(&b.buf))
+                                .map_err(|why| unrepresentable(h.seq, why))?;
+                            out.write_all(&line).map_err(Written::Io)?;
+                        }
+                    }
+                }
                 progress(next - from, total);
                 Ok(())
             })?;
@@ -453,8 +455,12 @@ impl Snapshot {
                 io::Error::other("the snapshot's records ended early"),
             )));
         }
+        let (bytes, digest, inner) = out.finish();
+        let file = inner
+            .into_inner()
+            .map_err(|e| Written::Io(e.into_error()))?;
         file.sync_all().map_err(Written::Io)?;
-        Ok((bytes, Hash(hasher.finalize().into()), prev))
+        Ok((bytes, digest, prev))
     }
 }
 
