@@ -26,7 +26,7 @@ use crate::error::{Error, IntegrityError, Reason};
 use crate::event::now_nanos;
 use crate::hash::Hash;
 use crate::header::{ReadHeaderError, SegmentHeader};
-use crate::listing::{Listing, list, segment_name};
+use crate::listing::{Listing, check_gapless, list, open_error, segment_name};
 use crate::mapped::MappedSegment;
 use crate::published::{SegmentEntry, SegmentInfo};
 use crate::segment::{HEADER_LEN, INDEX_STRIDE, Prefix, SLOT_OFFSETS, Slot, data_offset_for};
@@ -175,20 +175,11 @@ pub(crate) fn examine(storage: &dyn Storage, write: bool) -> Result<Option<Exami
         return Ok(None);
     }
     let path = |name: &str| storage.location().join(name);
-    for pair in segments.windows(2) {
-        if pair[1].0 != pair[0].0 + 1 {
-            return Err(integrity(
-                None,
-                path(&pair[1].1),
-                0,
-                Reason::MissingSegment(pair[0].0 + 1),
-            ));
-        }
-    }
-    let open = |name: &str| {
+    check_gapless(storage, &listing)?;
+    let open = |number: u64, name: &str| {
         storage
             .open(name, write)
-            .map_err(|e| Error::io(format!("opening {}", path(name).display()), e))
+            .map_err(|e| open_error(storage, number, name, "opening", e))
     };
 
     // Walk back to the last sealed segment.
@@ -196,7 +187,7 @@ pub(crate) fn examine(storage: &dyn Storage, write: bool) -> Result<Option<Exami
     let mut last_sealed = None;
     for i in (0..segments.len()).rev() {
         let (number, name) = &segments[i];
-        let file = open(name)?;
+        let file = open(*number, name)?;
         let header = read_header(&*file, &path(name))?;
         if header.prefix.number != *number {
             return Err(integrity(

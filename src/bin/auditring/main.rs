@@ -22,6 +22,7 @@ mod query;
 mod segments;
 mod tail;
 mod timearg;
+mod views;
 mod workload;
 
 use std::path::PathBuf;
