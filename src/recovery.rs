@@ -63,6 +63,12 @@ pub struct RecoveryReport {
     /// Files removed: interrupted segment creations, and segments past a tear that held nothing
     /// committed.
     pub removed: Vec<String>,
+    /// Segments that another process had cut short (`truncate`, logrotate's copytruncate)
+    /// without removing any committed record: extended back to their length, and recovered to
+    /// their last committed state (and the valid records after it) as after a crash. A cut
+    /// that removed committed records is an integrity failure instead
+    /// ([`Reason::CutShort`](crate::Reason::CutShort)).
+    pub extended: Vec<String>,
 }
 
 /// A segment after the last sealed one whose records continue the chain.
@@ -104,6 +110,9 @@ pub(crate) struct Examined {
     pub(crate) beyond: Vec<String>,
     /// Valid records found past committed lengths.
     pub(crate) recovered: u64,
+    /// Segments that another process cut short past their committed records, extended back to
+    /// their length (by a writer only).
+    pub(crate) extended: Vec<String>,
 }
 
 fn integrity(seq: Option<u64>, file: PathBuf, offset: u64, reason: Reason) -> Error {
@@ -276,10 +285,21 @@ pub(crate) fn examine(storage: &dyn Storage, write: bool) -> Result<Option<Exami
     let mut recovered = 0;
     let last_index = tail.len().saturating_sub(1);
     let mut tail = tail.into_iter().enumerate();
-    for (k, (i, file, header)) in tail.by_ref() {
+    let mut extended = Vec::new();
+    for (k, (i, file, mut header)) in tail.by_ref() {
         let (number, name) = segments[i].clone();
         let p = path(&name);
         let slot = header.newest();
+        let intact = slot.is_none_or(|s| s.committed_len <= header.file_len);
+        if write && intact && header.file_len < header.prefix.file_len {
+            // Another process cut the file (`truncate`, logrotate's copytruncate) past its
+            // committed records: give it back its length, zeros where the cut was, and go on
+            // from the last committed state as after a crash.
+            extend(&*file, header.file_len, header.prefix.file_len)
+                .map_err(|e| Error::io(format!("extending {}", p.display()), e))?;
+            header.file_len = header.prefix.file_len;
+            extended.push(name.clone());
+        }
         check_length(&header, slot.as_ref(), &p)?;
         let (committed, seg_first, seg_anchor, mut seq, mut head) = match slot {
             Some(s) if s.first_seq == next_seq && s.anchor == prev => {
@@ -362,7 +382,20 @@ pub(crate) fn examine(storage: &dyn Storage, write: bool) -> Result<Option<Exami
         live,
         beyond,
         recovered,
+        extended,
     }))
+}
+
+/// Writes zeros to `file` from `from` up to `to` (past its end), and syncs it.
+fn extend(file: &dyn SegmentFile, from: u64, to: u64) -> std::io::Result<()> {
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(zeros.len() as u64) as usize;
+        file.write_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    file.sync_all()
 }
 
 /// The writer's starting point, after recovery.
@@ -404,8 +437,9 @@ pub(crate) fn create_segment(
     let file = storage
         .create(&name, size, &prefix.encode())
         .map_err(|e| Error::io(context(), e))?;
-    let seg =
-        MappedSegment::new(name.clone(), prefix, file).map_err(|e| Error::io(context(), e))?;
+    let path = storage.location().join(&name);
+    let seg = MappedSegment::new(name.clone(), &path, prefix, file)
+        .map_err(|e| Error::io(context(), e))?;
     Ok(Arc::new(seg))
 }
 
@@ -506,13 +540,19 @@ pub(crate) fn recover(storage: &dyn Storage, options: &Options) -> Result<Recove
         report.removed.push(name.clone());
     }
     report.recovered = examined.recovered;
+    report.extended = std::mem::take(&mut examined.extended);
     let mut sealed = std::mem::take(&mut examined.sealed);
     let mut chain = (examined.sealed_next_seq, examined.sealed_head);
     let last = examined.live.pop();
     // Seal every live segment but the last: the writer had moved on from them.
     for live in examined.live {
-        let seg = MappedSegment::new(live.name.clone(), live.header.prefix, live.file.clone())
-            .map_err(|e| Error::io(format!("mapping {}", live.name), e))?;
+        let seg = MappedSegment::new(
+            live.name.clone(),
+            &storage.location().join(&live.name),
+            live.header.prefix,
+            live.file.clone(),
+        )
+        .map_err(|e| Error::io(format!("mapping {}", live.name), e))?;
         if let Some(t) = trim(&live, &seg, storage)? {
             report.torn_tail.get_or_insert(t);
         }
@@ -556,8 +596,13 @@ pub(crate) fn recover(storage: &dyn Storage, options: &Options) -> Result<Recove
         return start_segment(storage, options, &start, number, chain, sealed, report);
     };
     let seg = Arc::new(
-        MappedSegment::new(live.name.clone(), live.header.prefix, live.file.clone())
-            .map_err(|e| Error::io(format!("mapping {}", live.name), e))?,
+        MappedSegment::new(
+            live.name.clone(),
+            &storage.location().join(&live.name),
+            live.header.prefix,
+            live.file.clone(),
+        )
+        .map_err(|e| Error::io(format!("mapping {}", live.name), e))?,
     );
     report.clean = live.clean;
     if !live.clean {
