@@ -145,7 +145,7 @@ fn cut_under_a_live_writer(log: &std::path::Path, cut: u64) -> String {
     assert_eq!(status.signal(), Some(libc::SIGBUS), "{status}: {stderr}");
     let path = segment(log, 1);
     assert!(
-        stderr.contains(&format!("auditring: SIGBUS at byte "))
+        stderr.contains("auditring: SIGBUS at byte ")
             && stderr.contains(&format!(
                 " of {}: the file was truncated by another process",
                 path.display()
