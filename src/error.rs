@@ -88,6 +88,22 @@ pub enum Error {
         /// The events, in push order.
         events: Arc<[Event]>,
     },
+    /// A segment file that this view of the log listed was removed before it could be read,
+    /// from the front of the log, as retention prunes: the log now starts after it. Retryable:
+    /// a newer view ([`Reader::snapshot`](crate::Reader::snapshot)) no longer holds it. (A
+    /// segment that disappears from between others is an [`Error::Integrity`] failure
+    /// instead.)
+    #[error(
+        "{} was removed (pruned) after this view of the log was taken: the log now starts \
+         after segment {segment}; read it again from a newer view",
+        .file.display()
+    )]
+    Pruned {
+        /// The segment file.
+        file: PathBuf,
+        /// Its segment number.
+        segment: u64,
+    },
 }
 
 impl Error {

@@ -107,6 +107,7 @@ mod ring;
 mod segment;
 mod sequencer;
 mod shared;
+mod sigbus;
 mod snapshot;
 pub mod storage;
 mod sync;

@@ -16,11 +16,13 @@
 
 use std::fmt;
 use std::io;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::hash::Hash;
 use crate::segment::{HEADER_LEN, Prefix, SLOT_OFFSETS, Slot};
+use crate::sigbus::Registration;
 use crate::storage::{SegmentFile, WritableMap};
 
 /// A segment file and its writable mapping.
@@ -33,6 +35,10 @@ pub(crate) struct MappedSegment {
     pub(crate) prefix_digest: Hash,
     /// The open file, shared with readers.
     pub(crate) file: Arc<dyn SegmentFile>,
+    /// The mapping's entry in the `SIGBUS` registry (`crate::sigbus`), so that a process that
+    /// dies because another one cut the file says so. Declared before `map`: it is dropped,
+    /// unregistering the range, before the mapping is unmapped.
+    _sigbus: Registration,
     /// The whole file, mapped; `map.size() == prefix.file_len`.
     map: Box<dyn WritableMap>,
     /// `map.as_ptr()` and `map.size()`, read once: they never change while `map` lives.
@@ -53,9 +59,11 @@ unsafe impl Send for MappedSegment {}
 unsafe impl Sync for MappedSegment {}
 
 impl MappedSegment {
-    /// Maps `file`, whose prefix is `prefix`; fails if the file is shorter than the prefix says.
+    /// Maps `file` (at `path`, for messages), whose prefix is `prefix`; fails if the file is
+    /// shorter than the prefix says.
     pub(crate) fn new(
         name: String,
+        path: &Path,
         prefix: Prefix,
         file: Arc<dyn SegmentFile>,
     ) -> io::Result<MappedSegment> {
@@ -71,11 +79,13 @@ impl MappedSegment {
         }
         let map = file.map_writable()?;
         debug_assert_eq!(map.size() as u64, prefix.file_len);
+        let sigbus = crate::sigbus::register(map.as_ptr(), map.size(), path);
         Ok(MappedSegment {
             name,
             prefix_digest: prefix.digest(),
             prefix,
             file,
+            _sigbus: sigbus,
             base: map.as_ptr(),
             len: map.size(),
             map,

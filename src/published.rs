@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use crate::error::{Error, IntegrityError, Reason};
 use crate::hash::Hash;
 use crate::header::{ReadHeaderError, SegmentHeader};
+use crate::listing::open_error;
 use crate::storage::{SegmentFile, Storage};
 
 /// Where a segment's records are: known when the segment is written or examined, or read from
@@ -36,6 +37,10 @@ pub(crate) struct SegmentEntry {
     /// opened on demand and closed after use, so a long log does not hold a descriptor per file.
     file: OnceLock<Arc<dyn SegmentFile>>,
     info: OnceLock<SegmentInfo>,
+    /// Its commit slot does not say it is sealed, though the writer moved past it: a crash
+    /// interrupted its sealing (a reader found it so). Its end is known all the same; it is
+    /// not reported as sealed.
+    unsealed: bool,
 }
 
 impl SegmentEntry {
@@ -51,7 +56,21 @@ impl SegmentEntry {
             name,
             file: file.map_or_else(OnceLock::new, OnceLock::from),
             info: OnceLock::from(info),
+            unsealed: false,
         }
+    }
+
+    /// Marks the entry as one whose commit slot is not sealed (see [`SegmentEntry::sealed`]).
+    pub(crate) fn with_unsealed_slot(mut self) -> SegmentEntry {
+        self.unsealed = true;
+        self
+    }
+
+    /// Whether the segment is sealed: it will not grow (its end is known) and its commit slot
+    /// says so. A segment before the last one whose sealing a crash interrupted will not grow
+    /// either, but it is not sealed until a writer reopens the log.
+    pub(crate) fn sealed(&self, info: &SegmentInfo) -> bool {
+        info.end.is_some() && !self.unsealed
     }
 
     /// A sealed segment whose bounds will be read from its header when first needed.
@@ -61,17 +80,28 @@ impl SegmentEntry {
             name,
             file: OnceLock::new(),
             info: OnceLock::new(),
+            unsealed: false,
         }
     }
 
-    /// The file's handle, opening it if this entry does not keep one.
+    /// The file's handle, opening it if this entry does not keep one. A file that retention
+    /// removed since this view was taken is [`Error::Pruned`] (see `crate::listing`).
     pub(crate) fn open(&self, storage: &dyn Storage) -> Result<Arc<dyn SegmentFile>, Error> {
         match self.file.get() {
             Some(f) => Ok(f.clone()),
             None => storage
                 .open(&self.name, false)
-                .map_err(|e| Error::io(format!("opening {}", self.path(storage).display()), e)),
+                .map_err(|e| open_error(storage, self.number, &self.name, "opening", e)),
         }
+    }
+
+    /// Keeps the file open for as long as this entry lives (see [`SegmentEntry::pin`]), without
+    /// reading its header yet.
+    pub(crate) fn keep_open(&self, storage: &dyn Storage) -> Result<(), Error> {
+        if self.file.get().is_none() {
+            let _ = self.file.set(self.open(storage)?);
+        }
+        Ok(())
     }
 
     /// Keeps the file open for as long as this entry lives, and its bounds known: every view

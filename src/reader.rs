@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::Error;
+use crate::listing::PRUNE_RETRIES;
 use crate::published::{Published, SegmentEntry, SegmentInfo};
 use crate::recovery::examine;
 use crate::snapshot::Snapshot;
@@ -53,7 +54,24 @@ impl Reader {
     }
 
     /// A consistent view of the log as it is now.
+    ///
+    /// A writer that prunes may remove segments while the view is being taken: the view is then
+    /// taken again (a bounded number of times, see `crate::listing`). The view keeps its oldest
+    /// 256 segment files open, so that pruning cannot take them away from it; a later one that
+    /// retention removes before it is read is [`Error::Pruned`], and a newer view is the
+    /// answer.
     pub fn snapshot(&self) -> Result<Snapshot, Error> {
+        let mut attempt = 0;
+        loop {
+            match self.try_snapshot() {
+                Err(Error::Pruned { .. }) if attempt < PRUNE_RETRIES => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// One attempt of [`Reader::snapshot`].
+    fn try_snapshot(&self) -> Result<Snapshot, Error> {
         let storage = &*self.storage;
         let examined = examine(storage, false)?.ok_or_else(|| Error::NotALog {
             dir: storage.location().to_path_buf(),
@@ -71,12 +89,20 @@ impl Reader {
                 end: (k != last).then_some((live.last_seq, live.end)),
             };
             (head_seq, head, active_end) = (live.last_seq, live.head, live.end);
-            segments.push(Arc::new(SegmentEntry::known(
-                live.number,
-                live.name,
-                Some(live.file),
-                info,
-            )));
+            let entry = SegmentEntry::known(live.number, live.name, Some(live.file), info);
+            // Only a segment whose sealing a crash interrupted is live and not the last.
+            let sealed = live.slot.is_some_and(|s| s.sealed);
+            segments.push(Arc::new(if sealed {
+                entry
+            } else {
+                entry.with_unsealed_slot()
+            }));
+        }
+        // Retention removes the oldest segments first: open them now, right after listing
+        // them, so that this view can read them however far pruning goes meanwhile. Later ones
+        // are opened when read, so that a long log does not cost a descriptor per file.
+        for entry in segments.iter().take(KEPT_OPEN) {
+            entry.keep_open(storage)?;
         }
         Ok(Snapshot::new(Arc::new(Published {
             storage: self.storage.clone(),
@@ -90,6 +116,9 @@ impl Reader {
         })))
     }
 }
+
+/// How many of its oldest segment files a reader's view opens when it is taken.
+const KEPT_OPEN: usize = 256;
 
 /// Fails unless `dir` is an existing directory.
 pub(crate) fn check_dir(dir: &Path) -> Result<(), Error> {

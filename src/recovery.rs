@@ -26,7 +26,7 @@ use crate::error::{Error, IntegrityError, Reason};
 use crate::event::now_nanos;
 use crate::hash::Hash;
 use crate::header::{ReadHeaderError, SegmentHeader, header_error_offset};
-use crate::listing::{Listing, list, segment_name};
+use crate::listing::{Listing, check_gapless, list, open_error, segment_name};
 use crate::mapped::MappedSegment;
 use crate::published::{SegmentEntry, SegmentInfo};
 use crate::segment::{HEADER_LEN, INDEX_STRIDE, Prefix, SLOT_OFFSETS, Slot, data_offset_for};
@@ -63,6 +63,12 @@ pub struct RecoveryReport {
     /// Files removed: interrupted segment creations, and segments past a tear that held nothing
     /// committed.
     pub removed: Vec<String>,
+    /// Segments that another process had cut short (`truncate`, logrotate's copytruncate)
+    /// without removing any committed record: extended back to their length, and recovered to
+    /// their last committed state (and the valid records after it) as after a crash. A cut
+    /// that removed committed records is an integrity failure instead
+    /// ([`Reason::CutShort`](crate::Reason::CutShort)).
+    pub extended: Vec<String>,
 }
 
 /// A segment after the last sealed one whose records continue the chain.
@@ -104,6 +110,9 @@ pub(crate) struct Examined {
     pub(crate) beyond: Vec<String>,
     /// Valid records found past committed lengths.
     pub(crate) recovered: u64,
+    /// Segments that another process cut short past their committed records, extended back to
+    /// their length (by a writer only).
+    pub(crate) extended: Vec<String>,
 }
 
 fn integrity(seq: Option<u64>, file: PathBuf, offset: u64, reason: Reason) -> Error {
@@ -180,20 +189,11 @@ pub(crate) fn examine(storage: &dyn Storage, write: bool) -> Result<Option<Exami
         return Ok(None);
     }
     let path = |name: &str| storage.location().join(name);
-    for pair in segments.windows(2) {
-        if pair[1].0 != pair[0].0 + 1 {
-            return Err(integrity(
-                None,
-                path(&pair[1].1),
-                0,
-                Reason::MissingSegment(pair[0].0 + 1),
-            ));
-        }
-    }
-    let open = |name: &str| {
+    check_gapless(storage, &listing)?;
+    let open = |number: u64, name: &str| {
         storage
             .open(name, write)
-            .map_err(|e| Error::io(format!("opening {}", path(name).display()), e))
+            .map_err(|e| open_error(storage, number, name, "opening", e))
     };
 
     // Walk back to the last sealed segment.
@@ -201,7 +201,7 @@ pub(crate) fn examine(storage: &dyn Storage, write: bool) -> Result<Option<Exami
     let mut last_sealed = None;
     for i in (0..segments.len()).rev() {
         let (number, name) = &segments[i];
-        let file = open(name)?;
+        let file = open(*number, name)?;
         let header = read_header(&*file, &path(name))?;
         if header.prefix.number != *number {
             return Err(integrity(
@@ -290,10 +290,21 @@ pub(crate) fn examine(storage: &dyn Storage, write: bool) -> Result<Option<Exami
     let mut recovered = 0;
     let last_index = tail.len().saturating_sub(1);
     let mut tail = tail.into_iter().enumerate();
-    for (k, (i, file, header)) in tail.by_ref() {
+    let mut extended = Vec::new();
+    for (k, (i, file, mut header)) in tail.by_ref() {
         let (number, name) = segments[i].clone();
         let p = path(&name);
         let slot = header.newest();
+        let intact = slot.is_none_or(|s| s.committed_len <= header.file_len);
+        if write && intact && header.file_len < header.prefix.file_len {
+            // Another process cut the file (`truncate`, logrotate's copytruncate) past its
+            // committed records: give it back its length, zeros where the cut was, and go on
+            // from the last committed state as after a crash.
+            extend(&*file, header.file_len, header.prefix.file_len)
+                .map_err(|e| Error::io(format!("extending {}", p.display()), e))?;
+            header.file_len = header.prefix.file_len;
+            extended.push(name.clone());
+        }
         check_length(&header, slot.as_ref(), &p)?;
         let (committed, seg_first, seg_anchor, mut seq, mut head) = match slot {
             Some(s) if s.first_seq == next_seq && s.anchor == prev => {
@@ -376,7 +387,20 @@ pub(crate) fn examine(storage: &dyn Storage, write: bool) -> Result<Option<Exami
         live,
         beyond,
         recovered,
+        extended,
     }))
+}
+
+/// Writes zeros to `file` from `from` up to `to` (past its end), and syncs it.
+fn extend(file: &dyn SegmentFile, from: u64, to: u64) -> std::io::Result<()> {
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(zeros.len() as u64) as usize;
+        file.write_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    file.sync_all()
 }
 
 /// The writer's starting point, after recovery.
@@ -418,8 +442,9 @@ pub(crate) fn create_segment(
     let file = storage
         .create(&name, size, &prefix.encode())
         .map_err(|e| Error::io(context(), e))?;
-    let seg =
-        MappedSegment::new(name.clone(), prefix, file).map_err(|e| Error::io(context(), e))?;
+    let path = storage.location().join(&name);
+    let seg = MappedSegment::new(name.clone(), &path, prefix, file)
+        .map_err(|e| Error::io(context(), e))?;
     Ok(Arc::new(seg))
 }
 
@@ -520,13 +545,19 @@ pub(crate) fn recover(storage: &dyn Storage, options: &Options) -> Result<Recove
         report.removed.push(name.clone());
     }
     report.recovered = examined.recovered;
+    report.extended = std::mem::take(&mut examined.extended);
     let mut sealed = std::mem::take(&mut examined.sealed);
     let mut chain = (examined.sealed_next_seq, examined.sealed_head);
     let last = examined.live.pop();
     // Seal every live segment but the last: the writer had moved on from them.
     for live in examined.live {
-        let seg = MappedSegment::new(live.name.clone(), live.header.prefix, live.file.clone())
-            .map_err(|e| Error::io(format!("mapping {}", live.name), e))?;
+        let seg = MappedSegment::new(
+            live.name.clone(),
+            &storage.location().join(&live.name),
+            live.header.prefix,
+            live.file.clone(),
+        )
+        .map_err(|e| Error::io(format!("mapping {}", live.name), e))?;
         if let Some(t) = trim(&live, &seg, storage)? {
             report.torn_tail.get_or_insert(t);
         }
@@ -570,8 +601,13 @@ pub(crate) fn recover(storage: &dyn Storage, options: &Options) -> Result<Recove
         return start_segment(storage, options, &start, number, chain, sealed, report);
     };
     let seg = Arc::new(
-        MappedSegment::new(live.name.clone(), live.header.prefix, live.file.clone())
-            .map_err(|e| Error::io(format!("mapping {}", live.name), e))?,
+        MappedSegment::new(
+            live.name.clone(),
+            &storage.location().join(&live.name),
+            live.header.prefix,
+            live.file.clone(),
+        )
+        .map_err(|e| Error::io(format!("mapping {}", live.name), e))?,
     );
     report.clean = live.clean;
     if !live.clean {

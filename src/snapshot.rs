@@ -177,7 +177,7 @@ impl Snapshot {
                 last_seq,
                 record_bytes: end - info.data_offset,
                 file_bytes: file_len,
-                sealed: info.end.is_some(),
+                sealed: entry.sealed(&info),
             });
         }
         Ok(out)
@@ -316,7 +316,9 @@ pub struct SegmentSummary {
     pub record_bytes: u64,
     /// Size of the file.
     pub file_bytes: u64,
-    /// Whether it is sealed (complete); the last segment of a log being written is not.
+    /// Whether it is sealed (complete, and its commit slot says so). The last segment of a log
+    /// being written is not; nor, until a writer reopens the log, is a segment before it whose
+    /// sealing a crash interrupted.
     pub sealed: bool,
 }
 

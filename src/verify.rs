@@ -26,6 +26,7 @@
 //! show on its own, a cut at a record boundary or a consistent rewrite of the whole log, shows
 //! against a head obtained out of band (a receipt, an export's manifest).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -37,7 +38,7 @@ use crate::error::{Error, IntegrityError, Reason};
 use crate::event::decode_body;
 use crate::hash::Hash;
 use crate::header::{ReadHeaderError, SegmentHeader};
-use crate::listing::list;
+use crate::listing::{PRUNE_RETRIES, list, open_error, pruned_since};
 use crate::reader::check_dir;
 use crate::recovery::TornTail;
 use crate::retention::PruneDetails;
@@ -89,6 +90,9 @@ impl VerifyReport {
     }
 }
 
+/// How many of its oldest segment files a walk opens before it starts.
+const KEPT_OPEN: usize = 256;
+
 /// Verifies the log in directory `dir`. Fails only when the log cannot be read; integrity
 /// failures are in the report.
 pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport, Error> {
@@ -114,17 +118,51 @@ pub fn verify_storage(storage: &dyn Storage) -> Result<VerifyReport, Error> {
 }
 
 /// Like [`verify_storage`], with progress as in [`verify_with_progress`].
+///
+/// The log may have a live writer, which moves on while the walk reads it. The walk starts
+/// again, on a newer listing (a bounded number of times, see `crate::listing`), when:
+///
+/// * retention removed the oldest segments before they were opened, so that what it removed
+///   is not reported as missing (a segment missing between others is);
+/// * a segment was found not sealed, and a later one sealed, because the writer sealed both
+///   between the reads of their headers (one that is still not sealed is a failure).
 pub fn verify_storage_with_progress(
     storage: &dyn Storage,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport, Error> {
+    let mut attempt = 0;
+    loop {
+        let last = attempt == PRUNE_RETRIES;
+        match verify_once(storage, progress, last) {
+            Err(Error::Pruned { .. }) | Ok(None) if !last => attempt += 1,
+            Ok(report) => return Ok(report.expect("the last walk is not walked again")),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One walk of [`verify_storage_with_progress`]; `None` if the writer moved on under it and
+/// it should be walked again (never when `last`).
+fn verify_once(
+    storage: &dyn Storage,
+    progress: &mut dyn FnMut(u64, u64),
+    last: bool,
+) -> Result<Option<VerifyReport>, Error> {
     let listing = list(storage)?;
-    // The total, for progress: a missing or unreadable file is reported by the walk itself.
-    let total: u64 = listing
-        .segments
-        .iter()
-        .filter_map(|(_, name)| storage.open(name, false).and_then(|f| f.size()).ok())
-        .sum();
+    // Retention removes the oldest segments first: open them now, right after listing them
+    // (as a reader's view does), so that pruning during the walk cannot take them away. The
+    // total, for progress: a missing or unreadable file is reported by the walk itself.
+    let mut opened = HashMap::new();
+    let mut total = 0;
+    for (i, (number, name)) in listing.segments.iter().enumerate() {
+        let Ok(file) = storage.open(name, false) else {
+            continue;
+        };
+        total += file.size().unwrap_or(0);
+        if i < KEPT_OPEN {
+            opened.insert(*number, file);
+        }
+    }
     if listing.segments.is_empty() {
         return Err(Error::NotALog {
             dir: storage.location().to_path_buf(),
@@ -156,10 +194,21 @@ pub fn verify_storage_with_progress(
         progress: &mut |done| progress(done, total),
         done: 0,
         unsealed: None,
+        unsealed_file: None,
+        last_walk: last,
         past_tear: false,
     };
     for (i, (number, name)) in listing.segments.iter().enumerate() {
         if i > 0 && *number != listing.segments[i - 1].0 + 1 {
+            let missing = listing.segments[i - 1].0 + 1;
+            if pruned_since(storage, missing)? {
+                return Err(Error::Pruned {
+                    file: storage
+                        .location()
+                        .join(crate::listing::segment_name(missing)),
+                    segment: missing,
+                });
+            }
             walk.report.failure = Some(IntegrityError {
                 seq: walk.chain.map(|c| c.0),
                 file: storage.location().join(name),
@@ -168,13 +217,14 @@ pub fn verify_storage_with_progress(
             });
             break;
         }
-        match walk.segment(*number, name) {
+        match walk.segment(*number, name, opened.remove(number)) {
             Ok(()) => {}
             Err(Stop::Failed(e)) => {
                 walk.report.failure = Some(e);
                 break;
             }
             Err(Stop::Io(e)) => return Err(e),
+            Err(Stop::Again) => return Ok(None),
         }
     }
     if walk.report.failure.is_none() {
@@ -186,12 +236,14 @@ pub fn verify_storage_with_progress(
         r.head = head;
         r.events = next - r.first_seq;
     }
-    Ok(walk.report)
+    Ok(Some(walk.report))
 }
 
 enum Stop {
     Failed(IntegrityError),
     Io(Error),
+    /// The writer moved on under the walk: walk again.
+    Again,
 }
 
 struct Walk<'a> {
@@ -215,6 +267,11 @@ struct Walk<'a> {
     /// interrupted its sealing), as readers and recovery require: a sealed segment after it is
     /// a failure, reported here.
     unsealed: Option<IntegrityError>,
+    /// The file of that segment, to read its header again: a live writer may have sealed it
+    /// since, and the segments after it.
+    unsealed_file: Option<Arc<dyn SegmentFile>>,
+    /// Whether this is the last walk: one that finds the writer moved on reports what it found.
+    last_walk: bool,
     /// Set once a segment was found past a tear: activated after records that a crash lost
     /// from the unsealed segment before it, and holding nothing committed. Recovery removes such
     /// segments, and readers stop before them; every later segment must hold nothing
@@ -223,7 +280,13 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    fn segment(&mut self, number: u64, name: &str) -> Result<(), Stop> {
+    /// Walks segment `number`, whose file is `file` if it was opened already.
+    fn segment(
+        &mut self,
+        number: u64,
+        name: &str,
+        file: Option<Arc<dyn SegmentFile>>,
+    ) -> Result<(), Stop> {
         let path = self.storage.location().join(name);
         let io = |e: std::io::Error| Stop::Io(Error::io(format!("reading {}", path.display()), e));
         let fail = |seq: Option<u64>, offset: u64, reason: Reason| {
@@ -234,10 +297,15 @@ impl Walk<'_> {
                 reason,
             })
         };
-        let file: Arc<dyn SegmentFile> = self
-            .storage
-            .open(name, false)
-            .map_err(|e| Stop::Io(Error::io(format!("opening {}", path.display()), e)))?;
+        let file: Arc<dyn SegmentFile> = match file {
+            Some(f) => f,
+            None => self.storage.open(name, false).map_err(|e| {
+                match open_error(self.storage, number, name, "opening", e) {
+                    Error::Integrity(e) => Stop::Failed(*e),
+                    e => Stop::Io(e),
+                }
+            })?,
+        };
         let header = match SegmentHeader::read_raw(&*file) {
             Ok(h) => h,
             Err(ReadHeaderError::Io(e)) => return Err(io(e)),
@@ -499,9 +567,18 @@ impl Walk<'_> {
         // What follows the committed records.
         let sealed = newest.is_some_and(|s| s.sealed);
         if sealed && let Some(e) = self.unsealed.take() {
+            let sealed_since = self
+                .unsealed_file
+                .take()
+                .and_then(|f| SegmentHeader::read(&*f).ok())
+                .is_some_and(|h| h.newest().is_some_and(|s| s.sealed));
+            if sealed_since && !self.last_walk {
+                return Err(Stop::Again);
+            }
             return Err(Stop::Failed(e));
         }
         if !sealed && self.unsealed.is_none() {
+            self.unsealed_file = Some(file.clone());
             self.unsealed = Some(IntegrityError {
                 seq: Some(next_seq),
                 file: path.clone(),

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::inspect::{check_exit, failure_json};
 use crate::progress::Progress;
+use crate::views::with_snapshot;
 use crate::{Failure, dir_arg, timearg};
 
 /// The export encodings, as the command line names them.
@@ -96,7 +97,7 @@ fn parse_hash(s: &str) -> Result<Hash, String> {
 
 /// Runs `auditring export`.
 pub fn export(args: ExportArgs) -> Result<u8, Failure> {
-    let snapshot = auditring::Reader::open(&args.dir)?.snapshot()?;
+    let reader = auditring::Reader::open(&args.dir)?;
     let selection = if let Some(n) = args.last {
         Selection::Last(n)
     } else if args.since.is_some() || args.until.is_some() {
@@ -119,8 +120,12 @@ pub fn export(args: ExportArgs) -> Result<u8, Failure> {
         force: args.force,
     };
     let bar = Progress::new("exporting", "records");
-    let manifest = snapshot.export_with_progress(&args.out, &options, &mut |done, total| {
-        bar.update(done, total)
+    // Retention may remove segments of the view while they are exported: then export from a
+    // newer one (the unfinished export is not published).
+    let manifest = with_snapshot(&reader, |snapshot| {
+        snapshot.export_with_progress(&args.out, &options, &mut |done, total| {
+            bar.update(done, total)
+        })
     })?;
     drop(bar);
     if args.json {

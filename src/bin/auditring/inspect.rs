@@ -9,6 +9,7 @@ use time::format_description::well_known::Rfc3339;
 use auditring::IntegrityError;
 
 use crate::progress::Progress;
+use crate::views::with_snapshot;
 use crate::{Failure, dir_arg};
 
 /// Arguments of `auditring verify`.
@@ -125,12 +126,15 @@ pub fn verify(args: VerifyArgs) -> Result<u8, Failure> {
 /// Runs `auditring stat`.
 pub fn stat(args: StatArgs) -> Result<u8, Failure> {
     let reader = auditring::Reader::open(&args.dir)?;
-    let snap = reader.snapshot()?;
-    let segments = snap.segments()?;
+    // Retention may remove segments of the view while it is read: then read a newer one.
+    let (snap, segments, first, last) = with_snapshot(&reader, |snap| {
+        let segments = snap.segments()?;
+        let first = snap.get(snap.first_seq())?;
+        let last = snap.get(snap.head_seq())?;
+        Ok((snap.clone(), segments, first, last))
+    })?;
     let record_bytes: u64 = segments.iter().map(|s| s.record_bytes).sum();
     let file_bytes: u64 = segments.iter().map(|s| s.file_bytes).sum();
-    let first = snap.get(snap.first_seq())?;
-    let last = snap.get(snap.head_seq())?;
     let first_time = first.as_ref().map(|r| r.timestamp);
     let last_time = last.as_ref().map(|r| r.timestamp);
     if args.json {

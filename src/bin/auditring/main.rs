@@ -25,6 +25,7 @@ mod query;
 mod segments;
 mod tail;
 mod timearg;
+mod views;
 mod workload;
 
 use std::io::Write;

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::timearg::parse_time;
+use crate::views::{Visit, note_missed, scan};
 use crate::{Failure, dir_arg};
 
 /// Arguments of `auditring query`.
@@ -79,62 +80,72 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         filtered = true;
     }
 
-    let snap = auditring::Reader::open(&args.dir)?.snapshot()?;
+    // Retention may remove records while they are read: the query goes on in a newer view,
+    // and says which records it could not read (see `crate::views`).
+    let reader = auditring::Reader::open(&args.dir)?;
+    let snap = reader.snapshot()?;
+    let head = snap.head_seq();
     let stdout = io::stdout();
     let mut out = stdout.lock();
+    let mut buf = Vec::with_capacity(CHUNK + 4096);
     let Some(limit) = args.limit else {
         // Every match, printed as it is found.
-        let mut records = snap.iter();
-        let mut buf = Vec::with_capacity(CHUNK + 4096);
-        while let Some(r) = records.next_ref() {
-            let r = match r {
-                Ok(r) => r,
-                Err(e) => {
-                    // What was found before the failure is printed, then the failure.
-                    emit(&mut out, &buf)?;
-                    return Err(e.into());
-                }
-            };
-            if query.matches(&r) {
-                write_record(&mut buf, &r, args.json);
-                if buf.len() >= CHUNK {
-                    if !emit(&mut out, &buf)? {
-                        return Ok(0);
-                    }
-                    buf.clear();
+        let scanned = scan(&reader, snap, None, head, |visit| {
+            match visit {
+                Visit::Record(r) if query.matches(r) => write_record(&mut buf, r, args.json),
+                Visit::Record(_) => {}
+                Visit::Missed { first, last } => {
+                    note_missed(&mut buf, first, last, args.json);
                 }
             }
+            if buf.len() >= CHUNK {
+                if !emit(&mut out, &buf)? {
+                    return Ok(false);
+                }
+                buf.clear();
+            }
+            Ok(true)
+        });
+        // What was found before a failure is printed, then the failure.
+        if !matches!(scanned, Ok(false)) {
+            emit(&mut out, &buf)?;
         }
-        emit(&mut out, &buf)?;
-        return Ok(0);
+        return scanned.map(|_| 0);
     };
     if limit == 0 {
         return Ok(0);
     }
     // The last `limit` matches: keep their lines, reusing the buffer of the line that drops out.
     // Without filters they are simply the last `limit` records.
-    let mut records = if filtered {
-        snap.iter()
+    let from = if filtered {
+        None
     } else {
-        snap.last(limit as u64)
+        Some(
+            (head + 1)
+                .saturating_sub(limit as u64)
+                .max(snap.first_seq()),
+        )
     };
     let mut lines: VecDeque<Vec<u8>> = VecDeque::with_capacity(limit.min(1 << 16));
-    while let Some(r) = records.next_ref() {
-        let r = r?;
-        if !query.matches(&r) {
-            continue;
+    scan(&reader, snap, from, head, |visit| {
+        match visit {
+            Visit::Record(r) if query.matches(r) => {
+                let mut line = if lines.len() == limit {
+                    let mut old = lines.pop_front().expect("limit > 0");
+                    old.clear();
+                    old
+                } else {
+                    Vec::new()
+                };
+                write_record(&mut line, r, args.json);
+                lines.push_back(line);
+            }
+            Visit::Record(_) => {}
+            // Only said on stderr: the lines kept are the last matches read.
+            Visit::Missed { first, last } => note_missed(&mut Vec::new(), first, last, false),
         }
-        let mut line = if lines.len() == limit {
-            let mut old = lines.pop_front().expect("limit > 0");
-            old.clear();
-            old
-        } else {
-            Vec::new()
-        };
-        write_record(&mut line, &r, args.json);
-        lines.push_back(line);
-    }
-    let mut buf = Vec::with_capacity(CHUNK + 4096);
+        Ok(true)
+    })?;
     for line in lines {
         buf.extend_from_slice(&line);
         if buf.len() >= CHUNK {

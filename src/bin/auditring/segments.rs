@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::query::emit;
+use crate::views::with_snapshot;
 use crate::{Failure, dir_arg};
 
 /// Arguments of `auditring segments`.
@@ -22,8 +23,8 @@ pub struct Args {
 
 /// Runs `auditring segments`.
 pub fn run(args: Args) -> Result<u8, Failure> {
-    let snap = auditring::Reader::open(&args.dir)?.snapshot()?;
-    let segments = snap.segments()?;
+    let reader = auditring::Reader::open(&args.dir)?;
+    let segments = with_snapshot(&reader, |snap| snap.segments())?;
     let name = |s: &auditring::SegmentSummary| {
         s.path.file_name().map_or_else(
             || s.path.display().to_string(),
@@ -32,6 +33,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     };
     // A segment with no record has `last_seq == first_seq - 1`.
     let events = |s: &auditring::SegmentSummary| (s.last_seq + 1).saturating_sub(s.first_seq);
+    let last = segments.last().map(|s| s.number);
     let mut text = String::new();
     if args.json {
         let out: Vec<_> = segments
@@ -66,11 +68,23 @@ pub fn run(args: Args) -> Result<u8, Failure> {
                 name(s),
                 s.record_bytes,
                 s.file_bytes,
-                if s.sealed { "sealed" } else { "active" }
+                state(s, last)
             );
         }
     }
     // A reader that has gone (a broken pipe) is no failure.
     emit(&mut io::stdout().lock(), text.as_bytes())?;
     Ok(0)
+}
+
+/// How the text output shows a segment: sealed, the active one (the last, not sealed), or one
+/// before it whose sealing a crash interrupted (a writer seals it when it reopens the log).
+fn state(s: &auditring::SegmentSummary, last: Option<u64>) -> &'static str {
+    if s.sealed {
+        "sealed"
+    } else if Some(s.number) == last {
+        "active"
+    } else {
+        "unsealed (a crash interrupted its sealing)"
+    }
 }

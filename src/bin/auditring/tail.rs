@@ -6,9 +6,8 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::Duration;
 
-use auditring::Records;
-
 use crate::query::{emit, write_record};
+use crate::views::{self, Visit};
 use crate::{Failure, dir_arg};
 
 /// Arguments of `auditring tail`.
@@ -35,19 +34,36 @@ const POLL: Duration = Duration::from_millis(100);
 const CHUNK: usize = 64 * 1024;
 
 /// Runs `auditring tail`.
+///
+/// A writer that prunes may remove records before `--follow` reads them (when it falls
+/// behind): which seqs were missed, and why, is said (see `crate::views`), and following goes
+/// on from the first record still there.
 pub fn run(args: Args) -> Result<u8, Failure> {
     let reader = auditring::Reader::open(&args.dir)?;
     let snap = reader.snapshot()?;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let mut buf = Vec::with_capacity(CHUNK + 4096);
-    if !print(&mut out, &mut buf, snap.last(args.lines), args.json)? || !args.follow {
-        return Ok(0);
-    }
     let log_id = snap.log_id();
     // Every record up to `done` has been printed or was before the first ones asked for.
-    let mut done = snap.head_seq();
-    drop(snap);
+    let done = snap.head_seq();
+    let from = (done + 1).saturating_sub(args.lines).max(snap.first_seq());
+    let read = print(&reader, &mut out, &mut buf, snap, from, done, args.json)?;
+    if !read || !args.follow {
+        return Ok(0);
+    }
+    follow(&args, &reader, &log_id, done, &mut out, &mut buf)
+}
+
+/// Prints each record written after `done`, as it is written, until stdout's reader goes.
+fn follow(
+    args: &Args,
+    reader: &auditring::Reader,
+    log_id: &str,
+    mut done: u64,
+    out: &mut impl Write,
+    buf: &mut Vec<u8>,
+) -> Result<u8, Failure> {
     loop {
         thread::sleep(POLL);
         if reader_gone() {
@@ -55,14 +71,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         }
         let snap = reader.snapshot()?;
         if snap.log_id() != log_id {
-            return Err(Failure {
-                code: 1,
-                message: format!(
-                    "the log in {} was replaced by another one (log id {} instead of {log_id})",
-                    args.dir.display(),
-                    snap.log_id()
-                ),
-            });
+            return Err(views::replaced(reader, &snap, log_id));
         }
         let head = snap.head_seq();
         if head < done {
@@ -75,7 +84,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
             });
         }
         if head > done {
-            if !print(&mut out, &mut buf, snap.range(done + 1..=head), args.json)? {
+            if !print(reader, out, buf, snap, done + 1, head, args.json)? {
                 return Ok(0);
             }
             done = head;
@@ -83,32 +92,47 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     }
 }
 
-/// Prints `records` and flushes; `Ok(false)` when stdout's reader has gone.
+/// Prints records `from..=to` of `snap` (and says which of them were pruned before they
+/// could be read), flushing as it goes; `Ok(false)` when stdout's reader has gone.
 fn print(
+    reader: &auditring::Reader,
     out: &mut impl Write,
     buf: &mut Vec<u8>,
-    mut records: Records<'_>,
+    snap: auditring::Snapshot,
+    from: u64,
+    to: u64,
     json: bool,
 ) -> Result<bool, Failure> {
     buf.clear();
-    while let Some(r) = records.next_ref() {
-        let r = match r {
-            Ok(r) => r,
-            Err(e) => {
-                // What was read before the failure is printed, then the failure.
-                emit(out, buf)?;
-                return Err(e.into());
+    let scanned = views::scan(reader, snap, Some(from), to, |visit| {
+        match visit {
+            Visit::Record(r) => write_record(buf, r, json),
+            Visit::Missed { first, last } => {
+                // What was read before goes out first, so the note falls where the gap is.
+                if !emit(out, buf)? {
+                    return Ok(false);
+                }
+                buf.clear();
+                views::note_missed(buf, first, last, json);
             }
-        };
-        write_record(buf, &r, json);
+        }
         if buf.len() >= CHUNK {
             if !emit(out, buf)? {
                 return Ok(false);
             }
             buf.clear();
         }
+        Ok(true)
+    });
+    match scanned {
+        Ok(true) => emit(out, buf),
+        Ok(false) => Ok(false),
+        Err(e) => {
+            // What was read before the failure is printed, then the failure.
+            emit(out, buf)?;
+            Err(e)
+        }
     }
-    emit(out, buf)
 }
 
 /// Whether stdout is a pipe or socket whose reader has gone, or is closed: `--follow` then
