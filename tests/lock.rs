@@ -177,6 +177,16 @@ fn a_segment_that_is_a_symlink_is_named_as_one_by_every_reader() {
         assert!(err.contains(expect), "{args:?}: {err}");
     }
     assert_eq!(fs::read(&copy).unwrap(), before, "the target was written");
+    // The independent verifier, written from FORMAT.md §1, says the same.
+    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/verify_log.py");
+    let out = Command::new("python3")
+        .arg(tool)
+        .arg(&log)
+        .output()
+        .expect("python3 is required by this test");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(expect), "{err}");
 }
 
 #[test]
@@ -190,7 +200,10 @@ fn the_next_segment_name_taken_by_a_symlink_writes_nothing_through_it() {
     for name in [".0000000000000002.seg.tmp", "0000000000000002.seg"] {
         symlink(&outside, log.join(name)).unwrap();
         let e = Ring::open(&log).unwrap_err();
-        assert!(e.to_string().contains(&format!("{name} is a symlink")), "{e}");
+        assert!(
+            e.to_string().contains(&format!("{name} is a symlink")),
+            "{e}"
+        );
         fs::remove_file(log.join(name)).unwrap();
     }
     assert_eq!(fs::read_to_string(&outside).unwrap(), "keep");
@@ -383,9 +396,19 @@ fn demo_reuses_its_own_log_and_an_empty_directory() {
     let empty = dir.path().join("empty");
     fs::create_dir(&empty).unwrap();
     let out = demo(&empty, &[]);
-    assert_eq!(code(&out), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        code(&out),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = demo(&empty, &[]);
-    assert_eq!(code(&out), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        code(&out),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(verified_events(&empty), 2000);
 }
 
@@ -397,7 +420,12 @@ fn demo_compare_keeps_a_baselines_directory_it_did_not_make() {
     fs::create_dir(&baselines).unwrap();
     fs::write(baselines.join("locked.jsonl"), "someone else's").unwrap();
     let out = demo(&log, &["--compare"]);
-    assert_eq!(code(&out), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        code(&out),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         fs::read_to_string(baselines.join("locked.jsonl")).unwrap(),
         "someone else's"
@@ -405,6 +433,11 @@ fn demo_compare_keeps_a_baselines_directory_it_did_not_make() {
     assert!(!log.exists(), "demo wrote before refusing");
     fs::remove_dir_all(&baselines).unwrap();
     let out = demo(&log, &["--compare"]);
-    assert_eq!(code(&out), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        code(&out),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!baselines.exists());
 }
