@@ -88,8 +88,9 @@ impl FsStorage {
         }
     }
 
-    /// Opens `name` in the directory with `flags` (plus `O_NOFOLLOW | O_CLOEXEC`), and checks
-    /// that what was opened is a regular file.
+    /// Opens `name` in the directory with `flags` (plus `O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK`),
+    /// and checks that what was opened is a regular file. `O_NONBLOCK` keeps a FIFO put in
+    /// place of a file from blocking the open; it changes nothing for a regular file.
     fn open_at(&self, dir: &OwnedFd, name: &str, flags: libc::c_int) -> io::Result<File> {
         let c = c_name(name)?;
         // SAFETY: `c` is a NUL-terminated string that outlives the call; `dir` is an open
@@ -98,7 +99,7 @@ impl FsStorage {
             libc::openat(
                 dir.as_raw_fd(),
                 c.as_ptr(),
-                flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                flags | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK,
                 0o644 as libc::c_uint,
             )
         };
@@ -130,9 +131,7 @@ impl FsStorage {
 
     /// The process id recorded in `LOCK`, if it names a live process.
     fn recorded_holder(&self, dir: &OwnedFd) -> Option<u32> {
-        let file = self
-            .open_at(dir, LOCK_FILE, libc::O_RDONLY | libc::O_NONBLOCK)
-            .ok()?;
+        let file = self.open_at(dir, LOCK_FILE, libc::O_RDONLY).ok()?;
         let mut buf = [0u8; LOCK_READ_MAX];
         let n = file.read_at(&mut buf, 0).ok()?;
         let pid: u32 = std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()?;
@@ -430,7 +429,7 @@ impl Storage for FsStorage {
         /// Markers are a few hundred bytes; anything much larger is not one.
         const MAX: u64 = 1 << 20;
         let dir = self.dir_fd()?;
-        let file = match self.open_at(&dir, name, libc::O_RDONLY | libc::O_NONBLOCK) {
+        let file = match self.open_at(&dir, name, libc::O_RDONLY) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
@@ -482,11 +481,7 @@ impl Storage for FsStorage {
 
     fn record_holder(&self) -> io::Result<()> {
         let dir = self.dir_fd()?;
-        let file = self.open_at(
-            &dir,
-            LOCK_FILE,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_NONBLOCK,
-        )?;
+        let file = self.open_at(&dir, LOCK_FILE, libc::O_WRONLY | libc::O_CREAT)?;
         file.set_len(0)?;
         file.write_all_at(format!("{}\n", std::process::id()).as_bytes(), 0)
     }
