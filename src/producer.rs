@@ -127,7 +127,10 @@ impl Producer {
     pub fn push_tracked(&self, event: Event) -> Result<PendingReceipt, PushError> {
         let (ticket, completion) = Ticket::new();
         self.enqueue(event, Some(completion), true)?;
-        Ok(PendingReceipt { ticket })
+        Ok(PendingReceipt {
+            ticket,
+            opener: self.opener,
+        })
     }
 
     /// Pushes an event and waits for its receipt: its sequence number and chain hash, once it is

@@ -294,7 +294,8 @@ impl Drop for CloseOnUnwind {
 /// lock, the files or the parent's threads (the parent's lock stays held and its chain goes on).
 /// The child may still read: [`Ring::snapshot`] shows the log as it was at the fork, and a
 /// [`Reader`](crate::Reader) opened in the child sees what the parent has written since. A
-/// [`PendingReceipt`] taken before the fork completes only in the parent.
+/// [`PendingReceipt`] still pending at the fork completes only in the parent; waiting for it in
+/// the child fails at once with [`Error::Forked`].
 pub struct Ring {
     producer: Producer,
     sequencer: Option<JoinHandle<Result<(), Error>>>,

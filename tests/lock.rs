@@ -326,6 +326,36 @@ fn a_forked_child_that_drops_the_ring_leaves_the_parent_locked() {
     assert_eq!(verified_events(&log), 2);
 }
 
+#[test]
+fn a_receipt_pending_at_the_fork_fails_in_the_child_and_arrives_in_the_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    // The sequencer waits at the gate: the event is still queued when the process forks.
+    let gate = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let ring = Ring::builder(&log)
+        .sequencer_start_gate(gate.clone(), false)
+        .open()
+        .unwrap();
+    let pending = ring.push_tracked(event(0)).unwrap();
+    let mut pending = Some(pending);
+    let code = in_child(|| {
+        // A hang would be a death by SIGALRM, which the parent reports.
+        // SAFETY: plain system call.
+        unsafe { libc::alarm(60) };
+        let parent = std::os::unix::process::parent_id();
+        match pending.take().unwrap().wait() {
+            Err(Error::Forked { pid }) if pid == parent => 0,
+            _ => 2,
+        }
+    });
+    assert_eq!(code, 0);
+    gate.wait();
+    let receipt = pending.unwrap().wait().unwrap();
+    assert_eq!(receipt.seq, 1);
+    ring.close().unwrap();
+    assert_eq!(verified_events(&log), 1);
+}
+
 // ---- item 1: demo deletes only what it made ------------------------------------------------
 
 fn demo(dir: &Path, extra: &[&str]) -> std::process::Output {
