@@ -140,6 +140,23 @@ fn lock_as_a_symlink_to_a_file_outside_is_refused_and_the_file_untouched() {
 }
 
 #[test]
+fn lock_as_a_hard_link_to_a_file_outside_is_not_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    closed_log(&log, 1);
+    let outside = dir.path().join("precious");
+    fs::write(&outside, "precious data\n").unwrap();
+    fs::remove_file(log.join("LOCK")).unwrap();
+    fs::hard_link(&outside, log.join("LOCK")).unwrap();
+    closed_log(&log, 1);
+    assert_eq!(fs::read_to_string(&outside).unwrap(), "precious data\n");
+    assert_eq!(
+        fs::read_to_string(log.join("LOCK")).unwrap(),
+        format!("{}\n", std::process::id())
+    );
+}
+
+#[test]
 fn a_dangling_lock_symlink_creates_nothing_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");

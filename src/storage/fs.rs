@@ -481,8 +481,14 @@ impl Storage for FsStorage {
 
     fn record_holder(&self) -> io::Result<()> {
         let dir = self.dir_fd()?;
-        let file = self.open_at(&dir, LOCK_FILE, libc::O_WRONLY | libc::O_CREAT)?;
-        file.set_len(0)?;
+        // A new file every time, never one written in place: an existing `LOCK` may be a hard
+        // link to a file elsewhere. The lock is held, so no other writer races for the name.
+        match unlink_at(&dir, LOCK_FILE) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL;
+        let file = self.open_at(&dir, LOCK_FILE, flags)?;
         file.write_all_at(format!("{}\n", std::process::id()).as_bytes(), 0)
     }
 }
