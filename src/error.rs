@@ -104,6 +104,16 @@ pub enum Error {
         /// Its segment number.
         segment: u64,
     },
+    /// The ring was opened by another process, of which this one is a child forked since: a
+    /// child can neither write to the log nor release its lock (see [`crate::Ring`]).
+    #[error(
+        "the ring was opened by process {pid}, before a fork: this process (a forked child) \
+         cannot write to it, flush it or release its lock"
+    )]
+    Forked {
+        /// The process that opened the ring.
+        pid: u32,
+    },
 }
 
 impl Error {
@@ -168,8 +178,9 @@ pub enum PushError {
         /// Why.
         source: EventError,
     },
-    /// The ring cannot take events: it is poisoned by a failed sync, or stalled because its
-    /// storage is full.
+    /// The ring cannot take events: it is poisoned by a failed sync, stalled because its
+    /// storage is full, or this process is a child forked since the ring was opened
+    /// ([`Error::Forked`]).
     Failed {
         /// The event.
         event: Event,

@@ -52,7 +52,8 @@
 //!   sequence and sync every event pushed before them.
 //! * **Durability as configured.** See [`Durability`]: with group commit, a receipt is issued
 //!   only after the `msync` that made its event durable; a failed sync poisons the ring.
-//! * **One chain.** One writer per log, across processes (an exclusive lock on `DIR/LOCK`).
+//! * **One chain.** One writer per log, across processes (an exclusive `flock` on the log directory itself, whatever
+//!   happens to the files in it; a process forked from the writer cannot write or unlock).
 //! * **Tamper evidence.** Any change to a committed byte is found by [`verify()`], with the seq,
 //!   file, byte offset and reason. Reopening examines only the end of the log.
 //!
@@ -87,6 +88,7 @@ mod cursor;
 mod error;
 mod event;
 pub mod export;
+mod fork;
 mod hash;
 mod header;
 mod listing;

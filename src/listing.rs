@@ -48,20 +48,45 @@ pub(crate) struct Listing {
     pub(crate) foreign: Vec<String>,
 }
 
+/// Whether `name` is one a log uses (a segment, a temporary, the lock file, the export marker
+/// or its replacement): an entry with such a name must be a regular file.
+pub(crate) fn is_log_name(name: &str) -> bool {
+    parse_segment_name(name).is_some()
+        || is_temporary(name)
+        || name == crate::storage::LOCK_FILE
+        || name == EXPORTED_FILE
+        || name.starts_with(&format!(".{EXPORTED_FILE}.tmp-"))
+}
+
+/// Whether `name` is a temporary of a segment creation (`.NAME.tmp`).
+fn is_temporary(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .strip_suffix(".tmp")
+            .is_some_and(|inner| parse_segment_name(&inner[1..]).is_some())
+}
+
 /// Lists and classifies the files of `storage`.
 pub(crate) fn list(storage: &dyn Storage) -> Result<Listing, Error> {
-    let names = storage
-        .list()
-        .map_err(|e| Error::io(format!("listing {}", storage.location().display()), e))?;
+    let names = storage.list().map_err(|e| {
+        let dir = storage.location().to_path_buf();
+        match e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<crate::storage::NotRegular>())
+        {
+            // A name of the log taken by a symlink or a special file (FORMAT.md §1).
+            Some(entry) => Error::NotALog {
+                dir,
+                reason: entry.to_string(),
+            },
+            None => Error::io(format!("listing {}", dir.display()), e),
+        }
+    })?;
     let mut listing = Listing::default();
     for name in names {
         if let Some(n) = parse_segment_name(&name) {
             listing.segments.push((n, name));
-        } else if name.starts_with('.')
-            && name
-                .strip_suffix(".tmp")
-                .is_some_and(|inner| parse_segment_name(&inner[1..]).is_some())
-        {
+        } else if is_temporary(&name) {
             listing.temporary.push(name);
         } else if name != crate::storage::LOCK_FILE
             && name != EXPORTED_FILE

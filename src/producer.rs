@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, PushError};
 use crate::event::{Event, now_nanos};
+use crate::fork::Opener;
 use crate::hash::{Hash, leaf_hash};
 use crate::queue::TryPushError;
 use crate::receipt::{Completion, PendingReceipt, Receipt, Ticket};
@@ -93,9 +94,15 @@ pub(crate) fn encode(event: &Event, max_body: usize) -> Result<Encoded, crate::E
 /// Every push encodes the event and computes its leaf hash on the calling thread, then enqueues
 /// it without taking any lock. Events pushed by one producer thread are sequenced in the order
 /// it pushed them.
+///
+/// In a process forked after the ring was opened, every push, and [`Producer::flush`], fails at
+/// once with [`Error::Forked`] (the event handed back): the child has none of the ring's threads,
+/// and only the process that opened a ring may write to its log.
 #[derive(Clone)]
 pub struct Producer {
     pub(crate) shared: Arc<Shared>,
+    /// The process that opened the ring (see `crate::fork`).
+    pub(crate) opener: Opener,
 }
 
 // The errors hand the event back by value, as crossbeam-channel's `TrySendError` does.
@@ -120,7 +127,10 @@ impl Producer {
     pub fn push_tracked(&self, event: Event) -> Result<PendingReceipt, PushError> {
         let (ticket, completion) = Ticket::new();
         self.enqueue(event, Some(completion), true)?;
-        Ok(PendingReceipt { ticket })
+        Ok(PendingReceipt {
+            ticket,
+            opener: self.opener,
+        })
     }
 
     /// Pushes an event and waits for its receipt: its sequence number and chain hash, once it is
@@ -132,6 +142,7 @@ impl Producer {
     /// Waits until every event pushed before the call (by any thread) is sequenced, visible to
     /// snapshots and, under a durable policy, synced.
     pub fn flush(&self) -> Result<(), Error> {
+        self.check_opener()?;
         self.shared.check_health()?;
         let (ticket, completion) = Ticket::new();
         let shared = &*self.shared;
@@ -148,6 +159,9 @@ impl Producer {
         ticket: Option<Completion>,
         wait: bool,
     ) -> Result<(), PushError> {
+        if let Err(source) = self.check_opener() {
+            return Err(PushError::Failed { event, source });
+        }
         if let Err(source) = self.shared.check_health() {
             return Err(PushError::Failed { event, source });
         }
@@ -173,6 +187,20 @@ impl Producer {
                 Err(TryPushError::Closed(_)) => Err(PushError::Closed(event)),
             }
         }
+    }
+}
+
+impl Producer {
+    /// Fails with [`Error::Forked`] in a process forked since the ring was opened. One relaxed
+    /// atomic load.
+    #[inline]
+    pub(crate) fn check_opener(&self) -> Result<(), Error> {
+        if self.opener.forked() {
+            return Err(Error::Forked {
+                pid: self.opener.pid,
+            });
+        }
+        Ok(())
     }
 }
 

@@ -121,8 +121,13 @@ impl Drop for Completion {
 ///
 /// Returned by [`Producer::push_tracked`](crate::Producer::push_tracked). Any one thread may
 /// wait for it.
+///
+/// In a process forked while the receipt was pending, it can never arrive (the ring's threads are
+/// the parent's): [`PendingReceipt::wait`] then fails at once with [`Error::Forked`].
 pub struct PendingReceipt {
     pub(crate) ticket: Arc<Ticket>,
+    /// The process that opened the ring (see `crate::fork`).
+    pub(crate) opener: crate::fork::Opener,
 }
 
 impl PendingReceipt {
@@ -130,6 +135,11 @@ impl PendingReceipt {
     ///
     /// Fails if the ring was poisoned by a failed sync before the event became durable.
     pub fn wait(self) -> Result<Receipt, Error> {
+        if self.ticket.get().is_none() && self.opener.forked() {
+            return Err(Error::Forked {
+                pid: self.opener.pid,
+            });
+        }
         self.ticket.wait()
     }
 

@@ -11,6 +11,7 @@ use crate::committer::{CommitMsg, Committer};
 use crate::config::{Durability, Options};
 use crate::error::{Error, PushError, lock_error};
 use crate::event::Event;
+use crate::fork::Opener;
 use crate::preparer;
 use crate::producer::Producer;
 use crate::published::{Published, SegmentEntry, SegmentInfo};
@@ -130,6 +131,13 @@ impl RingBuilder {
             .lock(options.wait_for_lock)
             .map_err(|e| lock_error(location.clone(), e))?;
         let rec = recover(&*storage, &options)?;
+        // Only now that the directory is known to be a log (recovery refuses anything else).
+        storage.record_holder().map_err(|e| {
+            Error::io(
+                format!("recording this writer's pid in {}", location.display()),
+                e,
+            )
+        })?;
 
         let mut segments = rec.sealed;
         segments.push(Arc::new(SegmentEntry::known(
@@ -222,7 +230,10 @@ impl RingBuilder {
             sequencer.run(consumer)
         })?;
         Ok(Ring {
-            producer: Producer { shared },
+            producer: Producer {
+                shared,
+                opener: Opener::current(),
+            },
             sequencer: Some(sequencer),
             lock: Some(lock),
             retention,
@@ -272,6 +283,19 @@ impl Drop for CloseOnUnwind {
 /// [`Ring::producer`]), read through [`Ring::snapshot`], and [`Ring::close`] it to drain the
 /// queue, sync and release the writer lock. Dropping a ring closes it too, but cannot report a
 /// failure.
+///
+/// # Fork
+///
+/// Only the process that opened a ring writes to it. In a child forked after the opening (which
+/// has a copy of the ring but none of its threads, and shares the lock's open file description
+/// with its parent): every push, [`Ring::flush`], [`Ring::push_receipt`] and
+/// [`Ring::apply_retention`] fail at once with [`Error::Forked`], handing the event back;
+/// [`Ring::close`] returns [`Error::Forked`], and neither it nor dropping the ring touches the
+/// lock, the files or the parent's threads (the parent's lock stays held and its chain goes on).
+/// The child may still read: [`Ring::snapshot`] shows the log as it was at the fork, and a
+/// [`Reader`](crate::Reader) opened in the child sees what the parent has written since. A
+/// [`PendingReceipt`] still pending at the fork completes only in the parent; waiting for it in
+/// the child fails at once with [`Error::Forked`].
 pub struct Ring {
     producer: Producer,
     sequencer: Option<JoinHandle<Result<(), Error>>>,
@@ -388,6 +412,7 @@ impl Ring {
     /// Retention runs by itself after every rotation; this is for tests, tools and embedders
     /// that want to know. Does nothing without a policy.
     pub fn apply_retention(&self) -> Result<RetentionPass, Error> {
+        self.producer.check_opener()?;
         let Some(wake) = &self.retention else {
             return Ok(RetentionPass::default());
         };
@@ -415,6 +440,10 @@ impl Ring {
     }
 
     fn shutdown(&mut self) -> Result<(), Error> {
+        if let Err(forked) = self.producer.check_opener() {
+            self.abandon_in_child();
+            return Err(forked);
+        }
         let Some(handle) = self.sequencer.take() else {
             return Ok(());
         };
@@ -428,6 +457,23 @@ impl Ring {
         });
         self.lock.take();
         result
+    }
+}
+
+impl Ring {
+    /// In a forked child: lets go of the ring without touching the parent's threads (they do
+    /// not exist here: joining would fail), the queue, the files, or the lock (which the child
+    /// shares with its parent: the guard does not unlock in a child, see `crate::fork`).
+    fn abandon_in_child(&mut self) {
+        if let Some(handle) = self.sequencer.take() {
+            // Neither joined nor detached: the thread behind it lives in the parent only.
+            std::mem::forget(handle);
+        }
+        if let Some(wake) = self.retention.take() {
+            // The retention thread's receiver is the parent's; leave its channel as it is.
+            std::mem::forget(wake);
+        }
+        self.lock.take();
     }
 }
 

@@ -147,7 +147,8 @@ fn demo_refuses_to_replace_a_directory_that_is_not_a_log() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("precious.txt"), "keep me").unwrap();
     let out = run(&["demo", "--dir", s(dir.path()), "--events", "10"], "");
-    assert_eq!(out.status.code(), Some(2));
+    // Exit 5: the output exists (issue 12, item 1).
+    assert_eq!(out.status.code(), Some(5));
     assert!(stderr(&out).contains("precious.txt"), "{}", stderr(&out));
     assert_eq!(
         std::fs::read_to_string(dir.path().join("precious.txt")).unwrap(),

@@ -100,39 +100,52 @@ fn check_report(out: &Output, dir: &Path, before: u64, first_line_i: u64) -> u64
 }
 
 #[test]
-fn a_directory_where_the_next_segment_goes_ends_append_with_the_exact_lines_written() {
+fn a_directory_put_where_the_next_segment_goes_ends_append_with_the_exact_lines_written() {
+    use std::io::{BufRead, BufReader};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
     let d = dir.to_str().unwrap();
     let seg = ["--segment-size", "65536"];
     let out = run(&[&["append", d][..], &seg].concat(), lines(0, 10));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A writer runs; once its first events are in (far from the half of the segment where the
+    // next one is created ahead of time), a directory takes the next segment's name.
+    let mut child = Command::new(bin())
+        .args([&["append", d, "--receipts"][..], &seg].concat())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let mut receipts = BufReader::new(child.stdout.take().unwrap());
+    input.write_all(lines(10, 20).as_bytes()).unwrap();
+    input.flush().unwrap();
+    let mut printed = 0u64;
+    let mut line = String::new();
+    while printed < 10 {
+        line.clear();
+        assert!(receipts.read_line(&mut line).unwrap() > 0, "no receipt");
+        printed += 1;
+    }
     std::fs::create_dir(dir.join("0000000000000002.seg")).unwrap();
-    let out = run(
-        &[&["append", d, "--receipts"][..], &seg].concat(),
-        lines(10, 2_000),
-    );
+    let writer = std::thread::spawn(move || {
+        // A broken pipe is the command having stopped reading: allowed.
+        let _ = input.write_all(lines(20, 2_000).as_bytes());
+    });
+    let rest: Vec<String> = receipts.lines().map(Result::unwrap).collect();
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is a directory"), "{stderr}");
+    // The operator moves the directory away (readers refuse a log holding one), checks the
+    // report, and resumes where it said.
+    std::fs::remove_dir(dir.join("0000000000000002.seg")).unwrap();
     let resume = check_report(&out, &dir, 10, 10);
     // Every receipt printed is for an event in the log.
-    let receipts = String::from_utf8_lossy(&out.stdout).lines().count() as u64;
-    assert_eq!(receipts, resume - 1);
-    // The operator moves the directory away and resumes where the report said.
-    std::fs::remove_dir(dir.join("0000000000000002.seg")).unwrap();
-    let out = run(
-        &[&["append", d][..], &seg].concat(),
-        lines(10 + resume - 1, 2_000),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(printed + rest.len() as u64, resume - 1);
+    let out = run(&[&["append", d][..], &seg].concat(), lines(10 + resume - 1, 2_000));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(logged(&dir), (0..2_000).collect::<Vec<_>>());
 }
 

@@ -32,6 +32,7 @@ import os
 import re
 import stat
 import struct
+import stat
 import sys
 
 # Section 2 and 3.
@@ -117,6 +118,33 @@ def parse_segment_name(name):
         return None
     n = int(digits, 16)
     return n if n != 0 else None
+
+
+def is_log_name(name):
+    """Section 1: a name the log uses (segment, temporary, lock file, export marker); an entry
+    with such a name must be a regular file."""
+    return (
+        parse_segment_name(name) is not None
+        or (name.startswith(".") and name.endswith(".tmp") and parse_segment_name(name[1:-4]))
+        or name in (LOCK_FILE, EXPORTED_FILE)
+        or name.startswith(EXPORTED_TMP_PREFIX)
+    )
+
+
+def entry_kind(entry):
+    """What a directory entry that is not a regular file is, for messages."""
+    if entry.is_symlink():
+        return "a symlink"
+    mode = entry.stat(follow_symlinks=False).st_mode
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
+        return "a device"
+    return "not a regular file"
 
 
 def classify(names):
@@ -882,7 +910,16 @@ def main(argv):
         directory, receipts = parse_args(argv[1:])
         if not os.path.isdir(directory):
             raise UsageError("%s is not a directory" % directory)
-        names = [e.name for e in os.scandir(directory) if e.is_file(follow_symlinks=False)]
+        names = []
+        for entry in os.scandir(directory):
+            if entry.is_file(follow_symlinks=False):
+                names.append(entry.name)
+            elif is_log_name(entry.name):
+                # Section 1: a name of the log taken by a symlink or a special file.
+                raise UsageError(
+                    "%s is not an auditring log: %s is %s, not a regular file"
+                    % (directory, entry.name, entry_kind(entry))
+                )
         segments, _temporary, foreign = classify(names)
         if not segments:
             raise UsageError("%s is not an auditring log: it holds no segment files" % directory)

@@ -5,7 +5,8 @@
 //! [`WritableMap::sync`]. Two implementations ship with the crate:
 //!
 //! * [`FsStorage`]: a directory; segments are preallocated with `fallocate`, mapped with `mmap`,
-//!   synced with `msync(MS_SYNC)`, and the writer lock is an `flock` on `DIR/LOCK`;
+//!   synced with `msync(MS_SYNC)`; the writer lock is an `flock` on the directory itself, and
+//!   no symlink inside the directory is ever followed;
 //! * [`MemStorage`]: memory only, keeping apart what was written and what was synced, so a test
 //!   can take the image a crash would leave behind ([`MemStorage::crash_image`]) and reopen it,
 //!   or a harsher one in which every page written since its last sync is independently kept,
@@ -22,7 +23,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use fs::{FsStorage, LOCK_FILE};
+pub use fs::{FsStorage, LOCK_FILE, NotRegular};
 pub use memory::{DirtyPage, MemStorage, PAGE_SIZE, PageFate, SECTOR_SIZE};
 
 /// Where a log's files live.
@@ -57,13 +58,21 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
     /// Takes the exclusive writer lock, waiting for it if `wait`. The lock is held until the
     /// returned guard is dropped, and released by the operating system if the process dies.
     fn lock(&self, wait: bool) -> Result<LockGuard, LockError>;
+
+    /// Records, for the message another writer gets, that this process holds the lock (for
+    /// `FsStorage`, its pid in `LOCK`). Called by a writer once it holds the lock and has found
+    /// the directory to be a log, so that a directory refused as not a log is left as it was.
+    /// Informational only: the default does nothing.
+    fn record_holder(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Holds a [`Storage`]'s writer lock until dropped.
 pub struct LockGuard(#[allow(dead_code)] Box<dyn Any + Send + Sync>);
 
 impl LockGuard {
-    /// Wraps whatever keeps the lock held (for `FsStorage`, the open lock file).
+    /// Wraps whatever keeps the lock held (for `FsStorage`, the locked directory).
     pub fn new(holder: Box<dyn Any + Send + Sync>) -> LockGuard {
         LockGuard(holder)
     }
@@ -85,7 +94,7 @@ pub enum LockError {
         /// The holder's process id, when it could be read from the lock file.
         pid: Option<u32>,
     },
-    /// The lock file could not be opened or locked.
+    /// The directory could not be opened or locked.
     #[error("cannot take the writer lock: {0}")]
     Io(#[source] io::Error),
 }
@@ -194,5 +203,8 @@ impl<S: Storage + ?Sized> Storage for Arc<S> {
     }
     fn lock(&self, wait: bool) -> Result<LockGuard, LockError> {
         (**self).lock(wait)
+    }
+    fn record_holder(&self) -> io::Result<()> {
+        (**self).record_holder()
     }
 }

@@ -13,7 +13,9 @@ use crate::{DurabilityArg, Failure, dir_arg};
 /// Arguments of `auditring demo`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Where to write the log; recreated on every run.
+    /// Where to write the log: a directory that does not exist, an empty one, or one that an
+    /// earlier `demo` made (holding its DEMO file), which is emptied first. Anything else is
+    /// refused: a log in use (exit 3), any other directory or log (exit 5).
     #[arg(long, default_value = "./auditring-demo", value_parser = dir_arg)]
     dir: PathBuf,
     /// Number of events in all.
@@ -48,31 +50,164 @@ pub struct Args {
     json: bool,
 }
 
-/// Removes a previous demo log, refusing to touch a directory that holds anything else.
-fn recreate(dir: &Path) -> Result<(), Failure> {
-    if dir.exists() {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| Failure::input(format!("{} cannot be read: {e}", dir.display())))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Failure::input(format!("{}: {e}", dir.display())))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let ours = name == "LOCK"
-                || (name.ends_with(".seg") && name.len() == 20)
-                || (name.starts_with('.') && name.ends_with(".seg.tmp"));
-            if !ours {
-                return Err(Failure::input(format!(
-                    "{} exists and holds {name:?}, which is not part of an auditring log; \
-                     choose another --dir",
-                    dir.display()
-                )));
-            }
-        }
-        std::fs::remove_dir_all(dir).map_err(|e| Failure {
-            code: 4,
-            message: format!("removing the previous demo log {}: {e}", dir.display()),
+/// The file `demo` writes into every directory it creates (its log, and the baselines' files):
+/// only a directory that carries it is ever emptied by a later run.
+const MARK: &str = "DEMO";
+
+/// What [`MARK`] holds.
+const MARK_TEXT: &str = "made by `auditring demo`, which may empty and reuse this directory\n";
+
+/// The files `demo --compare` writes into `DIR.baselines`.
+const BASELINE_FILES: [&str; 2] = ["locked.jsonl", "write-behind.jsonl"];
+
+/// A refusal to touch an existing directory: exit code 5, with the way to proceed.
+fn exists(dir: &Path, what: &str) -> Failure {
+    Failure {
+        code: 5,
+        message: format!(
+            "{} exists and {what}; demo only reuses a directory it made itself (one holding its \
+             {MARK} file) or an empty one: choose another --dir, or remove it yourself",
+            dir.display()
+        ),
+    }
+}
+
+/// The names in `dir`, or `None` if it does not exist. Fails with exit code 5 if it exists and
+/// is not a directory.
+fn entries(dir: &Path) -> Result<Option<Vec<String>>, Failure> {
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(failed(format!("{}: {e}", dir.display()))),
+        Ok(m) if !m.is_dir() => return Err(exists(dir, "is not a directory")),
+        Ok(_) => {}
+    }
+    let mut names = Vec::new();
+    let read = std::fs::read_dir(dir)
+        .map_err(|e| failed(format!("{} cannot be read: {e}", dir.display())))?;
+    for entry in read {
+        let entry = entry.map_err(|e| failed(format!("{}: {e}", dir.display())))?;
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    Ok(Some(names))
+}
+
+/// Whether every entry is a regular file (a symlink is not followed), and `dir` holds [`MARK`]
+/// and otherwise only names `ours` accepts. Lists the others for the message.
+fn strangers(dir: &Path, names: &[String], ours: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut others: Vec<String> = names
+        .iter()
+        .filter(|n| {
+            let regular = std::fs::symlink_metadata(dir.join(n)).is_ok_and(|m| m.is_file());
+            !regular || (n.as_str() != MARK && !ours(n))
+        })
+        .cloned()
+        .collect();
+    if !names.iter().any(|n| n == MARK) {
+        others.insert(0, format!("no {MARK} file"));
+    }
+    others
+}
+
+/// Whether `name` is one a log uses (docs/FORMAT.md §1).
+fn log_name(name: &str) -> bool {
+    let segment = |n: &str| {
+        n.strip_suffix(".seg").is_some_and(|hex| {
+            hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
+    };
+    segment(name)
+        || name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .is_some_and(segment)
+        || name == auditring::storage::LOCK_FILE
+        || name == "EXPORTED"
+        || name.starts_with(".EXPORTED.tmp-")
+}
+
+/// Removes the files `names` from `dir`, [`MARK`] last (a run interrupted here leaves the
+/// directory still marked as the demo's).
+fn empty(dir: &Path, names: &[String]) -> Result<(), Failure> {
+    let order = names
+        .iter()
+        .filter(|n| n.as_str() != MARK)
+        .chain(names.iter().filter(|n| n.as_str() == MARK));
+    for name in order {
+        std::fs::remove_file(dir.join(name)).map_err(|e| {
+            failed(format!(
+                "removing {} (a previous demo's file): {e}",
+                dir.join(name).display()
+            ))
         })?;
     }
     Ok(())
+}
+
+/// Makes `dir` ready for a new demo log: absent, empty, or a previous demo's log, which is
+/// emptied, holding its writer lock meanwhile. Refuses a log in use (exit 3) and any other
+/// directory (exit 5), before changing anything.
+fn recreate(dir: &Path) -> Result<(), Failure> {
+    let Some(names) = entries(dir)? else {
+        return Ok(());
+    };
+    if names.is_empty() {
+        return Ok(());
+    }
+    // The lock first, so that no writer can take the log between the check and the removal.
+    use auditring::storage::Storage;
+    let storage = auditring::storage::FsStorage::new(dir);
+    let lock = storage.lock(false).map_err(|e| match e {
+        auditring::storage::LockError::Held { pid } => Failure {
+            code: 3,
+            message: format!(
+                "{} is a log in use by a writer{}: demo does not touch it; choose another --dir",
+                dir.display(),
+                pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+            ),
+        },
+        e => failed(format!("{}: {e}", dir.display())),
+    })?;
+    let others = strangers(dir, &names, log_name);
+    if !others.is_empty() {
+        return Err(exists(
+            dir,
+            &format!("is not a demo log (it holds {})", others.join(", ")),
+        ));
+    }
+    empty(dir, &names)?;
+    drop(lock);
+    Ok(())
+}
+
+/// Refuses (exit 5) a baselines directory that a previous demo did not leave.
+fn check_baselines(dir: &Path) -> Result<(), Failure> {
+    if let Some(names) = entries(dir)?
+        && !names.is_empty()
+    {
+        let others = strangers(dir, &names, |n| BASELINE_FILES.contains(&n));
+        if !others.is_empty() {
+            return Err(exists(
+                dir,
+                &format!(
+                    "is not a demo's baselines directory (it holds {})",
+                    others.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes [`MARK`] into `dir`, which demo has just made.
+fn mark(dir: &Path) -> Result<(), Failure> {
+    let path = dir.join(MARK);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, MARK_TEXT.as_bytes()));
+    written.map_err(|e| failed(format!("writing {}: {e}", path.display())))
 }
 
 fn failed(message: String) -> Failure {
@@ -81,13 +216,22 @@ fn failed(message: String) -> Failure {
 
 /// The same workload through the designs auditring replaces, in files under `dir`.
 fn baselines(load: &Load, dir: &Path) -> Result<(Run, Run), Failure> {
+    check_baselines(dir)?;
+    if let Some(names) = entries(dir)? {
+        empty(dir, &names)?;
+    }
     std::fs::create_dir_all(dir).map_err(|e| failed(format!("creating {}: {e}", dir.display())))?;
+    mark(dir)?;
     let io = |e: std::io::Error| failed(format!("baseline: {e}"));
     let locked = Locked::open(&dir.join("locked.jsonl")).map_err(io)?;
     let locked = load::drive(load, locked).map_err(failed)?;
     let behind = WriteBehind::open(&dir.join("write-behind.jsonl")).map_err(io)?;
     let behind = load::drive(load, behind).map_err(failed)?;
-    let _ = std::fs::remove_dir_all(dir);
+    // Only what this run wrote, and the directory if nothing else appeared in it.
+    for name in BASELINE_FILES.iter().chain([&MARK]) {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+    let _ = std::fs::remove_dir(dir);
     Ok((locked, behind))
 }
 
@@ -96,12 +240,21 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     if args.producers == 0 {
         return Err(Failure::input("--producers must be at least 1"));
     }
+    let baselines_dir = {
+        let mut dir = args.dir.clone().into_os_string();
+        dir.push(".baselines");
+        PathBuf::from(dir)
+    };
+    if args.compare {
+        check_baselines(&baselines_dir)?;
+    }
     recreate(&args.dir)?;
     let ring = auditring::Ring::builder(&args.dir)
         .durability(args.durability.policy())
         .segment_size(args.segment_size)
         .queue_capacity(args.queue_capacity)
         .open()?;
+    mark(&args.dir)?;
     let load = Load {
         producers: args.producers,
         events: args.events,
@@ -128,9 +281,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         .as_ref()
         .map(|r| r.is_ok() && r.events == args.events && r.head == head);
     let compared = if args.compare {
-        let mut dir = args.dir.clone().into_os_string();
-        dir.push(".baselines");
-        Some(baselines(&load, Path::new(&dir))?)
+        Some(baselines(&load, &baselines_dir)?)
     } else {
         None
     };
