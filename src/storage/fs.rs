@@ -570,7 +570,7 @@ fn allocate(file: &File, len: u64) -> io::Result<()> {
 
 /// Writes zeros over `[offset, offset + len)`, 64 KiB at a time.
 fn write_zeros(file: &File, offset: u64, len: u64) -> io::Result<()> {
-    const ZEROS: [u8; 1 << 16] = [0; 1 << 16];
+    static ZEROS: [u8; 1 << 16] = [0; 1 << 16];
     let end = offset
         .checked_add(len)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "range too large"))?;
