@@ -127,6 +127,63 @@ fn loom_full_queue_parks_and_wakes_in_order() {
     });
 }
 
+/// More producers waiting for room than the queue has slots (issue 12, item 15): three
+/// producers, one value each, on a queue of `slots` slots. Every value arrives (a waiter left
+/// parked while the consumer parks too would deadlock the model), and no pass of the consumer
+/// unparks more producers than there are free slots.
+///
+/// What loom cannot show is the livelock itself: the consumer that woke *every* waiter before
+/// it parked kept waking, one after another, producers that found the queue full and registered
+/// again, and never got back to popping. Each turn of that loop needs the consumer to be
+/// preempted while it can run (so that a woken producer registers again), and loom bounds the
+/// preemptions it explores (`LOOM_MAX_PREEMPTIONS`), so every loop it explores ends. What it
+/// checks is the bound that makes the loop finite (the assertion fails if `Consumer::wait`
+/// wakes all waiters, as it did) and that the bounded waking loses no waiter: registrations a
+/// producer no longer waits on are skipped, not counted, or a pass could spend its budget on
+/// them and leave a parked producer behind.
+fn more_waiters_than_slots(slots: usize) {
+    model(move || {
+        let q = Arc::new(Queue::new(slots));
+        let consumer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                let mut c = Consumer::new(q);
+                c.register_thread();
+                let got = consume(&mut c, |got| got.len() == 3);
+                (got, c.most_woken)
+            })
+        };
+        let producers: Vec<_> = (0..3)
+            .map(|p| {
+                let q = q.clone();
+                thread::spawn(move || q.push(p * 100, || false).expect("not closed"))
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        let (mut got, most_woken) = consumer.join().unwrap();
+        got.sort_unstable();
+        assert_eq!(got, [0, 100, 200]);
+        assert!(
+            most_woken <= slots,
+            "one pass unparked {most_woken} producers for {slots} slots"
+        );
+    });
+}
+
+/// [`more_waiters_than_slots`] with one slot.
+#[test]
+fn loom_three_waiters_one_slot() {
+    more_waiters_than_slots(1);
+}
+
+/// [`more_waiters_than_slots`] with two slots.
+#[test]
+fn loom_three_waiters_two_slots() {
+    more_waiters_than_slots(2);
+}
+
 /// A value with an acknowledgement: set by the consumer when it takes the value (in the ring,
 /// the receipt the sequencer completes).
 struct Acked {

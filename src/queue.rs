@@ -27,20 +27,38 @@
 //!   it parks. A producer, after a push, reads `sleeping` and unparks the consumer only when it is
 //!   set. Both the flag and `tail` are accessed with sequentially consistent operations, so either
 //!   the consumer sees the new tail or the producer sees the flag.
-//! * A producer finding the queue full registers itself in `waiters`, increments `waiting`, issues
-//!   a fence, tries once more, and parks. The consumer, before it parks on an empty queue, and
-//!   `close`, after setting the mark, issue a fence and unpark every registered producer if
-//!   `waiting` is non-zero. Again either the producer's retry sees the freed slot (or the mark)
-//!   or the waker sees the registration. While it pops, the consumer also unparks the longest
-//!   waiting producer every `WAKE_EVERY` pops, so that waiters need not wait for the queue to
-//!   empty; one at a time, not all (see `WAKE_EVERY`). No waiter is left behind: a consumer that
-//!   keeps popping reaches an empty queue, and wakes everyone before it parks.
+//! * A producer finding the queue full registers itself in `waiters` (a new [`Waiter`]),
+//!   increments `waiting`, issues a fence, tries once more, and parks. The consumer, when it
+//!   frees slots, and `close`, after setting the mark, issue a fence and, if `waiting` is
+//!   non-zero, *claim* registrations in `waiters`, oldest first, and unpark their producers.
+//!   Again either the producer's retry sees the freed slot (or the mark) or the waker sees the
+//!   registration.
+//! * A registration is claimed once: by the waker that unparks its producer, or by the producer
+//!   itself when it stops waiting on it (it pushed, got its value back, or registered anew after
+//!   waking). Both sides claim by swapping the registration's `claimed` flag; whoever swaps
+//!   first wins, and a waker that loses skips the registration without counting it. A waker
+//!   that wins has unparked a producer that still tries again after the unpark (its next park
+//!   returns at once), or whose push is already in the queue; either way a slot gets used and
+//!   the consumer runs again.
+//!
+//! # How many producers are woken
+//!
+//! The consumer wakes at most as many producers as it has freed slots: one every `wake_every`
+//! pops while it pops, and as many as the queue has slots when it is about to park on an empty
+//! queue. Never all of them: a producer woken when there is no room for it finds the queue
+//! full, registers again and parks, so waking every waiter is at best a herd of system calls
+//! and at worst never ends (with 1,000 producers on 8 slots the consumer, waking one waiter
+//! after another, never got back to popping, while the producers it woke found the queue full
+//! and registered again faster than it could wake them). No waiter is left behind: every
+//! producer woken uses a slot (or leaves), so the consumer pops again, and each time it is
+//! about to park it wakes the next ones. Only when producers must give up (the queue is
+//! closed, or the ring can take no events) are they all woken; then none registers again.
 //!
 //! These protocols are checked by loom (`src/loom_models.rs`, `scripts/loom.sh`), which runs this
 //! very code on loom's atomics (`src/sync.rs`).
 
 use std::mem::MaybeUninit;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crossbeam::queue::SegQueue;
@@ -59,6 +77,24 @@ struct Slot<T> {
     stamp: AtomicUsize,
     /// The value, initialised exactly when the stamp says it is ready.
     value: UnsafeCell<MaybeUninit<T>>,
+}
+
+/// A producer's registration in [`Queue::waiters`], made when it finds the queue full and is
+/// about to park.
+struct Waiter {
+    /// The producer's thread.
+    thread: Thread,
+    /// Set once, by a swap, by whichever comes first: a waker claiming this registration to
+    /// unpark the producer, or the producer that no longer waits on it. A waker that finds it
+    /// set skips the registration: its producer is not waiting on it.
+    claimed: AtomicBool,
+}
+
+impl Waiter {
+    /// Claims the registration; true if no one had.
+    fn claim(&self) -> bool {
+        !self.claimed.swap(true, Ordering::AcqRel)
+    }
 }
 
 /// Why a push did not happen; the value is handed back.
@@ -101,10 +137,11 @@ pub(crate) struct Queue<T> {
     sleeping: CachePadded<AtomicBool>,
     /// The consumer's thread, registered before it first parks.
     consumer: OnceLock<Thread>,
-    /// Number of entries in `waiters` (producers parked or about to park on a full queue).
+    /// Number of entries in `waiters` (producers parked or about to park on a full queue, and
+    /// registrations their producers no longer wait on, not yet removed).
     waiting: CachePadded<AtomicUsize>,
-    /// Producers waiting for room.
-    waiters: SegQueue<Thread>,
+    /// Producers waiting for room, oldest first.
+    waiters: SegQueue<Arc<Waiter>>,
 }
 
 // SAFETY: values move between threads through the slots, so `T: Send` suffices; access to each
@@ -205,10 +242,12 @@ impl<T> Queue<T> {
     /// condition set before [`Queue::wake_all_producers`] is always seen).
     pub(crate) fn push(&self, mut value: T, give_up: impl Fn() -> bool) -> Result<(), T> {
         let backoff = Backoff::new();
-        loop {
+        // This producer's latest registration, if it made one.
+        let mut registered: Option<Arc<Waiter>> = None;
+        let result = loop {
             match self.try_push(value) {
-                Ok(()) => return Ok(()),
-                Err(TryPushError::Closed(v)) => return Err(v),
+                Ok(()) => break Ok(()),
+                Err(TryPushError::Closed(v)) => break Err(v),
                 Err(TryPushError::Full(v)) => value = v,
             }
             if !backoff.is_completed() {
@@ -217,23 +256,37 @@ impl<T> Queue<T> {
             }
             // Register, re-check, park: see "Parking" in the module docs. The fence orders the
             // registration before the re-check's loads of `tail` (closed?) and of the slot and
-            // `head` (room?): with the fence in `wake_all_producers`, after the close or the
+            // `head` (room?): with the fence in `wake_producers`, after the close or the
             // consumer's pops, either the re-check sees them or the waker sees the registration.
             // (A SeqCst read-modify-write alone does not order the Relaxed load of `tail` after
             // it; the model in `src/loom_models.rs` found the lost wake-up at close.)
-            self.waiters.push(thread::current());
+            if let Some(old) = registered.take() {
+                // Woken (or spuriously): this producer no longer waits on the old one.
+                old.claim();
+            }
+            let waiter = Arc::new(Waiter {
+                thread: thread::current(),
+                claimed: AtomicBool::new(false),
+            });
+            self.waiters.push(waiter.clone());
+            registered = Some(waiter);
             self.waiting.fetch_add(1, Ordering::SeqCst);
             atomic::fence(Ordering::SeqCst);
             match self.try_push(value) {
-                Ok(()) => return Ok(()),
-                Err(TryPushError::Closed(v)) => return Err(v),
+                Ok(()) => break Ok(()),
+                Err(TryPushError::Closed(v)) => break Err(v),
                 Err(TryPushError::Full(v)) => value = v,
             }
             if give_up() {
-                return Err(value);
+                break Err(value);
             }
             thread::park();
+        };
+        if let Some(waiter) = registered {
+            // Not waiting any more: a waker must not count a wake-up on this registration.
+            waiter.claim();
         }
+        result
     }
 
     /// Closes the queue: every later push hands its value back. Values already pushed stay for
@@ -288,24 +341,32 @@ impl<T> Queue<T> {
         }
     }
 
-    /// Unparks every producer waiting for room. Called when the consumer is about to park, when
-    /// the queue is closed, and when the ring can no longer take events (so that waiters give
-    /// up).
+    /// Unparks every producer waiting for room. Called when the queue is closed, and when the
+    /// ring can no longer take events, so that waiters give up (and none registers again: the
+    /// loop ends).
     pub(crate) fn wake_all_producers(&self) {
         self.wake_producers(usize::MAX);
     }
 
-    /// Unparks up to `n` producers waiting for room, the longest waiting first.
-    fn wake_producers(&self, n: usize) {
+    /// Unparks up to `n` producers waiting for room, the longest waiting first, and returns how
+    /// many. Registrations their producers no longer wait on are dropped without counting.
+    fn wake_producers(&self, n: usize) -> usize {
         atomic::fence(Ordering::SeqCst);
         if self.waiting.load(Ordering::Acquire) == 0 {
-            return;
+            return 0;
         }
-        for _ in 0..n {
-            let Some(t) = self.waiters.pop() else { break };
+        let mut woken = 0;
+        while woken < n {
+            let Some(waiter) = self.waiters.pop() else {
+                break;
+            };
             self.waiting.fetch_sub(1, Ordering::Relaxed);
-            t.unpark();
+            if waiter.claim() {
+                waiter.thread.unpark();
+                woken += 1;
+            }
         }
+        woken
     }
 }
 
@@ -341,10 +402,14 @@ pub(crate) struct Consumer<T> {
     wake_every: usize,
     /// Values found ready in a row, since the queue was last found empty or pending.
     streak: usize,
+    /// The most producers one wake-up pass unparked (for the models and tests).
+    #[cfg(test)]
+    pub(crate) most_woken: usize,
 }
 
 /// While the consumer pops, it wakes one producer waiting for room every this many pops (or
-/// every quarter of the capacity, if smaller); when it finds the queue empty it wakes them all.
+/// every quarter of the capacity, if smaller); when it finds the queue empty it wakes as many
+/// as the queue has slots (see "How many producers are woken" in the module docs).
 ///
 /// Waking every waiter at every few pops makes a herd: with more producers than cores, the
 /// queue fills, and each pop then pays for a wake-up system call of a producer that pushes one
@@ -371,6 +436,8 @@ impl<T> Consumer<T> {
             since_wake: 0,
             wake_every,
             streak: 0,
+            #[cfg(test)]
+            most_woken: 0,
         }
     }
 
@@ -441,7 +508,8 @@ impl<T> Consumer<T> {
             self.since_wake += 1;
             if self.since_wake >= self.wake_every {
                 self.since_wake = 0;
-                q.wake_producers(1);
+                let woken = q.wake_producers(1);
+                self.note_woken(woken);
             }
             return Pop::Item(result);
         }
@@ -459,11 +527,24 @@ impl<T> Consumer<T> {
         }
     }
 
-    /// Unparks every producer waiting for room, if there is any.
-    pub(crate) fn wake_producers(&mut self) {
+    /// Unparks as many producers waiting for room as the queue has free slots (all of them,
+    /// when it is about to park on an empty queue), if there is any.
+    fn wake_producers(&mut self) {
         self.since_wake = 0;
-        self.queue.wake_all_producers();
+        let q = &*self.queue;
+        let free = q.cap - q.len().min(q.cap);
+        let woken = q.wake_producers(free);
+        self.note_woken(woken);
     }
+
+    #[cfg(test)]
+    fn note_woken(&mut self, woken: usize) {
+        self.most_woken = self.most_woken.max(woken);
+    }
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    fn note_woken(&mut self, _woken: usize) {}
 
     /// Parks until a producer pushes, the queue is closed, or `timeout` passes. May return
     /// spuriously; callers pop again.
@@ -566,6 +647,62 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
+    }
+
+    /// The cost of a slot that the docs of `queue_capacity`, `DEFAULT_QUEUE_CAPACITY` and
+    /// `MAX_QUEUE_CAPACITY` state (issue 12, item 18).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_slot_costs_what_the_docs_say() {
+        assert_eq!(
+            std::mem::size_of::<Slot<crate::producer::Item>>(),
+            crate::config::QUEUE_SLOT_BYTES
+        );
+        let mib = |slots: usize| (slots * crate::config::QUEUE_SLOT_BYTES) as f64 / 1048576.0;
+        assert_eq!(mib(crate::config::DEFAULT_QUEUE_CAPACITY), 4.5);
+        assert_eq!(mib(crate::config::MAX_QUEUE_CAPACITY), 288.0);
+    }
+
+    /// Many more producers than slots, each pushing and parking (issue 12, item 15): no pass
+    /// of the consumer wakes more producers than there are free slots, and nothing is lost.
+    #[test]
+    fn wakes_no_more_producers_than_free_slots() {
+        let q = Arc::new(Queue::new(2));
+        let producers = 64u64;
+        let per = 50u64;
+        let start = Arc::new(Barrier::new(producers as usize + 1));
+        let handles: Vec<_> = (0..producers)
+            .map(|p| {
+                let q = q.clone();
+                let start = start.clone();
+                thread::spawn(move || {
+                    start.wait();
+                    for i in 0..per {
+                        q.push((p, i), || false).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut c = Consumer::new(q.clone());
+        c.register_thread();
+        start.wait();
+        let mut got = 0;
+        while got < producers * per {
+            match c.pop() {
+                Pop::Item(_) => got += 1,
+                Pop::Empty => c.wait(None),
+                Pop::Pending => thread::yield_now(),
+                Pop::Closed => unreachable!(),
+            }
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert!(
+            c.most_woken <= 2,
+            "one pass woke {} producers",
+            c.most_woken
+        );
     }
 
     #[test]
