@@ -87,13 +87,19 @@ struct Waiter {
     /// Set once, by a swap, by whichever comes first: a waker claiming this registration to
     /// unpark the producer, or the producer that no longer waits on it. A waker that finds it
     /// set skips the registration: its producer is not waiting on it.
-    claimed: AtomicBool,
+    ///
+    /// `std`'s atomic even under loom: the registration reaches the waker through `waiters`,
+    /// whose synchronisation (crossbeam's) loom cannot see, so loom would take the waker's swap
+    /// for a race with the flag's creation. Only the order of the two swaps matters, and swaps
+    /// of one variable are totally ordered, as loom's one-thread-at-a-time execution of `std`
+    /// atomics has them too; the interleavings around them are loom's to explore.
+    claimed: std::sync::atomic::AtomicBool,
 }
 
 impl Waiter {
     /// Claims the registration; true if no one had.
     fn claim(&self) -> bool {
-        !self.claimed.swap(true, Ordering::AcqRel)
+        !self.claimed.swap(true, std::sync::atomic::Ordering::AcqRel)
     }
 }
 
@@ -266,7 +272,7 @@ impl<T> Queue<T> {
             }
             let waiter = Arc::new(Waiter {
                 thread: thread::current(),
-                claimed: AtomicBool::new(false),
+                claimed: std::sync::atomic::AtomicBool::new(false),
             });
             self.waiters.push(waiter.clone());
             registered = Some(waiter);
@@ -527,13 +533,11 @@ impl<T> Consumer<T> {
         }
     }
 
-    /// Unparks as many producers waiting for room as the queue has free slots (all of them,
-    /// when it is about to park on an empty queue), if there is any.
+    /// Before parking on a queue found empty: unparks as many producers waiting for room as
+    /// the queue has slots, if there is any.
     fn wake_producers(&mut self) {
         self.since_wake = 0;
-        let q = &*self.queue;
-        let free = q.cap - q.len().min(q.cap);
-        let woken = q.wake_producers(free);
+        let woken = self.queue.wake_producers(self.queue.cap);
         self.note_woken(woken);
     }
 
@@ -547,7 +551,8 @@ impl<T> Consumer<T> {
     fn note_woken(&mut self, _woken: usize) {}
 
     /// Parks until a producer pushes, the queue is closed, or `timeout` passes. May return
-    /// spuriously; callers pop again.
+    /// spuriously; callers pop again. Called when `pop` found the queue empty: it first wakes
+    /// as many waiting producers as the queue has slots.
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) {
         self.wake_producers();
         let q = &*self.queue;
