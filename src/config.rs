@@ -169,6 +169,43 @@ mod tests {
         });
         bad(|o| o.queue_capacity = 0);
         bad(|o| o.durability = Durability::Periodic(Duration::ZERO));
+        // Issue 12, items 17 and 18: every size and duration is bounded, and the error names
+        // the setting.
+        let named = |f: fn(&mut Options), setting: &str| {
+            let mut o = Options::default();
+            f(&mut o);
+            match o.validate() {
+                Err(Error::Config(m)) => assert!(m.contains(setting), "{m}"),
+                other => panic!("{setting}: {other:?}"),
+            }
+        };
+        named(
+            |o| o.queue_capacity = MAX_QUEUE_CAPACITY + 1,
+            "queue_capacity",
+        );
+        named(|o| o.queue_capacity = 1 << 24, "queue_capacity");
+        named(|o| o.max_batch = 0, "max_batch");
+        named(|o| o.max_batch = usize::MAX, "max_batch");
+        named(|o| o.max_event_size = Some(usize::MAX), "max_event_size");
+        named(|o| o.segment_size = u64::MAX, "segment_size");
+        named(
+            |o| o.durability = Durability::Periodic(Duration::MAX),
+            "Periodic",
+        );
+        named(
+            |o| o.durability = Durability::Periodic(MAX_SYNC_INTERVAL + Duration::from_nanos(1)),
+            "Periodic",
+        );
+        let mut largest = Options {
+            queue_capacity: MAX_QUEUE_CAPACITY,
+            max_batch: MAX_BATCH,
+            durability: Durability::Periodic(MAX_SYNC_INTERVAL),
+            ..Options::default()
+        };
+        largest.validate().unwrap();
+        largest.max_batch = 1;
+        largest.queue_capacity = 1;
+        largest.validate().unwrap();
         let mut small = Options {
             segment_size: MIN_SEGMENT_SIZE,
             ..Options::default()

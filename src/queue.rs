@@ -27,38 +27,32 @@
 //!   it parks. A producer, after a push, reads `sleeping` and unparks the consumer only when it is
 //!   set. Both the flag and `tail` are accessed with sequentially consistent operations, so either
 //!   the consumer sees the new tail or the producer sees the flag.
-//! * A producer finding the queue full registers itself in `waiters` (a new [`Waiter`]),
-//!   increments `waiting`, issues a fence, tries once more, and parks. The consumer, when it
-//!   frees slots, and `close`, after setting the mark, issue a fence and, if `waiting` is
-//!   non-zero, *claim* registrations in `waiters`, oldest first, and unpark their producers.
-//!   Again either the producer's retry sees the freed slot (or the mark) or the waker sees the
-//!   registration.
-//! * A registration is claimed once: by the waker that unparks its producer, or by the producer
-//!   itself when it stops waiting on it (it pushed, got its value back, or registered anew after
-//!   waking). Both sides claim by swapping the registration's `claimed` flag; whoever swaps
-//!   first wins, and a waker that loses skips the registration without counting it. A waker
-//!   that wins has unparked a producer that still tries again after the unpark (its next park
-//!   returns at once), or whose push is already in the queue; either way a slot gets used and
-//!   the consumer runs again.
+//! * A producer finding the queue full registers itself in `waiters`, increments `waiting`, issues
+//!   a fence, tries once more, and parks. The consumer, before it parks on an empty queue, and
+//!   `close`, after setting the mark, issue a fence and unpark every producer registered in
+//!   `waiters` when they look, if `waiting` is non-zero. Again either the producer's retry sees
+//!   the freed slot (or the mark) or the waker sees the registration. While it pops, the
+//!   consumer also unparks the longest waiting producer every `WAKE_EVERY` pops, so that
+//!   waiters need not wait for the queue to empty; one at a time, not all (see `WAKE_EVERY`).
+//!   No waiter is left behind: a consumer that keeps popping reaches an empty queue, and wakes
+//!   everyone before it parks.
 //!
-//! # How many producers are woken
+//! # Every waker's pass ends
 //!
-//! The consumer wakes at most as many producers as it has freed slots: one every `wake_every`
-//! pops while it pops, and as many as the queue has slots when it is about to park on an empty
-//! queue. Never all of them: a producer woken when there is no room for it finds the queue
-//! full, registers again and parks, so waking every waiter is at best a herd of system calls
-//! and at worst never ends (with 1,000 producers on 8 slots the consumer, waking one waiter
-//! after another, never got back to popping, while the producers it woke found the queue full
-//! and registered again faster than it could wake them). No waiter is left behind: every
-//! producer woken uses a slot (or leaves), so the consumer pops again, and each time it is
-//! about to park it wakes the next ones. Only when producers must give up (the queue is
-//! closed, or the ring can take no events) are they all woken; then none registers again.
+//! A pass wakes the registrations present when it starts (it counts them first), never the
+//! ones made during it. Those belong to producers that registered after the pass's fence, so
+//! their own re-check sees the room the consumer made (or the mark); and a producer woken by
+//! the pass that finds the queue full again registers behind the count. Waking until `waiters`
+//! was empty did not end: with 1,000 producers on 8 slots, the consumer, about to park, woke
+//! one waiter after another while the producers it woke found the queue full (it was not
+//! popping), registered again and parked, faster than it could wake them, and nothing was
+//! sequenced.
 //!
 //! These protocols are checked by loom (`src/loom_models.rs`, `scripts/loom.sh`), which runs this
 //! very code on loom's atomics (`src/sync.rs`).
 
 use std::mem::MaybeUninit;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crossbeam::queue::SegQueue;
@@ -77,30 +71,6 @@ struct Slot<T> {
     stamp: AtomicUsize,
     /// The value, initialised exactly when the stamp says it is ready.
     value: UnsafeCell<MaybeUninit<T>>,
-}
-
-/// A producer's registration in [`Queue::waiters`], made when it finds the queue full and is
-/// about to park.
-struct Waiter {
-    /// The producer's thread.
-    thread: Thread,
-    /// Set once, by a swap, by whichever comes first: a waker claiming this registration to
-    /// unpark the producer, or the producer that no longer waits on it. A waker that finds it
-    /// set skips the registration: its producer is not waiting on it.
-    ///
-    /// `std`'s atomic even under loom: the registration reaches the waker through `waiters`,
-    /// whose synchronisation (crossbeam's) loom cannot see, so loom would take the waker's swap
-    /// for a race with the flag's creation. Only the order of the two swaps matters, and swaps
-    /// of one variable are totally ordered, as loom's one-thread-at-a-time execution of `std`
-    /// atomics has them too; the interleavings around them are loom's to explore.
-    claimed: std::sync::atomic::AtomicBool,
-}
-
-impl Waiter {
-    /// Claims the registration; true if no one had.
-    fn claim(&self) -> bool {
-        !self.claimed.swap(true, std::sync::atomic::Ordering::AcqRel)
-    }
 }
 
 /// Why a push did not happen; the value is handed back.
@@ -143,11 +113,10 @@ pub(crate) struct Queue<T> {
     sleeping: CachePadded<AtomicBool>,
     /// The consumer's thread, registered before it first parks.
     consumer: OnceLock<Thread>,
-    /// Number of entries in `waiters` (producers parked or about to park on a full queue, and
-    /// registrations their producers no longer wait on, not yet removed).
+    /// Number of entries in `waiters` (producers parked or about to park on a full queue).
     waiting: CachePadded<AtomicUsize>,
-    /// Producers waiting for room, oldest first.
-    waiters: SegQueue<Arc<Waiter>>,
+    /// Producers waiting for room.
+    waiters: SegQueue<Thread>,
 }
 
 // SAFETY: values move between threads through the slots, so `T: Send` suffices; access to each
@@ -248,12 +217,10 @@ impl<T> Queue<T> {
     /// condition set before [`Queue::wake_all_producers`] is always seen).
     pub(crate) fn push(&self, mut value: T, give_up: impl Fn() -> bool) -> Result<(), T> {
         let backoff = Backoff::new();
-        // This producer's latest registration, if it made one.
-        let mut registered: Option<Arc<Waiter>> = None;
-        let result = loop {
+        loop {
             match self.try_push(value) {
-                Ok(()) => break Ok(()),
-                Err(TryPushError::Closed(v)) => break Err(v),
+                Ok(()) => return Ok(()),
+                Err(TryPushError::Closed(v)) => return Err(v),
                 Err(TryPushError::Full(v)) => value = v,
             }
             if !backoff.is_completed() {
@@ -262,37 +229,23 @@ impl<T> Queue<T> {
             }
             // Register, re-check, park: see "Parking" in the module docs. The fence orders the
             // registration before the re-check's loads of `tail` (closed?) and of the slot and
-            // `head` (room?): with the fence in `wake_producers`, after the close or the
+            // `head` (room?): with the fence in `wake_all_producers`, after the close or the
             // consumer's pops, either the re-check sees them or the waker sees the registration.
             // (A SeqCst read-modify-write alone does not order the Relaxed load of `tail` after
             // it; the model in `src/loom_models.rs` found the lost wake-up at close.)
-            if let Some(old) = registered.take() {
-                // Woken (or spuriously): this producer no longer waits on the old one.
-                old.claim();
-            }
-            let waiter = Arc::new(Waiter {
-                thread: thread::current(),
-                claimed: std::sync::atomic::AtomicBool::new(false),
-            });
-            self.waiters.push(waiter.clone());
-            registered = Some(waiter);
+            self.waiters.push(thread::current());
             self.waiting.fetch_add(1, Ordering::SeqCst);
             atomic::fence(Ordering::SeqCst);
             match self.try_push(value) {
-                Ok(()) => break Ok(()),
-                Err(TryPushError::Closed(v)) => break Err(v),
+                Ok(()) => return Ok(()),
+                Err(TryPushError::Closed(v)) => return Err(v),
                 Err(TryPushError::Full(v)) => value = v,
             }
             if give_up() {
-                break Err(value);
+                return Err(value);
             }
             thread::park();
-        };
-        if let Some(waiter) = registered {
-            // Not waiting any more: a waker must not count a wake-up on this registration.
-            waiter.claim();
         }
-        result
     }
 
     /// Closes the queue: every later push hands its value back. Values already pushed stay for
@@ -347,30 +300,30 @@ impl<T> Queue<T> {
         }
     }
 
-    /// Unparks every producer waiting for room. Called when the queue is closed, and when the
-    /// ring can no longer take events, so that waiters give up (and none registers again: the
-    /// loop ends).
-    pub(crate) fn wake_all_producers(&self) {
-        self.wake_producers(usize::MAX);
+    /// Unparks every producer waiting for room. Called when the consumer is about to park, when
+    /// the queue is closed, and when the ring can no longer take events (so that waiters give
+    /// up).
+    pub(crate) fn wake_all_producers(&self) -> usize {
+        self.wake_producers(usize::MAX)
     }
 
-    /// Unparks up to `n` producers waiting for room, the longest waiting first, and returns how
-    /// many. Registrations their producers no longer wait on are dropped without counting.
+    /// Unparks up to `n` of the producers registered when it is called, the longest waiting
+    /// first, and returns how many. Registrations made meanwhile wait for the next pass (see
+    /// "Every waker's pass ends" in the module docs).
     fn wake_producers(&self, n: usize) -> usize {
         atomic::fence(Ordering::SeqCst);
         if self.waiting.load(Ordering::Acquire) == 0 {
             return 0;
         }
+        // Every registration whose push into `waiters` came before this count is counted, and
+        // `waiters` is FIFO: the first `present` pops take exactly those.
+        let present = self.waiters.len();
         let mut woken = 0;
-        while woken < n {
-            let Some(waiter) = self.waiters.pop() else {
-                break;
-            };
+        for _ in 0..n.min(present) {
+            let Some(t) = self.waiters.pop() else { break };
             self.waiting.fetch_sub(1, Ordering::Relaxed);
-            if waiter.claim() {
-                waiter.thread.unpark();
-                woken += 1;
-            }
+            t.unpark();
+            woken += 1;
         }
         woken
     }
@@ -414,8 +367,7 @@ pub(crate) struct Consumer<T> {
 }
 
 /// While the consumer pops, it wakes one producer waiting for room every this many pops (or
-/// every quarter of the capacity, if smaller); when it finds the queue empty it wakes as many
-/// as the queue has slots (see "How many producers are woken" in the module docs).
+/// every quarter of the capacity, if smaller); when it finds the queue empty it wakes them all.
 ///
 /// Waking every waiter at every few pops makes a herd: with more producers than cores, the
 /// queue fills, and each pop then pays for a wake-up system call of a producer that pushes one
@@ -533,11 +485,10 @@ impl<T> Consumer<T> {
         }
     }
 
-    /// Before parking on a queue found empty: unparks as many producers waiting for room as
-    /// the queue has slots, if there is any.
-    fn wake_producers(&mut self) {
+    /// Unparks every producer waiting for room, if there is any.
+    pub(crate) fn wake_producers(&mut self) {
         self.since_wake = 0;
-        let woken = self.queue.wake_producers(self.queue.cap);
+        let woken = self.queue.wake_all_producers();
         self.note_woken(woken);
     }
 
@@ -551,8 +502,7 @@ impl<T> Consumer<T> {
     fn note_woken(&mut self, _woken: usize) {}
 
     /// Parks until a producer pushes, the queue is closed, or `timeout` passes. May return
-    /// spuriously; callers pop again. Called when `pop` found the queue empty: it first wakes
-    /// as many waiting producers as the queue has slots.
+    /// spuriously; callers pop again.
     pub(crate) fn wait(&mut self, timeout: Option<Duration>) {
         self.wake_producers();
         let q = &*self.queue;
@@ -669,7 +619,7 @@ mod tests {
     }
 
     /// Many more producers than slots, each pushing and parking (issue 12, item 15): no pass
-    /// of the consumer wakes more producers than there are free slots, and nothing is lost.
+    /// of the consumer wakes more producers than there are, and nothing is lost.
     #[test]
     fn wakes_no_more_producers_than_free_slots() {
         let q = Arc::new(Queue::new(2));
