@@ -257,7 +257,8 @@ thread_local! {
 
 /// Called while the current thread unwinds, before its state is dropped (by the first receipt
 /// or flush it drops): poisons its ring, if it is one of a ring's threads, so that no push
-/// succeeds once a waiter has been told; returns the error to give waiters.
+/// succeeds once a waiter has been told; returns the error to give waiters ([`Error::Closed`]
+/// on any other thread).
 pub(crate) fn thread_panicked() -> Error {
     let thread = thread::current();
     let cause = || {
@@ -276,9 +277,8 @@ pub(crate) fn thread_panicked() -> Error {
             shared.queue.close();
             error
         }
-        None => Error::Poisoned {
-            source: Arc::new(cause()),
-        },
+        // Not a ring's thread (a queue dropped by an application thread that unwinds).
+        None => Error::Closed,
     }
 }
 
