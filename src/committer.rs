@@ -209,7 +209,10 @@ impl Committer {
             Durability::Periodic(d) => Some(d),
             _ => None,
         };
-        let mut next_tick = period.map(|p| Instant::now() + p);
+        // The interval is bounded at open (`MAX_SYNC_INTERVAL`); should the clock still not reach
+        // that far, there is no tick: syncs happen when forced and at close.
+        let next = || period.and_then(|p| Instant::now().checked_add(p));
+        let mut next_tick = next();
         let mut result = Ok(());
         loop {
             let msg = match next_tick {
@@ -234,7 +237,7 @@ impl Committer {
             }
             let tick = next_tick.is_some_and(|t| Instant::now() >= t);
             if tick {
-                next_tick = period.map(|p| Instant::now() + p);
+                next_tick = next();
             }
             let sync_now = match self.shared.durability {
                 Durability::Batch => true,

@@ -118,7 +118,8 @@ mod verify;
 mod wake;
 
 pub use config::{
-    DEFAULT_MAX_EVENT_SIZE, DEFAULT_QUEUE_CAPACITY, DEFAULT_SEGMENT_SIZE, Durability,
+    DEFAULT_MAX_EVENT_SIZE, DEFAULT_QUEUE_CAPACITY, DEFAULT_SEGMENT_SIZE, Durability, MAX_BATCH,
+    MAX_QUEUE_CAPACITY, MAX_SYNC_INTERVAL, QUEUE_SLOT_BYTES,
 };
 pub use error::{Error, IntegrityError, PushError, Reason};
 pub use event::{BodyError, Event, EventError, RESERVED_KIND_PREFIX, Record, RecordRef};

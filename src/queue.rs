@@ -29,12 +29,24 @@
 //!   the consumer sees the new tail or the producer sees the flag.
 //! * A producer finding the queue full registers itself in `waiters`, increments `waiting`, issues
 //!   a fence, tries once more, and parks. The consumer, before it parks on an empty queue, and
-//!   `close`, after setting the mark, issue a fence and unpark every registered producer if
-//!   `waiting` is non-zero. Again either the producer's retry sees the freed slot (or the mark)
-//!   or the waker sees the registration. While it pops, the consumer also unparks the longest
-//!   waiting producer every `WAKE_EVERY` pops, so that waiters need not wait for the queue to
-//!   empty; one at a time, not all (see `WAKE_EVERY`). No waiter is left behind: a consumer that
-//!   keeps popping reaches an empty queue, and wakes everyone before it parks.
+//!   `close`, after setting the mark, issue a fence and unpark every producer registered in
+//!   `waiters` when they look, if `waiting` is non-zero. Again either the producer's retry sees
+//!   the freed slot (or the mark) or the waker sees the registration. While it pops, the
+//!   consumer also unparks the longest waiting producer every `WAKE_EVERY` pops, so that
+//!   waiters need not wait for the queue to empty; one at a time, not all (see `WAKE_EVERY`).
+//!   No waiter is left behind: a consumer that keeps popping reaches an empty queue, and wakes
+//!   everyone before it parks.
+//!
+//! # Every waker's pass ends
+//!
+//! A pass wakes the registrations present when it starts (it counts them first), never the
+//! ones made during it. Those belong to producers that registered after the pass's fence, so
+//! their own re-check sees the room the consumer made (or the mark); and a producer woken by
+//! the pass that finds the queue full again registers behind the count. Waking until `waiters`
+//! was empty did not end: with 1,000 producers on 8 slots, the consumer, about to park, woke
+//! one waiter after another while the producers it woke found the queue full (it was not
+//! popping), registered again and parked, faster than it could wake them, and nothing was
+//! sequenced.
 //!
 //! These protocols are checked by loom (`src/loom_models.rs`, `scripts/loom.sh`), which runs this
 //! very code on loom's atomics (`src/sync.rs`).
@@ -291,21 +303,29 @@ impl<T> Queue<T> {
     /// Unparks every producer waiting for room. Called when the consumer is about to park, when
     /// the queue is closed, and when the ring can no longer take events (so that waiters give
     /// up).
-    pub(crate) fn wake_all_producers(&self) {
-        self.wake_producers(usize::MAX);
+    pub(crate) fn wake_all_producers(&self) -> usize {
+        self.wake_producers(usize::MAX)
     }
 
-    /// Unparks up to `n` producers waiting for room, the longest waiting first.
-    fn wake_producers(&self, n: usize) {
+    /// Unparks up to `n` of the producers registered when it is called, the longest waiting
+    /// first, and returns how many. Registrations made meanwhile wait for the next pass (see
+    /// "Every waker's pass ends" in the module docs).
+    fn wake_producers(&self, n: usize) -> usize {
         atomic::fence(Ordering::SeqCst);
         if self.waiting.load(Ordering::Acquire) == 0 {
-            return;
+            return 0;
         }
-        for _ in 0..n {
+        // Every registration whose push into `waiters` came before this count is counted, and
+        // `waiters` is FIFO: the first `present` pops take exactly those.
+        let present = self.waiters.len();
+        let mut woken = 0;
+        for _ in 0..n.min(present) {
             let Some(t) = self.waiters.pop() else { break };
             self.waiting.fetch_sub(1, Ordering::Relaxed);
             t.unpark();
+            woken += 1;
         }
+        woken
     }
 }
 
@@ -341,6 +361,9 @@ pub(crate) struct Consumer<T> {
     wake_every: usize,
     /// Values found ready in a row, since the queue was last found empty or pending.
     streak: usize,
+    /// The most producers one wake-up pass unparked (for the models and tests).
+    #[cfg(test)]
+    pub(crate) most_woken: usize,
 }
 
 /// While the consumer pops, it wakes one producer waiting for room every this many pops (or
@@ -371,6 +394,8 @@ impl<T> Consumer<T> {
             since_wake: 0,
             wake_every,
             streak: 0,
+            #[cfg(test)]
+            most_woken: 0,
         }
     }
 
@@ -441,7 +466,8 @@ impl<T> Consumer<T> {
             self.since_wake += 1;
             if self.since_wake >= self.wake_every {
                 self.since_wake = 0;
-                q.wake_producers(1);
+                let woken = q.wake_producers(1);
+                self.note_woken(woken);
             }
             return Pop::Item(result);
         }
@@ -462,8 +488,18 @@ impl<T> Consumer<T> {
     /// Unparks every producer waiting for room, if there is any.
     pub(crate) fn wake_producers(&mut self) {
         self.since_wake = 0;
-        self.queue.wake_all_producers();
+        let woken = self.queue.wake_all_producers();
+        self.note_woken(woken);
     }
+
+    #[cfg(test)]
+    fn note_woken(&mut self, woken: usize) {
+        self.most_woken = self.most_woken.max(woken);
+    }
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    fn note_woken(&mut self, _woken: usize) {}
 
     /// Parks until a producer pushes, the queue is closed, or `timeout` passes. May return
     /// spuriously; callers pop again.
@@ -566,6 +602,62 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
+    }
+
+    /// The cost of a slot that the docs of `queue_capacity`, `DEFAULT_QUEUE_CAPACITY` and
+    /// `MAX_QUEUE_CAPACITY` state (issue 12, item 18).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_slot_costs_what_the_docs_say() {
+        assert_eq!(
+            std::mem::size_of::<Slot<crate::producer::Item>>(),
+            crate::config::QUEUE_SLOT_BYTES
+        );
+        let mib = |slots: usize| (slots * crate::config::QUEUE_SLOT_BYTES) as f64 / 1048576.0;
+        assert_eq!(mib(crate::config::DEFAULT_QUEUE_CAPACITY), 4.5);
+        assert_eq!(mib(crate::config::MAX_QUEUE_CAPACITY), 288.0);
+    }
+
+    /// Many more producers than slots, each pushing and parking (issue 12, item 15): no pass
+    /// of the consumer wakes more producers than there are, and nothing is lost.
+    #[test]
+    fn a_wake_pass_wakes_no_producer_twice() {
+        let q = Arc::new(Queue::new(2));
+        let producers = 64u64;
+        let per = 50u64;
+        let start = Arc::new(Barrier::new(producers as usize + 1));
+        let handles: Vec<_> = (0..producers)
+            .map(|p| {
+                let q = q.clone();
+                let start = start.clone();
+                thread::spawn(move || {
+                    start.wait();
+                    for i in 0..per {
+                        q.push((p, i), || false).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut c = Consumer::new(q.clone());
+        c.register_thread();
+        start.wait();
+        let mut got = 0;
+        while got < producers * per {
+            match c.pop() {
+                Pop::Item(_) => got += 1,
+                Pop::Empty => c.wait(None),
+                Pop::Pending => thread::yield_now(),
+                Pop::Closed => unreachable!(),
+            }
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert!(
+            c.most_woken <= producers as usize,
+            "one pass woke {} of {producers} producers",
+            c.most_woken
+        );
     }
 
     #[test]

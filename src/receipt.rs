@@ -110,9 +110,15 @@ pub(crate) fn fail_all(tickets: impl IntoIterator<Item = Completion>, error: &Er
 
 impl Drop for Completion {
     fn drop(&mut self) {
-        // A no-op if `complete` already ran.
+        // A no-op if `complete` already ran. Dropped by a thread of the ring that unwinds: the
+        // ring is poisoned first, so that no push can succeed once a waiter has seen this.
+        let error = if std::thread::panicking() {
+            crate::ring::thread_panicked()
+        } else {
+            Error::Closed
+        };
         let mut wakes = WakeSet::new();
-        self.0.complete(Err(Error::Closed), &mut wakes);
+        self.0.complete(Err(error), &mut wakes);
         wakes.wake();
     }
 }

@@ -50,13 +50,18 @@ pub struct RingBuilder {
 }
 
 impl RingBuilder {
-    /// Size of each segment file (default 64 MiB; a multiple of 4096, 64 KiB to 4 GiB).
+    /// Size of each segment file (default 64 MiB; a multiple of 4096, 64 KiB to 4 GiB; outside
+    /// that, [`RingBuilder::open`] fails with [`Error::Config`]).
     pub fn segment_size(mut self, bytes: u64) -> RingBuilder {
         self.options.segment_size = bytes;
         self
     }
 
-    /// Capacity of the queue between producers and the sequencer, in events (default 16384).
+    /// Capacity of the queue between producers and the sequencer, in events: 1 to
+    /// [`MAX_QUEUE_CAPACITY`](crate::MAX_QUEUE_CAPACITY) (default 16384). The whole queue is
+    /// allocated and written at open, [`QUEUE_SLOT_BYTES`](crate::QUEUE_SLOT_BYTES) bytes a
+    /// slot (4.5 MiB for the default, 288 MiB for the maximum); outside the range,
+    /// [`RingBuilder::open`] fails with [`Error::Config`].
     pub fn queue_capacity(mut self, events: usize) -> RingBuilder {
         self.options.queue_capacity = events;
         self
@@ -69,15 +74,18 @@ impl RingBuilder {
     }
 
     /// Largest encoded event, in bytes (default 1 MiB, or less if a segment cannot hold that);
-    /// larger events are handed back.
+    /// larger events are handed back. At least 64, and the largest record (this plus 87 bytes)
+    /// must fit in an empty segment, or [`RingBuilder::open`] fails with [`Error::Config`].
     pub fn max_event_size(mut self, bytes: usize) -> RingBuilder {
         self.options.max_event_size = Some(bytes);
         self
     }
 
-    /// Most events the sequencer takes before publishing a batch (default 4096).
+    /// Most events the sequencer takes before publishing a batch: 1 to
+    /// [`MAX_BATCH`](crate::MAX_BATCH) (default 4096; outside that, [`RingBuilder::open`]
+    /// fails with [`Error::Config`]).
     pub fn max_batch(mut self, events: usize) -> RingBuilder {
-        self.options.max_batch = events.max(1);
+        self.options.max_batch = events;
         self
     }
 
@@ -176,11 +184,11 @@ impl RingBuilder {
             slot: rec.active_slot,
         });
         let committer = Committer::new(shared.clone(), commit_rx);
-        let committer = spawn("auditring-commit", move || committer.run())?;
+        let committer = spawn("auditring-commit", &shared, move || committer.run())?;
         let (prep_tx, prep_rx) = channel::unbounded();
         let (ready_tx, ready_rx) = channel::unbounded();
         let (prep_storage, size, log_id) = (storage.clone(), options.segment_size, rec.log_id);
-        let preparer = spawn("auditring-prepare", move || {
+        let preparer = spawn("auditring-prepare", &shared, move || {
             preparer::run(prep_storage, size, log_id, prep_rx, ready_tx);
             Ok(())
         })?;
@@ -192,7 +200,7 @@ impl RingBuilder {
                 policy: options.retention.clone(),
                 wake: rx,
             };
-            helpers.push(spawn("auditring-retention", move || worker.run())?);
+            helpers.push(spawn("auditring-retention", &shared, move || worker.run())?);
             Some(tx)
         } else {
             None
@@ -217,10 +225,8 @@ impl RingBuilder {
             rotated: retention.clone(),
             helpers,
         });
-        let guard_shared = shared.clone();
         let gate = self.start_gate;
-        let sequencer = spawn("auditring-sequencer", move || {
-            let _guard = CloseOnUnwind(guard_shared);
+        let sequencer = spawn("auditring-sequencer", &shared, move || {
             if let Some((gate, prefault)) = gate {
                 if prefault {
                     sequencer.prefault_active();
@@ -254,27 +260,61 @@ fn create_dir(dir: &Path) -> Result<(), Error> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))
 }
 
-fn spawn(
-    name: &str,
-    f: impl FnOnce() -> Result<(), Error> + Send + 'static,
-) -> Result<JoinHandle<Result<(), Error>>, Error> {
-    thread::Builder::new()
-        .name(name.into())
-        .spawn(f)
-        .map_err(|e| Error::io(format!("starting thread {name}"), e))
+thread_local! {
+    /// The ring whose thread this is, set by [`spawn`]: poisoned as soon as the thread panics.
+    static RING_OF_THREAD: std::cell::RefCell<Option<Arc<Shared>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
-/// Closes the queue if the sequencer thread unwinds, so that producers are not left waiting.
-struct CloseOnUnwind(Arc<Shared>);
-
-impl Drop for CloseOnUnwind {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            self.0
-                .poison(std::io::Error::other("the sequencer thread panicked"));
-            self.0.queue.close();
+/// Called while the current thread unwinds, before its state is dropped (by the first receipt
+/// or flush it drops): poisons its ring, if it is one of a ring's threads, so that no push
+/// succeeds once a waiter has been told; returns the error to give waiters ([`Error::Closed`]
+/// on any other thread).
+pub(crate) fn thread_panicked() -> Error {
+    let thread = thread::current();
+    let cause = || {
+        std::io::Error::other(format!(
+            "the {} thread panicked; nothing more can be made durable",
+            thread.name().unwrap_or("unnamed")
+        ))
+    };
+    let shared = RING_OF_THREAD
+        .try_with(|ring| ring.try_borrow().ok().and_then(|r| r.clone()))
+        .ok()
+        .flatten();
+    match shared {
+        Some(shared) => {
+            let error = shared.poison(cause());
+            shared.queue.close();
+            error
         }
+        // Not a ring's thread (a queue dropped by an application thread that unwinds).
+        None => Error::Closed,
     }
+}
+
+/// Starts one of the ring's threads. Should it panic, the ring fails visibly instead of taking
+/// events it can no longer handle: it is poisoned with an error naming the thread (every later
+/// push, flush, receipt and close returns it), as soon as the unwinding drops a waiter's
+/// receipt or at the latest when it ends, and its queue is closed, waking everyone waiting;
+/// the thread then returns that error.
+fn spawn(
+    name: &str,
+    shared: &Arc<Shared>,
+    f: impl FnOnce() -> Result<(), Error> + Send + 'static,
+) -> Result<JoinHandle<Result<(), Error>>, Error> {
+    let shared = shared.clone();
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            RING_OF_THREAD.with(|ring| *ring.borrow_mut() = Some(shared));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+                .unwrap_or_else(|_| Err(thread_panicked()));
+            // Not kept past the thread's work: a closed ring must not be kept alive.
+            RING_OF_THREAD.with(|ring| ring.borrow_mut().take());
+            result
+        })
+        .map_err(|e| Error::io(format!("starting thread {name}"), e))
 }
 
 /// An open audit log: the writer of one log directory.

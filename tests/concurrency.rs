@@ -274,3 +274,157 @@ fn a_closed_ring_frees_everything_it_held() {
     drop(producer);
     assert!(held.upgrade().is_none(), "the ring leaked its state");
 }
+
+/// Many more producers than queue slots (issue 12, item 15): every producer pushes `per`
+/// events with the blocking `push`, and every event is sequenced, gapless and in each
+/// producer's order. The producers mostly park, waiting for room; a consumer that woke every
+/// waiter whenever it was about to park livelocked here (the woken found the queue full,
+/// registered again, and the wake-all loop never ended). The deadline is only a hang guard.
+fn many_producers_on_a_small_queue(producers: u64, capacity: usize, per: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let ring = Ring::builder(dir.path())
+        .segment_size(4 << 20)
+        .queue_capacity(capacity)
+        .open()
+        .unwrap();
+    let (done_tx, done_rx) = crossbeam::channel::unbounded();
+    let start = Arc::new(Barrier::new(producers as usize));
+    for p in 0..producers {
+        let producer = ring.producer();
+        let start = start.clone();
+        let done = done_tx.clone();
+        thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                start.wait();
+                for i in 0..per {
+                    producer.push(tagged(p, i)).unwrap();
+                }
+                done.send(p).unwrap();
+            })
+            .unwrap();
+    }
+    drop(done_tx);
+    let guard = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    for finished in 0..producers {
+        let left = guard.saturating_duration_since(std::time::Instant::now());
+        if done_rx.recv_timeout(left).is_err() {
+            panic!(
+                "{producers} producers on {capacity} slots: {finished} finished and {} events \
+                 sequenced after 300 s",
+                ring.snapshot().head_seq()
+            );
+        }
+    }
+    ring.flush().unwrap();
+    check_all_present(&ring.snapshot(), producers, per);
+    ring.close().unwrap();
+}
+
+/// 1,000 producers on 8 slots, 500 on 8 and 1,000 on 64, the three rings at the same time (as
+/// the livelock was first seen; contention for the CPUs makes it likelier).
+#[test]
+fn thousands_of_producers_on_small_queues_all_get_sequenced() {
+    let runs: Vec<_> = [(1000, 8), (500, 8), (1000, 64)]
+        .into_iter()
+        .map(|(producers, capacity)| {
+            thread::spawn(move || many_producers_on_a_small_queue(producers, capacity, 100))
+        })
+        .collect();
+    for run in runs {
+        run.join().unwrap();
+    }
+}
+
+/// Extreme settings are refused at open, naming the setting and its range (issue 12, items 17
+/// and 18): an interval the clock cannot add made the commit thread panic on an `Instant`
+/// overflow, and a queue of 2^24 slots took 13 s and 4.7 GB to open.
+#[test]
+fn extreme_settings_are_refused_at_open_with_the_setting_and_its_range() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |builder: auditring::RingBuilder, setting: &str| {
+        let started = std::time::Instant::now();
+        match builder.open() {
+            Err(auditring::Error::Config(message)) => {
+                assert!(message.contains(setting), "{message}");
+                assert!(message.contains("must be"), "{message}");
+            }
+            Err(e) => panic!("{setting}: not a configuration error: {e}"),
+            Ok(_) => panic!("{setting}: an extreme setting was accepted"),
+        }
+        // Refused before anything is allocated (a hang guard, not a timing assertion).
+        assert!(started.elapsed() < Duration::from_secs(60));
+    };
+    let b = || Ring::builder(dir.path());
+    refused(
+        b().durability(Durability::Periodic(Duration::MAX)),
+        "Periodic",
+    );
+    refused(
+        b().durability(Durability::Periodic(
+            auditring::MAX_SYNC_INTERVAL + Duration::from_nanos(1),
+        )),
+        "Periodic",
+    );
+    refused(b().queue_capacity(1 << 24), "queue_capacity");
+    refused(
+        b().queue_capacity(auditring::MAX_QUEUE_CAPACITY + 1),
+        "queue_capacity",
+    );
+    refused(b().queue_capacity(0), "queue_capacity");
+    refused(b().max_batch(0), "max_batch");
+    refused(b().max_batch(auditring::MAX_BATCH + 1), "max_batch");
+    refused(b().max_batch(usize::MAX), "max_batch");
+    refused(b().max_event_size(usize::MAX), "max_event_size");
+    refused(b().max_event_size(63), "max_event_size");
+    refused(b().segment_size(u64::MAX), "segment_size");
+    // The largest of each is accepted, and the ring works.
+    let ring = b()
+        .durability(Durability::Periodic(auditring::MAX_SYNC_INTERVAL))
+        .max_batch(auditring::MAX_BATCH)
+        .queue_capacity(auditring::MAX_QUEUE_CAPACITY)
+        .open()
+        .unwrap();
+    assert_eq!(ring.queue_capacity(), auditring::MAX_QUEUE_CAPACITY);
+    ring.push(tagged(0, 0)).unwrap();
+    // A flush waits for a sync: with a one-day interval, the one the flush forces.
+    ring.flush().unwrap();
+    ring.close().unwrap();
+    let report = auditring::verify(dir.path()).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failure);
+    assert_eq!(report.events, 1);
+}
+
+/// A thread of the ring that dies must not leave pushes returning `Ok` (issue 12, item 17):
+/// the commit thread panics in a sync; the receipt waiting for it, every later push, flush and
+/// the close fail with an error that names the thread.
+#[test]
+fn a_ring_thread_that_panics_fails_the_ring_visibly() {
+    let faults = Faults::new();
+    let ring = Ring::with_storage(FaultyStorage::new(
+        MemStorage::new("panics"),
+        faults.clone(),
+    ))
+    .durability(Durability::Batch)
+    .open()
+    .unwrap();
+    ring.push_receipt(tagged(0, 0)).unwrap();
+    faults.panic_on_sync.store(true, Ordering::SeqCst);
+    let err = ring.push_receipt(tagged(0, 1)).unwrap_err().to_string();
+    assert!(err.contains("auditring-commit thread panicked"), "{err}");
+    match ring.push(tagged(0, 2)) {
+        Err(PushError::Failed { source, .. }) => {
+            let source = source.to_string();
+            assert!(
+                source.contains("auditring-commit thread panicked"),
+                "{source}"
+            );
+        }
+        other => panic!("a push after the commit thread died: {other:?}"),
+    }
+    let err = ring.flush().unwrap_err().to_string();
+    assert!(err.contains("auditring-commit"), "{err}");
+    let err = ring.close().unwrap_err().to_string();
+    assert!(err.contains("auditring-commit"), "{err}");
+}

@@ -26,6 +26,8 @@ pub struct Faults {
     pub bytes_read: AtomicU64,
     /// Number of `create` calls.
     pub creates: AtomicU64,
+    /// A sync (of a range or of a whole file) panics while set.
+    pub panic_on_sync: AtomicBool,
 }
 
 impl Faults {
@@ -112,6 +114,9 @@ impl fmt::Debug for FaultyFile {
 }
 
 fn sync_allowed(faults: &Faults) -> io::Result<()> {
+    if faults.panic_on_sync.load(Ordering::SeqCst) {
+        panic!("injected panic in a sync");
+    }
     let left = faults.syncs_until_failure.load(Ordering::SeqCst);
     if left < 0 {
         return Ok(());
