@@ -107,7 +107,11 @@ fn a_directory_put_where_the_next_segment_goes_ends_append_with_the_exact_lines_
     let d = dir.to_str().unwrap();
     let seg = ["--segment-size", "65536"];
     let out = run(&[&["append", d][..], &seg].concat(), lines(0, 10));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A writer runs; once its first events are in (far from the half of the segment where the
     // next one is created ahead of time), a directory takes the next segment's name.
     let mut child = Command::new(bin())
@@ -144,8 +148,15 @@ fn a_directory_put_where_the_next_segment_goes_ends_append_with_the_exact_lines_
     let resume = check_report(&out, &dir, 10, 10);
     // Every receipt printed is for an event in the log.
     assert_eq!(printed + rest.len() as u64, resume - 1);
-    let out = run(&[&["append", d][..], &seg].concat(), lines(10 + resume - 1, 2_000));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(
+        &[&["append", d][..], &seg].concat(),
+        lines(10 + resume - 1, 2_000),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(logged(&dir), (0..2_000).collect::<Vec<_>>());
 }
 
