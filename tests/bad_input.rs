@@ -508,27 +508,6 @@ fn a_line_that_is_not_a_json_object_is_refused_by_append() {
     assert_eq!(auditring::verify(&log).unwrap().events, 1);
 }
 
-/// Runs `auditring ARGS` with `stdin` as its standard input, which the command may stop reading
-/// early (a write to it that fails because it did is not an error here).
-fn run_partial_stdin(args: &[&str], stdin: Vec<u8>) -> std::process::Output {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(common::bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    out
-}
-
 /// Issue 12 item 11: a line with no end was read whole into memory (a 1 GiB allocation
 /// aborted the process). Lines are bounded by 6 times the maximum event size plus 4 KiB; a
 /// longer one is refused with exit 2, naming the line and the bound, without being read on.
@@ -539,7 +518,7 @@ fn a_line_longer_than_the_bound_is_refused_without_being_read_whole() {
     let log = dir.path().join("default");
     let mut input = b"{\"kind\":\"ok\"}\n".to_vec();
     input.resize(input.len() + (16 << 20), b'x');
-    let out = run_partial_stdin(&["append", s(&log)], input);
+    let out = common::run_partial_stdin(&["append", s(&log)], input);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -555,7 +534,8 @@ fn a_line_longer_than_the_bound_is_refused_without_being_read_whole() {
         "{{\"kind\":\"k\",\"details\":\"{}\"}}\n",
         "y".repeat(500_000)
     );
-    let out = run_partial_stdin(&["append", s(&log), "--segment-size", "65536"], line.into());
+    let out =
+        common::run_partial_stdin(&["append", s(&log), "--segment-size", "65536"], line.into());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     let bound: usize = err
@@ -659,7 +639,7 @@ fn two_slots_of_one_generation_are_named_by_verify_readers_and_writers() {
         &["query", s(dir.path())],
         &["append", s(dir.path())],
     ] {
-        let out = run_partial_stdin(args, b"{\"kind\":\"k\"}\n".to_vec());
+        let out = common::run_partial_stdin(args, b"{\"kind\":\"k\"}\n".to_vec());
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
         assert!(

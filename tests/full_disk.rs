@@ -23,40 +23,7 @@ fn lines(from: u64, to: u64) -> String {
 
 /// Runs `auditring ARGS` with `stdin`; the command may stop reading early.
 fn run(args: &[&str], stdin: String) -> Output {
-    let mut child = Command::new(bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        // A broken pipe is the command having stopped reading: allowed.
-        let _ = input.write_all(stdin.as_bytes());
-    });
-    // A guard against a hang (the failure this file tests for), not a timing condition: the
-    // command takes well under a second.
-    let pid = child.id() as i32;
-    let (done, finished) = crossbeam::channel::bounded::<()>(1);
-    let guard = std::thread::spawn(move || {
-        if finished
-            .recv_timeout(std::time::Duration::from_secs(300))
-            .is_err()
-        {
-            // SAFETY: kill(2) on the child's pid, which is not reaped before `done` is sent.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    });
-    let out = child.wait_with_output().unwrap();
-    let _ = done.send(());
-    guard.join().unwrap();
-    writer.join().unwrap();
-    assert!(
-        out.status.code().is_some(),
-        "auditring hung and was killed: {out:?}"
-    );
-    out
+    common::run_partial_stdin(args, stdin.into_bytes())
 }
 
 /// The `i` of every record of the log, in seq order.

@@ -213,6 +213,45 @@ pub fn run(args: &[&str], stdin: &str) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
+/// Runs `auditring ARGS` with `stdin` as its standard input, which the command may stop reading
+/// early (a write to it that fails because it did is not an error here). Kills the command if
+/// it has not ended after five minutes: a guard against a hang, not a timing condition.
+pub fn run_partial_stdin(args: &[&str], stdin: Vec<u8>) -> std::process::Output {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&stdin);
+    });
+    let pid = child.id() as i32;
+    let (done, finished) = crossbeam::channel::bounded::<()>(1);
+    let guard = std::thread::spawn(move || {
+        if finished
+            .recv_timeout(std::time::Duration::from_secs(300))
+            .is_err()
+        {
+            // SAFETY: kill(2) on the child's pid, which is not reaped before `done` is sent.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = done.send(());
+    guard.join().unwrap();
+    writer.join().unwrap();
+    assert!(
+        out.status.code().is_some(),
+        "auditring hung and was killed: {out:?}"
+    );
+    out
+}
+
 /// The one JSON object a command printed on stdout.
 pub fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
