@@ -9,13 +9,15 @@
 //! expected head: the head of a receipt, or the head of an export's manifest
 //! (`VerifyExportOptions::expect_head`).
 
+#[path = "common/rechain.rs"]
+mod rechain;
+
 use std::collections::BTreeMap;
 
 use auditring::storage::{MemStorage, Storage};
 use auditring::{
     Durability, Encoding, Event, ExportOptions, Hash, Reason, Ring, Selection, VerifyExportOptions,
 };
-use sha2::{Digest, Sha256};
 
 const SEGMENT: u64 = 64 * 1024;
 const SEED: u64 = 0x7a3b_e11e_d00d_5eed;
@@ -342,43 +344,6 @@ fn every_mutant_is_detected_where_it_is() {
     );
 }
 
-/// Recomputes every leaf and chain hash, every slot's anchor and head, and every slot digest:
-/// the rewrite anyone able to write the files can make.
-fn rechain(files: &mut Files) {
-    let mut prev = [0u8; 32];
-    for b in files.values_mut() {
-        let anchor = prev;
-        let mut heads = BTreeMap::new();
-        for r in records(b) {
-            let body_len = u32_at(b, r.offset + 4) as usize;
-            let leaf: [u8; 32] = Sha256::digest(&b[r.offset + 80..r.offset + 80 + body_len]).into();
-            let mut h = Sha256::new();
-            h.update(prev);
-            h.update(r.seq.to_le_bytes());
-            h.update(leaf);
-            let chain: [u8; 32] = h.finalize().into();
-            b[r.offset + 16..r.offset + 48].copy_from_slice(&leaf);
-            b[r.offset + 48..r.offset + 80].copy_from_slice(&chain);
-            heads.insert(r.seq, chain);
-            prev = chain;
-        }
-        for at in [512, 1024] {
-            if b[at..at + 136].iter().all(|&x| x == 0) {
-                continue;
-            }
-            b[at + 40..at + 72].copy_from_slice(&anchor);
-            let last = u64_at(b, at + 24);
-            let head = heads.get(&last).copied().unwrap_or(anchor);
-            b[at + 72..at + 104].copy_from_slice(&head);
-            let mut h = Sha256::new();
-            h.update(&b[64..96]);
-            h.update(&b[at..at + 104]);
-            let d: [u8; 32] = h.finalize().into();
-            b[at + 104..at + 136].copy_from_slice(&d);
-        }
-    }
-}
-
 #[test]
 fn what_the_chain_alone_cannot_show_is_caught_against_an_expected_head() {
     let base = base_log();
@@ -413,7 +378,7 @@ fn what_the_chain_alone_cannot_show_is_caught_against_an_expected_head() {
         let at = body.windows(4).position(|w| w == b"\"i\":").unwrap() + 4;
         body[at] = if body[at] == b'9' { b'8' } else { b'9' };
     }
-    rechain(&mut rewritten);
+    rechain::rechain(&mut rewritten);
     assert!(
         !matches_expected(&rewritten),
         "a rewritten log reaches the expected head"
