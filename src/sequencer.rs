@@ -430,8 +430,10 @@ impl Sequencer {
             return;
         }
         if !matches!(self.make_room(&mut p.record, false), Room::Made) {
+            // A stall stays set (the run loop rides it out, with nothing in the backlog), so
+            // that the ring's health is restored once a segment can be created again.
             let error =
-                (self.stall.take().or_else(|| self.failure.clone())).unwrap_or(Error::Closed);
+                (self.stall.clone().or_else(|| self.failure.clone())).unwrap_or(Error::Closed);
             ticket.complete(Err(error));
             return;
         }
