@@ -367,7 +367,13 @@ impl Snapshot {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(u64, Hash, Hash), Written> {
         let file = File::create_new(path).map_err(Written::Io)?;
-        let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        // A bundle is the bytes read, so they are hashed as they are read, on the reading
+        // thread, overlapping with the checks; JSONL lines are hashed as they are written.
+        let mut read_digest = (encoding == Encoding::Bundle).then(Sha256::new);
+        let mut out = HashingWriter::new(
+            BufWriter::with_capacity(1 << 20, file),
+            encoding == Encoding::Jsonl,
+        );
         let total = to - from + 1;
         let (mut next, mut prev) = (from, anchor);
         let mut line = Vec::with_capacity(1024);
@@ -400,6 +406,9 @@ impl Snapshot {
             let mut at = region.start;
             let read = |b: &mut [u8]| {
                 let n = region.file.read_at(b, at)?;
+                if let Some(h) = read_digest.as_mut() {
+                    h.update(&b[..n]);
+                }
                 at += n as u64;
                 Ok(n)
             };
@@ -456,6 +465,7 @@ impl Snapshot {
             )));
         }
         let (bytes, digest, inner) = out.finish();
+        let digest = read_digest.map_or(digest, |h| Hash(h.finalize().into()));
         let file = inner
             .into_inner()
             .map_err(|e| Written::Io(e.into_error()))?;
@@ -470,17 +480,20 @@ enum Written {
     Log(Error),
 }
 
-/// Writes through, counting the bytes and hashing them.
+/// Writes through, counting the bytes and, unless told not to, hashing them.
 struct HashingWriter<W> {
     inner: W,
+    /// Whether to hash what is written (otherwise only counted: the caller hashes it).
+    hashing: bool,
     hasher: Sha256,
     bytes: u64,
 }
 
 impl<W: Write> HashingWriter<W> {
-    fn new(inner: W) -> Self {
+    fn new(inner: W, hashing: bool) -> Self {
         HashingWriter {
             inner,
+            hashing,
             hasher: Sha256::new(),
             bytes: 0,
         }
@@ -494,7 +507,9 @@ impl<W: Write> HashingWriter<W> {
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if self.hashing {
+            self.hasher.update(&buf[..n]);
+        }
         self.bytes += n as u64;
         Ok(n)
     }
