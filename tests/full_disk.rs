@@ -8,8 +8,6 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::bin;
-
 fn lines(from: u64, to: u64) -> String {
     (from..to)
         .map(|i| {
@@ -81,13 +79,7 @@ fn a_directory_put_where_the_next_segment_goes_ends_append_with_the_exact_lines_
     );
     // A writer runs; once its first events are in (far from the half of the segment where the
     // next one is created ahead of time), a directory takes the next segment's name.
-    let mut child = Command::new(bin())
-        .args([&["append", d, "--receipts"][..], &seg].concat())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn(&[&["append", d, "--receipts"][..], &seg].concat());
     let mut input = child.stdin.take().unwrap();
     let mut receipts = BufReader::new(child.stdout.take().unwrap());
     input.write_all(lines(10, 20).as_bytes()).unwrap();

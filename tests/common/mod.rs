@@ -193,17 +193,22 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_auditring")
 }
 
-/// Runs `auditring ARGS` with `stdin` as its standard input, and waits for it.
-pub fn run(args: &[&str], stdin: &str) -> std::process::Output {
-    use std::io::Write;
+/// Starts `auditring ARGS` with its standard input, output and error piped.
+pub fn spawn(args: &[&str]) -> std::process::Child {
     use std::process::{Command, Stdio};
-    let mut child = Command::new(bin())
+    Command::new(bin())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `auditring ARGS` with `stdin` as its standard input, and waits for it.
+pub fn run(args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = spawn(args);
     child
         .stdin
         .take()
@@ -218,14 +223,7 @@ pub fn run(args: &[&str], stdin: &str) -> std::process::Output {
 /// it has not ended after five minutes: a guard against a hang, not a timing condition.
 pub fn run_partial_stdin(args: &[&str], stdin: Vec<u8>) -> std::process::Output {
     use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(bin())
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(args);
     let mut input = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         let _ = input.write_all(&stdin);
