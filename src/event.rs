@@ -525,6 +525,22 @@ pub(crate) struct Envelope<'a> {
     pub(crate) details: Option<&'a str>,
 }
 
+impl<'a> Envelope<'a> {
+    /// The record this envelope is the body of, at `seq`, with its hashes.
+    pub(crate) fn record(&self, seq: u64, leaf: Hash, chain: Hash) -> RecordRef<'a> {
+        RecordRef {
+            seq,
+            timestamp: self.timestamp,
+            kind: self.kind,
+            actor: self.actor,
+            trace_id: self.trace_id,
+            details: self.details,
+            leaf,
+            chain,
+        }
+    }
+}
+
 /// Decodes and checks a body; never panics, whatever the bytes.
 pub(crate) fn decode_body(body: &[u8]) -> Result<Envelope<'_>, BodyError> {
     if body.len() < BODY_FIXED_LEN {

@@ -422,16 +422,7 @@ impl Records<'_> {
             Ok(env) => env,
             Err(e) => return Some(Err(Error::Config(format!("undecodable body: {e}")))),
         };
-        Some(Ok(RecordRef {
-            seq,
-            timestamp: env.timestamp,
-            kind: env.kind,
-            actor: env.actor,
-            trace_id: env.trace_id,
-            details: env.details,
-            leaf: header.leaf,
-            chain: header.chain,
-        }))
+        Some(Ok(env.record(seq, header.leaf, header.chain)))
     }
 
     /// Reads record `self.next` into `self.body`.

@@ -25,7 +25,7 @@ use super::ExportError;
 use super::manifest::{Encoding, MANIFEST_FILE, Manifest, ManifestError};
 use crate::batch;
 use crate::error::{Error, IntegrityError, Reason};
-use crate::event::{RecordRef, decode_body};
+use crate::event::decode_body;
 use crate::hash::{Hash, leaf_hash};
 use crate::parallel::par_map;
 
@@ -360,17 +360,7 @@ pub(super) fn json_line(
         return Err("its details are not JSON text, which a JSONL line holds as JSON".into());
     }
     line.clear();
-    RecordRef {
-        seq,
-        timestamp: env.timestamp,
-        kind: env.kind,
-        actor: env.actor,
-        trace_id: env.trace_id,
-        details: env.details,
-        leaf,
-        chain,
-    }
-    .write_json_line(line);
+    env.record(seq, leaf, chain).write_json_line(line);
     if line.len() as u64 > MAX_LINE {
         return Err(format!(
             "its line would be {} bytes, longer than an export line may be ({MAX_LINE})",
