@@ -564,13 +564,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn blocking_push_waits_for_room_and_loses_nothing() {
-        let q = Arc::new(Queue::new(4));
-        let producers = 4;
-        let per = 2000u64;
-        let start = Arc::new(Barrier::new(producers + 1));
-        let handles: Vec<_> = (0..producers as u64)
+    /// `producers` threads push `per` values `(producer, i)` each, in order, into a queue of
+    /// `cap` slots, all starting together; the consumer hands each value it pops to `each`,
+    /// parking when the queue is empty, until it has them all. Returns the consumer.
+    fn push_from_threads(
+        cap: usize,
+        producers: u64,
+        per: u64,
+        mut each: impl FnMut((u64, u64)),
+    ) -> Consumer<(u64, u64)> {
+        let q = Arc::new(Queue::new(cap));
+        let start = Arc::new(Barrier::new(producers as usize + 1));
+        let handles: Vec<_> = (0..producers)
             .map(|p| {
                 let q = q.clone();
                 let start = start.clone();
@@ -585,13 +590,11 @@ mod tests {
         let mut c = Consumer::new(q.clone());
         c.register_thread();
         start.wait();
-        let mut next = vec![0u64; producers];
         let mut got = 0;
-        while got < producers as u64 * per {
+        while got < producers * per {
             match c.pop() {
-                Pop::Item((p, i)) => {
-                    assert_eq!(next[p as usize], i, "per-producer order");
-                    next[p as usize] += 1;
+                Pop::Item(v) => {
+                    each(v);
                     got += 1;
                 }
                 Pop::Empty => c.wait(None),
@@ -602,6 +605,17 @@ mod tests {
         for h in handles {
             h.join().unwrap();
         }
+        c
+    }
+
+    #[test]
+    fn blocking_push_waits_for_room_and_loses_nothing() {
+        let mut next = [0u64; 4];
+        push_from_threads(4, 4, 2000, |(p, i)| {
+            assert_eq!(next[p as usize], i, "per-producer order");
+            next[p as usize] += 1;
+        });
+        assert_eq!(next, [2000; 4]);
     }
 
     /// The cost of a slot that the docs of `queue_capacity`, `DEFAULT_QUEUE_CAPACITY` and
@@ -622,37 +636,8 @@ mod tests {
     /// of the consumer wakes more producers than there are, and nothing is lost.
     #[test]
     fn a_wake_pass_wakes_no_producer_twice() {
-        let q = Arc::new(Queue::new(2));
         let producers = 64u64;
-        let per = 50u64;
-        let start = Arc::new(Barrier::new(producers as usize + 1));
-        let handles: Vec<_> = (0..producers)
-            .map(|p| {
-                let q = q.clone();
-                let start = start.clone();
-                thread::spawn(move || {
-                    start.wait();
-                    for i in 0..per {
-                        q.push((p, i), || false).unwrap();
-                    }
-                })
-            })
-            .collect();
-        let mut c = Consumer::new(q.clone());
-        c.register_thread();
-        start.wait();
-        let mut got = 0;
-        while got < producers * per {
-            match c.pop() {
-                Pop::Item(_) => got += 1,
-                Pop::Empty => c.wait(None),
-                Pop::Pending => thread::yield_now(),
-                Pop::Closed => unreachable!(),
-            }
-        }
-        for h in handles {
-            h.join().unwrap();
-        }
+        let c = push_from_threads(2, producers, 50, |_| {});
         assert!(
             c.most_woken <= producers as usize,
             "one pass woke {} of {producers} producers",
