@@ -81,61 +81,37 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-mod batch;
-mod committer;
-mod config;
-mod cursor;
+// The layers, lowest first (`docs/ARCHITECTURE.md`; `tests/architecture.rs` checks that each
+// uses only its own and lower ones).
 mod error;
-mod event;
 pub mod export;
-mod fork;
-mod hash;
-mod header;
-mod listing;
-#[cfg(all(test, loom))]
-mod loom_models;
-mod mapped;
-mod parallel;
-mod prefetch;
-mod preparer;
-mod producer;
-mod published;
-mod queue;
-mod reader;
-mod receipt;
-mod recovery;
-mod retention;
-mod ring;
-mod segment;
-mod sequencer;
-mod shared;
-mod sigbus;
-mod snapshot;
+mod format;
+mod read;
 pub mod storage;
-mod sync;
-mod tail;
+mod sys;
 mod verify;
-mod wake;
+mod write;
 
-pub use config::{
-    DEFAULT_MAX_EVENT_SIZE, DEFAULT_QUEUE_CAPACITY, DEFAULT_SEGMENT_SIZE, Durability, MAX_BATCH,
-    MAX_QUEUE_CAPACITY, MAX_SYNC_INTERVAL, QUEUE_SLOT_BYTES,
-};
 pub use error::{Error, IntegrityError, PushError, Reason};
-pub use event::{BodyError, Event, EventError, RESERVED_KIND_PREFIX, Record, RecordRef};
 pub use export::{
     Encoding, ExportError, ExportOptions, ExportReport, Manifest, Selection, VerifyExportOptions,
     verify_export,
 };
-pub use hash::{Hash, ParseHashError};
-pub use producer::Producer;
-pub use reader::Reader;
-pub use receipt::{PendingReceipt, Receipt};
-pub use recovery::{RecoveryReport, TornTail};
-pub use retention::{PRUNED_KIND, Retention, RetentionPass, Unexported};
-pub use ring::{Ring, RingBuilder};
-pub use segment::{HeaderError, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
-pub use snapshot::{Query, Records, SegmentSummary, Snapshot};
+pub use format::event::{BodyError, Event, EventError, RESERVED_KIND_PREFIX, Record, RecordRef};
+pub use format::hash::{Hash, ParseHashError};
+pub use format::prune::PRUNED_KIND;
+pub use format::segment::{HeaderError, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+pub use read::reader::Reader;
+pub use read::recovery::{RecoveryReport, TornTail};
+pub use read::snapshot::{Query, Records, SegmentSummary, Snapshot};
 pub use verify::{
     VerifyReport, verify, verify_storage, verify_storage_with_progress, verify_with_progress,
 };
+pub use write::config::{
+    DEFAULT_MAX_EVENT_SIZE, DEFAULT_QUEUE_CAPACITY, DEFAULT_SEGMENT_SIZE, Durability, MAX_BATCH,
+    MAX_QUEUE_CAPACITY, MAX_SYNC_INTERVAL, QUEUE_SLOT_BYTES,
+};
+pub use write::producer::Producer;
+pub use write::receipt::{PendingReceipt, Receipt};
+pub use write::retention::{Retention, RetentionPass, Unexported};
+pub use write::ring::{Ring, RingBuilder};

@@ -9,25 +9,24 @@
 //!
 //! The work is bounded whatever the files hold: the manifest and the data file are opened
 //! without following a symbolic link and without blocking (a FIFO), and read only if they are
-//! regular files; the manifest is read only up to [`MAX_MANIFEST_BYTES`]; the data file is read
+//! regular files; the manifest is read only up to [`MAX_MANIFEST_BYTES`](super::MAX_MANIFEST_BYTES); the data file is read
 //! as a stream, up to the size it had when opened, one line of at most [`MAX_LINE_BYTES`] or one
 //! batch of records (a record of at most [`MAX_RECORD_BYTES`]) at a time.
 
-use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::ExportError;
+use super::input::{MAX_LINE_BYTES, MAX_RECORD_BYTES, open_regular};
 use super::manifest::{Encoding, MANIFEST_FILE, Manifest, ManifestError};
-use crate::batch;
+use crate::error::ExportError;
 use crate::error::{Error, IntegrityError, Reason};
-use crate::event::decode_body;
-use crate::hash::{Hash, leaf_hash};
-use crate::parallel::par_map;
+use crate::format::event::decode_body;
+use crate::format::hash::{Hash, leaf_hash};
+use crate::sys::parallel::par_map;
+use crate::verify::records;
 
 /// What [`verify_export`] checks besides the export itself.
 #[derive(Clone, Debug, Default)]
@@ -298,49 +297,9 @@ impl<R: Read> Read for DigestReader<R> {
 /// JSONL records are checked in chunks of about this many bytes: bodies in parallel, then
 /// their chain in order.
 const CHUNK: usize = 4 << 20;
-/// The longest line of a JSONL export, its line feed included (`docs/FORMAT.md` §13.5): an
-/// export does not write a longer one, and a verifier reads no more of a line than this.
-pub const MAX_LINE_BYTES: u64 = 64 << 20;
-/// The longest record of a bundle, header and padding included (`docs/FORMAT.md` §13.5): an
-/// export does not write a longer one, and a verifier reads no more of a record than this.
-pub const MAX_RECORD_BYTES: u64 = 64 << 20;
-/// The largest `manifest.json` (`docs/FORMAT.md` §13.5): one written is far smaller, and a
-/// larger one is damaged, not read.
-pub const MAX_MANIFEST_BYTES: u64 = 64 << 10;
 const MAX_LINE: u64 = MAX_LINE_BYTES;
 
-/// Opens a file of an export for reading, without following a symbolic link and without
-/// blocking (on a FIFO). Returns it with its size if it is a regular file, or what it is
-/// instead ("a symbolic link", "a FIFO", ...), which is not read.
-pub(crate) fn open_regular(path: &Path) -> io::Result<Result<(File, u64), &'static str>> {
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    {
-        Ok(f) => f,
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(Err("a symbolic link")),
-        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => return Ok(Err("a socket")),
-        Err(e) => return Err(e),
-    };
-    let meta = file.metadata()?;
-    let t = meta.file_type();
-    Ok(if t.is_file() {
-        Ok((file, meta.len()))
-    } else if t.is_dir() {
-        Err("a directory")
-    } else if t.is_fifo() {
-        Err("a FIFO")
-    } else if t.is_socket() {
-        Err("a socket")
-    } else if t.is_char_device() || t.is_block_device() {
-        Err("a device")
-    } else {
-        Err("something else")
-    })
-}
-
-/// The line a JSONL export writes for a record whose body passed `batch::check_records`, or why
+/// The line a JSONL export writes for a record whose body passed `records::check_records`, or why
 /// the record cannot be one that [`verify_export`] reads back as that record: its details are
 /// not JSON text (and hold no line break, which would put them in `details_raw`): `parse_line`
 /// takes the bytes after `"details":` as JSON; or the line is longer than [`MAX_LINE_BYTES`].
@@ -408,7 +367,7 @@ impl Walk {
 
     /// Checks records in order: each must carry the next seq and have passed its own check
     /// (`check`: leaf hash, padding, decoding, and chain hash against the stored one before it,
-    /// see `crate::batch`).
+    /// see `crate::verify::records`).
     fn in_order(
         &mut self,
         records: impl Iterator<Item = (u64, u64, Hash, Result<(), Reason>)>,
@@ -458,7 +417,7 @@ impl Walk {
             }
             decode_body(body).map_err(Reason::Body)?;
             let prev = if i == 0 { &head } else { &records[i - 1].chain };
-            batch::check_chain(prev, r.seq, &r.leaf, &r.chain)
+            records::check_chain(prev, r.seq, &r.leaf, &r.chain)
         });
         self.in_order(
             records
@@ -476,7 +435,7 @@ impl Walk {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(), Stop> {
         // Read (and digested) on a helper thread one batch ahead, checked here.
-        batch::for_each_batch_bounded(
+        records::for_each_batch_bounded(
             |b| reader.read(b),
             0,
             len,
@@ -484,7 +443,7 @@ impl Walk {
             Stop::Io,
             |b| {
                 let split = &b.split;
-                let checks = batch::check_records(&b.buf, &split.spans, &self.head);
+                let checks = records::check_records(&b.buf, &split.spans, &self.head);
                 self.in_order(
                     split
                         .spans
@@ -652,7 +611,7 @@ fn parse_line(offset: u64, line: &[u8]) -> Result<Parsed, (u64, Reason)> {
         | u8::from(fields.trace_id.is_some()) << 1
         | u8::from(details.is_some()) << 2;
     let mut body = Vec::with_capacity(20 + line.len());
-    body.push(crate::event::BODY_VERSION);
+    body.push(crate::format::event::BODY_VERSION);
     body.push(flags);
     body.extend_from_slice(&kind_len.to_le_bytes());
     body.extend_from_slice(&actor_len.to_le_bytes());
@@ -672,7 +631,7 @@ fn parse_line(offset: u64, line: &[u8]) -> Result<Parsed, (u64, Reason)> {
         None => None,
     };
     let mut canonical = Vec::with_capacity(line.len());
-    crate::event::RecordRef {
+    crate::format::event::RecordRef {
         seq: fields.seq,
         timestamp: fields.timestamp,
         kind: &fields.kind,

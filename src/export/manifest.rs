@@ -4,8 +4,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::check::MAX_MANIFEST_BYTES;
-use crate::hash::Hash;
+use super::input::MAX_MANIFEST_BYTES;
+pub use crate::error::ManifestError;
+use crate::format::hash::Hash;
 
 /// The `format` field of every manifest.
 pub const MANIFEST_FORMAT: &str = "auditring-export";
@@ -90,7 +91,7 @@ impl Manifest {
         use std::io::Read as _;
         let path = dir.join(MANIFEST_FILE);
         let unreadable = |e: std::io::Error| ManifestError::Unreadable(e.to_string());
-        let (file, len) = match super::check::open_regular(&path) {
+        let (file, len) = match super::input::open_regular(&path) {
             Ok(Ok(opened)) => opened,
             Ok(Err(what)) => {
                 return Err(ManifestError::Unreadable(format!(
@@ -175,22 +176,4 @@ impl Manifest {
         }
         Ok(())
     }
-}
-
-/// Why a manifest could not be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ManifestError {
-    /// The path is not a directory.
-    #[error("not a directory: not an auditring export")]
-    NotADirectory,
-    /// There is no `manifest.json`: not an export.
-    #[error("no manifest.json: not an auditring export")]
-    Missing,
-    /// It could not be read.
-    #[error("cannot read manifest.json: {0}")]
-    Unreadable(String),
-    /// It is not a valid manifest.
-    #[error("damaged manifest.json: {0}")]
-    Damaged(String),
 }

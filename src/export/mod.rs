@@ -15,24 +15,24 @@
 
 mod atomic;
 mod check;
+mod input;
 mod manifest;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::batch;
+pub use crate::error::ExportError;
 use crate::error::{Error, IntegrityError, Reason};
-use crate::hash::Hash;
-use crate::retention::Coverage;
-use crate::snapshot::Snapshot;
+use crate::format::hash::Hash;
+use crate::read::snapshot::Snapshot;
+use crate::storage::exported::Coverage;
+use crate::verify::records;
 
-pub use check::{
-    ExportReport, MAX_LINE_BYTES, MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, VerifyExportOptions,
-    verify_export, verify_export_with_progress,
-};
+pub use check::{ExportReport, VerifyExportOptions, verify_export, verify_export_with_progress};
+pub use input::{MAX_LINE_BYTES, MAX_MANIFEST_BYTES, MAX_RECORD_BYTES};
 pub use manifest::{
     Encoding, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, ManifestError,
     ManifestFile,
@@ -77,71 +77,6 @@ pub struct ExportOptions {
     pub encoding: Option<Encoding>,
     /// Replace an existing output (atomically).
     pub force: bool,
-}
-
-/// Why an export could not be made or read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ExportError {
-    /// The output exists and `force` was not set.
-    #[error("{} already exists (replace it with --force)", .path.display())]
-    OutputExists {
-        /// The output.
-        path: PathBuf,
-    },
-    /// `force` was set, but the output is not an earlier export: it is not replaced.
-    #[error(
-        "{} exists and is not an auditring export; --force replaces only an earlier export",
-        .path.display()
-    )]
-    NotReplaceable {
-        /// The output.
-        path: PathBuf,
-    },
-    /// The selection holds no record.
-    #[error("the selected range holds no record (the log holds seqs {first}..={last})")]
-    EmptyRange {
-        /// First seq in the log.
-        first: u64,
-        /// Last seq in the log.
-        last: u64,
-    },
-    /// The selection reaches outside the log.
-    #[error("seqs {from}..={to} are not all in the log, which holds {first}..={last}")]
-    OutsideLog {
-        /// First seq asked for.
-        from: u64,
-        /// Last seq asked for.
-        to: u64,
-        /// First seq in the log.
-        first: u64,
-        /// Last seq in the log.
-        last: u64,
-    },
-    /// The directory is not an export (its manifest is missing or unreadable).
-    #[error("{} is not an auditring export: {reason}", .path.display())]
-    NotAnExport {
-        /// The directory.
-        path: PathBuf,
-        /// What is wrong.
-        reason: ManifestError,
-    },
-    /// A record of the selection cannot be written in the chosen encoding so that the export
-    /// verifies (a JSONL line holds a record's details as JSON text, so details that are not
-    /// JSON cannot be a line; a record or line longer than an export allows). Nothing is
-    /// written.
-    #[error(
-        "record {seq} cannot be exported as {encoding}: {why}; nothing was written \
-         (--format bundle holds any record up to 64 MiB)"
-    )]
-    Unrepresentable {
-        /// The record's seq.
-        seq: u64,
-        /// The encoding asked for: `"jsonl"` or `"bundle"`.
-        encoding: &'static str,
-        /// Why.
-        why: String,
-    },
 }
 
 impl From<ExportError> for Error {
@@ -239,7 +174,7 @@ impl Snapshot {
                 Written::Io(e) => io("writing", e),
                 Written::Log(e) => e,
             })?;
-        let exported_at_ns = crate::event::now_nanos();
+        let exported_at_ns = crate::format::event::now_nanos();
         let manifest = Manifest {
             format: MANIFEST_FORMAT.into(),
             version: MANIFEST_VERSION,
@@ -303,7 +238,7 @@ impl Snapshot {
                 ((last + 1).saturating_sub(n).max(first), last)
             }
             Selection::Time { since, until } => {
-                let mut q = crate::snapshot::Query::new();
+                let mut q = crate::read::snapshot::Query::new();
                 if let Some(s) = since {
                     q = q.since(s);
                 }
@@ -412,9 +347,9 @@ impl Snapshot {
                 at += n as u64;
                 Ok(n)
             };
-            batch::for_each_batch(read, region.start, region.end, Written::Io, |b| {
+            records::for_each_batch(read, region.start, region.end, Written::Io, |b| {
                 let split = &b.split;
-                let checks = batch::check_records(&b.buf, &split.spans, &prev);
+                let checks = records::check_records(&b.buf, &split.spans, &prev);
                 for (span, check) in split.spans.iter().zip(checks) {
                     if span.header.seq != next {
                         let found = span.header.seq;

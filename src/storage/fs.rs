@@ -30,10 +30,8 @@ use std::sync::{Arc, OnceLock};
 
 use memmap2::{Advice, MmapMut, MmapOptions, UncheckedAdvice};
 
+use super::names::LOCK_FILE;
 use super::{LockError, LockGuard, SegmentFile, Storage, WritableMap};
-
-/// Name of the file inside a log directory that records the writer's process id.
-pub const LOCK_FILE: &str = "LOCK";
 
 /// Longest `LOCK` file read back for the holder's pid (a pid, a newline and some slack).
 const LOCK_READ_MAX: usize = 32;
@@ -357,7 +355,7 @@ impl Storage for FsStorage {
         for (name, kind) in read_dir_at(&dir)? {
             if kind == REGULAR {
                 names.push(name);
-            } else if crate::listing::is_log_name(&name) {
+            } else if crate::storage::names::is_log_name(&name) {
                 return Err(not_regular(&name, kind));
             }
         }
@@ -482,11 +480,11 @@ impl Storage for FsStorage {
             }
             Err(e) => return Err(LockError::Io(e)),
         }
-        crate::fork::watch();
+        crate::sys::fork::watch();
         let dir = Arc::new(dir);
         let held = HeldLock {
             dir: dir.clone(),
-            generation: crate::fork::generation(),
+            generation: crate::sys::fork::generation(),
         };
         if let Err(dir) = self.pinned.set(dir) {
             // Locked before, by path: the path must still lead to the directory pinned then.
@@ -529,13 +527,13 @@ fn identity(dir: &OwnedFd) -> Option<(u64, u64)> {
 /// child shares with its parent, so unlocking it there would release the parent's lock.
 struct HeldLock {
     dir: Arc<OwnedFd>,
-    /// [`crate::fork::generation`] when the lock was taken.
+    /// [`crate::sys::fork::generation`] when the lock was taken.
     generation: u64,
 }
 
 impl Drop for HeldLock {
     fn drop(&mut self) {
-        if crate::fork::generation() == self.generation {
+        if crate::sys::fork::generation() == self.generation {
             // SAFETY: plain system call on an open descriptor.
             let _ = retry(|| unsafe { libc::flock(self.dir.as_raw_fd(), libc::LOCK_UN) });
         }

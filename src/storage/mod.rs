@@ -14,8 +14,14 @@
 //!
 //! Tests wrap either of them to fail the k-th sync, create or remove.
 
+pub(crate) mod exported;
 mod fs;
+pub(crate) mod header;
+pub(crate) mod listing;
+pub(crate) mod mapped;
 mod memory;
+pub(crate) mod names;
+pub(crate) mod sigbus;
 
 use std::any::Any;
 use std::fmt;
@@ -23,8 +29,10 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use fs::{FsStorage, LOCK_FILE, NotRegular};
+pub use crate::error::LockError;
+pub use fs::{FsStorage, NotRegular};
 pub use memory::{DirtyPage, MemStorage, PAGE_SIZE, PageFate, SECTOR_SIZE};
+pub use names::LOCK_FILE;
 
 /// Where a log's files live.
 ///
@@ -82,21 +90,6 @@ impl fmt::Debug for LockGuard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("LockGuard")
     }
-}
-
-/// The writer lock could not be taken.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum LockError {
-    /// Another writer holds it.
-    #[error("locked by another writer{}", .pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
-    Held {
-        /// The holder's process id, when it could be read from the lock file.
-        pid: Option<u32>,
-    },
-    /// The directory could not be opened or locked.
-    #[error("cannot take the writer lock: {0}")]
-    Io(#[source] io::Error),
 }
 
 /// One file of a log.

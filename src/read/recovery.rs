@@ -1,0 +1,741 @@
+//! Opening a log: finding where its valid records end, in time independent of its size, and,
+//! for a writer, repairing what a crash left behind.
+//!
+//! A log's segments are all sealed but the last few (normally one; two or more only when a crash
+//! interrupted the sealing of a full segment). [`examine`] reads the header of the last sealed
+//! segment and of each segment after it, and nothing else:
+//!
+//! * the last sealed segment's last committed record must match its seal;
+//! * each later segment must continue the chain; the last record its commit slot names must
+//!   match the slot (see [`check_committed_head`]);
+//! * past the committed length of those segments, records are accepted while each continues the
+//!   chain ([`scan_valid`]); a segment closed cleanly is not looked at past its committed length.
+//!
+//! Damage inside a committed region is an error naming the seq, file, offset and reason. What
+//! lies past the last valid record is a torn tail: never acknowledged as durable, it is trimmed
+//! by [`recover`] (zeroed, so a later scan cannot mistake it for records) and reported.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::error::{Error, IntegrityError, Reason};
+use crate::format::event::now_nanos;
+use crate::format::hash::Hash;
+use crate::format::segment::{
+    HEADER_LEN, INDEX_STRIDE, Prefix, SLOT_OFFSETS, Slot, data_offset_for,
+};
+use crate::read::cursor::{Cursor, Step, last_nonzero_end};
+use crate::read::published::{SegmentEntry, SegmentInfo};
+use crate::read::segment_end::{CheckError, check_committed_head, scan_valid};
+use crate::storage::header::{ReadHeaderError, SegmentHeader, header_error_offset};
+use crate::storage::listing::{Listing, check_gapless, list, open_error};
+use crate::storage::mapped::MappedSegment;
+use crate::storage::names::segment_name;
+use crate::storage::{SegmentFile, Storage};
+
+/// Bytes past the last valid record that a crash left behind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TornTail {
+    /// The segment file.
+    pub file: PathBuf,
+    /// Where the last valid record ends.
+    pub offset: u64,
+    /// How many bytes after it, up to the last non-zero one, are not valid records.
+    pub len: u64,
+    /// Seq of the last valid record before the tear.
+    pub after_seq: u64,
+}
+
+/// What opening a log for writing found and did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RecoveryReport {
+    /// The log did not exist and was created.
+    pub created: bool,
+    /// The log had been closed cleanly: nothing past the committed length was examined.
+    pub clean: bool,
+    /// Valid records found past the last commit (written before a crash, not yet committed).
+    pub recovered: u64,
+    /// A torn tail that was trimmed.
+    pub torn_tail: Option<TornTail>,
+    /// Segments whose sealing a crash had interrupted, sealed now.
+    pub sealed: Vec<String>,
+    /// Files removed: interrupted segment creations, and segments past a tear that held nothing
+    /// committed.
+    pub removed: Vec<String>,
+    /// Segments that another process had cut short (`truncate`, logrotate's copytruncate)
+    /// without removing any committed record: extended back to their length, and recovered to
+    /// their last committed state (and the valid records after it) as after a crash. A cut
+    /// that removed committed records is an integrity failure instead
+    /// ([`Reason::CutShort`](crate::Reason::CutShort)).
+    pub extended: Vec<String>,
+}
+
+/// A segment after the last sealed one whose records continue the chain.
+pub(crate) struct Live {
+    pub(crate) number: u64,
+    pub(crate) name: String,
+    pub(crate) file: Arc<dyn SegmentFile>,
+    pub(crate) header: SegmentHeader,
+    /// The newest valid commit slot, if any.
+    pub(crate) slot: Option<Slot>,
+    pub(crate) first_seq: u64,
+    pub(crate) anchor: Hash,
+    /// Where the valid records end.
+    pub(crate) end: u64,
+    /// Seq of the last valid record (`first_seq - 1` if none).
+    pub(crate) last_seq: u64,
+    /// Chain hash after it.
+    pub(crate) head: Hash,
+    /// Closed cleanly: nothing was looked at past the committed length.
+    pub(crate) clean: bool,
+}
+
+/// The state of a log's end.
+pub(crate) struct Examined {
+    pub(crate) listing: Listing,
+    pub(crate) log_id: [u8; 16],
+    /// Seq of the log's first record.
+    pub(crate) first_seq: u64,
+    /// Chain hash before it.
+    pub(crate) anchor: Hash,
+    /// Segments up to the last sealed one, oldest first.
+    pub(crate) sealed: Vec<Arc<SegmentEntry>>,
+    /// Seq and chain hash after the last sealed segment (or at the log's start).
+    pub(crate) sealed_next_seq: u64,
+    pub(crate) sealed_head: Hash,
+    /// Segments after the last sealed one that continue the chain.
+    pub(crate) live: Vec<Live>,
+    /// Segments past a tear: they hold nothing committed.
+    pub(crate) beyond: Vec<String>,
+    /// Valid records found past committed lengths.
+    pub(crate) recovered: u64,
+    /// Segments that another process cut short past their committed records, extended back to
+    /// their length (by a writer only).
+    pub(crate) extended: Vec<String>,
+}
+
+fn integrity(seq: Option<u64>, file: PathBuf, offset: u64, reason: Reason) -> Error {
+    Error::from(IntegrityError {
+        seq,
+        file,
+        offset,
+        reason,
+    })
+}
+
+/// Reads a segment's header, turning failures into errors that name the file.
+pub(crate) fn read_header(
+    file: &dyn SegmentFile,
+    path: &std::path::Path,
+) -> Result<SegmentHeader, Error> {
+    SegmentHeader::read(file).map_err(|e| match e {
+        ReadHeaderError::Io(e) => Error::io(format!("reading {}", path.display()), e),
+        ReadHeaderError::Header(h) => integrity(
+            None,
+            path.to_path_buf(),
+            header_error_offset(&h),
+            Reason::Header(h),
+        ),
+    })
+}
+
+fn check_error(e: CheckError, path: &std::path::Path) -> Error {
+    match e {
+        CheckError::Io(e) => Error::io(format!("reading {}", path.display()), e),
+        CheckError::Integrity(e) => Error::from(e),
+    }
+}
+
+/// Checks a file against its header's length and committed length.
+fn check_length(
+    header: &SegmentHeader,
+    slot: Option<&Slot>,
+    path: &std::path::Path,
+) -> Result<(), Error> {
+    if let Some(s) = slot
+        && s.committed_len > header.file_len
+    {
+        return Err(integrity(
+            None,
+            path.to_path_buf(),
+            header.file_len,
+            Reason::CutShort {
+                committed: s.committed_len,
+                actual: header.file_len,
+            },
+        ));
+    }
+    if header.file_len != header.prefix.file_len {
+        return Err(integrity(
+            None,
+            path.to_path_buf(),
+            header.file_len.min(header.prefix.file_len),
+            Reason::FileLength {
+                expected: header.prefix.file_len,
+                actual: header.file_len,
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Examines the end of the log in `storage`; `None` if it has no segments. Reads only the
+/// headers and committed heads of the last segments, and the records past their commits.
+pub(crate) fn examine(storage: &dyn Storage, write: bool) -> Result<Option<Examined>, Error> {
+    let listing = list(storage)?;
+    let segments = &listing.segments;
+    if segments.is_empty() {
+        return Ok(None);
+    }
+    let path = |name: &str| storage.location().join(name);
+    check_gapless(storage, &listing)?;
+    let open = |number: u64, name: &str| {
+        storage
+            .open(name, write)
+            .map_err(|e| open_error(storage, number, name, "opening", e))
+    };
+
+    // Walk back to the last sealed segment.
+    let mut tail = Vec::new();
+    let mut last_sealed = None;
+    for i in (0..segments.len()).rev() {
+        let (number, name) = &segments[i];
+        let file = open(*number, name)?;
+        let header = read_header(&*file, &path(name))?;
+        if header.prefix.number != *number {
+            return Err(integrity(
+                None,
+                path(name),
+                16,
+                Reason::SegmentNumber {
+                    header: header.prefix.number,
+                    name: *number,
+                },
+            ));
+        }
+        if header.newest().is_some_and(|s| s.sealed) {
+            last_sealed = Some((i, file, header));
+            break;
+        }
+        tail.push((i, file, header));
+    }
+    tail.reverse();
+    let log_id = match (&last_sealed, tail.first()) {
+        (Some((_, _, h)), _) | (None, Some((_, _, h))) => h.prefix.log_id,
+        (None, None) => unreachable!("at least one segment was read"),
+    };
+    for (i, _, h) in last_sealed.iter().chain(tail.iter()) {
+        if h.prefix.log_id != log_id {
+            return Err(integrity(None, path(&segments[*i].1), 48, Reason::LogId));
+        }
+    }
+
+    // Where the tail starts, and the segments before it.
+    let mut sealed: Vec<Arc<SegmentEntry>> = Vec::new();
+    let (mut next_seq, mut prev) = match &last_sealed {
+        Some((i, file, header)) => {
+            let (number, name) = &segments[*i];
+            let slot = header.newest().expect("sealed slot");
+            check_length(header, Some(&slot), &path(name))?;
+            check_committed_head(file, &path(name), &header.prefix, &slot)
+                .map_err(|e| check_error(e, &path(name)))?;
+            for (n, name) in &segments[..*i] {
+                sealed.push(Arc::new(SegmentEntry::lazy(*n, name.clone())));
+            }
+            sealed.push(Arc::new(SegmentEntry::known(
+                *number,
+                name.clone(),
+                None,
+                SegmentInfo {
+                    first_seq: slot.first_seq,
+                    anchor: slot.anchor,
+                    data_offset: header.prefix.data_offset,
+                    end: Some((slot.last_seq, slot.committed_len)),
+                },
+            )));
+            (slot.last_seq + 1, slot.head)
+        }
+        None => {
+            let (i, _, header) = &tail[0];
+            let (number, name) = &segments[*i];
+            match header.newest() {
+                Some(s) => (s.first_seq, s.anchor),
+                None if *number == 1 => (1, Hash::ZERO),
+                None => {
+                    return Err(integrity(
+                        None,
+                        path(name),
+                        SLOT_OFFSETS[0],
+                        Reason::SlotMismatch(
+                            "the first segment has no commit slot to say where the log starts",
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    let (sealed_next_seq, sealed_head) = (next_seq, prev);
+    let (first_seq, anchor) = match sealed.first() {
+        Some(first) => {
+            let info = first.info(storage)?;
+            (info.first_seq, info.anchor)
+        }
+        None => (next_seq, prev),
+    };
+
+    // Follow the chain through the tail.
+    let mut live: Vec<Live> = Vec::new();
+    let mut beyond = Vec::new();
+    let mut recovered = 0;
+    let last_index = tail.len().saturating_sub(1);
+    let mut tail = tail.into_iter().enumerate();
+    let mut extended = Vec::new();
+    for (k, (i, file, mut header)) in tail.by_ref() {
+        let (number, name) = segments[i].clone();
+        let p = path(&name);
+        let slot = header.newest();
+        let intact = slot.is_none_or(|s| s.committed_len <= header.file_len);
+        if write && intact && header.file_len < header.prefix.file_len {
+            // Another process cut the file (`truncate`, logrotate's copytruncate) past its
+            // committed records: give it back its length, zeros where the cut was, and go on
+            // from the last committed state as after a crash.
+            extend(&*file, header.file_len, header.prefix.file_len)
+                .map_err(|e| Error::io(format!("extending {}", p.display()), e))?;
+            header.file_len = header.prefix.file_len;
+            extended.push(name.clone());
+        }
+        check_length(&header, slot.as_ref(), &p)?;
+        let (committed, seg_first, seg_anchor, mut seq, mut head) = match slot {
+            Some(s) if s.first_seq == next_seq && s.anchor == prev => {
+                check_committed_head(&file, &p, &header.prefix, &s)
+                    .map_err(|e| check_error(e, &p))?;
+                (
+                    s.committed_len,
+                    s.first_seq,
+                    s.anchor,
+                    s.last_seq + 1,
+                    s.head,
+                )
+            }
+            Some(s) if s.count() > 0 => {
+                return Err(integrity(
+                    Some(s.first_seq),
+                    p,
+                    SLOT_OFFSETS[(s.generation % 2) as usize],
+                    Reason::Continuity("its commit slot does not start where the chain is"),
+                ));
+            }
+            Some(_) => {
+                beyond.push(name);
+                break;
+            }
+            None => (header.prefix.data_offset, next_seq, prev, next_seq, prev),
+        };
+        let clean = k == last_index && slot.is_some_and(|s| s.clean);
+        let mut end = committed;
+        if !clean {
+            let scan = scan_valid(&file, committed, header.file_len, seq, head)
+                .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+            if slot.is_none() && scan.records == 0 && k > 0 {
+                // A segment created ahead of time that never received a record.
+                beyond.push(name);
+                break;
+            }
+            end = scan.end;
+            seq = scan.next_seq;
+            head = scan.head;
+            recovered += scan.records;
+        }
+        live.push(Live {
+            number,
+            name,
+            file,
+            header,
+            slot,
+            first_seq: seg_first,
+            anchor: seg_anchor,
+            end,
+            last_seq: seq - 1,
+            head,
+            clean,
+        });
+        next_seq = seq;
+        prev = head;
+    }
+    // Whatever follows a tear must hold nothing committed.
+    for (_, (i, _, header)) in tail {
+        let name = segments[i].1.clone();
+        if let Some(s) = header.newest().filter(|s| s.count() > 0) {
+            return Err(integrity(
+                Some(s.first_seq),
+                path(&name),
+                SLOT_OFFSETS[(s.generation % 2) as usize],
+                Reason::Continuity("committed records follow a break in the chain"),
+            ));
+        }
+        beyond.push(name);
+    }
+    Ok(Some(Examined {
+        listing,
+        log_id,
+        first_seq,
+        anchor,
+        sealed,
+        sealed_next_seq,
+        sealed_head,
+        live,
+        beyond,
+        recovered,
+        extended,
+    }))
+}
+
+/// Writes zeros to `file` from `from` up to `to` (past its end), and syncs it.
+fn extend(file: &dyn SegmentFile, from: u64, to: u64) -> std::io::Result<()> {
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(zeros.len() as u64) as usize;
+        file.write_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    file.sync_all()
+}
+
+/// The writer's starting point, after recovery.
+pub(crate) struct Recovered {
+    pub(crate) log_id: [u8; 16],
+    /// Seq of the log's first record, and the chain hash before it.
+    pub(crate) first_seq: u64,
+    pub(crate) anchor: Hash,
+    /// Every segment before the active one, sealed.
+    pub(crate) sealed: Vec<Arc<SegmentEntry>>,
+    /// The segment to write into.
+    pub(crate) active: Arc<MappedSegment>,
+    /// Its newest slot, as written during recovery.
+    pub(crate) active_slot: Slot,
+    /// Where the next record goes.
+    pub(crate) write_off: u64,
+    /// Seq and chain hash of the last record.
+    pub(crate) head_seq: u64,
+    pub(crate) head: Hash,
+    pub(crate) report: RecoveryReport,
+}
+
+/// Creates a segment file with a fresh prefix.
+pub(crate) fn create_segment(
+    storage: &dyn Storage,
+    number: u64,
+    size: u64,
+    log_id: [u8; 16],
+) -> Result<Arc<MappedSegment>, Error> {
+    let name = segment_name(number);
+    let prefix = Prefix {
+        number,
+        file_len: size,
+        data_offset: data_offset_for(size),
+        created: now_nanos(),
+        log_id,
+    };
+    let context = || format!("creating {}", storage.location().join(&name).display());
+    let file = storage
+        .create(&name, size, &prefix.encode())
+        .map_err(|e| Error::io(context(), e))?;
+    let path = storage.location().join(&name);
+    let seg = MappedSegment::new(name.clone(), &path, prefix, file)
+        .map_err(|e| Error::io(context(), e))?;
+    Ok(Arc::new(seg))
+}
+
+/// Writes a slot and makes the header durable.
+fn commit_slot(seg: &MappedSegment, slot: &Slot, storage: &dyn Storage) -> Result<(), Error> {
+    // SAFETY: recovery runs before any other thread of the ring exists: it alone touches the
+    // segment.
+    unsafe { seg.write_slot(slot) };
+    seg.sync_header().map_err(|e| {
+        Error::io(
+            format!("syncing {}", storage.location().join(&seg.name).display()),
+            e,
+        )
+    })
+}
+
+/// Zeroes what lies past `end` (records) and past the index entries of `[first_seq, next_seq)`.
+/// Returns the torn tail found, if any.
+fn trim(
+    live: &Live,
+    seg: &MappedSegment,
+    storage: &dyn Storage,
+) -> Result<Option<TornTail>, Error> {
+    let p = storage.location().join(&live.name);
+    let io = |what: &str, e| Error::io(format!("{what} {}", p.display()), e);
+    let file = &*live.file;
+    let mut torn = None;
+    if let Some(last) =
+        last_nonzero_end(file, live.end, live.header.file_len).map_err(|e| io("reading", e))?
+    {
+        torn = Some(TornTail {
+            file: p.clone(),
+            offset: live.end,
+            len: last - live.end,
+            after_seq: live.last_seq,
+        });
+        file.zero_range(live.end, last - live.end)
+            .map_err(|e| io("trimming", e))?;
+    }
+    let used = (live.last_seq + 1 - live.first_seq).div_ceil(INDEX_STRIDE);
+    let index_start = HEADER_LEN + used * 4;
+    if let Some(last) = last_nonzero_end(file, index_start, live.header.prefix.data_offset)
+        .map_err(|e| io("reading", e))?
+    {
+        file.zero_range(index_start, last - index_start)
+            .map_err(|e| io("trimming", e))?;
+    }
+    reindex(live, seg).map_err(|e| io("reading", e))?;
+    file.sync_all().map_err(|e| io("syncing", e))?;
+    seg.sync(0, live.end).map_err(|e| io("syncing", e))?;
+    Ok(torn)
+}
+
+/// Rewrites the index entries of the records found past the last commit: a crash may have kept
+/// the records but lost the page that held their entries.
+fn reindex(live: &Live, seg: &MappedSegment) -> std::io::Result<()> {
+    let (start, mut seq) = match live.slot {
+        Some(s) => (s.committed_len, s.last_seq + 1),
+        None => (live.header.prefix.data_offset, live.first_seq),
+    };
+    let mut cursor = Cursor::new(live.file.clone(), start, live.end);
+    while let Step::Record(rec) = cursor.next_record()? {
+        let k = seq - live.first_seq;
+        if k.is_multiple_of(INDEX_STRIDE) {
+            let entry = HEADER_LEN + k / INDEX_STRIDE * 4;
+            // SAFETY: recovery runs before any other thread of the ring exists: it alone
+            // touches the segment. The entry lies in the index region (the scan found a record
+            // here, and the region holds an entry for every record a segment can hold).
+            unsafe { seg.write(entry, &(rec.offset as u32).to_le_bytes()) };
+        }
+        seq += 1;
+    }
+    debug_assert_eq!(seq, live.last_seq + 1);
+    Ok(())
+}
+
+/// Opens the log in `storage` for writing: creates it if it has no segments, repairs what a
+/// crash left, and returns where to write next. The caller holds the writer lock.
+pub(crate) fn recover(storage: &dyn Storage, segment_size: u64) -> Result<Recovered, Error> {
+    let mut report = RecoveryReport::default();
+    let Some(mut examined) = examine(storage, true)? else {
+        return create_log(storage, segment_size);
+    };
+    // Segments beyond a tear go newest first: a crash between two removals must leave the
+    // segment numbers without a gap, or the log would refuse to open again (a missing segment).
+    for name in examined
+        .listing
+        .temporary
+        .iter()
+        .chain(examined.beyond.iter().rev())
+    {
+        storage.remove(name).map_err(|e| {
+            Error::io(
+                format!("removing {}", storage.location().join(name).display()),
+                e,
+            )
+        })?;
+        report.removed.push(name.clone());
+    }
+    report.recovered = examined.recovered;
+    report.extended = std::mem::take(&mut examined.extended);
+    let mut sealed = std::mem::take(&mut examined.sealed);
+    let mut chain = (examined.sealed_next_seq, examined.sealed_head);
+    let last = examined.live.pop();
+    // Seal every live segment but the last: the writer had moved on from them.
+    for live in examined.live {
+        let seg = MappedSegment::new(
+            live.name.clone(),
+            &storage.location().join(&live.name),
+            live.header.prefix,
+            live.file.clone(),
+        )
+        .map_err(|e| Error::io(format!("mapping {}", live.name), e))?;
+        if let Some(t) = trim(&live, &seg, storage)? {
+            report.torn_tail.get_or_insert(t);
+        }
+        // Both slots are written, so a sealed segment never has a slot left over from a crash.
+        let generation = live.slot.map_or(0, |s| s.generation);
+        for g in [generation + 1, generation + 2] {
+            let slot = Slot {
+                generation: g,
+                first_seq: live.first_seq,
+                committed_len: live.end,
+                last_seq: live.last_seq,
+                sealed: true,
+                clean: false,
+                anchor: live.anchor,
+                head: live.head,
+            };
+            commit_slot(&seg, &slot, storage)?;
+        }
+        chain = (live.last_seq + 1, live.head);
+        report.sealed.push(live.name.clone());
+        sealed.push(Arc::new(SegmentEntry::known(
+            live.number,
+            live.name,
+            None,
+            SegmentInfo {
+                first_seq: live.first_seq,
+                anchor: live.anchor,
+                data_offset: live.header.prefix.data_offset,
+                end: Some((live.last_seq, live.end)),
+            },
+        )));
+    }
+    let start = LogStart {
+        log_id: examined.log_id,
+        first_seq: examined.first_seq,
+        anchor: examined.anchor,
+    };
+    let Some(live) = last else {
+        // Everything is sealed: start the next segment.
+        let number = sealed.last().map_or(1, |e| e.number + 1);
+        return start_segment(storage, segment_size, &start, number, chain, sealed, report);
+    };
+    let seg = Arc::new(
+        MappedSegment::new(
+            live.name.clone(),
+            &storage.location().join(&live.name),
+            live.header.prefix,
+            live.file.clone(),
+        )
+        .map_err(|e| Error::io(format!("mapping {}", live.name), e))?,
+    );
+    report.clean = live.clean;
+    if !live.clean {
+        report.torn_tail = trim(&live, &seg, storage)?.or(report.torn_tail);
+    }
+    // Mark the segment as open (not clean) and commit what was recovered.
+    let slot = Slot {
+        generation: live.slot.map_or(0, |s| s.generation) + 1,
+        first_seq: live.first_seq,
+        committed_len: live.end,
+        last_seq: live.last_seq,
+        sealed: false,
+        clean: false,
+        anchor: live.anchor,
+        head: live.head,
+    };
+    commit_slot(&seg, &slot, storage)?;
+    Ok(Recovered {
+        log_id: start.log_id,
+        first_seq: start.first_seq,
+        anchor: start.anchor,
+        sealed,
+        active: seg,
+        active_slot: slot,
+        write_off: live.end,
+        head_seq: live.last_seq,
+        head: live.head,
+        report,
+    })
+}
+
+/// Identity and first record of a log.
+struct LogStart {
+    log_id: [u8; 16],
+    first_seq: u64,
+    anchor: Hash,
+}
+
+/// Creates a log: segment 1, starting the chain at seq 1 from the zero anchor.
+fn create_log(storage: &dyn Storage, segment_size: u64) -> Result<Recovered, Error> {
+    let listing = list(storage)?;
+    if !listing.foreign.is_empty() {
+        return Err(Error::NotALog {
+            dir: storage.location().to_path_buf(),
+            reason: format!(
+                "it holds other files ({}) and no segments",
+                listing.foreign.join(", ")
+            ),
+        });
+    }
+    let mut log_id = [0u8; 16];
+    getrandom::fill(&mut log_id).map_err(|e| {
+        Error::io(
+            "drawing a random log id",
+            std::io::Error::other(e.to_string()),
+        )
+    })?;
+    let start = LogStart {
+        log_id,
+        first_seq: 1,
+        anchor: Hash::ZERO,
+    };
+    // A writer killed while it created the first segment left its temporary file behind:
+    // remove it, or creating the segment again (under that temporary name first) would fail
+    // for good.
+    for name in &listing.temporary {
+        storage.remove(name).map_err(|e| {
+            Error::io(
+                format!("removing {}", storage.location().join(name).display()),
+                e,
+            )
+        })?;
+    }
+    let report = RecoveryReport {
+        created: true,
+        removed: listing.temporary,
+        ..RecoveryReport::default()
+    };
+    start_segment(
+        storage,
+        segment_size,
+        &start,
+        1,
+        (1, Hash::ZERO),
+        Vec::new(),
+        report,
+    )
+}
+
+/// Creates segment `number` and activates it at `chain` (next seq, chain hash before it).
+fn start_segment(
+    storage: &dyn Storage,
+    segment_size: u64,
+    start: &LogStart,
+    number: u64,
+    chain: (u64, Hash),
+    sealed: Vec<Arc<SegmentEntry>>,
+    report: RecoveryReport,
+) -> Result<Recovered, Error> {
+    let seg = create_segment(storage, number, segment_size, start.log_id)?;
+    let slot = activation_slot(&seg, chain.0, chain.1);
+    commit_slot(&seg, &slot, storage)?;
+    Ok(Recovered {
+        log_id: start.log_id,
+        first_seq: start.first_seq,
+        anchor: start.anchor,
+        sealed,
+        write_off: seg.prefix.data_offset,
+        active: seg,
+        active_slot: slot,
+        head_seq: chain.0 - 1,
+        head: chain.1,
+        report,
+    })
+}
+
+/// The first commit slot of a segment whose first record will be `next_seq`.
+pub(crate) fn activation_slot(seg: &MappedSegment, next_seq: u64, anchor: Hash) -> Slot {
+    Slot {
+        generation: 1,
+        first_seq: next_seq,
+        committed_len: seg.prefix.data_offset,
+        last_seq: next_seq - 1,
+        sealed: false,
+        clean: false,
+        anchor,
+        head: anchor,
+    }
+}

@@ -1,0 +1,44 @@
+//! The names of the files in a log directory: segments, the temporaries of their creation, the
+//! writer lock and the export marker (`docs/FORMAT.md`, "The log directory").
+
+/// Name of the file inside a log directory that records the writer's process id.
+pub const LOCK_FILE: &str = "LOCK";
+
+/// The marker of how far exports of the log reach (see `crate::storage::exported`).
+pub(crate) const EXPORTED_FILE: &str = "EXPORTED";
+
+/// Suffix of segment files.
+const SEGMENT_SUFFIX: &str = ".seg";
+
+/// The file name of segment `number`: 16 lowercase hex digits and `.seg`, so that names sort
+/// in segment order.
+pub(crate) fn segment_name(number: u64) -> String {
+    format!("{number:016x}{SEGMENT_SUFFIX}")
+}
+
+/// The segment number a file name stands for, if it is a segment's name.
+pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
+    let hex = name.strip_suffix(SEGMENT_SUFFIX)?;
+    if hex.len() != 16 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok().filter(|&n| n != 0)
+}
+
+/// Whether `name` is one a log uses (a segment, a temporary, the lock file, the export marker
+/// or its replacement): an entry with such a name must be a regular file.
+pub(crate) fn is_log_name(name: &str) -> bool {
+    parse_segment_name(name).is_some()
+        || is_temporary(name)
+        || name == LOCK_FILE
+        || name == EXPORTED_FILE
+        || name.starts_with(&format!(".{EXPORTED_FILE}.tmp-"))
+}
+
+/// Whether `name` is a temporary of a segment creation (`.NAME.tmp`).
+pub(crate) fn is_temporary(name: &str) -> bool {
+    name.starts_with('.')
+        && name
+            .strip_suffix(".tmp")
+            .is_some_and(|inner| parse_segment_name(&inner[1..]).is_some())
+}

@@ -1,0 +1,135 @@
+//! The producer side: encoding and hashing on the caller's thread, then a lock-free enqueue.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{Error, PushError};
+use crate::format::event::Event;
+use crate::sys::fork::Opener;
+use crate::write::item::{Item, encode};
+use crate::write::queue::TryPushError;
+use crate::write::receipt::{Completion, PendingReceipt, Receipt, Ticket};
+use crate::write::shared::Shared;
+
+/// A handle for pushing events into a ring: cheap to clone, `Send` and `Sync`.
+///
+/// Every push encodes the event and computes its leaf hash on the calling thread, then enqueues
+/// it without taking any lock. Events pushed by one producer thread are sequenced in the order
+/// it pushed them.
+///
+/// In a process forked after the ring was opened, every push, and [`Producer::flush`], fails at
+/// once with [`Error::Forked`] (the event handed back): the child has none of the ring's threads,
+/// and only the process that opened a ring may write to its log.
+#[derive(Clone)]
+pub struct Producer {
+    pub(crate) shared: Arc<Shared>,
+    /// The process that opened the ring (see `crate::sys::fork`).
+    pub(crate) opener: Opener,
+}
+
+// The errors hand the event back by value, as crossbeam-channel's `TrySendError` does.
+#[allow(clippy::result_large_err)]
+impl Producer {
+    /// Pushes an event, waiting while the queue is full. Returns as soon as the event is queued.
+    ///
+    /// The event is handed back in the error if it is invalid, or if the ring is closed,
+    /// poisoned or stalled.
+    pub fn push(&self, event: Event) -> Result<(), PushError> {
+        self.enqueue(event, None, true)
+    }
+
+    /// Pushes an event if there is room in the queue; otherwise hands it back in
+    /// [`PushError::Full`].
+    pub fn try_push(&self, event: Event) -> Result<(), PushError> {
+        self.enqueue(event, None, false)
+    }
+
+    /// Pushes an event (waiting while the queue is full) and returns a handle on its receipt,
+    /// which arrives once the event is sequenced and, under a durable policy, synced.
+    pub fn push_tracked(&self, event: Event) -> Result<PendingReceipt, PushError> {
+        let (ticket, completion) = Ticket::new();
+        self.enqueue(event, Some(completion), true)?;
+        Ok(PendingReceipt {
+            ticket,
+            opener: self.opener,
+        })
+    }
+
+    /// Pushes an event and waits for its receipt: its sequence number and chain hash, once it is
+    /// sequenced and, under a durable policy, synced.
+    pub fn push_receipt(&self, event: Event) -> Result<Receipt, Error> {
+        self.push_tracked(event)?.wait()
+    }
+
+    /// Waits until every event pushed before the call (by any thread) is sequenced, visible to
+    /// snapshots and, under a durable policy, synced.
+    pub fn flush(&self) -> Result<(), Error> {
+        self.check_opener()?;
+        self.shared.check_health()?;
+        let (ticket, completion) = Ticket::new();
+        let shared = &*self.shared;
+        shared
+            .queue
+            .push(Item::Flush(Some(completion)), || shared.is_failing())
+            .map_err(|_| shared.check_health().err().unwrap_or(Error::Closed))?;
+        ticket.wait().map(drop)
+    }
+
+    fn enqueue(
+        &self,
+        event: Event,
+        ticket: Option<Completion>,
+        wait: bool,
+    ) -> Result<(), PushError> {
+        if let Err(source) = self.check_opener() {
+            return Err(PushError::Failed { event, source });
+        }
+        if let Err(source) = self.shared.check_health() {
+            return Err(PushError::Failed { event, source });
+        }
+        let mut encoded = match encode(&event, self.shared.max_body) {
+            Ok(e) => e,
+            Err(source) => return Err(PushError::Invalid { event, source }),
+        };
+        encoded.ticket = ticket;
+        let item = Item::Event(encoded);
+        if wait {
+            let shared = &*self.shared;
+            shared
+                .queue
+                .push(item, || shared.is_failing())
+                .map_err(|_| match shared.check_health() {
+                    Err(source) => PushError::Failed { event, source },
+                    Ok(()) => PushError::Closed(event),
+                })
+        } else {
+            match self.shared.queue.try_push(item) {
+                Ok(()) => Ok(()),
+                Err(TryPushError::Full(_)) => Err(PushError::Full(event)),
+                Err(TryPushError::Closed(_)) => Err(PushError::Closed(event)),
+            }
+        }
+    }
+}
+
+impl Producer {
+    /// Fails with [`Error::Forked`] in a process forked since the ring was opened. One relaxed
+    /// atomic load.
+    #[inline]
+    pub(crate) fn check_opener(&self) -> Result<(), Error> {
+        if self.opener.forked() {
+            return Err(Error::Forked {
+                pid: self.opener.pid,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Producer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer")
+            .field("log", &self.shared.storage.location())
+            .finish_non_exhaustive()
+    }
+}
