@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::Error;
+
 /// Why an export could not be made or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -65,6 +67,12 @@ pub enum ExportError {
         /// Why.
         why: String,
     },
+}
+
+impl From<ExportError> for Error {
+    fn from(e: ExportError) -> Error {
+        Error::Export(e)
+    }
 }
 
 /// Why a manifest could not be used.

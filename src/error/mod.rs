@@ -1,11 +1,20 @@
-//! Errors: one enum per layer, each converting into the top-level [`Error`].
+//! Errors: one `#[non_exhaustive]` enum per concern, and the top-level [`Error`] that every
+//! operation on a log returns.
 //!
-//! * [`EventError`]: an event that cannot be encoded;
-//! * [`PushError`]: a push that did not happen, handing the event back;
-//! * [`HeaderError`]: a segment header that cannot be used;
-//! * [`IntegrityError`]: where and why a log fails verification;
-//! * [`LockError`]: the writer lock is taken;
-//! * [`Error`]: everything an operation on a log can fail with.
+//! * [`Error`]: everything an operation on a log can fail with;
+//! * [`PushError`]: a push that did not happen, handing the event back (`From` into `Error`);
+//! * [`EventError`]: an event that cannot be encoded (`From` into `Error`);
+//! * [`IntegrityError`]: where (seq, file, byte offset) and why ([`Reason`]) a log fails
+//!   verification (`From` into `Error`);
+//! * [`ExportError`], with [`ManifestError`]: an export that cannot be made or read (`From`
+//!   into `Error`);
+//! * [`LockError`]: the writer lock cannot be taken (as [`Error::Locked`] or an I/O error, with
+//!   the directory);
+//! * [`HeaderError`] and [`BodyError`] (defined with the format they describe): a segment header
+//!   or a record body that cannot be decoded, carried by [`Reason`].
+//!
+//! The enums live here, below every layer that returns them, so that the top-level `Error` can
+//! hold each of them without this layer depending on the layers above.
 
 mod export;
 mod lock;

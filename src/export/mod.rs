@@ -79,12 +79,6 @@ pub struct ExportOptions {
     pub force: bool,
 }
 
-impl From<ExportError> for Error {
-    fn from(e: ExportError) -> Error {
-        Error::Export(e)
-    }
-}
-
 /// Whether `path` is a directory holding a manifest and nothing but the files of an export:
 /// the only thing `force` may replace.
 fn is_export_dir(path: &Path) -> bool {
