@@ -446,11 +446,11 @@ impl<T> Consumer<T> {
             } else {
                 lap.wrapping_add(q.one_lap)
             };
-            // SAFETY: the stamp (read with Acquire) says a producer wrote the value and handed
-            // the slot over; only this consumer reads slots, and the slot is not released until
-            // the value is dropped or moved out below. (If `f` panics, the slot keeps its value
-            // and its stamp, and `Queue::drop` drops it.)
             let result = slot.value.with_mut(|p| {
+                // SAFETY: the stamp (read with Acquire) says a producer wrote the value and
+                // handed the slot over; only this consumer reads slots, and the slot is not
+                // released until the value is dropped or moved out below. (If `f` panics, the
+                // slot keeps its value and its stamp, and `Queue::drop` drops it.)
                 let value = unsafe { (*p).assume_init_mut() };
                 let result = f(value);
                 if drop_value {
