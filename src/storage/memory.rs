@@ -7,11 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use super::{LockError, LockGuard, SegmentFile, Storage, WritableMap};
-
-/// Size of the pages a simulated crash keeps, loses or tears independently
-/// ([`MemStorage::crash_image_with`]).
-pub const PAGE_SIZE: usize = 4096;
+use super::{LockError, LockGuard, PAGE_SIZE, SegmentFile, Storage, WritableMap};
 
 /// Size of the sectors a disk writes whole: [`MemStorage::crash_image_seeded`] tears pages at
 /// sector boundaries half of the time.

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 pub use crate::error::LockError;
 pub use fs::{FsStorage, NotRegular};
-pub use memory::{DirtyPage, MemStorage, PAGE_SIZE, PageFate, SECTOR_SIZE};
+pub use memory::{DirtyPage, MemStorage, PageFate, SECTOR_SIZE};
 pub use names::LOCK_FILE;
 
 /// Where a log's files live.
@@ -91,6 +91,11 @@ impl fmt::Debug for LockGuard {
         f.write_str("LockGuard")
     }
 }
+
+/// The page size segments are mapped, faulted in and synced by: the sequencer pre-faults and
+/// releases whole pages, and a simulated crash ([`MemStorage::crash_image_with`]) keeps, loses
+/// or tears each page of this size independently.
+pub const PAGE_SIZE: usize = 4096;
 
 /// One file of a log.
 pub trait SegmentFile: Send + Sync + fmt::Debug {
