@@ -22,6 +22,7 @@ if [ "${#filters[@]}" -eq 0 ]; then
     filters=(loom_models)
 fi
 start=$(date +%s)
-# The library alone (no CLI and its dependencies), release mode: loom runs millions of steps.
-cargo test --release --no-default-features --lib -- --test-threads=2 --nocapture "${filters[@]}"
+# The library package alone (not the CLI, the benchmarks or the test helpers of the workspace),
+# release mode: loom runs millions of steps.
+cargo test --release -p auditring --lib -- --test-threads=2 --nocapture "${filters[@]}"
 echo "loom models passed in $(($(date +%s) - start)) s (LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS)"

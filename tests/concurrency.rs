@@ -1,15 +1,13 @@
 //! Many producers, no loss, gapless seqs, per-producer order; flush, close and drop keep
 //! everything; a full queue hands the event back.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
 use std::thread;
 
 use auditring::storage::MemStorage;
 use auditring::{Durability, Event, PushError, Reader, Ring, Snapshot};
-use common::{Faults, FaultyStorage};
+use auditring_testkit::faults::{Faults, FaultyStorage};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Debug, PartialEq, Eq, Clone, Copy)]

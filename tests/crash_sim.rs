@@ -10,11 +10,6 @@
 //! which states are visited: every image is taken while the sequencer is idle (the hooks wait
 //! for it) and the committer is parked in the hook or idle.
 
-#[path = "common/intercept.rs"]
-mod intercept;
-#[path = "common/splitmix.rs"]
-mod splitmix;
-
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -22,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use auditring::storage::{MemStorage, PageFate};
 use auditring::{Durability, Event, Hash, PendingReceipt, Reader, Reason, Receipt, Ring};
-use intercept::{Hooks, Intercept, Kind};
-use splitmix::Rng;
+use auditring_testkit::intercept::{Hooks, Intercept, Kind};
+use auditring_testkit::splitmix::Rng;
 
 /// The smallest segment: a workload of a few hundred events spans several.
 const SEGMENT: u64 = 64 * 1024;

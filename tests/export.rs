@@ -1,8 +1,5 @@
 //! Exports: self-verifying, atomic, linked; and every way one can be wrong.
 
-#[path = "common/rechain.rs"]
-mod rechain;
-
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
@@ -12,6 +9,7 @@ use auditring::{
     Encoding, Error, Event, ExportError, ExportOptions, Reason, Ring, Selection,
     VerifyExportOptions, verify_export,
 };
+use auditring_testkit::rechain;
 
 fn event(i: u64) -> Event {
     let mut e = Event::new(["login", "logout", "plan.applied"][(i % 3) as usize])

@@ -10,11 +10,6 @@
 //!
 //! With `FAULTS_TRACE` set in the environment, each run is named on stderr as it starts.
 
-#[path = "common/intercept.rs"]
-mod intercept;
-#[path = "common/splitmix.rs"]
-mod splitmix;
-
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,8 +19,8 @@ use auditring::storage::{FsStorage, MemStorage, PageFate, Storage};
 use auditring::{
     Durability, Error, Event, ExportOptions, PendingReceipt, PushError, Reader, Receipt, Ring,
 };
-use intercept::{Hooks, Intercept, Kind};
-use splitmix::Rng;
+use auditring_testkit::intercept::{Hooks, Intercept, Kind};
+use auditring_testkit::splitmix::Rng;
 
 const SEGMENT: u64 = 64 * 1024;
 const ENOSPC: i32 = 28;

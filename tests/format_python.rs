@@ -9,10 +9,8 @@ use std::process::Command;
 use auditring::{
     Durability, Event, ExportOptions, PRUNED_KIND, Reason, Retention, Ring, Unexported, verify,
 };
+use auditring_testkit::slots;
 use serde_json::Value;
-
-#[path = "common/slots.rs"]
-mod slots;
 
 const SEGMENT_SIZE: u64 = 64 * 1024;
 const FIRST_SEGMENT: &str = "0000000000000001.seg";

@@ -5,8 +5,6 @@
 //! `cargo test --test fuzz_corpus -- --ignored generate_seeds` rewrites the seed files this file
 //! generates (files with other names in the corpus, such as minimized crashes, are kept).
 
-mod fuzz_harness;
-
 use std::fs;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -14,6 +12,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use auditring::storage::{MemStorage, Storage};
 use auditring::{Durability, Ring};
+use auditring_testkit::fuzz as fuzz_harness;
 
 type Harness = fn(&[u8]);
 

@@ -1,12 +1,10 @@
 //! Crashes, torn tails, failed syncs, a full disk, and what reopening costs.
 
-mod common;
-
 use std::sync::atomic::Ordering;
 
 use auditring::storage::{MemStorage, Storage};
 use auditring::{Durability, Error, Event, EventError, PushError, Reader, Receipt, Ring};
-use common::{Faults, FaultyStorage};
+use auditring_testkit::faults::{Faults, FaultyStorage};
 
 fn event(i: u64) -> Event {
     Event::new("test.event")

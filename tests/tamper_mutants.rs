@@ -9,15 +9,13 @@
 //! expected head: the head of a receipt, or the head of an export's manifest
 //! (`VerifyExportOptions::expect_head`).
 
-#[path = "common/rechain.rs"]
-mod rechain;
-
 use std::collections::BTreeMap;
 
 use auditring::storage::{MemStorage, Storage};
 use auditring::{
     Durability, Encoding, Event, ExportOptions, Hash, Reason, Ring, Selection, VerifyExportOptions,
 };
+use auditring_testkit::rechain;
 
 const SEGMENT: u64 = 64 * 1024;
 const SEED: u64 = 0x7a3b_e11e_d00d_5eed;

@@ -1,6 +1,5 @@
 #![no_main]
 
-#[path = "../../tests/fuzz_harness/mod.rs"]
-mod harness;
+use auditring_testkit::fuzz as harness;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::export_data(data));

@@ -1,0 +1,20 @@
+//! Test helpers shared by the library's tests (`tests/`), the command-line tool's tests
+//! (`cli/tests/`) and the cargo-fuzz targets (`fuzz/`): one home for each, instead of files
+//! included into several test crates.
+//!
+//! * [`faults`]: a storage that fails, stalls or panics on demand;
+//! * [`intercept`]: a storage that calls a hook before every operation that changes it;
+//! * [`cli`]: running the `auditring` binary under test (its path passed in);
+//! * [`slots`], [`rechain`]: editing segment files by hand, as a crash or an attacker would;
+//! * [`splitmix`]: the seeded randomness of the crash, fault and kill tests;
+//! * [`fuzz`]: the hostile-input harnesses of the fuzz targets, which `tests/fuzz_corpus.rs`
+//!   replays on every `cargo test`.
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod faults;
+pub mod fuzz;
+pub mod intercept;
+pub mod rechain;
+pub mod slots;
+pub mod splitmix;
