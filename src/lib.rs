@@ -75,7 +75,6 @@
 //! The on-disk format is specified byte by byte in `docs/FORMAT.md`.
 
 #![deny(missing_docs)]
-#![deny(clippy::undocumented_unsafe_blocks)]
 
 // The README's examples are compiled and run as doctests.
 #[cfg(doctest)]

@@ -4,13 +4,13 @@
 //!
 //! | baseline | type | what it does per event |
 //! | --- | --- | --- |
-//! | 1, seed 002 | [`InMemory`] | pushes the event into a `Mutex<Vec<_>>`; no file, no chain |
+//! | 1 | [`InMemory`] | pushes the event into a `Mutex<Vec<_>>`; no file, no chain |
 //! | 2 | `baselines::Locked` | mutex around JSON + chain hash + `BufWriter` append |
-//! | 3, seed 003 | `baselines::WriteBehind` | bounded channel (10,000) into one writer thread that chains and appends |
-//! | 4, seed 001 | [`SeedPattern`] | `flock`, re-read the whole log for the last hash, append a chained JSON line, `fsync`, unlock |
+//! | 3 | `baselines::WriteBehind` | bounded channel (10,000) into one writer thread that chains and appends |
+//! | 4 | [`FlockReread`] | `flock`, re-read the whole log for the last hash, append a chained JSON line, `fsync`, unlock |
 //! | 5 | [`FsyncPerEvent`] | mutex around JSON + chain hash + append + `fsync` |
-//! | 6a, seed 003 before its fix | [`SqlitePerEvent`] | `INSERT` + `COMMIT` per event under a mutex (WAL) |
-//! | 6b, seed 003 after its fix | [`SqliteBatched`] | bounded channel (10,000) into one thread committing every 1,000 events (WAL) |
+//! | 6a | [`SqlitePerEvent`] | `INSERT` + `COMMIT` per event under a mutex (WAL) |
+//! | 6b | [`SqliteBatched`] | bounded channel (10,000) into one thread committing every 1,000 events (WAL) |
 //! | 7 | [`TracingJson`] | `tracing` event through `tracing-subscriber`'s JSON formatter into `tracing-appender`'s non-blocking writer, set not to drop; no chain |
 //!
 //! The SQLite databases run in WAL mode with `synchronous=NORMAL`, SQLite's recommended setting
@@ -50,7 +50,7 @@ fn chained_line(previous: &[u8; 32], e: &AuditEvent) -> io::Result<([u8; 32], Ve
     Ok((chain, line))
 }
 
-/// Baseline 1 (seed 002): the events in memory under a mutex; nothing written, nothing chained.
+/// Baseline 1: the events in memory under a mutex; nothing written, nothing chained.
 #[derive(Default)]
 pub struct InMemory {
     events: Mutex<Vec<AuditEvent>>,
@@ -89,20 +89,20 @@ impl Design for InMemory {
     }
 }
 
-/// Baseline 4 (seed 001): for every event, take an exclusive `flock` on a lock file, read the
+/// Baseline 4: for every event, take an exclusive `flock` on a lock file, read the
 /// whole log to find the last chain hash, append the chained JSON line, `fsync`, unlock. Safe
 /// across processes, and its cost grows with the log.
-pub struct SeedPattern {
+pub struct FlockReread {
     path: PathBuf,
     lock: File,
 }
 
-impl SeedPattern {
+impl FlockReread {
     /// Creates (or truncates) the log file at `path`, and its lock file beside it.
-    pub fn open(path: &Path) -> io::Result<SeedPattern> {
+    pub fn open(path: &Path) -> io::Result<FlockReread> {
         File::create(path)?;
         let lock = File::create(path.with_extension("lock"))?;
-        Ok(SeedPattern {
+        Ok(FlockReread {
             path: path.to_path_buf(),
             lock,
         })
@@ -135,7 +135,7 @@ impl SeedPattern {
     }
 }
 
-impl Design for SeedPattern {
+impl Design for FlockReread {
     type Ready = AuditEvent;
 
     fn prepare(&self, event: AuditEvent) -> AuditEvent {
@@ -143,12 +143,12 @@ impl Design for SeedPattern {
     }
 
     fn push(&self, event: AuditEvent) -> Result<(), String> {
-        self.append(&event).map_err(text("seed pattern"))
+        self.append(&event).map_err(text("flock + re-read"))
     }
 
     fn finish(self) -> Result<u64, String> {
         let _ = &self.lock;
-        count_lines(&self.path).map_err(text("seed pattern"))
+        count_lines(&self.path).map_err(text("flock + re-read"))
     }
 }
 
@@ -228,7 +228,7 @@ fn sqlite_count(db: &rusqlite::Connection) -> rusqlite::Result<u64> {
         .map(|n| n as u64)
 }
 
-/// Baseline 6a (seed 003 before its fix): one `INSERT` committed per event, on the caller's
+/// Baseline 6a: one `INSERT` committed per event, on the caller's
 /// thread, under a mutex around the connection.
 pub struct SqlitePerEvent {
     db: Mutex<rusqlite::Connection>,
@@ -277,7 +277,7 @@ fn commit_batch(
     t.commit()
 }
 
-/// Baseline 6b (seed 003 after its fix): a bounded channel of 10,000 events into one writer
+/// Baseline 6b: a bounded channel of 10,000 events into one writer
 /// thread that commits a transaction every 1,000 events.
 pub struct SqliteBatched {
     tx: Sender<AuditEvent>,

@@ -52,7 +52,7 @@ enum Rival {
     InMemory,
     Locked,
     WriteBehind,
-    SeedPattern,
+    FlockReread,
     FsyncPerEvent,
     SqlitePerEvent,
     SqliteBatched,
@@ -79,7 +79,7 @@ impl Rival {
             Rival::InMemory => "1 Mutex<Vec>".into(),
             Rival::Locked => "2 mutex + BufWriter".into(),
             Rival::WriteBehind => "3 write-behind".into(),
-            Rival::SeedPattern => "4 flock + re-read + fsync".into(),
+            Rival::FlockReread => "4 flock + re-read + fsync".into(),
             Rival::FsyncPerEvent => "5 fsync per event".into(),
             Rival::SqlitePerEvent => "6a SQLite commit per event".into(),
             Rival::SqliteBatched => "6b SQLite batches of 1000".into(),
@@ -123,9 +123,9 @@ impl Rival {
                 load,
                 baselines::WriteBehind::open(&dir.join("behind")).map_err(io)?,
             ),
-            Rival::SeedPattern => load::drive(
+            Rival::FlockReread => load::drive(
                 load,
-                rivals::SeedPattern::open(&dir.join("seed")).map_err(io)?,
+                rivals::FlockReread::open(&dir.join("seed")).map_err(io)?,
             ),
             Rival::FsyncPerEvent => load::drive(
                 load,
@@ -439,7 +439,7 @@ fn durable_section(runs: usize, base: u64) {
             runs: Vec::new(),
         },
         Cell {
-            rival: Rival::SeedPattern,
+            rival: Rival::FlockReread,
             producers: 32,
             event_size: 0,
             events: (base / 1000).max(32),

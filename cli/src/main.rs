@@ -120,7 +120,8 @@ enum Command {
 /// The durability policies, as the command line names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DurabilityArg {
-    /// Page cache only until a segment is sealed or the log closed.
+    /// Page cache only until the log is closed: nothing is synced before (sealing a segment
+    /// does not sync it either); receipts say `durable: false`.
     None,
     /// One msync per batch before receipts are issued (group commit).
     Batch,
