@@ -17,7 +17,7 @@
 //! // Producers are cheap to clone and push from any thread without a lock.
 //! let producer = ring.producer();
 //! std::thread::spawn(move || {
-//!     producer.push(Event::new("user.login").actor("alice")).unwrap();
+//!     producer.push(Event::new("user.login").with_actor("alice")).unwrap();
 //! })
 //! .join()
 //! .unwrap();
@@ -25,9 +25,9 @@
 //! // A receipt names the event's place in the chain, once it is durable.
 //! let receipt = ring.push_receipt(
 //!     Event::new("plan.applied")
-//!         .actor("alice")
-//!         .trace_id("4bf92f3577b34da6a3ce929d0e0e4736")
-//!         .details(&serde_json::json!({ "plan": 42, "changes": 3 }))?,
+//!         .with_actor("alice")
+//!         .with_trace_id("4bf92f3577b34da6a3ce929d0e0e4736")
+//!         .with_details(&serde_json::json!({ "plan": 42, "changes": 3 }))?,
 //! )?;
 //! assert_eq!(receipt.seq, 2);
 //!

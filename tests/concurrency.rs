@@ -18,8 +18,8 @@ struct Tag {
 
 fn tagged(producer: u64, i: u64) -> Event {
     Event::new("test.event")
-        .actor(format!("producer-{producer}"))
-        .details(&Tag { producer, i })
+        .with_actor(format!("producer-{producer}"))
+        .with_details(&Tag { producer, i })
         .unwrap()
 }
 

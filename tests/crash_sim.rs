@@ -27,8 +27,8 @@ const SEGMENT: u64 = 64 * 1024;
 fn event(i: u64) -> Event {
     let pad = Rng(i).next() % 700;
     Event::new("sim.event")
-        .actor(format!("actor-{}", i % 5))
-        .details(&serde_json::json!({ "i": i, "pad": "p".repeat(pad as usize) }))
+        .with_actor(format!("actor-{}", i % 5))
+        .with_details(&serde_json::json!({ "i": i, "pad": "p".repeat(pad as usize) }))
         .unwrap()
 }
 
@@ -250,7 +250,7 @@ fn check(img: &Image, chains: &[Hash], recurse: bool, rng: &mut Rng, tally: &mut
         assert_eq!(r.kind, "sim.event", "{label}: seq {n}");
         assert_eq!(
             r.details.as_deref(),
-            expected.details_text(),
+            expected.details_json(),
             "{label}: seq {n} is not the event pushed"
         );
         assert_eq!(

@@ -13,20 +13,20 @@ use auditring_testkit::rechain;
 
 fn event(i: u64) -> Event {
     let mut e = Event::new(["login", "logout", "plan.applied"][(i % 3) as usize])
-        .timestamp_nanos(1_000_000 + i as i64 * 10);
+        .with_timestamp_nanos(1_000_000 + i as i64 * 10);
     if i.is_multiple_of(2) {
-        e = e.actor(format!("user-{}", i % 7));
+        e = e.with_actor(format!("user-{}", i % 7));
     }
     if i.is_multiple_of(3) {
-        e = e.trace_id(format!("trace-{i}"));
+        e = e.with_trace_id(format!("trace-{i}"));
     }
     match i % 5 {
         0 => e,
-        1 => e.details_json("{ \"spaced\" : [1, 2] }").unwrap(),
-        2 => e.details_json("{\"multi\":\n  \"line\"}").unwrap(),
-        3 => e.details_json("null").unwrap(),
+        1 => e.with_details_json("{ \"spaced\" : [1, 2] }").unwrap(),
+        2 => e.with_details_json("{\"multi\":\n  \"line\"}").unwrap(),
+        3 => e.with_details_json("null").unwrap(),
         _ => e
-            .details(&serde_json::json!({ "i": i, "text": "é ✓ \"quoted\"" }))
+            .with_details(&serde_json::json!({ "i": i, "text": "é ✓ \"quoted\"" }))
             .unwrap(),
     }
 }
@@ -454,8 +454,8 @@ fn mem_log() -> std::collections::BTreeMap<String, Vec<u8>> {
     for i in 0..1_200u64 {
         ring.push(
             Event::new("k")
-                .timestamp_nanos(i as i64)
-                .details_json(format!("{{\"marker\":\"{i:06}\"}}"))
+                .with_timestamp_nanos(i as i64)
+                .with_details_json(format!("{{\"marker\":\"{i:06}\"}}"))
                 .unwrap(),
         )
         .unwrap();

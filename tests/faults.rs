@@ -33,8 +33,8 @@ const PUSHES: u64 = 200;
 fn event(i: u64) -> Event {
     let pad = Rng(i).next() % 500;
     Event::new("fault.event")
-        .actor(format!("actor-{}", i % 3))
-        .details(&serde_json::json!({ "i": i, "pad": "f".repeat(pad as usize) }))
+        .with_actor(format!("actor-{}", i % 3))
+        .with_details(&serde_json::json!({ "i": i, "pad": "f".repeat(pad as usize) }))
         .unwrap()
 }
 
@@ -232,7 +232,7 @@ fn workload(
         assert_eq!(all.len() + events.len(), seen.pushed as usize, "{closed:?}");
         for (k, e) in events.iter().enumerate() {
             let want = event(first + (all.len() + k) as u64);
-            assert_eq!(e.details_text(), want.details_text());
+            assert_eq!(e.details_json(), want.details_json());
         }
     }
     match closed {
@@ -288,7 +288,7 @@ fn check_reopens(storage: impl Storage, first: u64, seen: &Seen, strict: bool, w
         assert_eq!(r.seq, n, "{what}: a gap");
         assert_eq!(
             r.details.as_deref(),
-            event(n - 1).details_text(),
+            event(n - 1).details_json(),
             "{what}: seq {n} is not the event pushed"
         );
     }

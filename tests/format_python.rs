@@ -167,26 +167,28 @@ fn event(i: u64) -> Event {
         _ => "ключ.изменён",
     });
     if !i.is_multiple_of(3) {
-        e = e.actor(format!("user-{i}@example.com"));
+        e = e.with_actor(format!("user-{i}@example.com"));
     }
     if i.is_multiple_of(5) {
-        e = e.trace_id(format!("{i:032x}"));
+        e = e.with_trace_id(format!("{i:032x}"));
     }
     if i.is_multiple_of(7) {
-        e = e.actor("");
+        e = e.with_actor("");
     }
     if i.is_multiple_of(2) {
         e = e
-            .details(&serde_json::json!({ "i": i, "tags": ["a", "b"], "ok": i.is_multiple_of(4) }))
+            .with_details(
+                &serde_json::json!({ "i": i, "tags": ["a", "b"], "ok": i.is_multiple_of(4) }),
+            )
             .unwrap();
     }
     if i.is_multiple_of(11) {
-        e = e.details_json("{ \"spaced\" : [1, 2 ,3] }").unwrap();
+        e = e.with_details_json("{ \"spaced\" : [1, 2 ,3] }").unwrap();
     }
     if i.is_multiple_of(13) {
-        e = e.timestamp_nanos(-1_000_000_000 * i as i64);
+        e = e.with_timestamp_nanos(-1_000_000_000 * i as i64);
     } else if !i.is_multiple_of(2) {
-        e = e.timestamp_nanos(1_700_000_000_000_000_000 + i as i64);
+        e = e.with_timestamp_nanos(1_700_000_000_000_000_000 + i as i64);
     }
     e
 }
@@ -206,8 +208,8 @@ fn build_log(dir: &Path) -> (u64, u64, String) {
             let r = ring
                 .push_receipt(
                     Event::new("marked")
-                        .actor("mallory")
-                        .details(&serde_json::json!({ "note": MARKER }))
+                        .with_actor("mallory")
+                        .with_details(&serde_json::json!({ "note": MARKER }))
                         .unwrap(),
                 )
                 .unwrap();
@@ -230,9 +232,9 @@ fn build_log(dir: &Path) -> (u64, u64, String) {
             let blob = "x".repeat(20_000 + i as usize * 40);
             ring.push(
                 Event::new("blob.stored")
-                    .actor("archiver")
-                    .trace_id("t-blob")
-                    .details(&serde_json::json!({ "blob": blob }))
+                    .with_actor("archiver")
+                    .with_trace_id("t-blob")
+                    .with_details(&serde_json::json!({ "blob": blob }))
                     .unwrap(),
             )
             .unwrap();
@@ -248,7 +250,7 @@ fn build_log(dir: &Path) -> (u64, u64, String) {
         .unwrap();
     ring.push(
         Event::new("blob.huge")
-            .details(&serde_json::json!({ "blob": "y".repeat(57_000) }))
+            .with_details(&serde_json::json!({ "blob": "y".repeat(57_000) }))
             .unwrap(),
     )
     .unwrap();
@@ -427,8 +429,8 @@ fn worked_example_matches_the_document() {
     let r = ring
         .push_receipt(
             Event::new("user.login")
-                .actor("alice")
-                .timestamp_nanos(1_700_000_000_000_000_000),
+                .with_actor("alice")
+                .with_timestamp_nanos(1_700_000_000_000_000_000),
         )
         .unwrap();
     ring.close().unwrap();
@@ -455,9 +457,9 @@ fn worked_example_matches_the_document() {
 /// An event of about 200 bytes.
 fn sized_event(i: u64) -> Event {
     Event::new("plan.applied")
-        .actor(format!("user-{}", i % 13))
-        .trace_id(format!("{i:032x}"))
-        .details(&serde_json::json!({ "i": i, "plan": "x".repeat(100) }))
+        .with_actor(format!("user-{}", i % 13))
+        .with_trace_id(format!("{i:032x}"))
+        .with_details(&serde_json::json!({ "i": i, "plan": "x".repeat(100) }))
         .unwrap()
 }
 
@@ -851,7 +853,7 @@ fn python_verifier_agrees_on_forged_prune_records() {
     }
     // The record to forge: room for the longest details below.
     let filler = format!("\"{}\"", "p".repeat(700));
-    ring.push(Event::new("x").details_json(filler).unwrap())
+    ring.push(Event::new("x").with_details_json(filler).unwrap())
         .unwrap();
     ring.close().unwrap();
     let len = 20 + 1 + 702;
@@ -1141,7 +1143,7 @@ fn python_verifier_streams_large_records() {
         let pad = format!("{MARKER}{i}").repeat(((3 << 20) + i as usize * 1000) / 24);
         ring.push(
             Event::new("large")
-                .details(&serde_json::json!({ "i": i, "pad": pad }))
+                .with_details(&serde_json::json!({ "i": i, "pad": pad }))
                 .unwrap(),
         )
         .unwrap();

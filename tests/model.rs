@@ -19,15 +19,15 @@ struct Spec {
 
 impl Spec {
     fn event(&self) -> Event {
-        let mut e = Event::new(self.kind.clone()).timestamp_nanos(self.timestamp);
+        let mut e = Event::new(self.kind.clone()).with_timestamp_nanos(self.timestamp);
         if let Some(a) = &self.actor {
-            e = e.actor(a.clone());
+            e = e.with_actor(a.clone());
         }
         if let Some(t) = &self.trace_id {
-            e = e.trace_id(t.clone());
+            e = e.with_trace_id(t.clone());
         }
         if let Some(d) = &self.details {
-            e = e.details_json(d.clone()).unwrap();
+            e = e.with_details_json(d.clone()).unwrap();
         }
         e
     }

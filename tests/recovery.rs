@@ -8,8 +8,8 @@ use auditring_testkit::faults::{Faults, FaultyStorage};
 
 fn event(i: u64) -> Event {
     Event::new("test.event")
-        .actor(format!("actor-{}", i % 7))
-        .details(&serde_json::json!({ "i": i, "pad": "x".repeat((i % 50) as usize) }))
+        .with_actor(format!("actor-{}", i % 7))
+        .with_details(&serde_json::json!({ "i": i, "pad": "x".repeat((i % 50) as usize) }))
         .unwrap()
 }
 
@@ -296,7 +296,7 @@ fn a_full_disk_stalls_the_ring_and_hands_events_back_without_losing_any() {
     assert_eq!(snap.len(), accepted);
     for (i, r) in snap.iter().enumerate() {
         let r = r.unwrap();
-        assert_eq!(r.details, event(i as u64).details_text().map(str::to_owned));
+        assert_eq!(r.details, event(i as u64).details_json().map(str::to_owned));
     }
     assert!(auditring::verify_storage(&mem).unwrap().is_ok());
 }
@@ -305,7 +305,7 @@ fn a_full_disk_stalls_the_ring_and_hands_events_back_without_losing_any() {
 fn invalid_events_are_handed_back() {
     let mem = MemStorage::new("invalid");
     let ring = Ring::with_storage(mem).max_event_size(1024).open().unwrap();
-    let big = Event::new("big").details(&"x".repeat(2000)).unwrap();
+    let big = Event::new("big").with_details(&"x".repeat(2000)).unwrap();
     match ring.push(big.clone()) {
         Err(PushError::Invalid {
             event,
@@ -439,16 +439,19 @@ fn closing_during_a_stall_hands_back_every_queued_event_in_order() {
     for (i, r) in snap.iter().enumerate() {
         assert_eq!(
             r.unwrap().details.as_deref(),
-            event(i as u64).details_text()
+            event(i as u64).details_json()
         );
     }
     for (k, e) in events.iter().enumerate() {
         let want = event(written + k as u64);
         assert_eq!(
-            (e.kind(), e.actor_id(), e.details_text()),
-            (want.kind(), want.actor_id(), want.details_text())
+            (e.kind(), e.actor(), e.details_json()),
+            (want.kind(), want.actor(), want.details_json())
         );
-        assert!(e.origin_nanos().is_some(), "the time it was pushed is kept");
+        assert!(
+            e.timestamp_nanos().is_some(),
+            "the time it was pushed is kept"
+        );
     }
     // Receipts: issued for what is written, failed with the stall's error for the rest.
     for (i, pending) in tracked {
@@ -473,7 +476,7 @@ fn closing_during_a_stall_hands_back_every_queued_event_in_order() {
     for (i, r) in snap.iter().enumerate() {
         assert_eq!(
             r.unwrap().details.as_deref(),
-            event(i as u64).details_text()
+            event(i as u64).details_json()
         );
     }
 }
@@ -520,9 +523,9 @@ fn dropping_during_a_stall_writes_the_queued_events_to_stderr_as_append_lines() 
     for (k, v) in lines.iter().enumerate() {
         let want = event(written + k as u64);
         assert_eq!(v["kind"], want.kind());
-        assert_eq!(v["actor"], want.actor_id().unwrap());
+        assert_eq!(v["actor"], want.actor().unwrap());
         let details: serde_json::Value =
-            serde_json::from_str(want.details_text().unwrap()).unwrap();
+            serde_json::from_str(want.details_json().unwrap()).unwrap();
         assert_eq!(v["details"], details);
         assert!(v["timestamp"].is_i64());
     }

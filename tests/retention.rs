@@ -13,9 +13,9 @@ const SEGMENT: u64 = 64 * 1024;
 
 fn event(i: u64) -> Event {
     Event::new("plan.applied")
-        .actor(format!("user-{}", i % 13))
-        .trace_id(format!("{i:032x}"))
-        .details(&serde_json::json!({ "i": i, "plan": "x".repeat(100) }))
+        .with_actor(format!("user-{}", i % 13))
+        .with_trace_id(format!("{i:032x}"))
+        .with_details(&serde_json::json!({ "i": i, "plan": "x".repeat(100) }))
         .unwrap()
 }
 
@@ -366,7 +366,7 @@ fn max_age_prunes_segments_whose_events_are_all_older() {
     );
     let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
     for i in 0..2000 {
-        ring.push(event(i).timestamp(two_hours_ago).unwrap())
+        ring.push(event(i).with_timestamp(two_hours_ago).unwrap())
             .unwrap();
     }
     for i in 2000..3000 {

@@ -12,8 +12,13 @@ fn smoke_fs() {
             .unwrap();
         eprintln!("{:?}", ring.recovery());
         for i in 0..2000u64 {
-            ring.push(Event::new("k").actor(format!("a{i}")).details(&i).unwrap())
-                .unwrap();
+            ring.push(
+                Event::new("k")
+                    .with_actor(format!("a{i}"))
+                    .with_details(&i)
+                    .unwrap(),
+            )
+            .unwrap();
         }
         let r = ring.push_receipt(Event::new("last")).unwrap();
         assert_eq!(r.seq, (round + 1) * 2001);
@@ -38,7 +43,8 @@ fn smoke_mem() {
         .open()
         .unwrap();
     for i in 0..5000u64 {
-        ring.push(Event::new("k").details(&i).unwrap()).unwrap();
+        ring.push(Event::new("k").with_details(&i).unwrap())
+            .unwrap();
     }
     ring.flush().unwrap();
     assert_eq!(ring.snapshot().len(), 5000);
@@ -69,7 +75,7 @@ fn records_whose_pages_were_released_read_back_and_verify() {
         for i in 0..n {
             ring.push(
                 Event::new("k")
-                    .details(&serde_json::json!({ "i": i, "pad": pad }))
+                    .with_details(&serde_json::json!({ "i": i, "pad": pad }))
                     .unwrap(),
             )
             .unwrap();
@@ -115,7 +121,7 @@ fn forty_threads_each_waiting_for_their_receipts_get_exactly_theirs() {
                         start.wait();
                         (0..EACH)
                             .map(|i| {
-                                let e = Event::new("k").details(&(t, i)).unwrap();
+                                let e = Event::new("k").with_details(&(t, i)).unwrap();
                                 (t, i, ring.push_receipt(e).unwrap())
                             })
                             .collect::<Vec<_>>()

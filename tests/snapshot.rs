@@ -20,12 +20,12 @@ fn sample(n: u64) -> (Ring, Vec<Record>) {
         .unwrap();
     for i in 0..n {
         let mut e = Event::new(["login", "logout", "plan.applied"][(i % 3) as usize])
-            .timestamp_nanos(1_000 + (i as i64 * 7919) % 5_000);
+            .with_timestamp_nanos(1_000 + (i as i64 * 7919) % 5_000);
         if i % 4 != 0 {
-            e = e.actor(format!("user-{}", i % 5));
+            e = e.with_actor(format!("user-{}", i % 5));
         }
         if i % 6 != 0 {
-            e = e.trace_id(format!("trace-{}", i % 11));
+            e = e.with_trace_id(format!("trace-{}", i % 11));
         }
         ring.push(e).unwrap();
     }
@@ -120,7 +120,7 @@ fn a_push_that_returns_before_another_starts_gets_the_smaller_seq() {
         let first = ring.producer();
         let a = std::thread::spawn(move || {
             first
-                .push(Event::new("first").details(&round).unwrap())
+                .push(Event::new("first").with_details(&round).unwrap())
                 .unwrap();
             tx.send(()).unwrap();
         });
@@ -128,7 +128,7 @@ fn a_push_that_returns_before_another_starts_gets_the_smaller_seq() {
         let b = std::thread::spawn(move || {
             rx.recv().unwrap();
             second
-                .push(Event::new("second").details(&round).unwrap())
+                .push(Event::new("second").with_details(&round).unwrap())
                 .unwrap();
         });
         a.join().unwrap();
@@ -148,9 +148,10 @@ fn the_origin_timestamp_defaults_to_the_push_time_and_is_never_rounded() {
     let before = now_ns();
     ring.push(Event::new("no.time")).unwrap();
     let after = now_ns();
-    ring.push(Event::new("given").timestamp_nanos(1_767_225_600_123_456_789))
+    ring.push(Event::new("given").with_timestamp_nanos(1_767_225_600_123_456_789))
         .unwrap();
-    ring.push(Event::new("early").timestamp_nanos(-1)).unwrap();
+    ring.push(Event::new("early").with_timestamp_nanos(-1))
+        .unwrap();
     ring.flush().unwrap();
     let snap = ring.snapshot();
     let t = snap.get(1).unwrap().unwrap().timestamp;
@@ -172,7 +173,7 @@ fn periodic_receipts_wait_for_a_sync() {
         .unwrap();
     for i in 0..20 {
         let r = ring
-            .push_receipt(Event::new("tick").details(&i).unwrap())
+            .push_receipt(Event::new("tick").with_details(&i).unwrap())
             .unwrap();
         assert!(r.durable);
         // Durable means in the image a power loss would leave.

@@ -34,13 +34,15 @@ fn base_log() -> Files {
             .unwrap();
         for _ in 0..round {
             let mut e = Event::new(["user.login", "plan.applied", "k"][(i % 3) as usize])
-                .timestamp_nanos(1_700_000_000_000_000_000 + i as i64);
+                .with_timestamp_nanos(1_700_000_000_000_000_000 + i as i64);
             if i.is_multiple_of(2) {
-                e = e.actor(format!("user{}", i % 7));
+                e = e.with_actor(format!("user{}", i % 7));
             }
             if !i.is_multiple_of(5) {
                 e = e
-                    .details(&serde_json::json!({ "i": i, "pad": "p".repeat((i % 150) as usize) }))
+                    .with_details(
+                        &serde_json::json!({ "i": i, "pad": "p".repeat((i % 150) as usize) }),
+                    )
                     .unwrap();
             }
             ring.push(e).unwrap();

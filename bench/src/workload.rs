@@ -159,10 +159,10 @@ fn body_len(e: &AuditEvent) -> usize {
 /// JSON: part of the producer's work, as it is for the other designs.
 pub fn into_event(e: AuditEvent) -> auditring::Event {
     auditring::Event::new(e.kind)
-        .actor(e.actor)
-        .trace_id(e.trace_id)
-        .timestamp_nanos(e.timestamp)
-        .details(&e.details)
+        .with_actor(e.actor)
+        .with_trace_id(e.trace_id)
+        .with_timestamp_nanos(e.timestamp)
+        .with_details(&e.details)
         .expect("demo details serialize")
 }
 

@@ -210,17 +210,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.kind(), "k");
-        assert_eq!(e.actor_id(), Some("a"));
-        assert_eq!(e.trace(), Some("t"));
-        assert_eq!(e.origin_nanos(), Some(5));
-        assert_eq!(e.details_text(), Some(r#"{"x": [1, 2]}"#));
+        assert_eq!(e.actor(), Some("a"));
+        assert_eq!(e.trace_id(), Some("t"));
+        assert_eq!(e.timestamp_nanos(), Some(5));
+        assert_eq!(e.details_json(), Some(r#"{"x": [1, 2]}"#));
         let e = parse_line(r#"{"kind":"k","timestamp":"2026-01-01T00:00:00.000000001Z"}"#).unwrap();
-        assert_eq!(e.origin_nanos(), Some(1_767_225_600_000_000_001));
+        assert_eq!(e.timestamp_nanos(), Some(1_767_225_600_000_000_001));
         let e = parse_line(r#"{"kind":"k","timestamp":"2026-01-01T01:00:00+01:00"}"#).unwrap();
-        assert_eq!(e.origin_nanos(), Some(1_767_225_600_000_000_000));
+        assert_eq!(e.timestamp_nanos(), Some(1_767_225_600_000_000_000));
         let e = parse_line(r#"{"kind":"k","details":null}"#).unwrap();
-        assert_eq!(e.details_text(), Some("null"));
-        assert_eq!(parse_line(r#"{"kind":"k"}"#).unwrap().details_text(), None);
+        assert_eq!(e.details_json(), Some("null"));
+        assert_eq!(parse_line(r#"{"kind":"k"}"#).unwrap().details_json(), None);
         assert!(parse_line(r#"{"actor":"a"}"#).is_err());
         assert!(parse_line(r#"{"kind":"k","actr":"a"}"#).is_err());
         assert!(parse_line(r#"{"kind":"k","timestamp":"yesterday"}"#).is_err());

@@ -210,16 +210,16 @@ pub fn parse_line(text: &str) -> Result<auditring::Event, String> {
     let line: Line = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let mut event = auditring::Event::new(line.kind);
     if let Some(a) = line.actor {
-        event = event.actor(a);
+        event = event.with_actor(a);
     }
     if let Some(t) = line.trace_id {
-        event = event.trace_id(t);
+        event = event.with_trace_id(t);
     }
     if let Some(t) = line.timestamp {
-        event = event.timestamp_nanos(parse_timestamp(t.get())?);
+        event = event.with_timestamp_nanos(parse_timestamp(t.get())?);
     }
     if let Some(d) = line.details {
-        event = event.details_raw(d);
+        event = event.with_details_raw(d);
     }
     Ok(event)
 }
@@ -386,7 +386,7 @@ mod tests {
         let ok = |json: &str| {
             parse_line(&format!(r#"{{"kind":"k","timestamp":{json}}}"#))
                 .unwrap()
-                .origin_nanos()
+                .timestamp_nanos()
         };
         assert_eq!(ok("-9223372036854775808"), Some(i64::MIN));
         assert_eq!(ok("9223372036854775807"), Some(i64::MAX));

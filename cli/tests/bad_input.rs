@@ -25,9 +25,9 @@ fn make_log(dir: &Path) {
     for i in 0..1000u32 {
         ring.push(
             Event::new("test.event")
-                .actor("alice")
-                .timestamp_nanos(i64::from(i))
-                .details(&serde_json::json!({ "i": i }))
+                .with_actor("alice")
+                .with_timestamp_nanos(i64::from(i))
+                .with_details(&serde_json::json!({ "i": i }))
                 .unwrap(),
         )
         .unwrap();
@@ -452,7 +452,7 @@ fn an_event_too_large_is_handed_back_and_append_exits_2() {
         .open()
         .unwrap();
     let big = Event::new("big")
-        .details_json(format!("\"{}\"", "x".repeat(2000)))
+        .with_details_json(format!("\"{}\"", "x".repeat(2000)))
         .unwrap();
     match ring.push(big.clone()) {
         Err(PushError::Invalid {

@@ -1199,8 +1199,8 @@ fn temporaries_of_a_killed_export_are_removed_by_the_next_one() {
         for i in 0..300_000u64 {
             ring.push(
                 auditring::Event::new("kill.test")
-                    .actor(format!("user-{}", i % 97))
-                    .details(&serde_json::json!({ "i": i, "pad": "p".repeat(64) }))
+                    .with_actor(format!("user-{}", i % 97))
+                    .with_details(&serde_json::json!({ "i": i, "pad": "p".repeat(64) }))
                     .unwrap(),
             )
             .unwrap();

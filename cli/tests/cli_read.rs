@@ -57,14 +57,14 @@ fn json_seqs(text: &str) -> Vec<u64> {
 /// some are absent, and origin times are not in seq order.
 fn event(i: u64) -> Event {
     let mut e = Event::new(KINDS[(i % 3) as usize])
-        .timestamp_nanos(time_of(i))
-        .details(&serde_json::json!({ "i": i, "pad": "x".repeat(40) }))
+        .with_timestamp_nanos(time_of(i))
+        .with_details(&serde_json::json!({ "i": i, "pad": "x".repeat(40) }))
         .unwrap();
     if let Some(a) = actor_of(i) {
-        e = e.actor(a);
+        e = e.with_actor(a);
     }
     if let Some(t) = trace_of(i) {
-        e = e.trace_id(t);
+        e = e.with_trace_id(t);
     }
     e
 }
@@ -241,20 +241,20 @@ fn records_print_as_one_line_each_with_their_fields() {
     let ring = Ring::builder(&log).segment_size(1 << 20).open().unwrap();
     ring.push(
         Event::new("user.login")
-            .actor("alice")
-            .trace_id("4bf92f3577b34da6a3ce929d0e0e4736")
-            .timestamp_nanos(T0 + 123_456_789)
-            .details_json("{\"ip\": \"10.0.0.1\",\n \"ok\": true}")
+            .with_actor("alice")
+            .with_trace_id("4bf92f3577b34da6a3ce929d0e0e4736")
+            .with_timestamp_nanos(T0 + 123_456_789)
+            .with_details_json("{\"ip\": \"10.0.0.1\",\n \"ok\": true}")
             .unwrap(),
     )
     .unwrap();
-    ring.push(Event::new("plan.applied").timestamp_nanos(T0 + 3_600_000_000_000))
+    ring.push(Event::new("plan.applied").with_timestamp_nanos(T0 + 3_600_000_000_000))
         .unwrap();
     ring.push(
         Event::new("odd")
-            .actor("eve\n\u{1b}[31mroot")
-            .trace_id("")
-            .timestamp_nanos(T0),
+            .with_actor("eve\n\u{1b}[31mroot")
+            .with_trace_id("")
+            .with_timestamp_nanos(T0),
     )
     .unwrap();
     ring.close().unwrap();

@@ -232,37 +232,39 @@ fn library_batch(dir: &Path) -> usize {
         .unwrap();
     let events = vec![
         Event::new("raw.lf")
-            .actor("lib")
-            .details_json("{\"x\":\n 1}")
+            .with_actor("lib")
+            .with_details_json("{\"x\":\n 1}")
             .unwrap(),
         Event::new("raw.crlf")
-            .trace_id("t-crlf")
-            .details_json("{\"y\":\r\n  [1,\r\n 2]}")
+            .with_trace_id("t-crlf")
+            .with_details_json("{\"y\":\r\n  [1,\r\n 2]}")
             .unwrap(),
         Event::new("raw.cr")
-            .details_json("{\"z\":\r\"é ✓ 😀\"}")
+            .with_details_json("{\"z\":\r\"é ✓ 😀\"}")
             .unwrap(),
         Event::new("raw.leading")
-            .actor("")
-            .trace_id("")
-            .details_json("\n{\"w\" : \"quote \\\" and backslash \\\\\"}\n")
+            .with_actor("")
+            .with_trace_id("")
+            .with_details_json("\n{\"w\" : \"quote \\\" and backslash \\\\\"}\n")
             .unwrap(),
-        Event::new("null.present").details_json("null").unwrap(),
+        Event::new("null.present")
+            .with_details_json("null")
+            .unwrap(),
         Event::new("null.present.actor")
-            .actor("dave")
-            .details_json("null")
+            .with_actor("dave")
+            .with_details_json("null")
             .unwrap(),
         Event::new("escaped.newline")
-            .details_json("{\"s\":\"a\\nb\\r\\nc\"}")
+            .with_details_json("{\"s\":\"a\\nb\\r\\nc\"}")
             .unwrap(),
         Event::new("timestamp.min")
-            .timestamp_nanos(i64::MIN)
-            .details_json("[]")
+            .with_timestamp_nanos(i64::MIN)
+            .with_details_json("[]")
             .unwrap(),
-        Event::new("timestamp.max").timestamp_nanos(i64::MAX),
+        Event::new("timestamp.max").with_timestamp_nanos(i64::MAX),
         // Deeper than a recursive JSON parser goes by default.
         Event::new("deep")
-            .details_json(format!("{}{{}}{}", "[".repeat(3000), "]".repeat(3000)))
+            .with_details_json(format!("{}{{}}{}", "[".repeat(3000), "]".repeat(3000)))
             .unwrap(),
     ];
     let mut written = events.len();
@@ -280,9 +282,9 @@ fn library_batch(dir: &Path) -> usize {
         };
         ring.push(
             Event::new("large")
-                .actor("archiver")
-                .trace_id(format!("blob-{i}"))
-                .details_json(details)
+                .with_actor("archiver")
+                .with_trace_id(format!("blob-{i}"))
+                .with_details_json(details)
                 .unwrap(),
         )
         .unwrap();
@@ -867,26 +869,27 @@ fn small_log(dir: &Path) {
         .unwrap();
     ring.push(
         Event::new("user.login")
-            .actor("alice")
-            .timestamp_nanos(1_700_000_000_000_000_000)
-            .details_json("{\"k\":[1,\"v\"]}")
+            .with_actor("alice")
+            .with_timestamp_nanos(1_700_000_000_000_000_000)
+            .with_details_json("{\"k\":[1,\"v\"]}")
             .unwrap(),
     )
     .unwrap();
-    ring.push(Event::new("bare").timestamp_nanos(0)).unwrap();
+    ring.push(Event::new("bare").with_timestamp_nanos(0))
+        .unwrap();
     ring.push(
         Event::new("with.raw")
-            .trace_id("t-1")
-            .details_json("{\"x\":\n 1}")
+            .with_trace_id("t-1")
+            .with_details_json("{\"x\":\n 1}")
             .unwrap(),
     )
     .unwrap();
     for i in 0..40u64 {
         ring.push(
             Event::new("filler")
-                .actor(format!("user-{i}"))
-                .timestamp_nanos(1_700_000_000_000_000_000 + i as i64)
-                .details(&serde_json::json!({ "i": i }))
+                .with_actor(format!("user-{i}"))
+                .with_timestamp_nanos(1_700_000_000_000_000_000 + i as i64)
+                .with_details(&serde_json::json!({ "i": i }))
                 .unwrap(),
         )
         .unwrap();

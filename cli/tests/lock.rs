@@ -14,8 +14,8 @@ const AUDITRING: Cli = Cli::new(env!("CARGO_BIN_EXE_auditring"));
 
 fn event(i: u64) -> Event {
     Event::new("test.lock")
-        .actor("tester")
-        .details_json(format!("{{\"i\":{i}}}"))
+        .with_actor("tester")
+        .with_details_json(format!("{{\"i\":{i}}}"))
         .unwrap()
 }
 

@@ -80,8 +80,8 @@ fn seg(n: u64) -> String {
 
 fn event(i: u64) -> Event {
     Event::new("test.prune")
-        .actor("reader-test")
-        .details_json(format!(
+        .with_actor("reader-test")
+        .with_details_json(format!(
             "{{\"i\":{i},\"pad\":\"{}\"}}",
             "x".repeat(100 + (i % 50) as usize)
         ))

@@ -16,16 +16,18 @@ fn small_log() -> (MemStorage, Vec<String>) {
             .open()
             .unwrap();
         for i in 0..300u32 {
-            let mut e = Event::new("test.event").timestamp_nanos(i64::from(i));
+            let mut e = Event::new("test.event").with_timestamp_nanos(i64::from(i));
             if i % 2 == 0 {
-                e = e.actor(format!("actor-{round}-{i}"));
+                e = e.with_actor(format!("actor-{round}-{i}"));
             }
             if i % 3 == 0 {
-                e = e.trace_id("trace");
+                e = e.with_trace_id("trace");
             }
             if i % 5 != 0 {
                 e = e
-                    .details(&serde_json::json!({ "i": i, "pad": "p".repeat(i as usize % 90) }))
+                    .with_details(
+                        &serde_json::json!({ "i": i, "pad": "p".repeat(i as usize % 90) }),
+                    )
                     .unwrap();
             }
             ring.push(e).unwrap();
@@ -104,8 +106,8 @@ fn fs_log(dir: &Path) -> auditring::Hash {
     for i in 0..1000u32 {
         ring.push(
             Event::new("test.event")
-                .actor("alice")
-                .details(&serde_json::json!({ "marker": format!("needle-{i:04}") }))
+                .with_actor("alice")
+                .with_details(&serde_json::json!({ "marker": format!("needle-{i:04}") }))
                 .unwrap(),
         )
         .unwrap();

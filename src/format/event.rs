@@ -55,11 +55,13 @@ pub const RESERVED_KIND_PREFIX: &str = "auditring.";
 /// use auditring::Event;
 /// # fn main() -> Result<(), auditring::EventError> {
 /// let event = Event::new("plan.applied")
-///     .actor("user:alice@example.com")
-///     .trace_id("4bf92f3577b34da6a3ce929d0e0e4736")
-///     .timestamp_nanos(1_767_225_600_123_456_789)
-///     .details(&serde_json::json!({ "plan": 42, "changes": 3 }))?;
+///     .with_actor("user:alice@example.com")
+///     .with_trace_id("4bf92f3577b34da6a3ce929d0e0e4736")
+///     .with_timestamp_nanos(1_767_225_600_123_456_789)
+///     .with_details(&serde_json::json!({ "plan": 42, "changes": 3 }))?;
 /// assert_eq!(event.kind(), "plan.applied");
+/// assert_eq!(event.actor(), Some("user:alice@example.com"));
+/// assert_eq!(event.details_json(), Some(r#"{"changes":3,"plan":42}"#));
 /// # Ok(()) }
 /// ```
 #[derive(Clone, PartialEq, Eq)]
@@ -148,37 +150,37 @@ impl Event {
     }
 
     /// Sets the identity of whoever caused the event.
-    pub fn actor(mut self, actor: impl Into<String>) -> Event {
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Event {
         self.actor = Some(actor.into());
         self
     }
 
     /// Sets the trace (or correlation) id the event belongs to.
-    pub fn trace_id(mut self, trace_id: impl Into<String>) -> Event {
+    pub fn with_trace_id(mut self, trace_id: impl Into<String>) -> Event {
         self.trace_id = Some(trace_id.into());
         self
     }
 
     /// Sets the origin timestamp, in nanoseconds since the Unix epoch (UTC).
-    pub fn timestamp_nanos(mut self, nanos: i64) -> Event {
+    pub fn with_timestamp_nanos(mut self, nanos: i64) -> Event {
         self.timestamp = Some(nanos);
         self
     }
 
     /// Sets the origin timestamp from a [`SystemTime`]; fails outside the years 1677–2262,
     /// which nanoseconds in an `i64` cannot represent.
-    pub fn timestamp(self, time: SystemTime) -> Result<Event, EventError> {
-        Ok(self.timestamp_nanos(system_time_nanos(time)?))
+    pub fn with_timestamp(self, time: SystemTime) -> Result<Event, EventError> {
+        Ok(self.with_timestamp_nanos(system_time_nanos(time)?))
     }
 
     /// Sets the details to any serializable value, encoded as JSON.
-    pub fn details<T: Serialize + ?Sized>(mut self, details: &T) -> Result<Event, EventError> {
+    pub fn with_details<T: Serialize + ?Sized>(mut self, details: &T) -> Result<Event, EventError> {
         self.details = Some(serde_json::to_string(details).map_err(EventError::Details)?);
         Ok(self)
     }
 
     /// Sets the details to JSON text, which is checked and then stored byte for byte.
-    pub fn details_json(mut self, json: impl Into<String>) -> Result<Event, EventError> {
+    pub fn with_details_json(mut self, json: impl Into<String>) -> Result<Event, EventError> {
         let json = json.into();
         serde_json::from_str::<serde::de::IgnoredAny>(&json).map_err(EventError::Details)?;
         self.details = Some(json);
@@ -186,7 +188,7 @@ impl Event {
     }
 
     /// Sets the details to an already parsed raw JSON value.
-    pub fn details_raw(mut self, json: Box<RawValue>) -> Event {
+    pub fn with_details_raw(mut self, json: Box<RawValue>) -> Event {
         self.details = Some(String::from(Box::<str>::from(json)));
         self
     }
@@ -197,22 +199,22 @@ impl Event {
     }
 
     /// The actor identity, if set.
-    pub fn actor_id(&self) -> Option<&str> {
+    pub fn actor(&self) -> Option<&str> {
         self.actor.as_deref()
     }
 
     /// The trace id, if set.
-    pub fn trace(&self) -> Option<&str> {
+    pub fn trace_id(&self) -> Option<&str> {
         self.trace_id.as_deref()
     }
 
     /// The origin timestamp in nanoseconds, if set (otherwise the push time is used).
-    pub fn origin_nanos(&self) -> Option<i64> {
+    pub fn timestamp_nanos(&self) -> Option<i64> {
         self.timestamp
     }
 
     /// The details as JSON text, if set.
-    pub fn details_text(&self) -> Option<&str> {
+    pub fn details_json(&self) -> Option<&str> {
         self.details.as_deref()
     }
 
@@ -430,7 +432,7 @@ impl RecordRef<'_> {
     }
 
     /// Copies the record out of the read buffer.
-    pub fn to_owned(&self) -> Record {
+    pub fn to_record(&self) -> Record {
         Record {
             seq: self.seq,
             timestamp: self.timestamp,
@@ -604,10 +606,10 @@ mod tests {
     #[test]
     fn round_trip_all_fields() {
         let e = Event::new("plan.applied")
-            .actor("alice")
-            .trace_id("t-1")
-            .timestamp_nanos(-5)
-            .details(&serde_json::json!({"a": [1, 2]}))
+            .with_actor("alice")
+            .with_trace_id("t-1")
+            .with_timestamp_nanos(-5)
+            .with_details(&serde_json::json!({"a": [1, 2]}))
             .unwrap();
         let body = encode(&e, 99);
         let env = decode_body(&body).unwrap();
@@ -621,7 +623,7 @@ mod tests {
     #[test]
     fn absent_and_empty_are_distinct() {
         let absent = encode(&Event::new("k"), 1);
-        let empty = encode(&Event::new("k").actor(""), 1);
+        let empty = encode(&Event::new("k").with_actor(""), 1);
         assert_ne!(absent, empty);
         assert_eq!(decode_body(&absent).unwrap().actor, None);
         assert_eq!(decode_body(&empty).unwrap().actor, Some(""));
@@ -630,9 +632,9 @@ mod tests {
 
     #[test]
     fn details_json_is_checked_and_kept_verbatim() {
-        assert!(Event::new("k").details_json("{nope").is_err());
-        let e = Event::new("k").details_json("{ \"x\" : 1 }").unwrap();
-        assert_eq!(e.details_text(), Some("{ \"x\" : 1 }"));
+        assert!(Event::new("k").with_details_json("{nope").is_err());
+        let e = Event::new("k").with_details_json("{ \"x\" : 1 }").unwrap();
+        assert_eq!(e.details_json(), Some("{ \"x\" : 1 }"));
     }
 
     #[test]
@@ -684,18 +686,26 @@ mod tests {
             Err(EventError::ReservedKind(_))
         ));
         assert!(matches!(
-            Event::new("k").actor("x".repeat(70_000)).check(1 << 20),
+            Event::new("k")
+                .with_actor("x".repeat(70_000))
+                .check(1 << 20),
             Err(EventError::FieldTooLong { field: "actor", .. })
         ));
         assert!(matches!(
-            Event::new("k").actor("x".repeat(100)).check(50),
+            Event::new("k").with_actor("x".repeat(100)).check(50),
             Err(EventError::TooLarge { .. })
         ));
     }
 
     #[test]
     fn decode_rejects_garbage_without_panicking() {
-        let good = encode(&Event::new("kind").actor("a").details_json("1").unwrap(), 3);
+        let good = encode(
+            &Event::new("kind")
+                .with_actor("a")
+                .with_details_json("1")
+                .unwrap(),
+            3,
+        );
         for len in 0..good.len() {
             assert!(decode_body(&good[..len]).is_err());
         }

@@ -145,7 +145,7 @@ impl Snapshot {
             if query.newest && query.limit == Some(out.len()) {
                 out.pop_front();
             }
-            out.push_back(r.to_owned());
+            out.push_back(r.to_record());
             if !query.newest && query.limit == Some(out.len()) {
                 break;
             }
@@ -481,7 +481,7 @@ impl Iterator for Records<'_> {
     type Item = Result<Record, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.next_ref().map(|r| r.map(|r| r.to_owned()))
+        self.next_ref().map(|r| r.map(|r| r.to_record()))
     }
 }
 

@@ -297,7 +297,7 @@ mod tests {
     }
 
     fn body(kind: &str) -> Vec<u8> {
-        let e = crate::Event::new(kind.to_owned()).timestamp_nanos(1);
+        let e = crate::Event::new(kind.to_owned()).with_timestamp_nanos(1);
         let mut b = vec![0; e.body_len()];
         e.encode_into(0, &mut b);
         b

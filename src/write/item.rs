@@ -70,7 +70,7 @@ pub(crate) enum Item {
 /// Encodes `event` and hashes its body.
 pub(crate) fn encode(event: &Event, max_body: usize) -> Result<Encoded, EventError> {
     let len = event.check(max_body)?;
-    let default_time = match event.origin_nanos() {
+    let default_time = match event.timestamp_nanos() {
         Some(_) => 0,
         None => now_nanos(),
     };

@@ -298,9 +298,9 @@ fn trace() -> bool {
 
 fn sample_append(n: u64) -> Event {
     Event::new("fuzz.appended")
-        .actor("fuzzer")
-        .timestamp_nanos(1_700_000_000_000_000_000 + n as i64)
-        .details_json(r#"{"appended":true}"#)
+        .with_actor("fuzzer")
+        .with_timestamp_nanos(1_700_000_000_000_000_000 + n as i64)
+        .with_details_json(r#"{"appended":true}"#)
         .expect("static JSON")
 }
 
@@ -521,21 +521,21 @@ pub fn sample_event(i: u64) -> Event {
     ];
     let mut e = Event::new(KINDS[(i % KINDS.len() as u64) as usize]);
     if !i.is_multiple_of(3) {
-        e = e.actor(if i.is_multiple_of(7) {
+        e = e.with_actor(if i.is_multiple_of(7) {
             "alice".to_owned()
         } else {
             format!("user:dev{:02}@example.com", i % 11)
         });
     }
     if i % 4 != 1 {
-        e = e.trace_id(format!("{:016x}{:016x}", i.wrapping_mul(0x9e37_79b9), i));
+        e = e.with_trace_id(format!("{:016x}{:016x}", i.wrapping_mul(0x9e37_79b9), i));
     }
     let ts = if i % 50 == 7 {
         -(i as i64) * 1_000_000_007
     } else {
         1_700_000_000_000_000_000 + i as i64 * 1_000_003
     };
-    e = e.timestamp_nanos(ts);
+    e = e.with_timestamp_nanos(ts);
     let details = match i % 5 {
         0 => return e,
         1 => serde_json::json!({ "plan": i, "changes": i % 17, "ok": i.is_multiple_of(2) }),
@@ -545,7 +545,7 @@ pub fn sample_event(i: u64) -> Event {
             serde_json::json!({ "note": "x".repeat(if i % 97 == 4 { 2500 } else { (i % 40) as usize }) })
         }
     };
-    e.details(&details).expect("serializable")
+    e.with_details(&details).expect("serializable")
 }
 
 /// How many events each opening of the base log pushes.
@@ -769,18 +769,18 @@ fn field<T: serde::de::DeserializeOwned>(
 fn must_accept(e: &Event) -> bool {
     let len = 20
         + e.kind().len()
-        + e.actor_id().map_or(0, str::len)
-        + e.trace().map_or(0, str::len)
-        + e.details_text().map_or(0, str::len);
+        + e.actor().map_or(0, str::len)
+        + e.trace_id().map_or(0, str::len)
+        + e.details_json().map_or(0, str::len);
     !e.kind().is_empty() && !e.kind().starts_with(auditring::RESERVED_KIND_PREFIX) && len <= 4096
 }
 
 fn check_round_trip(rec: &auditring::Record, e: &Event, what: &str) {
     assert_eq!(rec.kind, e.kind(), "{what}: kind");
-    assert_eq!(rec.actor.as_deref(), e.actor_id(), "{what}: actor");
-    assert_eq!(rec.trace_id.as_deref(), e.trace(), "{what}: trace_id");
-    assert_eq!(rec.details.as_deref(), e.details_text(), "{what}: details");
-    if let Some(ts) = e.origin_nanos() {
+    assert_eq!(rec.actor.as_deref(), e.actor(), "{what}: actor");
+    assert_eq!(rec.trace_id.as_deref(), e.trace_id(), "{what}: trace_id");
+    assert_eq!(rec.details.as_deref(), e.details_json(), "{what}: details");
+    if let Some(ts) = e.timestamp_nanos() {
         assert_eq!(rec.timestamp, ts, "{what}: timestamp");
         assert_eq!(&rec.to_event(), e, "{what}: Record::to_event");
     }
@@ -816,33 +816,36 @@ pub fn jsonl_event(data: &[u8]) {
     };
     let mut base = Event::new(kind);
     if let Some(a) = actor {
-        base = base.actor(a);
+        base = base.with_actor(a);
     }
     if let Some(t) = trace {
-        base = base.trace_id(t);
+        base = base.with_trace_id(t);
     }
     if let Some(ts) = timestamp {
-        base = base.timestamp_nanos(ts);
+        base = base.with_timestamp_nanos(ts);
     }
     let mut events = Vec::new();
     match fields.get("details") {
         None => events.push(base),
         Some(raw) => {
-            let as_text = base.clone().details_json(raw.get()).unwrap_or_else(|e| {
-                panic!("details_json rejected valid JSON {:?}: {e}", raw.get())
-            });
+            let as_text = base
+                .clone()
+                .with_details_json(raw.get())
+                .unwrap_or_else(|e| {
+                    panic!("details_json rejected valid JSON {:?}: {e}", raw.get())
+                });
             assert_eq!(
-                as_text.details_text(),
+                as_text.details_json(),
                 Some(raw.get()),
                 "details_json changed the text"
             );
             events.push(as_text);
             if let Ok(value) = serde_json::from_str::<serde_json::Value>(raw.get()) {
                 let as_value = base
-                    .details(&value)
+                    .with_details(&value)
                     .unwrap_or_else(|e| panic!("details rejected a JSON value: {e}"));
                 let text = serde_json::to_string(&value).expect("a Value serializes");
-                assert_eq!(as_value.details_text(), Some(text.as_str()), "details text");
+                assert_eq!(as_value.details_json(), Some(text.as_str()), "details text");
                 events.push(as_value);
             }
         }
@@ -1281,17 +1284,17 @@ pub fn append_line(data: &[u8]) {
                 );
                 assert_eq!(
                     field::<String>(&fields, "actor"),
-                    Ok(e.actor_id().map(str::to_owned))
+                    Ok(e.actor().map(str::to_owned))
                 );
                 assert_eq!(
                     field::<String>(&fields, "trace_id"),
-                    Ok(e.trace().map(str::to_owned))
+                    Ok(e.trace_id().map(str::to_owned))
                 );
                 if let Ok(Some(n)) = field::<i64>(&fields, "timestamp") {
-                    assert_eq!(e.origin_nanos(), Some(n), "timestamp of {line:?}");
+                    assert_eq!(e.timestamp_nanos(), Some(n), "timestamp of {line:?}");
                 }
                 assert_eq!(
-                    e.details_text(),
+                    e.details_json(),
                     fields.get("details").map(|d| d.get()),
                     "details of {line:?}"
                 );
