@@ -24,7 +24,8 @@ use crate::error::{Error, IntegrityError, Reason};
 use crate::format::event::now_nanos;
 use crate::format::hash::Hash;
 use crate::format::segment::{
-    HEADER_LEN, INDEX_STRIDE, Prefix, SLOT_OFFSETS, Slot, data_offset_for,
+    INDEX_STRIDE, PREFIX_LOG_ID_AT, PREFIX_NUMBER_AT, Prefix, SLOT_OFFSETS, Slot, data_offset_for,
+    index_entry_offset, slot_offset,
 };
 use crate::read::cursor::{Cursor, Step, last_nonzero_end};
 use crate::read::published::{SegmentEntry, SegmentInfo};
@@ -209,7 +210,7 @@ pub(crate) fn examine(storage: &dyn Storage, write: bool) -> Result<Option<Exami
             return Err(integrity(
                 None,
                 path(name),
-                16,
+                PREFIX_NUMBER_AT as u64,
                 Reason::SegmentNumber {
                     header: header.prefix.number,
                     name: *number,
@@ -229,7 +230,12 @@ pub(crate) fn examine(storage: &dyn Storage, write: bool) -> Result<Option<Exami
     };
     for (i, _, h) in last_sealed.iter().chain(tail.iter()) {
         if h.prefix.log_id != log_id {
-            return Err(integrity(None, path(&segments[*i].1), 48, Reason::LogId));
+            return Err(integrity(
+                None,
+                path(&segments[*i].1),
+                PREFIX_LOG_ID_AT as u64,
+                Reason::LogId,
+            ));
         }
     }
 
@@ -324,7 +330,7 @@ pub(crate) fn examine(storage: &dyn Storage, write: bool) -> Result<Option<Exami
                 return Err(integrity(
                     Some(s.first_seq),
                     p,
-                    SLOT_OFFSETS[(s.generation % 2) as usize],
+                    slot_offset(s.generation),
                     Reason::Continuity("its commit slot does not start where the chain is"),
                 ));
             }
@@ -372,7 +378,7 @@ pub(crate) fn examine(storage: &dyn Storage, write: bool) -> Result<Option<Exami
             return Err(integrity(
                 Some(s.first_seq),
                 path(&name),
-                SLOT_OFFSETS[(s.generation % 2) as usize],
+                slot_offset(s.generation),
                 Reason::Continuity("committed records follow a break in the chain"),
             ));
         }
@@ -487,7 +493,7 @@ fn trim(
             .map_err(|e| io("trimming", e))?;
     }
     let used = (live.last_seq + 1 - live.first_seq).div_ceil(INDEX_STRIDE);
-    let index_start = HEADER_LEN + used * 4;
+    let index_start = index_entry_offset(used);
     if let Some(last) = last_nonzero_end(file, index_start, live.header.prefix.data_offset)
         .map_err(|e| io("reading", e))?
     {
@@ -511,7 +517,7 @@ fn reindex(live: &Live, seg: &MappedSegment) -> std::io::Result<()> {
     while let Step::Record(rec) = cursor.next_record()? {
         let k = seq - live.first_seq;
         if k.is_multiple_of(INDEX_STRIDE) {
-            let entry = HEADER_LEN + k / INDEX_STRIDE * 4;
+            let entry = index_entry_offset(k / INDEX_STRIDE);
             // SAFETY: recovery runs before any other thread of the ring exists: it alone
             // touches the segment. The entry lies in the index region (the scan found a record
             // here, and the region holds an entry for every record a segment can hold).

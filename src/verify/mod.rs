@@ -39,7 +39,8 @@ use crate::format::event::decode_body;
 use crate::format::hash::Hash;
 use crate::format::prune::PruneDetails;
 use crate::format::segment::{
-    HEADER_LEN, HeaderError, INDEX_STRIDE, PREFIX_LEN, SLOT_LEN, SLOT_OFFSETS, Slot, SlotState,
+    HEADER_LEN, HeaderError, INDEX_STRIDE, PREFIX_LEN, PREFIX_LOG_ID_AT, PREFIX_NUMBER_AT,
+    SLOT_LEN, SLOT_OFFSETS, Slot, SlotState, index_entry_offset,
 };
 use crate::read::cursor::{Cursor, Step, first_nonzero, last_nonzero_end};
 use crate::read::reader::check_dir;
@@ -319,7 +320,7 @@ impl Walk<'_> {
         if prefix.number != number {
             return Err(fail(
                 None,
-                16,
+                PREFIX_NUMBER_AT as u64,
                 Reason::SegmentNumber {
                     header: prefix.number,
                     name: number,
@@ -327,7 +328,7 @@ impl Walk<'_> {
             ));
         }
         if *self.log_id.get_or_insert(prefix.log_id) != prefix.log_id {
-            return Err(fail(None, 48, Reason::LogId));
+            return Err(fail(None, PREFIX_LOG_ID_AT as u64, Reason::LogId));
         }
         if let Some(at) = nonzero_outside_prefix_and_slots(&header.page) {
             return Err(fail(None, at, Reason::NonZero("the header page")));
@@ -604,7 +605,7 @@ impl Walk<'_> {
                         if found != rec.offset && found != 0 {
                             return Err(fail(
                                 Some(s),
-                                HEADER_LEN + k / INDEX_STRIDE * 4,
+                                index_entry_offset(k / INDEX_STRIDE),
                                 Reason::Index {
                                     entry: k / INDEX_STRIDE,
                                     seq: s,
@@ -627,7 +628,7 @@ impl Walk<'_> {
             head = scan.head;
         }
         let used = (seq - next_seq).div_ceil(INDEX_STRIDE);
-        let unused_index = HEADER_LEN + used * 4;
+        let unused_index = index_entry_offset(used);
         let unused_nonzero = index
             .get((unused_index - HEADER_LEN) as usize..)
             .unwrap_or(&[])

@@ -37,7 +37,7 @@ use crate::error::Error;
 use crate::format::event::Event;
 use crate::format::hash::{Hash, chain_hash};
 use crate::format::segment::{
-    HEADER_LEN, INDEX_STRIDE, RECORD_HEADER_LEN, RecordHeader, record_len,
+    INDEX_ENTRY_LEN, INDEX_STRIDE, RECORD_HEADER_LEN, RecordHeader, index_entry_offset, record_len,
 };
 use crate::read::published::{Published, SegmentEntry, SegmentInfo};
 use crate::read::recovery::activation_slot;
@@ -481,8 +481,8 @@ impl Sequencer {
         unsafe { a.seg.write(off, &header.encode()) };
         let k = seq - a.first_seq;
         if k.is_multiple_of(INDEX_STRIDE) {
-            let entry = HEADER_LEN + k / INDEX_STRIDE * 4;
-            debug_assert!(entry + 4 <= a.seg.prefix.data_offset);
+            let entry = index_entry_offset(k / INDEX_STRIDE);
+            debug_assert!(entry + INDEX_ENTRY_LEN <= a.seg.prefix.data_offset);
             // SAFETY: index entries of records not yet published are written only here.
             unsafe { a.seg.write(entry, &(off as u32).to_le_bytes()) };
         }
