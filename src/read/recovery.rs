@@ -28,7 +28,7 @@ use crate::format::segment::{
     index_entry_offset, slot_offset,
 };
 use crate::read::cursor::{Cursor, Step, last_nonzero_end};
-use crate::read::published::{SegmentEntry, SegmentInfo};
+use crate::read::published::{Published, SegmentEntry, SegmentInfo};
 use crate::read::segment_end::{CheckError, check_committed_head, scan_valid};
 use crate::storage::header::{ReadHeaderError, SegmentHeader, header_error_offset};
 use crate::storage::listing::{Listing, check_gapless, list, open_error};
@@ -413,22 +413,75 @@ fn extend(file: &dyn SegmentFile, from: u64, to: u64) -> std::io::Result<()> {
 
 /// The writer's starting point, after recovery.
 pub(crate) struct Recovered {
-    pub(crate) log_id: [u8; 16],
-    /// Seq of the log's first record, and the chain hash before it.
-    pub(crate) first_seq: u64,
-    pub(crate) anchor: Hash,
-    /// Every segment before the active one, sealed.
-    pub(crate) sealed: Vec<Arc<SegmentEntry>>,
+    /// Where the chain stands.
+    pub(crate) chain: ChainState,
+    pub(crate) report: RecoveryReport,
+}
+
+/// Where a writer's chain stands: where the log starts, its last record, its segments, and
+/// where the next record goes. Recovery establishes it; the ring hands it whole to the first
+/// published view ([`ChainState::view`]) and to the sequencer, which carries it on.
+pub(crate) struct ChainState {
+    /// The log's identity and first record.
+    pub(crate) start: LogStart,
+    /// Seq of the last record (`start.first_seq - 1` when there is none).
+    pub(crate) head_seq: u64,
+    /// Chain hash after it.
+    pub(crate) head: Hash,
+    /// Every segment, oldest first: the sealed ones, then the active one.
+    pub(crate) segments: Vec<Arc<SegmentEntry>>,
     /// The segment to write into.
     pub(crate) active: Arc<MappedSegment>,
-    /// Its newest slot, as written during recovery.
+    /// Its newest slot, as written during recovery: it commits every record up to the head.
     pub(crate) active_slot: Slot,
     /// Where the next record goes.
     pub(crate) write_off: u64,
-    /// Seq and chain hash of the last record.
-    pub(crate) head_seq: u64,
-    pub(crate) head: Hash,
-    pub(crate) report: RecoveryReport,
+}
+
+impl ChainState {
+    /// The chain of a writer about to write into `active`, whose newest slot, `slot`, was just
+    /// written and commits every record of the log so far; `sealed` are the segments before it.
+    fn resume(
+        start: LogStart,
+        mut sealed: Vec<Arc<SegmentEntry>>,
+        active: Arc<MappedSegment>,
+        slot: Slot,
+    ) -> ChainState {
+        sealed.push(Arc::new(SegmentEntry::known(
+            active.prefix.number,
+            active.name.clone(),
+            Some(active.file.clone()),
+            SegmentInfo {
+                first_seq: slot.first_seq,
+                anchor: slot.anchor,
+                data_offset: active.prefix.data_offset,
+                end: None,
+            },
+        )));
+        ChainState {
+            start,
+            head_seq: slot.last_seq,
+            head: slot.head,
+            segments: sealed,
+            write_off: slot.committed_len,
+            active,
+            active_slot: slot,
+        }
+    }
+
+    /// The view of the log that snapshots see before the first batch.
+    pub(crate) fn view(&self, storage: Arc<dyn Storage>) -> Published {
+        Published {
+            storage,
+            segments: self.segments.clone().into(),
+            first_seq: self.start.first_seq,
+            anchor: self.start.anchor,
+            head_seq: self.head_seq,
+            head: self.head,
+            active_end: self.write_off,
+            log_id: self.start.log_id,
+        }
+    }
 }
 
 /// Creates a segment file with a fresh prefix.
@@ -606,7 +659,7 @@ pub(crate) fn recover(storage: &dyn Storage, segment_size: u64) -> Result<Recove
     let Some(live) = last else {
         // Everything is sealed: start the next segment.
         let number = sealed.last().map_or(1, |e| e.number + 1);
-        return start_segment(storage, segment_size, &start, number, chain, sealed, report);
+        return start_segment(storage, segment_size, start, number, chain, sealed, report);
     };
     let seg = Arc::new(
         MappedSegment::new(
@@ -634,24 +687,20 @@ pub(crate) fn recover(storage: &dyn Storage, segment_size: u64) -> Result<Recove
     };
     commit_slot(&seg, &slot, storage)?;
     Ok(Recovered {
-        log_id: start.log_id,
-        first_seq: start.first_seq,
-        anchor: start.anchor,
-        sealed,
-        active: seg,
-        active_slot: slot,
-        write_off: live.end,
-        head_seq: live.last_seq,
-        head: live.head,
+        chain: ChainState::resume(start, sealed, seg, slot),
         report,
     })
 }
 
 /// Identity and first record of a log.
-struct LogStart {
-    log_id: [u8; 16],
-    first_seq: u64,
-    anchor: Hash,
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LogStart {
+    /// The log's identity, shared by all its segments.
+    pub(crate) log_id: [u8; 16],
+    /// Seq of the log's first record.
+    pub(crate) first_seq: u64,
+    /// Chain hash before it.
+    pub(crate) anchor: Hash,
 }
 
 /// Creates a log: segment 1, starting the chain at seq 1 from the zero anchor.
@@ -697,7 +746,7 @@ fn create_log(storage: &dyn Storage, segment_size: u64) -> Result<Recovered, Err
     start_segment(
         storage,
         segment_size,
-        &start,
+        start,
         1,
         (1, Hash::ZERO),
         Vec::new(),
@@ -709,7 +758,7 @@ fn create_log(storage: &dyn Storage, segment_size: u64) -> Result<Recovered, Err
 fn start_segment(
     storage: &dyn Storage,
     segment_size: u64,
-    start: &LogStart,
+    start: LogStart,
     number: u64,
     chain: (u64, Hash),
     sealed: Vec<Arc<SegmentEntry>>,
@@ -719,15 +768,7 @@ fn start_segment(
     let slot = activation_slot(&seg, chain.0, chain.1);
     commit_slot(&seg, &slot, storage)?;
     Ok(Recovered {
-        log_id: start.log_id,
-        first_seq: start.first_seq,
-        anchor: start.anchor,
-        sealed,
-        write_off: seg.prefix.data_offset,
-        active: seg,
-        active_slot: slot,
-        head_seq: chain.0 - 1,
-        head: chain.1,
+        chain: ChainState::resume(start, sealed, seg, slot),
         report,
     })
 }
