@@ -58,6 +58,19 @@ pub struct ExportReport {
 }
 
 impl ExportReport {
+    /// The report on `dir` before anything was read.
+    fn new(dir: &Path) -> ExportReport {
+        ExportReport {
+            path: dir.to_path_buf(),
+            manifest: None,
+            events: 0,
+            first_seq: 0,
+            last_seq: 0,
+            head: Hash::ZERO,
+            failure: None,
+        }
+    }
+
     /// Whether the export verified.
     pub fn is_ok(&self) -> bool {
         self.failure.is_none()
@@ -80,95 +93,34 @@ pub fn verify_export_with_progress(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<ExportReport, Error> {
     let dir = dir.as_ref();
-    match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(ExportError::NotAnExport {
-                path: dir.to_path_buf(),
-                reason: ManifestError::NotADirectory,
-            }
-            .into());
-        }
-        Err(e) => return Err(Error::io(format!("opening {}", dir.display()), e)),
-    }
-    let mut report = ExportReport {
-        path: dir.to_path_buf(),
-        manifest: None,
-        events: 0,
-        first_seq: 0,
-        last_seq: 0,
-        head: Hash::ZERO,
-        failure: None,
-    };
-    let manifest = match Manifest::read(dir) {
+    check_is_dir(dir)?;
+    let mut report = ExportReport::new(dir);
+    let manifest = match read_manifest(dir)? {
         Ok(m) => m,
-        Err(ManifestError::Damaged(why)) => {
-            report.failure = Some(IntegrityError {
-                seq: None,
-                file: dir.join(MANIFEST_FILE),
-                offset: 0,
-                reason: Reason::Manifest(why),
-            });
+        Err(damaged) => {
+            report.failure = Some(damaged);
             return Ok(report);
-        }
-        Err(reason) => {
-            return Err(ExportError::NotAnExport {
-                path: dir.to_path_buf(),
-                reason,
-            }
-            .into());
         }
     };
     report.manifest = Some(manifest.clone());
     report.first_seq = manifest.first_seq;
     report.last_seq = manifest.first_seq - 1;
     report.head = manifest.anchor;
-    let file = &manifest.files[0];
-    let path = dir.join(&file.name);
-    let mut walk = Walk {
-        path: path.clone(),
-        next_seq: manifest.first_seq,
-        last_seq: manifest.last_seq,
-        head: manifest.anchor,
-        events: 0,
-    };
-    // The manifest vouches for a file that is not there, or is not a file: the export is
-    // damaged.
-    let damaged = |reason| IntegrityError {
-        seq: None,
-        file: path.clone(),
-        offset: 0,
-        reason,
-    };
-    let (data, actual_len) = match open_regular(&path) {
-        Ok(Ok(opened)) => opened,
-        Ok(Err(what)) => {
-            report.failure = Some(damaged(Reason::NotRegularFile { what }));
+    let path = dir.join(&manifest.files[0].name);
+    let (data, actual_len) = match open_data(&path)? {
+        Ok(opened) => opened,
+        Err(damaged) => {
+            report.failure = Some(damaged);
             return Ok(report);
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            report.failure = Some(damaged(Reason::MissingFile));
-            return Ok(report);
-        }
-        Err(e) => return Err(Error::io(format!("opening {}", path.display()), e)),
     };
     // Never more than the file held when it was opened, however it grows meanwhile.
     let mut reader = DigestReader::new(data.take(actual_len));
-    let walked = match manifest.encoding {
-        Encoding::Jsonl => walk.jsonl(&mut reader, actual_len, progress),
-        Encoding::Bundle => walk.bundle(&mut reader, actual_len, progress),
-    };
+    let mut walk = Walk::new(path.clone(), &manifest);
+    let walked = walk.records(manifest.encoding, &mut reader, actual_len, progress);
     report.events = walk.events;
     report.last_seq = walk.next_seq - 1;
     report.head = walk.head;
-    let fail = |seq, offset, reason| {
-        Some(IntegrityError {
-            seq,
-            file: path.clone(),
-            offset,
-            reason,
-        })
-    };
     match walked {
         Err(Stop::Io(e)) => return Err(Error::io(format!("reading {}", path.display()), e)),
         Err(Stop::Failed(e)) => {
@@ -177,68 +129,157 @@ pub fn verify_export_with_progress(
         }
         Ok(()) => {}
     }
-    let digest = reader.finish();
-    let end_seq = walk.next_seq;
-    report.failure = if actual_len != file.bytes {
-        fail(
-            None,
-            actual_len.min(file.bytes),
-            Reason::DataLength {
-                stated: file.bytes,
-                actual: actual_len,
-            },
-        )
-    } else if digest != file.sha256 {
-        fail(
-            None,
-            0,
-            Reason::FileDigest {
-                stated: file.sha256,
-                computed: digest,
-            },
-        )
-    } else if end_seq != manifest.last_seq + 1 {
-        fail(
-            Some(end_seq),
-            actual_len,
-            Reason::Count {
-                stated: manifest.count,
-                found: walk.events,
-            },
-        )
-    } else if walk.head != manifest.head {
-        fail(
-            Some(manifest.last_seq),
-            actual_len,
-            Reason::Head {
-                expected: manifest.head,
-                found: walk.head,
-            },
-        )
-    } else if let Some(expected) = options.expect_head.filter(|h| *h != walk.head) {
-        fail(
-            Some(manifest.last_seq),
-            actual_len,
-            Reason::Head {
-                expected,
-                found: walk.head,
-            },
-        )
-    } else if let Some(why) = options
-        .after
-        .as_ref()
-        .and_then(|prev| not_after(prev, &manifest))
-    {
-        Some(IntegrityError {
-            seq: Some(manifest.first_seq),
+    let ending = Ending {
+        dir,
+        manifest: &manifest,
+        walk: &walk,
+        len: actual_len,
+        digest: reader.finish(),
+    };
+    report.failure = ending.check(options);
+    Ok(report)
+}
+
+/// An export is a directory: anything else is not an export.
+fn check_is_dir(dir: &Path) -> Result<(), Error> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(ExportError::NotAnExport {
+            path: dir.to_path_buf(),
+            reason: ManifestError::NotADirectory,
+        }
+        .into()),
+        Err(e) => Err(Error::io(format!("opening {}", dir.display()), e)),
+    }
+}
+
+/// Reads the manifest of the export in `dir` (checks 1 and 2 of `docs/FORMAT.md` §13.4): the
+/// manifest, or the failure of a damaged one; an error when there is none (not an export).
+fn read_manifest(dir: &Path) -> Result<Result<Manifest, IntegrityError>, Error> {
+    match Manifest::read(dir) {
+        Ok(m) => Ok(Ok(m)),
+        Err(ManifestError::Damaged(why)) => Ok(Err(IntegrityError {
+            seq: None,
             file: dir.join(MANIFEST_FILE),
             offset: 0,
-            reason: Reason::After(why),
-        })
-    } else {
-        None
+            reason: Reason::Manifest(why),
+        })),
+        Err(reason) => Err(ExportError::NotAnExport {
+            path: dir.to_path_buf(),
+            reason,
+        }
+        .into()),
+    }
+}
+
+/// Opens the data file at `path` (check 3 of `docs/FORMAT.md` §13.4): the file and its size
+/// when opened, or the failure when the manifest vouches for a file that is not there, or is
+/// not a regular file (the export is damaged).
+fn open_data(path: &Path) -> Result<Result<(std::fs::File, u64), IntegrityError>, Error> {
+    let damaged = |reason| IntegrityError {
+        seq: None,
+        file: path.to_path_buf(),
+        offset: 0,
+        reason,
     };
-    Ok(report)
+    match open_regular(path) {
+        Ok(Ok(opened)) => Ok(Ok(opened)),
+        Ok(Err(what)) => Ok(Err(damaged(Reason::NotRegularFile { what }))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Err(damaged(Reason::MissingFile))),
+        Err(e) => Err(Error::io(format!("opening {}", path.display()), e)),
+    }
+}
+
+/// What a walk through every record of an export found, for the checks that follow it.
+struct Ending<'a> {
+    dir: &'a Path,
+    manifest: &'a Manifest,
+    walk: &'a Walk,
+    /// The data file's size when opened.
+    len: u64,
+    /// Its SHA-256.
+    digest: Hash,
+}
+
+impl Ending<'_> {
+    /// Checks 5 to 10 of `docs/FORMAT.md` §13.4, in order: the data file's size and digest are
+    /// the manifest's, the records end at its last seq and its head, which is the one expected,
+    /// and the export continues the previous one. The first failure, if any.
+    fn check(&self, options: &VerifyExportOptions) -> Option<IntegrityError> {
+        let Ending {
+            dir,
+            manifest,
+            walk,
+            len,
+            digest,
+        } = *self;
+        let file = &manifest.files[0];
+        let fail = |seq, offset, reason| {
+            Some(IntegrityError {
+                seq,
+                file: walk.path.clone(),
+                offset,
+                reason,
+            })
+        };
+        let end_seq = walk.next_seq;
+        if len != file.bytes {
+            fail(
+                None,
+                len.min(file.bytes),
+                Reason::DataLength {
+                    stated: file.bytes,
+                    actual: len,
+                },
+            )
+        } else if digest != file.sha256 {
+            fail(
+                None,
+                0,
+                Reason::FileDigest {
+                    stated: file.sha256,
+                    computed: digest,
+                },
+            )
+        } else if end_seq != manifest.last_seq + 1 {
+            fail(
+                Some(end_seq),
+                len,
+                Reason::Count {
+                    stated: manifest.count,
+                    found: walk.events,
+                },
+            )
+        } else if walk.head != manifest.head {
+            fail(
+                Some(manifest.last_seq),
+                len,
+                Reason::Head {
+                    expected: manifest.head,
+                    found: walk.head,
+                },
+            )
+        } else if let Some(expected) = options.expect_head.filter(|h| *h != walk.head) {
+            fail(
+                Some(manifest.last_seq),
+                len,
+                Reason::Head {
+                    expected,
+                    found: walk.head,
+                },
+            )
+        } else {
+            let after = options.after.as_ref();
+            after
+                .and_then(|prev| not_after(prev, manifest))
+                .map(|why| IntegrityError {
+                    seq: Some(manifest.first_seq),
+                    file: dir.join(MANIFEST_FILE),
+                    offset: 0,
+                    reason: Reason::After(why),
+                })
+        }
+    }
 }
 
 /// Why `next` does not continue `prev`, if it does not.
@@ -345,6 +386,18 @@ struct Parsed {
     body: Result<Vec<u8>, Reason>,
 }
 
+/// A record as read, with the result of its own check, for [`Walk::in_order`].
+struct Checked {
+    /// Where it starts in the data file.
+    offset: u64,
+    /// The seq it carries.
+    seq: u64,
+    /// Its chain hash.
+    chain: Hash,
+    /// Its leaf hash, padding, body and chain hash checked (see [`Walk::in_order`]).
+    check: Result<(), Reason>,
+}
+
 /// The state of a walk through an export's records.
 struct Walk {
     path: PathBuf,
@@ -356,6 +409,33 @@ struct Walk {
 }
 
 impl Walk {
+    /// A walk through the data file at `path` of the export `manifest` describes, from its
+    /// first seq and anchor.
+    fn new(path: PathBuf, manifest: &Manifest) -> Walk {
+        Walk {
+            path,
+            next_seq: manifest.first_seq,
+            last_seq: manifest.last_seq,
+            head: manifest.anchor,
+            events: 0,
+        }
+    }
+
+    /// Walks every record of a data file of `encoding`, `len` bytes long (check 4 of
+    /// `docs/FORMAT.md` §13.4).
+    fn records(
+        &mut self,
+        encoding: Encoding,
+        reader: &mut (impl Read + Send),
+        len: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(), Stop> {
+        match encoding {
+            Encoding::Jsonl => self.jsonl(reader, len, progress),
+            Encoding::Bundle => self.bundle(reader, len, progress),
+        }
+    }
+
     fn fail(&self, seq: Option<u64>, offset: u64, reason: Reason) -> Stop {
         Stop::Failed(IntegrityError {
             seq,
@@ -368,11 +448,14 @@ impl Walk {
     /// Checks records in order: each must carry the next seq and have passed its own check
     /// (`check`: leaf hash, padding, decoding, and chain hash against the stored one before it,
     /// see `crate::verify::records`).
-    fn in_order(
-        &mut self,
-        records: impl Iterator<Item = (u64, u64, Hash, Result<(), Reason>)>,
-    ) -> Result<(), Stop> {
-        for (offset, seq_found, chain, check) in records {
+    fn in_order(&mut self, records: impl Iterator<Item = Checked>) -> Result<(), Stop> {
+        for Checked {
+            offset,
+            seq: seq_found,
+            chain,
+            check,
+        } in records
+        {
             let seq = self.next_seq;
             if seq > self.last_seq {
                 return Err(self.fail(
@@ -419,12 +502,12 @@ impl Walk {
             let prev = if i == 0 { &head } else { &records[i - 1].chain };
             records::check_chain(prev, r.seq, &r.leaf, &r.chain)
         });
-        self.in_order(
-            records
-                .iter()
-                .zip(checks)
-                .map(|(r, c)| (r.offset, r.seq, r.chain, c)),
-        )
+        self.in_order(records.iter().zip(checks).map(|(r, check)| Checked {
+            offset: r.offset,
+            seq: r.seq,
+            chain: r.chain,
+            check,
+        }))
     }
 
     /// Walks a bundle: records as a segment stores them, back to back.
@@ -444,13 +527,12 @@ impl Walk {
             |b| {
                 let split = &b.split;
                 let checks = records::check_records(&b.buf, &split.spans, &self.head);
-                self.in_order(
-                    split
-                        .spans
-                        .iter()
-                        .zip(checks)
-                        .map(|(s, c)| (s.offset, s.header.seq, s.header.chain, c.map(drop))),
-                )?;
+                self.in_order(split.spans.iter().zip(checks).map(|(s, c)| Checked {
+                    offset: s.offset,
+                    seq: s.header.seq,
+                    chain: s.header.chain,
+                    check: c.map(drop),
+                }))?;
                 if let Some((offset, reason)) = split.broken.clone() {
                     return Err(self.fail(Some(self.next_seq), offset, reason));
                 }

@@ -162,7 +162,11 @@ impl Snapshot {
         )
         .map_err(|e| io("creating a directory beside", e))?;
         let data_path = staged.path.join(encoding.file_name());
-        let (bytes, digest, head) = self
+        let DataFile {
+            bytes,
+            sha256,
+            head,
+        } = self
             .write_records(&data_path, encoding, from, to, anchor, progress)
             .map_err(|e| match e {
                 Written::Io(e) => io("writing", e),
@@ -186,7 +190,7 @@ impl Snapshot {
             files: vec![ManifestFile {
                 name: encoding.file_name().into(),
                 bytes,
-                sha256: digest,
+                sha256,
             }],
         };
         let mut text = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
@@ -274,7 +278,7 @@ impl Snapshot {
     }
 
     /// Writes records `from..=to` to `path` in `encoding`. Returns the file's size and digest,
-    /// and the head.
+    /// and the head (see [`DataFile`]).
     ///
     /// Both encodings go through one check, the one `verify` runs on a log and
     /// [`verify_export`] on a bundle: the segments' records are read in batches, and both hashes
@@ -294,7 +298,7 @@ impl Snapshot {
         to: u64,
         anchor: Hash,
         progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<(u64, Hash, Hash), Written> {
+    ) -> Result<DataFile, Written> {
         let file = File::create_new(path).map_err(Written::Io)?;
         // A bundle is the bytes read, so they are hashed as they are read, on the reading
         // thread, overlapping with the checks; JSONL lines are hashed as they are written.
@@ -399,8 +403,22 @@ impl Snapshot {
             .into_inner()
             .map_err(|e| Written::Io(e.into_error()))?;
         file.sync_all().map_err(Written::Io)?;
-        Ok((bytes, digest, prev))
+        Ok(DataFile {
+            bytes,
+            sha256: digest,
+            head: prev,
+        })
     }
+}
+
+/// The data file of an export, as written.
+struct DataFile {
+    /// Its size.
+    bytes: u64,
+    /// Its SHA-256.
+    sha256: Hash,
+    /// The chain hash of its last record.
+    head: Hash,
 }
 
 /// A failure while writing an export: of the output, or of the log being read.

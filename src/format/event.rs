@@ -35,7 +35,22 @@ use crate::format::hash::Hash;
 
 /// Version byte of the envelope described in the module docs.
 pub(crate) const BODY_VERSION: u8 = 1;
-/// Length of the fixed part of the envelope.
+// The fixed part of the envelope (`docs/FORMAT.md` §6): where each field starts.
+/// `version`: `u8`, [`BODY_VERSION`].
+const BODY_VERSION_AT: usize = 0;
+/// `flags`: `u8`.
+const BODY_FLAGS_AT: usize = 1;
+/// `K`: `u16`, the kind's length.
+const BODY_KIND_LEN_AT: usize = 2;
+/// `A`: `u16`, the actor's length.
+const BODY_ACTOR_LEN_AT: usize = 4;
+/// `T`: `u16`, the trace id's length.
+const BODY_TRACE_LEN_AT: usize = 6;
+/// `timestamp`: `i64`.
+const BODY_TIMESTAMP_AT: usize = 8;
+/// `D`: `u32`, the details' length.
+const BODY_DETAILS_LEN_AT: usize = 16;
+/// Length of the fixed part of the envelope; the kind, actor, trace id and details follow.
 pub(crate) const BODY_FIXED_LEN: usize = 20;
 const FLAG_ACTOR: u8 = 1;
 const FLAG_TRACE: u8 = 2;
@@ -272,14 +287,18 @@ impl Event {
         let actor = self.actor.as_deref().unwrap_or("");
         let trace = self.trace_id.as_deref().unwrap_or("");
         let details = self.details.as_deref().unwrap_or("");
-        out[0] = BODY_VERSION;
-        out[1] = flags;
+        let mut put = |at: usize, bytes: &[u8]| out[at..at + bytes.len()].copy_from_slice(bytes);
+        put(BODY_VERSION_AT, &[BODY_VERSION]);
+        put(BODY_FLAGS_AT, &[flags]);
         // The casts are exact: `check` bounded these lengths by u16::MAX and the body by u32.
-        out[2..4].copy_from_slice(&(self.kind.len() as u16).to_le_bytes());
-        out[4..6].copy_from_slice(&(actor.len() as u16).to_le_bytes());
-        out[6..8].copy_from_slice(&(trace.len() as u16).to_le_bytes());
-        out[8..16].copy_from_slice(&self.timestamp.unwrap_or(default_time).to_le_bytes());
-        out[16..20].copy_from_slice(&(details.len() as u32).to_le_bytes());
+        put(BODY_KIND_LEN_AT, &(self.kind.len() as u16).to_le_bytes());
+        put(BODY_ACTOR_LEN_AT, &(actor.len() as u16).to_le_bytes());
+        put(BODY_TRACE_LEN_AT, &(trace.len() as u16).to_le_bytes());
+        put(
+            BODY_TIMESTAMP_AT,
+            &self.timestamp.unwrap_or(default_time).to_le_bytes(),
+        );
+        put(BODY_DETAILS_LEN_AT, &(details.len() as u32).to_le_bytes());
         let mut at = BODY_FIXED_LEN;
         for part in [
             self.kind.as_bytes(),
@@ -548,16 +567,24 @@ pub(crate) fn decode_body(body: &[u8]) -> Result<Envelope<'_>, BodyError> {
     if body.len() < BODY_FIXED_LEN {
         return Err(BodyError::Short(body.len()));
     }
-    if body[0] != BODY_VERSION {
-        return Err(BodyError::Version(body[0]));
+    if body[BODY_VERSION_AT] != BODY_VERSION {
+        return Err(BodyError::Version(body[BODY_VERSION_AT]));
     }
-    let flags = body[1];
+    let flags = body[BODY_FLAGS_AT];
     let u16_at = |at: usize| usize::from(u16::from_le_bytes([body[at], body[at + 1]]));
-    let kind_len = u16_at(2);
-    let actor_len = u16_at(4);
-    let trace_len = u16_at(6);
-    let timestamp = i64::from_le_bytes(body[8..16].try_into().expect("8 bytes"));
-    let details_len = u32::from_le_bytes(body[16..20].try_into().expect("4 bytes")) as usize;
+    let kind_len = u16_at(BODY_KIND_LEN_AT);
+    let actor_len = u16_at(BODY_ACTOR_LEN_AT);
+    let trace_len = u16_at(BODY_TRACE_LEN_AT);
+    let timestamp = i64::from_le_bytes(
+        body[BODY_TIMESTAMP_AT..BODY_TIMESTAMP_AT + 8]
+            .try_into()
+            .expect("8 bytes"),
+    );
+    let details_len = u32::from_le_bytes(
+        body[BODY_DETAILS_LEN_AT..BODY_DETAILS_LEN_AT + 4]
+            .try_into()
+            .expect("4 bytes"),
+    ) as usize;
     let absent_with_len = (flags & FLAG_ACTOR == 0 && actor_len != 0)
         || (flags & FLAG_TRACE == 0 && trace_len != 0)
         || (flags & FLAG_DETAILS == 0 && details_len != 0);

@@ -31,19 +31,76 @@ pub(crate) const FORMAT_VERSION: u16 = 1;
 pub(crate) const CHAIN_SHA256: u16 = 1;
 /// Size of the header page.
 pub(crate) const HEADER_LEN: u64 = 4096;
-/// Bytes of the prefix that are covered by its digest.
+
+// The prefix, `[0, 96)` of the header page (`docs/FORMAT.md` §3.1): where each field starts. The
+// prefix starts the file, so these are file offsets too.
+/// `magic`: `[8]`, [`MAGIC`].
+const PREFIX_MAGIC_AT: usize = 0;
+/// `version`: `u16`, [`FORMAT_VERSION`].
+const PREFIX_VERSION_AT: usize = 8;
+/// `algorithm`: `u16`, [`CHAIN_SHA256`].
+const PREFIX_ALGORITHM_AT: usize = 10;
+/// `index stride`: `u32`, [`INDEX_STRIDE`].
+const PREFIX_STRIDE_AT: usize = 12;
+/// `number`: `u64`, the segment number.
+pub(crate) const PREFIX_NUMBER_AT: usize = 16;
+/// `file_len`: `u64`.
+const PREFIX_FILE_LEN_AT: usize = 24;
+/// `data_offset`: `u64`.
+const PREFIX_DATA_OFFSET_AT: usize = 32;
+/// `created`: `i64`, nanoseconds since the Unix epoch.
+const PREFIX_CREATED_AT: usize = 40;
+/// `log_id`: `[16]`.
+pub(crate) const PREFIX_LOG_ID_AT: usize = 48;
+/// Bytes of the prefix that are covered by its digest; the `prefix digest` follows them.
 const PREFIX_BODY_LEN: usize = 64;
 /// Length of the prefix including its digest.
 pub(crate) const PREFIX_LEN: usize = PREFIX_BODY_LEN + 32;
+
 /// File offsets of the two commit slots (each in its own 512-byte sector).
 pub(crate) const SLOT_OFFSETS: [u64; 2] = [512, 1024];
+// A commit slot (`docs/FORMAT.md` §3.2): where each field starts, from the slot's start.
+/// `generation`: `u64`.
+const SLOT_GENERATION_AT: usize = 0;
+/// `first_seq`: `u64`.
+const SLOT_FIRST_SEQ_AT: usize = 8;
+/// `committed_len`: `u64`.
+const SLOT_COMMITTED_LEN_AT: usize = 16;
+/// `last_seq`: `u64`.
+const SLOT_LAST_SEQ_AT: usize = 24;
+/// `flags`: `u32`, [`FLAG_SEALED`] and [`FLAG_CLEAN`].
+const SLOT_FLAGS_AT: usize = 32;
+/// `reserved`: `u32`, zero.
+const SLOT_RESERVED_AT: usize = 36;
+/// `anchor`: `[32]`.
+const SLOT_ANCHOR_AT: usize = 40;
+/// `head`: `[32]`.
+const SLOT_HEAD_AT: usize = 72;
+/// Bytes of a slot that are covered by its digest; the `slot digest` follows them.
 const SLOT_BODY_LEN: usize = 104;
 /// Length of a commit slot including its digest.
 pub(crate) const SLOT_LEN: usize = SLOT_BODY_LEN + 32;
+
 /// Every `INDEX_STRIDE`-th record of a segment has an index entry.
 pub(crate) const INDEX_STRIDE: u64 = 64;
+/// Size of an index entry: a `u32` file offset (`docs/FORMAT.md` §4).
+pub(crate) const INDEX_ENTRY_LEN: u64 = 4;
+/// The index region is rounded up to whole pages of this size (`docs/FORMAT.md` §2).
+const INDEX_PAGE_LEN: u64 = 4096;
+
 /// First four bytes of every record.
 pub(crate) const RECORD_MAGIC: [u8; 4] = *b"AREC";
+// A record header (`docs/FORMAT.md` §5): where each field starts, from the record's start.
+/// `magic`: `[4]`, [`RECORD_MAGIC`].
+const RECORD_MAGIC_AT: usize = 0;
+/// `body_len`: `u32`.
+const RECORD_BODY_LEN_AT: usize = 4;
+/// `seq`: `u64`.
+const RECORD_SEQ_AT: usize = 8;
+/// `leaf`: `[32]`.
+const RECORD_LEAF_AT: usize = 16;
+/// `chain`: `[32]`.
+pub(crate) const RECORD_CHAIN_AT: usize = 48;
 /// Length of a record header.
 pub(crate) const RECORD_HEADER_LEN: usize = 80;
 /// Records start at multiples of this.
@@ -62,6 +119,17 @@ const FLAG_SEALED: u32 = 1;
 /// Slot flag: the writer closed the log cleanly; nothing was written past `committed_len`.
 const FLAG_CLEAN: u32 = 2;
 
+/// File offset of the commit slot that generation `generation` is written to: position
+/// `generation % 2`.
+pub(crate) fn slot_offset(generation: u64) -> u64 {
+    SLOT_OFFSETS[(generation % 2) as usize]
+}
+
+/// File offset of index entry `entry`.
+pub(crate) fn index_entry_offset(entry: u64) -> u64 {
+    HEADER_LEN + entry * INDEX_ENTRY_LEN
+}
+
 /// Total length of a record with a body of `body_len` bytes, padding included.
 #[inline]
 pub(crate) const fn record_len(body_len: usize) -> usize {
@@ -73,7 +141,7 @@ pub(crate) const fn record_len(body_len: usize) -> usize {
 pub(crate) fn data_offset_for(file_len: u64) -> u64 {
     let max_records = file_len.saturating_sub(HEADER_LEN) / MIN_RECORD_LEN;
     let entries = max_records / INDEX_STRIDE + 1;
-    HEADER_LEN + (entries * 4).div_ceil(4096) * 4096
+    HEADER_LEN + (entries * INDEX_ENTRY_LEN).div_ceil(INDEX_PAGE_LEN) * INDEX_PAGE_LEN
 }
 
 /// The static part of the header page, written once when the file is created.
@@ -95,15 +163,23 @@ impl Prefix {
     /// The prefix's bytes, digest included.
     pub(crate) fn encode(&self) -> [u8; PREFIX_LEN] {
         let mut b = [0u8; PREFIX_LEN];
-        b[0..8].copy_from_slice(&MAGIC);
-        b[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        b[10..12].copy_from_slice(&CHAIN_SHA256.to_le_bytes());
-        b[12..16].copy_from_slice(&(INDEX_STRIDE as u32).to_le_bytes());
-        b[16..24].copy_from_slice(&self.number.to_le_bytes());
-        b[24..32].copy_from_slice(&self.file_len.to_le_bytes());
-        b[32..40].copy_from_slice(&self.data_offset.to_le_bytes());
-        b[40..48].copy_from_slice(&self.created.to_le_bytes());
-        b[48..64].copy_from_slice(&self.log_id);
+        put(&mut b, PREFIX_MAGIC_AT, &MAGIC);
+        put(&mut b, PREFIX_VERSION_AT, &FORMAT_VERSION.to_le_bytes());
+        put(&mut b, PREFIX_ALGORITHM_AT, &CHAIN_SHA256.to_le_bytes());
+        put(
+            &mut b,
+            PREFIX_STRIDE_AT,
+            &(INDEX_STRIDE as u32).to_le_bytes(),
+        );
+        put(&mut b, PREFIX_NUMBER_AT, &self.number.to_le_bytes());
+        put(&mut b, PREFIX_FILE_LEN_AT, &self.file_len.to_le_bytes());
+        put(
+            &mut b,
+            PREFIX_DATA_OFFSET_AT,
+            &self.data_offset.to_le_bytes(),
+        );
+        put(&mut b, PREFIX_CREATED_AT, &self.created.to_le_bytes());
+        put(&mut b, PREFIX_LOG_ID_AT, &self.log_id);
         let digest = digest_parts(&[&b[..PREFIX_BODY_LEN]]);
         b[PREFIX_BODY_LEN..].copy_from_slice(&digest.0);
         b
@@ -122,10 +198,10 @@ impl Prefix {
                 len: b.len() as u64,
             });
         }
-        if b[0..8] != MAGIC {
+        if b[PREFIX_MAGIC_AT..PREFIX_MAGIC_AT + MAGIC.len()] != MAGIC {
             return Err(HeaderError::BadMagic);
         }
-        let version = u16_at(b, 8);
+        let version = u16_at(b, PREFIX_VERSION_AT);
         if version != FORMAT_VERSION {
             return Err(HeaderError::UnsupportedVersion(version));
         }
@@ -133,20 +209,22 @@ impl Prefix {
         if b[PREFIX_BODY_LEN..PREFIX_LEN] != digest.0 {
             return Err(HeaderError::PrefixDigest);
         }
-        let algorithm = u16_at(b, 10);
+        let algorithm = u16_at(b, PREFIX_ALGORITHM_AT);
         if algorithm != CHAIN_SHA256 {
             return Err(HeaderError::UnsupportedAlgorithm(algorithm));
         }
-        let stride = u32_at(b, 12);
+        let stride = u32_at(b, PREFIX_STRIDE_AT);
         if u64::from(stride) != INDEX_STRIDE {
             return Err(HeaderError::Layout("index stride is not 64"));
         }
         let p = Prefix {
-            number: u64_at(b, 16),
-            file_len: u64_at(b, 24),
-            data_offset: u64_at(b, 32),
-            created: u64_at(b, 40) as i64,
-            log_id: b[48..64].try_into().expect("16 bytes"),
+            number: u64_at(b, PREFIX_NUMBER_AT),
+            file_len: u64_at(b, PREFIX_FILE_LEN_AT),
+            data_offset: u64_at(b, PREFIX_DATA_OFFSET_AT),
+            created: u64_at(b, PREFIX_CREATED_AT) as i64,
+            log_id: b[PREFIX_LOG_ID_AT..PREFIX_LOG_ID_AT + 16]
+                .try_into()
+                .expect("16 bytes"),
         };
         if p.number == 0 {
             return Err(HeaderError::Layout("segment number is 0"));
@@ -164,7 +242,7 @@ impl Prefix {
 
     /// Number of index entries the index region holds.
     pub(crate) fn index_entries(&self) -> u64 {
-        (self.data_offset - HEADER_LEN) / 4
+        (self.data_offset - HEADER_LEN) / INDEX_ENTRY_LEN
     }
 }
 
@@ -204,15 +282,19 @@ impl Slot {
     /// The slot's bytes, bound to its file by the prefix digest.
     pub(crate) fn encode(&self, prefix_digest: &Hash) -> [u8; SLOT_LEN] {
         let mut b = [0u8; SLOT_LEN];
-        b[0..8].copy_from_slice(&self.generation.to_le_bytes());
-        b[8..16].copy_from_slice(&self.first_seq.to_le_bytes());
-        b[16..24].copy_from_slice(&self.committed_len.to_le_bytes());
-        b[24..32].copy_from_slice(&self.last_seq.to_le_bytes());
+        put(&mut b, SLOT_GENERATION_AT, &self.generation.to_le_bytes());
+        put(&mut b, SLOT_FIRST_SEQ_AT, &self.first_seq.to_le_bytes());
+        put(
+            &mut b,
+            SLOT_COMMITTED_LEN_AT,
+            &self.committed_len.to_le_bytes(),
+        );
+        put(&mut b, SLOT_LAST_SEQ_AT, &self.last_seq.to_le_bytes());
         let flags =
             if self.sealed { FLAG_SEALED } else { 0 } | if self.clean { FLAG_CLEAN } else { 0 };
-        b[32..36].copy_from_slice(&flags.to_le_bytes());
-        b[40..72].copy_from_slice(&self.anchor.0);
-        b[72..104].copy_from_slice(&self.head.0);
+        put(&mut b, SLOT_FLAGS_AT, &flags.to_le_bytes());
+        put(&mut b, SLOT_ANCHOR_AT, &self.anchor.0);
+        put(&mut b, SLOT_HEAD_AT, &self.head.0);
         let digest = digest_parts(&[&prefix_digest.0, &b[..SLOT_BODY_LEN]]);
         b[SLOT_BODY_LEN..].copy_from_slice(&digest.0);
         b
@@ -231,19 +313,19 @@ impl Slot {
         if b[SLOT_BODY_LEN..] != digest.0 {
             return SlotState::Torn;
         }
-        let flags = u32_at(b, 32);
+        let flags = u32_at(b, SLOT_FLAGS_AT);
         let slot = Slot {
-            generation: u64_at(b, 0),
-            first_seq: u64_at(b, 8),
-            committed_len: u64_at(b, 16),
-            last_seq: u64_at(b, 24),
+            generation: u64_at(b, SLOT_GENERATION_AT),
+            first_seq: u64_at(b, SLOT_FIRST_SEQ_AT),
+            committed_len: u64_at(b, SLOT_COMMITTED_LEN_AT),
+            last_seq: u64_at(b, SLOT_LAST_SEQ_AT),
             sealed: flags & FLAG_SEALED != 0,
             clean: flags & FLAG_CLEAN != 0,
-            anchor: Hash(b[40..72].try_into().expect("32 bytes")),
-            head: Hash(b[72..104].try_into().expect("32 bytes")),
+            anchor: hash_at(b, SLOT_ANCHOR_AT),
+            head: hash_at(b, SLOT_HEAD_AT),
         };
         let consistent = flags & !(FLAG_SEALED | FLAG_CLEAN) == 0
-            && u32_at(b, 36) == 0
+            && u32_at(b, SLOT_RESERVED_AT) == 0
             && (1..MAX_GENERATION).contains(&slot.generation)
             && slot.first_seq != 0
             && slot
@@ -280,24 +362,26 @@ impl RecordHeader {
     /// The header's bytes.
     pub(crate) fn encode(&self) -> [u8; RECORD_HEADER_LEN] {
         let mut b = [0u8; RECORD_HEADER_LEN];
-        b[0..4].copy_from_slice(&RECORD_MAGIC);
-        b[4..8].copy_from_slice(&self.body_len.to_le_bytes());
-        b[8..16].copy_from_slice(&self.seq.to_le_bytes());
-        b[16..48].copy_from_slice(&self.leaf.0);
-        b[48..80].copy_from_slice(&self.chain.0);
+        put(&mut b, RECORD_MAGIC_AT, &RECORD_MAGIC);
+        put(&mut b, RECORD_BODY_LEN_AT, &self.body_len.to_le_bytes());
+        put(&mut b, RECORD_SEQ_AT, &self.seq.to_le_bytes());
+        put(&mut b, RECORD_LEAF_AT, &self.leaf.0);
+        put(&mut b, RECORD_CHAIN_AT, &self.chain.0);
         b
     }
 
     /// Decodes a record header; `None` when the magic is wrong or `b` is too short.
     pub(crate) fn decode(b: &[u8]) -> Option<RecordHeader> {
-        if b.len() < RECORD_HEADER_LEN || b[0..4] != RECORD_MAGIC {
+        if b.len() < RECORD_HEADER_LEN
+            || b[RECORD_MAGIC_AT..RECORD_MAGIC_AT + RECORD_MAGIC.len()] != RECORD_MAGIC
+        {
             return None;
         }
         Some(RecordHeader {
-            body_len: u32_at(b, 4),
-            seq: u64_at(b, 8),
-            leaf: Hash(b[16..48].try_into().expect("32 bytes")),
-            chain: Hash(b[48..80].try_into().expect("32 bytes")),
+            body_len: u32_at(b, RECORD_BODY_LEN_AT),
+            seq: u64_at(b, RECORD_SEQ_AT),
+            leaf: hash_at(b, RECORD_LEAF_AT),
+            chain: hash_at(b, RECORD_CHAIN_AT),
         })
     }
 
@@ -346,6 +430,16 @@ pub enum HeaderError {
     },
 }
 
+/// Copies `bytes` into `b` at `at`.
+fn put(b: &mut [u8], at: usize, bytes: &[u8]) {
+    b[at..at + bytes.len()].copy_from_slice(bytes);
+}
+
+/// The 32-byte hash at `at`.
+fn hash_at(b: &[u8], at: usize) -> Hash {
+    Hash(b[at..at + 32].try_into().expect("32 bytes"))
+}
+
 fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes(b[at..at + 2].try_into().expect("2 bytes"))
 }
@@ -380,6 +474,12 @@ mod tests {
         assert!(SLOT_OFFSETS[0] as usize >= PREFIX_LEN);
         assert!(SLOT_OFFSETS[0] as usize + SLOT_LEN <= SLOT_OFFSETS[1] as usize);
         assert!(SLOT_OFFSETS[1] as usize + SLOT_LEN <= HEADER_LEN as usize);
+        // The last field of each layout ends where its digest, or the body, begins.
+        assert_eq!(PREFIX_LOG_ID_AT + 16, PREFIX_BODY_LEN);
+        assert_eq!(SLOT_HEAD_AT + 32, SLOT_BODY_LEN);
+        assert_eq!(RECORD_CHAIN_AT + 32, RECORD_HEADER_LEN);
+        assert_eq!(slot_offset(2), SLOT_OFFSETS[0]);
+        assert_eq!(slot_offset(7), SLOT_OFFSETS[1]);
         // Index entries suffice for a file full of minimal records.
         for len in [MIN_SEGMENT_SIZE, 1 << 20, 64 << 20, MAX_SEGMENT_SIZE] {
             let d = data_offset_for(len);

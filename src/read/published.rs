@@ -161,7 +161,7 @@ impl SegmentEntry {
             return Err(Error::from(IntegrityError {
                 seq: None,
                 file: path,
-                offset: crate::format::segment::SLOT_OFFSETS[(slot.generation % 2) as usize],
+                offset: crate::format::segment::slot_offset(slot.generation),
                 reason: Reason::SlotMismatch("committed length outside the data region"),
             }));
         }

@@ -24,10 +24,11 @@ use crate::error::{Error, IntegrityError, Reason};
 use crate::format::event::now_nanos;
 use crate::format::hash::Hash;
 use crate::format::segment::{
-    HEADER_LEN, INDEX_STRIDE, Prefix, SLOT_OFFSETS, Slot, data_offset_for,
+    INDEX_STRIDE, PREFIX_LOG_ID_AT, PREFIX_NUMBER_AT, Prefix, SLOT_OFFSETS, Slot, data_offset_for,
+    index_entry_offset, slot_offset,
 };
 use crate::read::cursor::{Cursor, Step, last_nonzero_end};
-use crate::read::published::{SegmentEntry, SegmentInfo};
+use crate::read::published::{Published, SegmentEntry, SegmentInfo};
 use crate::read::segment_end::{CheckError, check_committed_head, scan_valid};
 use crate::storage::header::{ReadHeaderError, SegmentHeader, header_error_offset};
 use crate::storage::listing::{Listing, check_gapless, list, open_error};
@@ -186,211 +187,369 @@ fn check_length(
 /// headers and committed heads of the last segments, and the records past their commits.
 pub(crate) fn examine(storage: &dyn Storage, write: bool) -> Result<Option<Examined>, Error> {
     let listing = list(storage)?;
-    let segments = &listing.segments;
-    if segments.is_empty() {
+    if listing.segments.is_empty() {
         return Ok(None);
     }
-    let path = |name: &str| storage.location().join(name);
     check_gapless(storage, &listing)?;
-    let open = |number: u64, name: &str| {
-        storage
-            .open(name, write)
-            .map_err(|e| open_error(storage, number, name, "opening", e))
+    let examiner = Examiner {
+        storage,
+        segments: &listing.segments,
+        write,
     };
+    let end = examiner.read_end()?;
+    let log_id = examiner.log_id(&end)?;
+    let sealed = examiner.sealed(&end)?;
+    let (first_seq, anchor) = match sealed.entries.first() {
+        Some(first) => {
+            let info = first.info(storage)?;
+            (info.first_seq, info.anchor)
+        }
+        None => (sealed.next_seq, sealed.head),
+    };
+    let tail = examiner.follow_tail(end.tail, sealed.next_seq, sealed.head)?;
+    Ok(Some(Examined {
+        listing,
+        log_id,
+        first_seq,
+        anchor,
+        sealed: sealed.entries,
+        sealed_next_seq: sealed.next_seq,
+        sealed_head: sealed.head,
+        live: tail.live,
+        beyond: tail.beyond,
+        recovered: tail.recovered,
+        extended: tail.extended,
+    }))
+}
 
-    // Walk back to the last sealed segment.
-    let mut tail = Vec::new();
-    let mut last_sealed = None;
-    for i in (0..segments.len()).rev() {
-        let (number, name) = &segments[i];
-        let file = open(*number, name)?;
-        let header = read_header(&*file, &path(name))?;
+/// A segment of the log's end, opened, with its header.
+struct Opened {
+    /// Its position in the listing.
+    index: usize,
+    file: Arc<dyn SegmentFile>,
+    header: SegmentHeader,
+}
+
+/// The last segments of a log, as [`Examiner::read_end`] finds them.
+struct End {
+    /// The last sealed segment, if any.
+    last_sealed: Option<Opened>,
+    /// The segments after it, oldest first.
+    tail: Vec<Opened>,
+}
+
+/// The segments up to the last sealed one, and where the chain stands after them.
+struct Sealed {
+    /// Oldest first; only the last one's bounds are read.
+    entries: Vec<Arc<SegmentEntry>>,
+    /// Seq of the record that comes next.
+    next_seq: u64,
+    /// Chain hash before it.
+    head: Hash,
+}
+
+/// The segments after the last sealed one, as [`Examiner::follow_tail`] finds them.
+struct Tail {
+    /// Those that continue the chain, oldest first.
+    live: Vec<Live>,
+    /// Those past a tear, which hold nothing committed.
+    beyond: Vec<String>,
+    /// Valid records found past committed lengths.
+    recovered: u64,
+    /// Segments cut short by another process, extended back to their length.
+    extended: Vec<String>,
+}
+
+/// What one segment after the last sealed one turned out to be.
+enum Followed {
+    /// It continues the chain; `recovered` of its records lie past its commit.
+    Live { live: Box<Live>, recovered: u64 },
+    /// It lies past a tear: it and every segment after it hold nothing committed.
+    Beyond,
+}
+
+/// The phases of [`examine`], over the segments of one listing.
+struct Examiner<'a> {
+    storage: &'a dyn Storage,
+    /// The listing's segments, numbered without gaps.
+    segments: &'a [(u64, String)],
+    /// Opening for a writer: segments cut short are extended.
+    write: bool,
+}
+
+impl Examiner<'_> {
+    fn path(&self, index: usize) -> PathBuf {
+        self.storage.location().join(&self.segments[index].1)
+    }
+
+    /// Opens segment `index` of the listing and reads its header, which must name the file's
+    /// own number.
+    fn open(&self, index: usize) -> Result<Opened, Error> {
+        let (number, name) = &self.segments[index];
+        let file = self
+            .storage
+            .open(name, self.write)
+            .map_err(|e| open_error(self.storage, *number, name, "opening", e))?;
+        let header = read_header(&*file, &self.path(index))?;
         if header.prefix.number != *number {
             return Err(integrity(
                 None,
-                path(name),
-                16,
+                self.path(index),
+                PREFIX_NUMBER_AT as u64,
                 Reason::SegmentNumber {
                     header: header.prefix.number,
                     name: *number,
                 },
             ));
         }
-        if header.newest().is_some_and(|s| s.sealed) {
-            last_sealed = Some((i, file, header));
-            break;
-        }
-        tail.push((i, file, header));
+        Ok(Opened {
+            index,
+            file,
+            header,
+        })
     }
-    tail.reverse();
-    let log_id = match (&last_sealed, tail.first()) {
-        (Some((_, _, h)), _) | (None, Some((_, _, h))) => h.prefix.log_id,
-        (None, None) => unreachable!("at least one segment was read"),
-    };
-    for (i, _, h) in last_sealed.iter().chain(tail.iter()) {
-        if h.prefix.log_id != log_id {
-            return Err(integrity(None, path(&segments[*i].1), 48, Reason::LogId));
+
+    /// Reads the headers of the segments from the newest back to the last sealed one, and no
+    /// further.
+    fn read_end(&self) -> Result<End, Error> {
+        let mut tail = Vec::new();
+        let mut last_sealed = None;
+        for index in (0..self.segments.len()).rev() {
+            let opened = self.open(index)?;
+            if opened.header.newest().is_some_and(|s| s.sealed) {
+                last_sealed = Some(opened);
+                break;
+            }
+            tail.push(opened);
+        }
+        tail.reverse();
+        Ok(End { last_sealed, tail })
+    }
+
+    /// The log's id, which every segment read names.
+    fn log_id(&self, end: &End) -> Result<[u8; 16], Error> {
+        let read = || end.last_sealed.iter().chain(&end.tail);
+        let log_id = read()
+            .next()
+            .expect("at least one segment was read")
+            .header
+            .prefix
+            .log_id;
+        match read().find(|o| o.header.prefix.log_id != log_id) {
+            Some(other) => Err(integrity(
+                None,
+                self.path(other.index),
+                PREFIX_LOG_ID_AT as u64,
+                Reason::LogId,
+            )),
+            None => Ok(log_id),
         }
     }
 
-    // Where the tail starts, and the segments before it.
-    let mut sealed: Vec<Arc<SegmentEntry>> = Vec::new();
-    let (mut next_seq, mut prev) = match &last_sealed {
-        Some((i, file, header)) => {
-            let (number, name) = &segments[*i];
-            let slot = header.newest().expect("sealed slot");
-            check_length(header, Some(&slot), &path(name))?;
-            check_committed_head(file, &path(name), &header.prefix, &slot)
-                .map_err(|e| check_error(e, &path(name)))?;
-            for (n, name) in &segments[..*i] {
-                sealed.push(Arc::new(SegmentEntry::lazy(*n, name.clone())));
-            }
-            sealed.push(Arc::new(SegmentEntry::known(
-                *number,
-                name.clone(),
-                None,
-                SegmentInfo {
-                    first_seq: slot.first_seq,
-                    anchor: slot.anchor,
-                    data_offset: header.prefix.data_offset,
-                    end: Some((slot.last_seq, slot.committed_len)),
-                },
-            )));
-            (slot.last_seq + 1, slot.head)
-        }
-        None => {
-            let (i, _, header) = &tail[0];
-            let (number, name) = &segments[*i];
-            match header.newest() {
+    /// The segments up to the last sealed one, whose last committed record is checked against
+    /// its seal, and where the chain stands after them; with none sealed, where the log starts
+    /// (the first segment's commit slot, or seq 1 for segment 1).
+    fn sealed(&self, end: &End) -> Result<Sealed, Error> {
+        let Some(Opened {
+            index,
+            file,
+            header,
+        }) = &end.last_sealed
+        else {
+            let first = &end.tail[0];
+            let (next_seq, head) = match first.header.newest() {
                 Some(s) => (s.first_seq, s.anchor),
-                None if *number == 1 => (1, Hash::ZERO),
+                None if self.segments[first.index].0 == 1 => (1, Hash::ZERO),
                 None => {
                     return Err(integrity(
                         None,
-                        path(name),
+                        self.path(first.index),
                         SLOT_OFFSETS[0],
                         Reason::SlotMismatch(
                             "the first segment has no commit slot to say where the log starts",
                         ),
                     ));
                 }
+            };
+            return Ok(Sealed {
+                entries: Vec::new(),
+                next_seq,
+                head,
+            });
+        };
+        let (number, name) = &self.segments[*index];
+        let path = self.path(*index);
+        let slot = header.newest().expect("sealed slot");
+        check_length(header, Some(&slot), &path)?;
+        check_committed_head(file, &path, &header.prefix, &slot)
+            .map_err(|e| check_error(e, &path))?;
+        let mut entries: Vec<Arc<SegmentEntry>> = self.segments[..*index]
+            .iter()
+            .map(|(n, name)| Arc::new(SegmentEntry::lazy(*n, name.clone())))
+            .collect();
+        entries.push(Arc::new(SegmentEntry::known(
+            *number,
+            name.clone(),
+            None,
+            SegmentInfo {
+                first_seq: slot.first_seq,
+                anchor: slot.anchor,
+                data_offset: header.prefix.data_offset,
+                end: Some((slot.last_seq, slot.committed_len)),
+            },
+        )));
+        Ok(Sealed {
+            entries,
+            next_seq: slot.last_seq + 1,
+            head: slot.head,
+        })
+    }
+
+    /// Follows the chain from `next_seq` and `prev` through the segments after the last sealed
+    /// one, up to the first that does not continue it; those after that must hold nothing
+    /// committed.
+    fn follow_tail(&self, tail: Vec<Opened>, next_seq: u64, prev: Hash) -> Result<Tail, Error> {
+        let mut found = Tail {
+            live: Vec::new(),
+            beyond: Vec::new(),
+            recovered: 0,
+            extended: Vec::new(),
+        };
+        let (mut next_seq, mut prev) = (next_seq, prev);
+        let last_index = tail.len().saturating_sub(1);
+        let mut tail = tail.into_iter().enumerate();
+        for (k, mut opened) in tail.by_ref() {
+            let name = self.segments[opened.index].1.clone();
+            if self.restore_length(&mut opened)? {
+                found.extended.push(name.clone());
+            }
+            match self.follow(opened, k, k == last_index, next_seq, prev)? {
+                Followed::Live { live, recovered } => {
+                    next_seq = live.last_seq + 1;
+                    prev = live.head;
+                    found.recovered += recovered;
+                    found.live.push(*live);
+                }
+                Followed::Beyond => {
+                    found.beyond.push(name);
+                    break;
+                }
             }
         }
-    };
-    let (sealed_next_seq, sealed_head) = (next_seq, prev);
-    let (first_seq, anchor) = match sealed.first() {
-        Some(first) => {
-            let info = first.info(storage)?;
-            (info.first_seq, info.anchor)
+        // Whatever follows a tear must hold nothing committed.
+        for (_, opened) in tail {
+            if let Some(s) = opened.header.newest().filter(|s| s.count() > 0) {
+                return Err(integrity(
+                    Some(s.first_seq),
+                    self.path(opened.index),
+                    slot_offset(s.generation),
+                    Reason::Continuity("committed records follow a break in the chain"),
+                ));
+            }
+            found.beyond.push(self.segments[opened.index].1.clone());
         }
-        None => (next_seq, prev),
-    };
+        Ok(found)
+    }
 
-    // Follow the chain through the tail.
-    let mut live: Vec<Live> = Vec::new();
-    let mut beyond = Vec::new();
-    let mut recovered = 0;
-    let last_index = tail.len().saturating_sub(1);
-    let mut tail = tail.into_iter().enumerate();
-    let mut extended = Vec::new();
-    for (k, (i, file, mut header)) in tail.by_ref() {
-        let (number, name) = segments[i].clone();
-        let p = path(&name);
-        let slot = header.newest();
-        let intact = slot.is_none_or(|s| s.committed_len <= header.file_len);
-        if write && intact && header.file_len < header.prefix.file_len {
-            // Another process cut the file (`truncate`, logrotate's copytruncate) past its
-            // committed records: give it back its length, zeros where the cut was, and go on
-            // from the last committed state as after a crash.
-            extend(&*file, header.file_len, header.prefix.file_len)
-                .map_err(|e| Error::io(format!("extending {}", p.display()), e))?;
-            header.file_len = header.prefix.file_len;
-            extended.push(name.clone());
+    /// For a writer, gives a segment that another process cut (`truncate`, logrotate's
+    /// copytruncate) past its committed records back its length, zeros where the cut was, so
+    /// that it goes on from its last committed state as after a crash. Whether it did.
+    fn restore_length(&self, opened: &mut Opened) -> Result<bool, Error> {
+        let header = &mut opened.header;
+        let intact = header
+            .newest()
+            .is_none_or(|s| s.committed_len <= header.file_len);
+        if !(self.write && intact && header.file_len < header.prefix.file_len) {
+            return Ok(false);
         }
+        extend(&*opened.file, header.file_len, header.prefix.file_len).map_err(|e| {
+            Error::io(
+                format!("extending {}", self.path(opened.index).display()),
+                e,
+            )
+        })?;
+        header.file_len = header.prefix.file_len;
+        Ok(true)
+    }
+
+    /// Follows the chain from `next_seq` and `prev` through `opened`, the `k`-th segment after
+    /// the last sealed one (`last` if it is the log's last): its length must be whole, and its
+    /// commit slot, if it has one, must start where the chain is and name its last committed
+    /// record; past its commit, records are accepted while they continue the chain, unless it
+    /// was closed cleanly.
+    fn follow(
+        &self,
+        opened: Opened,
+        k: usize,
+        last: bool,
+        next_seq: u64,
+        prev: Hash,
+    ) -> Result<Followed, Error> {
+        let Opened {
+            index,
+            file,
+            header,
+        } = opened;
+        let (number, name) = self.segments[index].clone();
+        let p = self.path(index);
+        let slot = header.newest();
         check_length(&header, slot.as_ref(), &p)?;
-        let (committed, seg_first, seg_anchor, mut seq, mut head) = match slot {
+        match slot {
             Some(s) if s.first_seq == next_seq && s.anchor == prev => {
                 check_committed_head(&file, &p, &header.prefix, &s)
                     .map_err(|e| check_error(e, &p))?;
-                (
-                    s.committed_len,
-                    s.first_seq,
-                    s.anchor,
-                    s.last_seq + 1,
-                    s.head,
-                )
             }
             Some(s) if s.count() > 0 => {
                 return Err(integrity(
                     Some(s.first_seq),
                     p,
-                    SLOT_OFFSETS[(s.generation % 2) as usize],
+                    slot_offset(s.generation),
                     Reason::Continuity("its commit slot does not start where the chain is"),
                 ));
             }
-            Some(_) => {
-                beyond.push(name);
-                break;
-            }
-            None => (header.prefix.data_offset, next_seq, prev, next_seq, prev),
-        };
-        let clean = k == last_index && slot.is_some_and(|s| s.clean);
-        let mut end = committed;
-        if !clean {
-            let scan = scan_valid(&file, committed, header.file_len, seq, head)
-                .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
-            if slot.is_none() && scan.records == 0 && k > 0 {
-                // A segment created ahead of time that never received a record.
-                beyond.push(name);
-                break;
-            }
-            end = scan.end;
-            seq = scan.next_seq;
-            head = scan.head;
-            recovered += scan.records;
+            Some(_) => return Ok(Followed::Beyond),
+            None => {}
         }
-        live.push(Live {
+        // Up to its commit (its data region's start, without a slot), the segment continues
+        // the chain from `next_seq` and `prev`.
+        let end = slot.map_or(header.prefix.data_offset, |s| s.committed_len);
+        let mut live = Live {
             number,
             name,
             file,
             header,
             slot,
-            first_seq: seg_first,
-            anchor: seg_anchor,
+            first_seq: next_seq,
+            anchor: prev,
             end,
-            last_seq: seq - 1,
-            head,
-            clean,
-        });
-        next_seq = seq;
-        prev = head;
-    }
-    // Whatever follows a tear must hold nothing committed.
-    for (_, (i, _, header)) in tail {
-        let name = segments[i].1.clone();
-        if let Some(s) = header.newest().filter(|s| s.count() > 0) {
-            return Err(integrity(
-                Some(s.first_seq),
-                path(&name),
-                SLOT_OFFSETS[(s.generation % 2) as usize],
-                Reason::Continuity("committed records follow a break in the chain"),
-            ));
+            last_seq: slot.map_or(next_seq - 1, |s| s.last_seq),
+            head: slot.map_or(prev, |s| s.head),
+            clean: last && slot.is_some_and(|s| s.clean),
+        };
+        let mut recovered = 0;
+        if !live.clean {
+            let scan = scan_valid(
+                &live.file,
+                live.end,
+                live.header.file_len,
+                live.last_seq + 1,
+                live.head,
+            )
+            .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+            if slot.is_none() && scan.records == 0 && k > 0 {
+                // A segment created ahead of time that never received a record.
+                return Ok(Followed::Beyond);
+            }
+            live.end = scan.end;
+            live.last_seq = scan.next_seq - 1;
+            live.head = scan.head;
+            recovered = scan.records;
         }
-        beyond.push(name);
+        Ok(Followed::Live {
+            live: Box::new(live),
+            recovered,
+        })
     }
-    Ok(Some(Examined {
-        listing,
-        log_id,
-        first_seq,
-        anchor,
-        sealed,
-        sealed_next_seq,
-        sealed_head,
-        live,
-        beyond,
-        recovered,
-        extended,
-    }))
 }
 
 /// Writes zeros to `file` from `from` up to `to` (past its end), and syncs it.
@@ -407,22 +566,75 @@ fn extend(file: &dyn SegmentFile, from: u64, to: u64) -> std::io::Result<()> {
 
 /// The writer's starting point, after recovery.
 pub(crate) struct Recovered {
-    pub(crate) log_id: [u8; 16],
-    /// Seq of the log's first record, and the chain hash before it.
-    pub(crate) first_seq: u64,
-    pub(crate) anchor: Hash,
-    /// Every segment before the active one, sealed.
-    pub(crate) sealed: Vec<Arc<SegmentEntry>>,
+    /// Where the chain stands.
+    pub(crate) chain: ChainState,
+    pub(crate) report: RecoveryReport,
+}
+
+/// Where a writer's chain stands: where the log starts, its last record, its segments, and
+/// where the next record goes. Recovery establishes it; the ring hands it whole to the first
+/// published view ([`ChainState::view`]) and to the sequencer, which carries it on.
+pub(crate) struct ChainState {
+    /// The log's identity and first record.
+    pub(crate) start: LogStart,
+    /// Seq of the last record (`start.first_seq - 1` when there is none).
+    pub(crate) head_seq: u64,
+    /// Chain hash after it.
+    pub(crate) head: Hash,
+    /// Every segment, oldest first: the sealed ones, then the active one.
+    pub(crate) segments: Vec<Arc<SegmentEntry>>,
     /// The segment to write into.
     pub(crate) active: Arc<MappedSegment>,
-    /// Its newest slot, as written during recovery.
+    /// Its newest slot, as written during recovery: it commits every record up to the head.
     pub(crate) active_slot: Slot,
     /// Where the next record goes.
     pub(crate) write_off: u64,
-    /// Seq and chain hash of the last record.
-    pub(crate) head_seq: u64,
-    pub(crate) head: Hash,
-    pub(crate) report: RecoveryReport,
+}
+
+impl ChainState {
+    /// The chain of a writer about to write into `active`, whose newest slot, `slot`, was just
+    /// written and commits every record of the log so far; `sealed` are the segments before it.
+    fn resume(
+        start: LogStart,
+        mut sealed: Vec<Arc<SegmentEntry>>,
+        active: Arc<MappedSegment>,
+        slot: Slot,
+    ) -> ChainState {
+        sealed.push(Arc::new(SegmentEntry::known(
+            active.prefix.number,
+            active.name.clone(),
+            Some(active.file.clone()),
+            SegmentInfo {
+                first_seq: slot.first_seq,
+                anchor: slot.anchor,
+                data_offset: active.prefix.data_offset,
+                end: None,
+            },
+        )));
+        ChainState {
+            start,
+            head_seq: slot.last_seq,
+            head: slot.head,
+            segments: sealed,
+            write_off: slot.committed_len,
+            active,
+            active_slot: slot,
+        }
+    }
+
+    /// The view of the log that snapshots see before the first batch.
+    pub(crate) fn view(&self, storage: Arc<dyn Storage>) -> Published {
+        Published {
+            storage,
+            segments: self.segments.clone().into(),
+            first_seq: self.start.first_seq,
+            anchor: self.start.anchor,
+            head_seq: self.head_seq,
+            head: self.head,
+            active_end: self.write_off,
+            log_id: self.start.log_id,
+        }
+    }
 }
 
 /// Creates a segment file with a fresh prefix.
@@ -487,7 +699,7 @@ fn trim(
             .map_err(|e| io("trimming", e))?;
     }
     let used = (live.last_seq + 1 - live.first_seq).div_ceil(INDEX_STRIDE);
-    let index_start = HEADER_LEN + used * 4;
+    let index_start = index_entry_offset(used);
     if let Some(last) = last_nonzero_end(file, index_start, live.header.prefix.data_offset)
         .map_err(|e| io("reading", e))?
     {
@@ -511,7 +723,7 @@ fn reindex(live: &Live, seg: &MappedSegment) -> std::io::Result<()> {
     while let Step::Record(rec) = cursor.next_record()? {
         let k = seq - live.first_seq;
         if k.is_multiple_of(INDEX_STRIDE) {
-            let entry = HEADER_LEN + k / INDEX_STRIDE * 4;
+            let entry = index_entry_offset(k / INDEX_STRIDE);
             // SAFETY: recovery runs before any other thread of the ring exists: it alone
             // touches the segment. The entry lies in the index region (the scan found a record
             // here, and the region holds an entry for every record a segment can hold).
@@ -600,7 +812,7 @@ pub(crate) fn recover(storage: &dyn Storage, segment_size: u64) -> Result<Recove
     let Some(live) = last else {
         // Everything is sealed: start the next segment.
         let number = sealed.last().map_or(1, |e| e.number + 1);
-        return start_segment(storage, segment_size, &start, number, chain, sealed, report);
+        return start_segment(storage, segment_size, start, number, chain, sealed, report);
     };
     let seg = Arc::new(
         MappedSegment::new(
@@ -628,24 +840,20 @@ pub(crate) fn recover(storage: &dyn Storage, segment_size: u64) -> Result<Recove
     };
     commit_slot(&seg, &slot, storage)?;
     Ok(Recovered {
-        log_id: start.log_id,
-        first_seq: start.first_seq,
-        anchor: start.anchor,
-        sealed,
-        active: seg,
-        active_slot: slot,
-        write_off: live.end,
-        head_seq: live.last_seq,
-        head: live.head,
+        chain: ChainState::resume(start, sealed, seg, slot),
         report,
     })
 }
 
 /// Identity and first record of a log.
-struct LogStart {
-    log_id: [u8; 16],
-    first_seq: u64,
-    anchor: Hash,
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LogStart {
+    /// The log's identity, shared by all its segments.
+    pub(crate) log_id: [u8; 16],
+    /// Seq of the log's first record.
+    pub(crate) first_seq: u64,
+    /// Chain hash before it.
+    pub(crate) anchor: Hash,
 }
 
 /// Creates a log: segment 1, starting the chain at seq 1 from the zero anchor.
@@ -691,7 +899,7 @@ fn create_log(storage: &dyn Storage, segment_size: u64) -> Result<Recovered, Err
     start_segment(
         storage,
         segment_size,
-        &start,
+        start,
         1,
         (1, Hash::ZERO),
         Vec::new(),
@@ -703,7 +911,7 @@ fn create_log(storage: &dyn Storage, segment_size: u64) -> Result<Recovered, Err
 fn start_segment(
     storage: &dyn Storage,
     segment_size: u64,
-    start: &LogStart,
+    start: LogStart,
     number: u64,
     chain: (u64, Hash),
     sealed: Vec<Arc<SegmentEntry>>,
@@ -713,15 +921,7 @@ fn start_segment(
     let slot = activation_slot(&seg, chain.0, chain.1);
     commit_slot(&seg, &slot, storage)?;
     Ok(Recovered {
-        log_id: start.log_id,
-        first_seq: start.first_seq,
-        anchor: start.anchor,
-        sealed,
-        write_off: seg.prefix.data_offset,
-        active: seg,
-        active_slot: slot,
-        head_seq: chain.0 - 1,
-        head: chain.1,
+        chain: ChainState::resume(start, sealed, seg, slot),
         report,
     })
 }

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use crate::error::{IntegrityError, Reason};
 use crate::format::event::decode_body;
 use crate::format::hash::{Hash, chain_hash, leaf_hash};
-use crate::format::segment::{HEADER_LEN, INDEX_STRIDE, Prefix, Slot, u32_at};
+use crate::format::segment::{
+    HEADER_LEN, INDEX_ENTRY_LEN, INDEX_STRIDE, Prefix, Slot, index_entry_offset, u32_at,
+};
 use crate::read::cursor::{Cursor, RawRecord, Step};
 use crate::storage::SegmentFile;
 
@@ -98,8 +100,8 @@ pub(crate) fn scan_valid(
 
 /// Reads index entry `entry` of a segment.
 pub(crate) fn read_index_entry(file: &dyn SegmentFile, entry: u64) -> io::Result<u64> {
-    let mut b = [0u8; 4];
-    file.read_exact_at(&mut b, HEADER_LEN + entry * 4)?;
+    let mut b = [0u8; INDEX_ENTRY_LEN as usize];
+    file.read_exact_at(&mut b, index_entry_offset(entry))?;
     Ok(u64::from(u32_at(&b, 0)))
 }
 
@@ -150,7 +152,7 @@ pub(crate) fn check_committed_head(
     if start < prefix.data_offset || start >= slot.committed_len {
         return Err(fail(
             Some(slot.first_seq + entry * INDEX_STRIDE),
-            HEADER_LEN + entry * 4,
+            index_entry_offset(entry),
             Reason::Index {
                 entry,
                 seq: slot.first_seq + entry * INDEX_STRIDE,

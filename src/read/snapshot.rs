@@ -268,7 +268,7 @@ impl Snapshot {
                 return Err(IntegrityError {
                     seq: Some(stride_start),
                     file: path,
-                    offset: crate::format::segment::HEADER_LEN + entry_no * 4,
+                    offset: crate::format::segment::index_entry_offset(entry_no),
                     reason: Reason::Index {
                         entry: entry_no,
                         seq: stride_start,

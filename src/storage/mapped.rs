@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::format::hash::Hash;
-use crate::format::segment::{HEADER_LEN, Prefix, SLOT_OFFSETS, Slot};
+use crate::format::segment::{HEADER_LEN, Prefix, Slot, slot_offset};
 use crate::storage::sigbus::Registration;
 use crate::storage::{SegmentFile, WritableMap};
 
@@ -134,7 +134,7 @@ impl MappedSegment {
     /// activation slot before it shares the segment, the committer afterwards).
     pub(crate) unsafe fn write_slot(&self, slot: &Slot) {
         debug_assert!(slot.generation >= 1);
-        let at = SLOT_OFFSETS[(slot.generation % 2) as usize];
+        let at = slot_offset(slot.generation);
         // SAFETY: forwarded from the caller; the slot lies inside the header page.
         unsafe { self.write(at, &slot.encode(&self.prefix_digest)) }
     }

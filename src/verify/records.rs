@@ -356,7 +356,7 @@ mod tests {
         assert!(checks[1..].iter().all(Result::is_ok));
         // A chain hash changed in record 500: that record and the next one fail, the first of
         // them is the one a sequential walk names.
-        let at = s.spans[500].range.start + 48;
+        let at = s.spans[500].range.start + crate::format::segment::RECORD_CHAIN_AT;
         bytes[at] ^= 1;
         let s = split(&bytes, 0, bytes.len() as u64);
         let checks = check_records(&bytes, &s.spans, &anchor);

@@ -28,7 +28,7 @@ use crossbeam::channel::{Receiver, RecvTimeoutError};
 
 use crate::error::Error;
 use crate::format::hash::Hash;
-use crate::format::segment::{SLOT_LEN, SLOT_OFFSETS, Slot};
+use crate::format::segment::{SLOT_LEN, Slot, slot_offset};
 use crate::storage::SegmentFile;
 use crate::storage::mapped::MappedSegment;
 use crate::sys::wake::WakeSet;
@@ -140,7 +140,7 @@ impl Active {
             file: self.seg.file.clone(),
             name: self.seg.name.clone(),
             seal: seal.encode(&self.seg.prefix_digest),
-            seal_at: SLOT_OFFSETS[(seal.generation % 2) as usize],
+            seal_at: slot_offset(seal.generation),
         }
     }
 }

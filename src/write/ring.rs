@@ -9,13 +9,13 @@ use crossbeam::channel::{self, Sender};
 
 use crate::error::{Error, PushError, lock_error};
 use crate::format::event::Event;
-use crate::read::published::{Published, SegmentEntry, SegmentInfo};
-use crate::read::recovery::{RecoveryReport, recover};
+use crate::read::recovery::{ChainState, Recovered, RecoveryReport, recover};
 use crate::read::snapshot::Snapshot;
 use crate::storage::{FsStorage, LockGuard, Storage};
 use crate::sys::fork::Opener;
 use crate::write::committer::{CommitMsg, Committer};
 use crate::write::config::{Durability, Options};
+use crate::write::item::Item;
 use crate::write::panic_hook;
 use crate::write::preparer;
 use crate::write::producer::Producer;
@@ -129,114 +129,21 @@ impl RingBuilder {
     pub fn open(self) -> Result<Ring, Error> {
         let options = self.options;
         options.validate()?;
-        let storage: Arc<dyn Storage> = match self.location {
-            Location::Storage(s) => s,
-            Location::Dir(dir) => {
-                create_dir(&dir)?;
-                Arc::new(FsStorage::new(dir))
-            }
-        };
+        let storage = self.location.storage()?;
         let location = storage.location().to_path_buf();
-        let lock = storage
-            .lock(options.wait_for_lock)
-            .map_err(|e| lock_error(location.clone(), e))?;
-        let rec = recover(&*storage, options.segment_size)?;
-        // Only now that the directory is known to be a log (recovery refuses anything else).
-        storage.record_holder().map_err(|e| {
-            Error::io(
-                format!("recording this writer's pid in {}", location.display()),
-                e,
-            )
-        })?;
-
-        let mut segments = rec.sealed;
-        segments.push(Arc::new(SegmentEntry::known(
-            rec.active.prefix.number,
-            rec.active.name.clone(),
-            Some(rec.active.file.clone()),
-            SegmentInfo {
-                first_seq: rec.active_slot.first_seq,
-                anchor: rec.active_slot.anchor,
-                data_offset: rec.active.prefix.data_offset,
-                end: None,
-            },
-        )));
-        let published = Published {
-            storage: storage.clone(),
-            segments: segments.clone().into(),
-            first_seq: rec.first_seq,
-            anchor: rec.anchor,
-            head_seq: rec.head_seq,
-            head: rec.head,
-            active_end: rec.write_off,
-            log_id: rec.log_id,
-        };
+        let (lock, Recovered { chain, report }) = lock_and_recover(&storage, &options)?;
         let queue = Arc::new(Queue::new(options.queue_capacity));
         let shared = Arc::new(Shared::new(
             queue.clone(),
-            published,
+            chain.view(storage.clone()),
             options.max_event_size(),
             options.durability,
             storage.clone(),
         ));
-
-        let (commit_tx, commit_rx) = channel::unbounded();
-        let _ = commit_tx.send(CommitMsg::Activated {
-            seg: rec.active.clone(),
-            slot: rec.active_slot,
-        });
-        let committer = Committer::new(shared.clone(), commit_rx);
-        let committer = spawn("auditring-commit", &shared, move || committer.run())?;
-        let (prep_tx, prep_rx) = channel::unbounded();
-        let (ready_tx, ready_rx) = channel::unbounded();
-        let (prep_storage, size, log_id) = (storage.clone(), options.segment_size, rec.log_id);
-        let preparer = spawn("auditring-prepare", &shared, move || {
-            preparer::run(prep_storage, size, log_id, prep_rx, ready_tx);
-            Ok(())
-        })?;
-        let mut helpers = vec![committer, preparer];
-        let retention = if options.retention.is_active() {
-            let (tx, rx) = channel::unbounded();
-            let worker = worker::Worker {
-                shared: shared.clone(),
-                policy: options.retention.clone(),
-                wake: rx,
-            };
-            helpers.push(spawn("auditring-retention", &shared, move || worker.run())?);
-            Some(tx)
-        } else {
-            None
-        };
-        let consumer = Consumer::new(queue);
-        let mut sequencer = Sequencer::new(Start {
-            shared: shared.clone(),
-            max_batch: options.max_batch,
-            first_seq: rec.first_seq,
-            anchor: rec.anchor,
-            head_seq: rec.head_seq,
-            head: rec.head,
-            log_id: rec.log_id,
-            active_first_seq: rec.active_slot.first_seq,
-            active_anchor: rec.active_slot.anchor,
-            active: rec.active,
-            write_off: rec.write_off,
-            segments,
-            committer: commit_tx,
-            prep: prep_tx,
-            prepared: ready_rx,
-            rotated: retention.clone(),
-            helpers,
-        });
-        let gate = self.start_gate;
-        let sequencer = spawn("auditring-sequencer", &shared, move || {
-            if let Some((gate, prefault)) = gate {
-                if prefault {
-                    sequencer.prefault_active();
-                }
-                gate.wait();
-            }
-            sequencer.run(consumer)
-        })?;
+        let start = start_helpers(&shared, &options, chain)?;
+        let retention = start.rotated.clone();
+        let sequencer = Sequencer::new(start);
+        let sequencer = spawn_sequencer(&shared, sequencer, Consumer::new(queue), self.start_gate)?;
         Ok(Ring {
             producer: Producer {
                 shared,
@@ -245,10 +152,115 @@ impl RingBuilder {
             sequencer: Some(sequencer),
             lock: Some(lock),
             retention,
-            report: rec.report,
+            report,
             location,
         })
     }
+}
+
+impl Location {
+    /// The storage of the log, its directory created first if it is one.
+    fn storage(self) -> Result<Arc<dyn Storage>, Error> {
+        Ok(match self {
+            Location::Storage(s) => s,
+            Location::Dir(dir) => {
+                create_dir(&dir)?;
+                Arc::new(FsStorage::new(dir))
+            }
+        })
+    }
+}
+
+/// Takes the writer lock of the log in `storage`, recovers the log (creating it if it has no
+/// segments), and records this process as the lock's holder: once this returns, the log is
+/// this writer's, and its chain is where [`Recovered::chain`] says.
+fn lock_and_recover(
+    storage: &Arc<dyn Storage>,
+    options: &Options,
+) -> Result<(LockGuard, Recovered), Error> {
+    let location = storage.location();
+    let lock = storage
+        .lock(options.wait_for_lock)
+        .map_err(|e| lock_error(location.to_path_buf(), e))?;
+    let recovered = recover(&**storage, options.segment_size)?;
+    // Only now that the directory is known to be a log (recovery refuses anything else).
+    storage.record_holder().map_err(|e| {
+        Error::io(
+            format!("recording this writer's pid in {}", location.display()),
+            e,
+        )
+    })?;
+    Ok((lock, recovered))
+}
+
+/// Starts the threads that serve the sequencer: the committer (told first of the active
+/// segment's slot), the preparer and, with a retention policy, the retention worker. Returns
+/// what the sequencer needs to go on from `chain` and to drive them.
+fn start_helpers(
+    shared: &Arc<Shared>,
+    options: &Options,
+    chain: ChainState,
+) -> Result<Start, Error> {
+    let (commit_tx, commit_rx) = channel::unbounded();
+    let _ = commit_tx.send(CommitMsg::Activated {
+        seg: chain.active.clone(),
+        slot: chain.active_slot,
+    });
+    let committer = Committer::new(shared.clone(), commit_rx);
+    let committer = spawn("auditring-commit", shared, move || committer.run())?;
+    let (prep_tx, prep_rx) = channel::unbounded();
+    let (ready_tx, ready_rx) = channel::unbounded();
+    let (prep_storage, size, log_id) = (
+        shared.storage.clone(),
+        options.segment_size,
+        chain.start.log_id,
+    );
+    let preparer = spawn("auditring-prepare", shared, move || {
+        preparer::run(prep_storage, size, log_id, prep_rx, ready_tx);
+        Ok(())
+    })?;
+    let mut helpers = vec![committer, preparer];
+    let retention = if options.retention.is_active() {
+        let (tx, rx) = channel::unbounded();
+        let worker = worker::Worker {
+            shared: shared.clone(),
+            policy: options.retention.clone(),
+            wake: rx,
+        };
+        helpers.push(spawn("auditring-retention", shared, move || worker.run())?);
+        Some(tx)
+    } else {
+        None
+    };
+    Ok(Start {
+        shared: shared.clone(),
+        max_batch: options.max_batch,
+        chain,
+        committer: commit_tx,
+        prep: prep_tx,
+        prepared: ready_rx,
+        rotated: retention,
+        helpers,
+    })
+}
+
+/// Starts the sequencer thread, which takes events from `consumer`; with a start gate (see
+/// [`RingBuilder::sequencer_start_gate`]), it waits on it first.
+fn spawn_sequencer(
+    shared: &Arc<Shared>,
+    mut sequencer: Sequencer,
+    consumer: Consumer<Item>,
+    gate: Option<(Arc<std::sync::Barrier>, bool)>,
+) -> Result<JoinHandle<Result<(), Error>>, Error> {
+    spawn("auditring-sequencer", shared, move || {
+        if let Some((gate, prefault)) = gate {
+            if prefault {
+                sequencer.prefault_active();
+            }
+            gate.wait();
+        }
+        sequencer.run(consumer)
+    })
 }
 
 /// Creates the log directory, with an error that says what is in the way.

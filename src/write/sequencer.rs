@@ -37,10 +37,10 @@ use crate::error::Error;
 use crate::format::event::Event;
 use crate::format::hash::{Hash, chain_hash};
 use crate::format::segment::{
-    HEADER_LEN, INDEX_STRIDE, RECORD_HEADER_LEN, RecordHeader, record_len,
+    INDEX_ENTRY_LEN, INDEX_STRIDE, RECORD_HEADER_LEN, RecordHeader, index_entry_offset, record_len,
 };
 use crate::read::published::{Published, SegmentEntry, SegmentInfo};
-use crate::read::recovery::activation_slot;
+use crate::read::recovery::{ChainState, LogStart, activation_slot};
 use crate::storage::mapped::MappedSegment;
 use crate::sys::wake::WakeSet;
 use crate::write::committer::CommitMsg;
@@ -97,14 +97,12 @@ struct Active {
 pub(crate) struct Sequencer {
     pub(crate) shared: Arc<Shared>,
     pub(crate) max_batch: usize,
-    /// Seq and chain hash before the log's first record (published with every view).
-    pub(crate) first_seq: u64,
-    pub(crate) anchor: Hash,
+    /// The log's identity, its first seq and the chain hash before it (published with every
+    /// view; a prune moves the first seq and the anchor).
+    start: LogStart,
     /// The last record written.
     pub(crate) head_seq: u64,
     pub(crate) head: Hash,
-    /// The log's identity.
-    log_id: [u8; 16],
     active: Active,
     /// Every segment; the last is the active one.
     segments: Vec<Arc<SegmentEntry>>,
@@ -138,16 +136,8 @@ pub(crate) struct Sequencer {
 pub(crate) struct Start {
     pub(crate) shared: Arc<Shared>,
     pub(crate) max_batch: usize,
-    pub(crate) first_seq: u64,
-    pub(crate) anchor: Hash,
-    pub(crate) head_seq: u64,
-    pub(crate) head: Hash,
-    pub(crate) log_id: [u8; 16],
-    pub(crate) active: Arc<MappedSegment>,
-    pub(crate) active_first_seq: u64,
-    pub(crate) active_anchor: Hash,
-    pub(crate) write_off: u64,
-    pub(crate) segments: Vec<Arc<SegmentEntry>>,
+    /// Where the chain stands, from recovery.
+    pub(crate) chain: ChainState,
     pub(crate) committer: Sender<CommitMsg>,
     pub(crate) prep: Sender<PrepMsg>,
     pub(crate) prepared: Receiver<Result<Arc<MappedSegment>, Error>>,
@@ -157,24 +147,23 @@ pub(crate) struct Start {
 
 impl Sequencer {
     pub(crate) fn new(s: Start) -> Sequencer {
-        let published_segments: Arc<[Arc<SegmentEntry>]> = s.segments.clone().into();
+        let chain = s.chain;
+        let published_segments: Arc<[Arc<SegmentEntry>]> = chain.segments.clone().into();
         Sequencer {
             shared: s.shared,
             max_batch: s.max_batch,
-            first_seq: s.first_seq,
-            anchor: s.anchor,
-            head_seq: s.head_seq,
-            head: s.head,
-            log_id: s.log_id,
+            start: chain.start,
+            head_seq: chain.head_seq,
+            head: chain.head,
             active: Active {
-                seg: s.active,
-                first_seq: s.active_first_seq,
-                anchor: s.active_anchor,
-                write_off: s.write_off,
-                prefaulted: s.write_off,
-                released: s.write_off,
+                seg: chain.active,
+                first_seq: chain.active_slot.first_seq,
+                anchor: chain.active_slot.anchor,
+                write_off: chain.write_off,
+                prefaulted: chain.write_off,
+                released: chain.write_off,
             },
-            segments: s.segments,
+            segments: chain.segments,
             published_segments,
             committer: s.committer,
             prep: s.prep,
@@ -442,8 +431,8 @@ impl Sequencer {
         self.write(&mut p.record);
         let files = self.segments.drain(..k).map(|e| e.name.clone()).collect();
         self.published_segments = self.segments.clone().into();
-        self.first_seq = p.first_seq;
-        self.anchor = p.anchor;
+        self.start.first_seq = p.first_seq;
+        self.start.anchor = p.anchor;
         self.prunes.push((files, (ticket, self.head_receipt())));
     }
 
@@ -481,8 +470,8 @@ impl Sequencer {
         unsafe { a.seg.write(off, &header.encode()) };
         let k = seq - a.first_seq;
         if k.is_multiple_of(INDEX_STRIDE) {
-            let entry = HEADER_LEN + k / INDEX_STRIDE * 4;
-            debug_assert!(entry + 4 <= a.seg.prefix.data_offset);
+            let entry = index_entry_offset(k / INDEX_STRIDE);
+            debug_assert!(entry + INDEX_ENTRY_LEN <= a.seg.prefix.data_offset);
             // SAFETY: index entries of records not yet published are written only here.
             unsafe { a.seg.write(entry, &(off as u32).to_le_bytes()) };
         }
@@ -568,12 +557,12 @@ impl Sequencer {
         Published {
             storage: self.shared.storage.clone(),
             segments: self.published_segments.clone(),
-            first_seq: self.first_seq,
-            anchor: self.anchor,
+            first_seq: self.start.first_seq,
+            anchor: self.start.anchor,
             head_seq: self.head_seq,
             head: self.head,
             active_end: self.active.write_off,
-            log_id: self.log_id,
+            log_id: self.start.log_id,
         }
     }
 
