@@ -37,7 +37,8 @@
 //! assert_eq!(logins[0].actor.as_deref(), Some("alice"));
 //!
 //! ring.close()?;
-//! assert!(auditring::verify(dir.path().join("audit"))?.is_ok());
+//! let report = auditring::verify(dir.path().join("audit"), auditring::VerifyOptions::default())?;
+//! assert!(report.is_ok());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -65,9 +66,10 @@
 //! * [`Snapshot`], [`Records`], [`Query`]: consistent reads; [`Reader`]: reads from another
 //!   process.
 //! * [`Retention`], [`Unexported`]: keeping a log to a size, pruning it audibly.
-//! * [`export`]: ranges of a log as self-verifying bundles, and [`verify_export`] to check them
-//!   offline.
-//! * [`verify()`], [`VerifyReport`]: checking a log.
+//! * [`Snapshot::export`], [`ExportOptions`], [`Selection`], [`Encoding`], [`Manifest`]: ranges
+//!   of a log as self-verifying directories, and [`verify_export`], [`VerifyExportOptions`],
+//!   [`VerifyExportReport`] to check them offline.
+//! * [`verify()`], [`verify_storage`], [`VerifyOptions`], [`VerifyReport`]: checking a log.
 //! * [`RecoveryReport`], [`TornTail`]: what opening after a crash did.
 //! * [`storage`]: the file layer, and an in-memory storage for tests.
 //! * [`Error`], [`PushError`], [`EventError`], [`IntegrityError`], [`Reason`]: errors.
@@ -84,7 +86,7 @@ struct ReadmeDoctests;
 // The layers, lowest first (`docs/ARCHITECTURE.md`; `tests/architecture.rs` checks that each
 // uses only its own and lower ones).
 mod error;
-pub mod export;
+mod export;
 mod format;
 mod read;
 pub mod storage;
@@ -94,8 +96,9 @@ mod write;
 
 pub use error::{Error, IntegrityError, PushError, Reason};
 pub use export::{
-    Encoding, ExportError, ExportOptions, ExportReport, Manifest, Selection, VerifyExportOptions,
-    verify_export,
+    Encoding, ExportError, ExportOptions, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION,
+    MAX_LINE_BYTES, MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, Manifest, ManifestError, ManifestFile,
+    Selection, VerifyExportOptions, VerifyExportReport, verify_export,
 };
 pub use format::event::{BodyError, Event, EventError, RESERVED_KIND_PREFIX, Record, RecordRef};
 pub use format::hash::{Hash, ParseHashError};
@@ -104,9 +107,7 @@ pub use format::segment::{HeaderError, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 pub use read::reader::Reader;
 pub use read::recovery::{RecoveryReport, TornTail};
 pub use read::snapshot::{Query, Records, SegmentSummary, Snapshot};
-pub use verify::{
-    VerifyReport, verify, verify_storage, verify_storage_with_progress, verify_with_progress,
-};
+pub use verify::{VerifyOptions, VerifyReport, verify, verify_storage};
 pub use write::config::{
     DEFAULT_MAX_EVENT_SIZE, DEFAULT_QUEUE_CAPACITY, DEFAULT_SEGMENT_SIZE, Durability, MAX_BATCH,
     MAX_QUEUE_CAPACITY, MAX_SYNC_INTERVAL, QUEUE_SLOT_BYTES,

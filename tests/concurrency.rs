@@ -80,7 +80,7 @@ fn hundred_threads_ten_events_each() {
     ring.flush().unwrap();
     check_all_present(&ring.snapshot(), 100, 10);
     ring.close().unwrap();
-    let report = auditring::verify(dir.path()).unwrap();
+    let report = auditring::verify(dir.path(), auditring::VerifyOptions::default()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
     assert_eq!(report.events, 1000);
     check_all_present(
@@ -101,7 +101,7 @@ fn eight_producers_hundred_thousand_each() {
         .unwrap();
     run_producers(&ring, 8, 100_000);
     ring.close().unwrap();
-    let report = auditring::verify(dir.path()).unwrap();
+    let report = auditring::verify(dir.path(), auditring::VerifyOptions::default()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
     assert_eq!(report.events, 800_000);
     assert!(report.segments > 10, "{} segments", report.segments);
@@ -167,7 +167,11 @@ fn close_and_drop_lose_nothing() {
         }
         let snap = Reader::open(dir.path()).unwrap().snapshot().unwrap();
         check_all_present(&snap, 4, 5_000);
-        assert!(auditring::verify(dir.path()).unwrap().is_ok());
+        assert!(
+            auditring::verify(dir.path(), auditring::VerifyOptions::default())
+                .unwrap()
+                .is_ok()
+        );
     }
 }
 
@@ -389,7 +393,7 @@ fn extreme_settings_are_refused_at_open_with_the_setting_and_its_range() {
     // A flush waits for a sync: with a one-day interval, the one the flush forces.
     ring.flush().unwrap();
     ring.close().unwrap();
-    let report = auditring::verify(dir.path()).unwrap();
+    let report = auditring::verify(dir.path(), auditring::VerifyOptions::default()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
     assert_eq!(report.events, 1);
 }

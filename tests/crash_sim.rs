@@ -173,7 +173,7 @@ fn check(img: &Image, chains: &[Hash], recurse: bool, rng: &mut Rng, tally: &mut
     };
     // Verification of the image as the crash left it, before any recovery: not required (see
     // the report), but counted.
-    let raw = auditring::verify_storage(&img.storage).unwrap();
+    let raw = auditring::verify_storage(&img.storage, auditring::VerifyOptions::default()).unwrap();
     if let Some(f) = &raw.failure {
         let reason = format!("{:?}", f.reason);
         let reason = reason
@@ -282,7 +282,8 @@ fn check(img: &Image, chains: &[Hash], recurse: bool, rng: &mut Rng, tally: &mut
     };
     ring.close()
         .unwrap_or_else(|e| panic!("{label}: closing the reopened log: {e}"));
-    let report = auditring::verify_storage(&img.storage).unwrap();
+    let report =
+        auditring::verify_storage(&img.storage, auditring::VerifyOptions::default()).unwrap();
     match &report.failure {
         None => assert_eq!(report.events, head + extra, "{label}"),
         // A commit slot torn inside a sector, in a sealed segment recovery does not rewrite:
@@ -628,14 +629,18 @@ fn a_crash_between_two_removals_of_recovery_leaves_a_log_that_opens() {
     assert!(ring.recovery().removed.len() >= 2, "{:?}", ring.recovery());
     ring.close().unwrap();
     let crashed = crashed.lock().unwrap().take().expect("a second removal");
-    let report = auditring::verify_storage(&crashed).unwrap();
+    let report = auditring::verify_storage(&crashed, auditring::VerifyOptions::default()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
     let ring = Ring::with_storage(crashed.clone())
         .open()
         .expect("a log whose recovery crashed opens");
     assert_eq!(ring.snapshot().head_seq(), 0);
     ring.close().unwrap();
-    assert!(auditring::verify_storage(&crashed).unwrap().is_ok());
+    assert!(
+        auditring::verify_storage(&crashed, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
 }
 
 /// Found by the simulation (raw images failing verification with `Continuity`, sector-only
@@ -705,9 +710,13 @@ fn verification_of_a_crashed_log_accepts_a_segment_activated_past_lost_records()
         "{removed:?}"
     );
     writer.close().unwrap();
-    assert!(auditring::verify_storage(&reopened).unwrap().is_ok());
+    assert!(
+        auditring::verify_storage(&reopened, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
     // Verification before any writer reopened the log: the same end, and a note on segment 2.
-    let report = auditring::verify_storage(&image).unwrap();
+    let report = auditring::verify_storage(&image, auditring::VerifyOptions::default()).unwrap();
     assert!(
         report.is_ok(),
         "a crash, not tampering, yet: {:?}",

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 
-use auditring::export::ManifestError;
+use auditring::ManifestError;
 use auditring::{
     Encoding, Error, Event, ExportError, ExportOptions, Reason, Ring, Selection,
     VerifyExportOptions, verify_export,
@@ -40,12 +40,8 @@ fn log(dir: &Path, n: u64) -> Ring {
     ring
 }
 
-fn options(encoding: Encoding, selection: Selection) -> ExportOptions {
-    ExportOptions {
-        selection,
-        encoding: Some(encoding),
-        force: false,
-    }
+fn options(encoding: Encoding, selection: Selection) -> ExportOptions<'static> {
+    ExportOptions::new().selection(selection).encoding(encoding)
 }
 
 #[test]
@@ -58,7 +54,7 @@ fn exports_in_both_encodings_verify_and_hold_the_range() {
         let m = snap
             .export(
                 &out,
-                &options(
+                options(
                     encoding,
                     Selection::Seqs {
                         from: Some(101),
@@ -71,7 +67,7 @@ fn exports_in_both_encodings_verify_and_hold_the_range() {
         assert_eq!(m.anchor, snap.get(100).unwrap().unwrap().chain);
         assert_eq!(m.head, snap.get(900).unwrap().unwrap().chain);
         assert_eq!(m.log_id, snap.log_id());
-        let report = verify_export(&out, &VerifyExportOptions::default()).unwrap();
+        let report = verify_export(&out, VerifyExportOptions::default()).unwrap();
         assert!(report.is_ok(), "{encoding:?}: {:?}", report.failure);
         assert_eq!(report.events, 800);
         assert_eq!(report.head, m.head);
@@ -174,7 +170,7 @@ fn consecutive_exports_link_up() {
     let ma = snap
         .export(
             &a,
-            &options(
+            options(
                 Encoding::Bundle,
                 Selection::Seqs {
                     from: None,
@@ -186,7 +182,7 @@ fn consecutive_exports_link_up() {
     let mb = snap
         .export(
             &b,
-            &options(
+            options(
                 Encoding::Jsonl,
                 Selection::Seqs {
                     from: Some(201),
@@ -196,24 +192,15 @@ fn consecutive_exports_link_up() {
         )
         .unwrap();
     assert_eq!(mb.anchor, ma.head);
-    let after = |m: &auditring::Manifest| VerifyExportOptions {
-        expect_head: None,
-        after: Some(m.clone()),
-    };
-    assert!(verify_export(&b, &after(&ma)).unwrap().is_ok());
+    let after = |m: &auditring::Manifest| VerifyExportOptions::new().after(m.clone());
+    assert!(verify_export(&b, after(&ma)).unwrap().is_ok());
     // Out of order, or not adjacent: refused with the reason.
-    let f = verify_export(&a, &after(&mb)).unwrap().failure.unwrap();
+    let f = verify_export(&a, after(&mb)).unwrap().failure.unwrap();
     assert!(matches!(f.reason, Reason::After(_)), "{f}");
     // Pinned to a head obtained out of band.
-    let pinned = |head| VerifyExportOptions {
-        expect_head: Some(head),
-        after: None,
-    };
-    assert!(verify_export(&b, &pinned(snap.head())).unwrap().is_ok());
-    let f = verify_export(&b, &pinned(ma.head))
-        .unwrap()
-        .failure
-        .unwrap();
+    let pinned = |head| VerifyExportOptions::new().expect_head(head);
+    assert!(verify_export(&b, pinned(snap.head())).unwrap().is_ok());
+    let f = verify_export(&b, pinned(ma.head)).unwrap().failure.unwrap();
     assert!(matches!(f.reason, Reason::Head { .. }), "{f}");
     ring.close().unwrap();
 }
@@ -225,7 +212,7 @@ fn tampering_is_found_and_located() {
     let snap = ring.snapshot();
     for encoding in [Encoding::Jsonl, Encoding::Bundle] {
         let out = dir.path().join(format!("{encoding:?}"));
-        snap.export(&out, &options(encoding, Selection::All))
+        snap.export(&out, options(encoding, Selection::All))
             .unwrap();
         let data = out.join(encoding.file_name());
         let original = std::fs::read(&data).unwrap();
@@ -238,7 +225,7 @@ fn tampering_is_found_and_located() {
         let mut bytes = original.clone();
         bytes[at + 5] = b'8';
         std::fs::write(&data, &bytes).unwrap();
-        let f = verify_export(&out, &VerifyExportOptions::default())
+        let f = verify_export(&out, VerifyExportOptions::default())
             .unwrap()
             .failure
             .unwrap();
@@ -251,7 +238,7 @@ fn tampering_is_found_and_located() {
         let mut bytes = original.clone();
         bytes.push(b'\n');
         std::fs::write(&data, &bytes).unwrap();
-        let f = verify_export(&out, &VerifyExportOptions::default())
+        let f = verify_export(&out, VerifyExportOptions::default())
             .unwrap()
             .failure
             .unwrap();
@@ -277,14 +264,14 @@ fn tampering_is_found_and_located() {
         };
         std::fs::write(&data, &original[..cut]).unwrap();
         assert!(
-            verify_export(&out, &VerifyExportOptions::default())
+            verify_export(&out, VerifyExportOptions::default())
                 .unwrap()
                 .failure
                 .is_some()
         );
         std::fs::write(&data, &original).unwrap();
         assert!(
-            verify_export(&out, &VerifyExportOptions::default())
+            verify_export(&out, VerifyExportOptions::default())
                 .unwrap()
                 .is_ok()
         );
@@ -298,39 +285,36 @@ fn bad_exports_and_bad_requests_get_their_own_errors() {
     let ring = log(&dir.path().join("log"), 100);
     let snap = ring.snapshot();
     let out = dir.path().join("out");
-    snap.export(&out, &options(Encoding::Jsonl, Selection::All))
+    snap.export(&out, options(Encoding::Jsonl, Selection::All))
         .unwrap();
     // An existing output is not replaced without force; with force it is, atomically.
     let err = snap
-        .export(&out, &options(Encoding::Bundle, Selection::Last(5)))
+        .export(&out, options(Encoding::Bundle, Selection::Last(5)))
         .unwrap_err();
     assert!(
         matches!(err, Error::Export(ExportError::OutputExists { .. })),
         "{err}"
     );
     assert_eq!(auditring::Manifest::read(&out).unwrap().count, 100);
-    let forced = ExportOptions {
-        force: true,
-        ..options(Encoding::Bundle, Selection::Last(5))
-    };
-    snap.export(&out, &forced).unwrap();
+    let forced = || options(Encoding::Bundle, Selection::Last(5)).force(true);
+    snap.export(&out, forced()).unwrap();
     let m = auditring::Manifest::read(&out).unwrap();
     assert_eq!((m.count, m.encoding), (5, Encoding::Bundle));
     assert!(
-        verify_export(&out, &VerifyExportOptions::default())
+        verify_export(&out, VerifyExportOptions::default())
             .unwrap()
             .is_ok()
     );
     // Empty and outside ranges write nothing.
     let nothing = dir.path().join("nothing");
     assert!(
-        snap.export(&nothing, &options(Encoding::Jsonl, Selection::Last(0)))
+        snap.export(&nothing, options(Encoding::Jsonl, Selection::Last(0)))
             .is_err()
     );
     assert!(
         snap.export(
             &nothing,
-            &options(
+            options(
                 Encoding::Jsonl,
                 Selection::Seqs {
                     from: Some(50),
@@ -355,16 +339,20 @@ fn bad_exports_and_bad_requests_get_their_own_errors() {
     std::fs::write(&file, "keep").unwrap();
     let log_dir = dir.path().join("log");
     for target in [&file, &log_dir, &dir.path().to_path_buf()] {
-        let err = snap.export(target, &forced).unwrap_err();
+        let err = snap.export(target, forced()).unwrap_err();
         assert!(
             matches!(err, Error::Export(ExportError::NotReplaceable { .. })),
             "{err}"
         );
     }
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep");
-    assert!(auditring::verify(&log_dir).unwrap().is_ok());
+    assert!(
+        auditring::verify(&log_dir, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
     // A directory without a manifest is not an export; a damaged manifest is a failure.
-    let err = verify_export(dir.path(), &VerifyExportOptions::default()).unwrap_err();
+    let err = verify_export(dir.path(), VerifyExportOptions::default()).unwrap_err();
     assert!(matches!(
         err,
         Error::Export(ExportError::NotAnExport {
@@ -375,14 +363,14 @@ fn bad_exports_and_bad_requests_get_their_own_errors() {
     let manifest = out.join("manifest.json");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, text.replace("\"count\": 5", "\"count\": 6")).unwrap();
-    let f = verify_export(&out, &VerifyExportOptions::default())
+    let f = verify_export(&out, VerifyExportOptions::default())
         .unwrap()
         .failure
         .unwrap();
     assert!(matches!(f.reason, Reason::Manifest(_)), "{f}");
     assert_eq!(f.file, manifest);
     std::fs::write(&manifest, "{ not json").unwrap();
-    let f = verify_export(&out, &VerifyExportOptions::default())
+    let f = verify_export(&out, VerifyExportOptions::default())
         .unwrap()
         .failure
         .unwrap();
@@ -392,7 +380,7 @@ fn bad_exports_and_bad_requests_get_their_own_errors() {
     let m: serde_json::Value = serde_json::from_str(&text).unwrap();
     let wrong = text.replace(m["files"][0]["sha256"].as_str().unwrap(), &"0".repeat(64));
     std::fs::write(&manifest, wrong).unwrap();
-    let f = verify_export(&out, &VerifyExportOptions::default())
+    let f = verify_export(&out, VerifyExportOptions::default())
         .unwrap()
         .failure
         .unwrap();
@@ -428,13 +416,13 @@ fn an_export_of_a_live_log_does_not_stop_the_producers() {
     let snap = ring.snapshot();
     let out = dir.path().join("live");
     let m = snap
-        .export(&out, &options(Encoding::Bundle, Selection::All))
+        .export(&out, options(Encoding::Bundle, Selection::All))
         .unwrap();
     stop.store(true, Ordering::Relaxed);
     let pushed_meanwhile = writer.join().unwrap();
     assert_eq!(m.head, snap.head());
     assert!(
-        verify_export(&out, &VerifyExportOptions::default())
+        verify_export(&out, VerifyExportOptions::default())
             .unwrap()
             .is_ok()
     );
@@ -512,21 +500,21 @@ fn nothing_written(root: &Path, out: &Path) {
 fn an_export_either_verifies_or_is_not_written() {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("out");
-    let jsonl = options(Encoding::Jsonl, Selection::All);
-    let bundle = options(Encoding::Bundle, Selection::All);
+    let jsonl = || options(Encoding::Jsonl, Selection::All);
+    let bundle = || options(Encoding::Bundle, Selection::All);
 
     // A damaged record in a sealed segment (which opening the log does not read): one byte of
     // its details changed, the hashes left alone.
     let mut damaged = mem_log();
     replace_in(&mut damaged, b"000017", b"000071");
     let snap = mem_snapshot(&damaged);
-    for o in [&jsonl, &bundle] {
-        match snap.export(&out, o) {
+    for o in [jsonl, bundle] {
+        match snap.export(&out, o()) {
             Err(Error::Integrity(e)) => {
                 assert_eq!(e.seq, Some(18), "{e}");
                 assert!(matches!(e.reason, Reason::Leaf { .. }), "{e}");
             }
-            other => panic!("{:?}: a damaged log exported: {other:?}", o.encoding),
+            other => panic!("{:?}: a damaged log exported: {other:?}", o().encoding),
         }
         nothing_written(root.path(), &out);
     }
@@ -544,9 +532,9 @@ fn an_export_either_verifies_or_is_not_written() {
     for (n, b) in &rewritten {
         mem.write_file(n, b.clone());
     }
-    let report = auditring::verify_storage(&mem).unwrap();
+    let report = auditring::verify_storage(&mem, auditring::VerifyOptions::default()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
-    match snap.export(&out, &jsonl) {
+    match snap.export(&out, jsonl()) {
         Err(Error::Export(e @ ExportError::Unrepresentable { seq: 18, .. })) => {
             let text = e.to_string();
             assert!(text.contains("not JSON"), "{text}");
@@ -556,8 +544,8 @@ fn an_export_either_verifies_or_is_not_written() {
     }
     nothing_written(root.path(), &out);
     // A bundle holds them, and verifies.
-    snap.export(&out, &bundle).unwrap();
-    let r = verify_export(&out, &VerifyExportOptions::default()).unwrap();
+    snap.export(&out, bundle()).unwrap();
+    let r = verify_export(&out, VerifyExportOptions::default()).unwrap();
     assert!(r.is_ok(), "{:?}", r.failure);
     assert_eq!(r.events, 1_200);
 }

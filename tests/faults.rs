@@ -189,7 +189,7 @@ fn workload(
             // The marker of what exports cover is replaced best effort: a failure there does
             // not fail the export.
             ring.snapshot()
-                .export(dir, &ExportOptions::default())
+                .export(dir, ExportOptions::default())
                 .unwrap();
         }
     }
@@ -295,7 +295,7 @@ fn check_reopens(storage: impl Storage, first: u64, seen: &Seen, strict: bool, w
     assert_eq!(n, head, "{what}");
     ring.close()
         .unwrap_or_else(|e| panic!("{what}: closing: {e}"));
-    let report = auditring::verify_storage(&storage).unwrap();
+    let report = auditring::verify_storage(&storage, auditring::VerifyOptions::default()).unwrap();
     if let Some(f) = &report.failure {
         assert!(!strict, "{what}: does not verify: {f}");
         return false;

@@ -105,7 +105,7 @@ fn copy_dir_live(from: &Path, to: &Path) {
 /// Asserts that both verifiers reject `dir` at the same `(seq, file, offset)`; returns the
 /// crate's failure and the Python report.
 fn assert_agree_fail(dir: &Path) -> (auditring::IntegrityError, PyReport) {
-    let rust = verify(dir).unwrap();
+    let rust = verify(dir, auditring::VerifyOptions::default()).unwrap();
     let failure = rust
         .failure
         .unwrap_or_else(|| panic!("the crate accepts {}", dir.display()));
@@ -136,7 +136,7 @@ fn assert_agree_fail(dir: &Path) -> (auditring::IntegrityError, PyReport) {
 
 /// Asserts that the Python verifier accepts `dir` and agrees with the crate on it.
 fn assert_agree_ok(dir: &Path) -> auditring::VerifyReport {
-    let rust = verify(dir).unwrap();
+    let rust = verify(dir, auditring::VerifyOptions::default()).unwrap();
     assert!(rust.is_ok(), "crate verify failed: {:?}", rust.failure);
     let py = run_py(dir, &[]);
     assert_eq!(
@@ -305,7 +305,7 @@ fn python_verifier_agrees_with_the_crate() {
     assert_eq!(err["seq"].as_u64(), Some(marked), "{err}");
     assert_eq!(file_name(err["file"].as_str().unwrap()), FIRST_SEGMENT);
     assert!(err["reason"].as_str().unwrap().contains("leaf"), "{err}");
-    let rust = verify(&tampered).unwrap();
+    let rust = verify(&tampered, auditring::VerifyOptions::default()).unwrap();
     let failure = rust.failure.expect("the crate must find the tampering");
     assert_eq!(failure.seq, Some(marked));
     assert_eq!(
@@ -332,7 +332,7 @@ fn python_verifier_agrees_with_the_crate() {
         err["reason"].as_str().unwrap().contains("cut short"),
         "{err}"
     );
-    let rust = verify(&cut).unwrap();
+    let rust = verify(&cut, auditring::VerifyOptions::default()).unwrap();
     let failure = rust.failure.expect("the crate must find the cut");
     assert_eq!(
         failure.file.file_name().unwrap().to_string_lossy(),
@@ -352,7 +352,7 @@ fn python_verifier_agrees_with_the_crate() {
         .unwrap();
     let py = run_py(&short, &[]);
     assert_eq!(py.code, 1, "{}\n{}", py.json, py.stderr);
-    let rust = verify(&short).unwrap();
+    let rust = verify(&short, auditring::VerifyOptions::default()).unwrap();
     assert!(rust.failure.is_some());
 
     // A cut at a segment boundary leaves a valid, shorter log; only the receipt shows it.
@@ -702,7 +702,7 @@ fn python_verifier_does_not_list_the_export_marker_as_foreign() {
     }
     ring.flush().unwrap();
     ring.snapshot()
-        .export(tmp.path().join("export"), &ExportOptions::default())
+        .export(tmp.path().join("export"), ExportOptions::default())
         .unwrap();
     ring.close().unwrap();
     assert!(log.join("EXPORTED").is_file(), "the export wrote no marker");
@@ -858,7 +858,7 @@ fn python_verifier_agrees_on_forged_prune_records() {
     ring.close().unwrap();
     let len = 20 + 1 + 702;
     std::fs::remove_file(log.join(FIRST_SEGMENT)).unwrap();
-    let before = verify(&log).unwrap();
+    let before = verify(&log, auditring::VerifyOptions::default()).unwrap();
     let failure = before.failure.expect("a start removed by hand");
     assert!(
         matches!(failure.reason, Reason::Unpruned { .. }),

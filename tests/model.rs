@@ -203,7 +203,7 @@ proptest! {
                 }
                 Op::CloseReopen => {
                     ring.close().unwrap();
-                    let report = auditring::verify_storage(&mem).unwrap();
+                    let report = auditring::verify_storage(&mem, auditring::VerifyOptions::default()).unwrap();
                     assert!(report.is_ok(), "{:?}", report.failure);
                     assert_eq!(report.events as usize, model.events.len());
                     ring = open(&mem);
@@ -225,7 +225,7 @@ proptest! {
             }
         }
         ring.close().unwrap();
-        let report = auditring::verify_storage(&mem).unwrap();
+        let report = auditring::verify_storage(&mem, auditring::VerifyOptions::default()).unwrap();
         assert!(report.is_ok(), "{:?}", report.failure);
         assert_eq!(report.events as usize, model.events.len());
         model.check(&Reader::with_storage(mem).snapshot().unwrap());

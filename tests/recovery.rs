@@ -39,7 +39,8 @@ fn every_crash_image_keeps_every_receipted_event() {
         // What the disk holds right now, had the power gone off.
         if i % 7 == 0 {
             let image = mem.crash_image();
-            let report = auditring::verify_storage(&image).unwrap();
+            let report =
+                auditring::verify_storage(&image, auditring::VerifyOptions::default()).unwrap();
             assert!(report.is_ok(), "after {i}: {:?}", report.failure);
             check_receipts(&image, &receipts);
             // Recovery opens it, keeps everything, and the chain goes on.
@@ -47,7 +48,11 @@ fn every_crash_image_keeps_every_receipted_event() {
             let next = reopened.push_receipt(event(10_000)).unwrap();
             assert_eq!(next.seq, reopened.snapshot().head_seq());
             reopened.close().unwrap();
-            assert!(auditring::verify_storage(&image).unwrap().is_ok());
+            assert!(
+                auditring::verify_storage(&image, auditring::VerifyOptions::default())
+                    .unwrap()
+                    .is_ok()
+            );
             check_receipts(&image, &receipts);
         }
     }
@@ -125,7 +130,7 @@ fn a_torn_tail_is_reported_by_verify_and_trimmed_by_recovery() {
     bytes[end + 4..end + 60].fill(0x5a);
     image.write_file(name, bytes);
 
-    let report = auditring::verify_storage(&image).unwrap();
+    let report = auditring::verify_storage(&image, auditring::VerifyOptions::default()).unwrap();
     assert!(
         report.is_ok(),
         "a torn tail is not a failure: {:?}",
@@ -143,7 +148,7 @@ fn a_torn_tail_is_reported_by_verify_and_trimmed_by_recovery() {
     let next = ring.push_receipt(event(99)).unwrap();
     assert_eq!(next.seq, 51);
     ring.close().unwrap();
-    let report = auditring::verify_storage(&image).unwrap();
+    let report = auditring::verify_storage(&image, auditring::VerifyOptions::default()).unwrap();
     assert!(report.is_ok() && report.torn_tail.is_none(), "{report:?}");
     check_receipts(&image, &receipts);
 }
@@ -173,7 +178,11 @@ fn records_written_after_the_last_commit_are_recovered() {
     assert!(ring.recovery().clean);
     assert_eq!(ring.recovery().recovered, 0);
     ring.close().unwrap();
-    assert!(auditring::verify_storage(&live).unwrap().is_ok());
+    assert!(
+        auditring::verify_storage(&live, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
 }
 
 #[test]
@@ -202,7 +211,7 @@ fn a_log_copied_while_its_writer_runs_verifies_and_reopens() {
     for name in mem.list().unwrap() {
         copy.write_file(&name, mem.read_file(&name).unwrap());
     }
-    let report = auditring::verify_storage(&copy).unwrap();
+    let report = auditring::verify_storage(&copy, auditring::VerifyOptions::default()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
     assert_eq!(report.events, pushed);
     assert_eq!(
@@ -212,7 +221,11 @@ fn a_log_copied_while_its_writer_runs_verifies_and_reopens() {
     let reopened = Ring::with_storage(copy.clone()).open().unwrap();
     assert_eq!(reopened.snapshot().head_seq(), pushed);
     reopened.close().unwrap();
-    assert!(auditring::verify_storage(&copy).unwrap().is_ok());
+    assert!(
+        auditring::verify_storage(&copy, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
     ring.close().unwrap();
 }
 
@@ -245,7 +258,11 @@ fn a_failed_sync_poisons_the_ring() {
     assert!(matches!(ring.close(), Err(Error::Poisoned { .. })));
     // What was acknowledged as durable is there.
     let image = mem.crash_image();
-    assert!(auditring::verify_storage(&image).unwrap().is_ok());
+    assert!(
+        auditring::verify_storage(&image, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
     check_receipts(&image, &receipts);
     let reopened = Ring::with_storage(image).open().unwrap();
     assert!(reopened.snapshot().head_seq() >= 20);
@@ -298,7 +315,11 @@ fn a_full_disk_stalls_the_ring_and_hands_events_back_without_losing_any() {
         let r = r.unwrap();
         assert_eq!(r.details, event(i as u64).details_json().map(str::to_owned));
     }
-    assert!(auditring::verify_storage(&mem).unwrap().is_ok());
+    assert!(
+        auditring::verify_storage(&mem, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
 }
 
 #[test]
@@ -470,7 +491,11 @@ fn closing_during_a_stall_hands_back_every_queued_event_in_order() {
         ring.push(e.clone()).unwrap();
     }
     ring.close().unwrap();
-    assert!(auditring::verify_storage(&mem).unwrap().is_ok());
+    assert!(
+        auditring::verify_storage(&mem, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
     let snap = Reader::with_storage(mem).snapshot().unwrap();
     assert_eq!(snap.len(), N);
     for (i, r) in snap.iter().enumerate() {

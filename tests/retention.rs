@@ -117,7 +117,7 @@ fn remove_keeps_at_most_n_sealed_segments_and_the_log_verifies() {
     assert_eq!(events, (first_kept..5000).collect::<Vec<_>>());
 
     ring.close().unwrap();
-    let report = verify(dir.path()).unwrap();
+    let report = verify(dir.path(), auditring::VerifyOptions::default()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
     assert_eq!(report.first_seq, snap.first_seq());
 
@@ -130,7 +130,11 @@ fn remove_keeps_at_most_n_sealed_segments_and_the_log_verifies() {
     let r = ring.push_receipt(event(5000)).unwrap();
     assert_eq!(r.seq, snap.head_seq() + 1);
     ring.close().unwrap();
-    assert!(verify(dir.path()).unwrap().is_ok());
+    assert!(
+        verify(dir.path(), auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
 }
 
 #[test]
@@ -145,7 +149,7 @@ fn segments_removed_by_hand_are_detected() {
     assert!(files.len() >= 4);
     // Without retention, the oldest segment cut away: no prune record justifies the start.
     std::fs::remove_file(dir.path().join(&files[0])).unwrap();
-    let report = verify(dir.path()).unwrap();
+    let report = verify(dir.path(), auditring::VerifyOptions::default()).unwrap();
     let failure = report.failure.expect("detected");
     assert!(
         matches!(failure.reason, Reason::Unpruned { .. }),
@@ -171,10 +175,17 @@ fn removing_more_than_retention_did_is_detected() {
     ring.flush().unwrap();
     ring.apply_retention().unwrap();
     ring.close().unwrap();
-    assert!(verify(dir.path()).unwrap().is_ok());
+    assert!(
+        verify(dir.path(), auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
     let files = segment_files(dir.path());
     std::fs::remove_file(dir.path().join(&files[0])).unwrap();
-    let failure = verify(dir.path()).unwrap().failure.expect("detected");
+    let failure = verify(dir.path(), auditring::VerifyOptions::default())
+        .unwrap()
+        .failure
+        .expect("detected");
     assert!(
         matches!(failure.reason, Reason::Unpruned { .. }),
         "{failure}"
@@ -210,7 +221,7 @@ fn export_to_archives_each_pruned_range_as_a_linked_bundle() {
     // The bundles are a chain: from the log's origin to the pruned log's anchor, no gap.
     let mut next = (1, auditring::Hash::ZERO);
     for b in &bundles {
-        let report = verify_export(b, &VerifyExportOptions::default()).unwrap();
+        let report = verify_export(b, VerifyExportOptions::default()).unwrap();
         assert!(report.is_ok(), "{}: {:?}", b.display(), report.failure);
         let m = report.manifest.unwrap();
         assert_eq!((m.first_seq, m.anchor), next);
@@ -221,7 +232,11 @@ fn export_to_archives_each_pruned_range_as_a_linked_bundle() {
     let (_, prunes) = contents(&ring);
     assert!(prunes.iter().all(|p| p["exported_to"].is_string()));
     ring.close().unwrap();
-    assert!(verify(&log).unwrap().is_ok());
+    assert!(
+        verify(&log, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
 }
 
 #[test]
@@ -248,7 +263,7 @@ fn wait_holds_the_log_until_an_export_covers_it_and_loses_nothing() {
     assert_eq!(snap.first_seq(), 1, "nothing pruned without an export");
 
     // An export of everything so far releases it; the covered segments are pruned.
-    snap.export(dir.path().join("export"), &ExportOptions::default())
+    snap.export(dir.path().join("export"), ExportOptions::default())
         .unwrap();
     ring.apply_retention().unwrap();
     assert!(ring.snapshot().first_seq() > 1);
@@ -266,14 +281,11 @@ fn wait_holds_the_log_until_an_export_covers_it_and_loses_nothing() {
         if pass.held {
             let snap = ring.snapshot();
             let out = dir.path().join(format!("export-{exports}"));
-            let options = ExportOptions {
-                selection: Selection::Seqs {
-                    from: Some(snap.first_seq()),
-                    to: None,
-                },
-                ..ExportOptions::default()
-            };
-            snap.export(&out, &options).unwrap();
+            let options = ExportOptions::new().selection(Selection::Seqs {
+                from: Some(snap.first_seq()),
+                to: None,
+            });
+            snap.export(&out, options).unwrap();
             exports += 1;
         }
     }
@@ -286,7 +298,11 @@ fn wait_holds_the_log_until_an_export_covers_it_and_loses_nothing() {
     assert_eq!(kept, (first_kept..total).collect::<Vec<_>>());
     assert!(prunes.iter().all(|p| p["exported_to"].is_null()));
     ring.close().unwrap();
-    assert!(verify(&log).unwrap().is_ok());
+    assert!(
+        verify(&log, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
 }
 
 /// Pushes until the queue is full.
@@ -325,7 +341,7 @@ fn close_while_held_drains_everything() {
     fill_until_held(&ring, &mut pushed);
     fill(&ring, &mut pushed);
     ring.close().unwrap();
-    let report = verify(dir.path()).unwrap();
+    let report = verify(dir.path(), auditring::VerifyOptions::default()).unwrap();
     assert!(report.is_ok());
     assert_eq!((report.first_seq, report.events), (1, pushed));
 }
@@ -352,7 +368,11 @@ fn max_bytes_bounds_the_files() {
     let (_, prunes) = contents(&ring);
     assert_eq!(prunes.last().unwrap()["reason"], "max_bytes");
     ring.close().unwrap();
-    assert!(verify(dir.path()).unwrap().is_ok());
+    assert!(
+        verify(dir.path(), auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
 }
 
 #[test]
@@ -398,7 +418,11 @@ fn max_age_prunes_segments_whose_events_are_all_older() {
         1000
     );
     ring.close().unwrap();
-    assert!(verify(dir.path()).unwrap().is_ok());
+    assert!(
+        verify(dir.path(), auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
 }
 
 #[test]
@@ -419,14 +443,18 @@ fn a_removal_interrupted_by_a_crash_still_verifies_and_is_finished_later() {
     let held = ring(&log, Retention::new().max_segments(1));
     assert!(held.apply_retention().unwrap().held);
     held.snapshot()
-        .export(dir.path().join("export"), &ExportOptions::default())
+        .export(dir.path().join("export"), ExportOptions::default())
         .unwrap();
     let pass = held.apply_retention().unwrap();
     assert!(pass.pruned_segments >= 3, "{pass:?}");
     let (_, prunes) = contents(&held);
     let removed: Vec<String> = serde_json::from_value(prunes[0]["segments"].clone()).unwrap();
     held.close().unwrap();
-    assert!(verify(&log).unwrap().is_ok());
+    assert!(
+        verify(&log, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
 
     // The crash left the newest files of the prune: the log starts at one of them, verifies,
     // and the next writer prunes them.
@@ -436,11 +464,14 @@ fn a_removal_interrupted_by_a_crash_still_verifies_and_is_finished_later() {
         }
     };
     restore(&removed[removed.len() - 2..]);
-    let report = verify(&log).unwrap();
+    let report = verify(&log, auditring::VerifyOptions::default()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
     // Not a suffix of the removal: a gap, detected.
     std::fs::remove_file(log.join(&removed[removed.len() - 1])).unwrap();
-    let failure = verify(&log).unwrap().failure.expect("a gap");
+    let failure = verify(&log, auditring::VerifyOptions::default())
+        .unwrap()
+        .failure
+        .expect("a gap");
     assert!(
         matches!(failure.reason, Reason::MissingSegment(_)),
         "{failure}"
@@ -457,5 +488,9 @@ fn a_removal_interrupted_by_a_crash_still_verifies_and_is_finished_later() {
     let files = segment_files(&log);
     assert!(removed.iter().all(|n| !files.contains(n)), "{files:?}");
     last.close().unwrap();
-    assert!(verify(&log).unwrap().is_ok());
+    assert!(
+        verify(&log, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
 }

@@ -27,7 +27,7 @@ fn smoke_fs() {
         assert_eq!(snap.get(5).unwrap().unwrap().seq, 5);
         assert_eq!(snap.iter().count() as u64, r.seq);
         ring.close().unwrap();
-        let rep = auditring::verify(&path).unwrap();
+        let rep = auditring::verify(&path, auditring::VerifyOptions::default()).unwrap();
         eprintln!("{rep:?}");
         assert!(rep.is_ok(), "{:?}", rep.failure);
         assert_eq!(rep.events, r.seq);
@@ -51,7 +51,7 @@ fn smoke_mem() {
     let recs: Vec<_> = ring.snapshot().last(3).map(|r| r.unwrap().seq).collect();
     assert_eq!(recs, vec![4998, 4999, 5000]);
     ring.close().unwrap();
-    let rep = auditring::verify_storage(&mem).unwrap();
+    let rep = auditring::verify_storage(&mem, auditring::VerifyOptions::default()).unwrap();
     assert!(rep.is_ok(), "{:?}", rep.failure);
     assert_eq!(rep.events, 5000);
 }
@@ -90,7 +90,7 @@ fn records_whose_pages_were_released_read_back_and_verify() {
         }
         drop(snap);
         ring.close().unwrap();
-        let rep = auditring::verify(&path).unwrap();
+        let rep = auditring::verify(&path, auditring::VerifyOptions::default()).unwrap();
         assert!(rep.is_ok(), "{durability:?}: {:?}", rep.failure);
         assert_eq!(rep.events, n + 1);
         assert_eq!(rep.head, last.chain);

@@ -308,13 +308,16 @@ fn mutants(base: &Files) -> Vec<Mutant> {
 fn every_mutant_is_detected_where_it_is() {
     let base = base_log();
     assert!(base.len() >= 3, "{} segments", base.len());
-    let report = auditring::verify_storage(&storage(&base)).unwrap();
+    let report =
+        auditring::verify_storage(&storage(&base), auditring::VerifyOptions::default()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
     let mutants = mutants(&base);
     let (mut detected, mut located) = (0, 0);
     let mut wrong = Vec::new();
     for m in &mutants {
-        let report = auditring::verify_storage(&storage(&m.files)).unwrap();
+        let report =
+            auditring::verify_storage(&storage(&m.files), auditring::VerifyOptions::default())
+                .unwrap();
         let Some(f) = report.failure else {
             wrong.push(format!("{}: not detected", m.what));
             continue;
@@ -347,12 +350,14 @@ fn every_mutant_is_detected_where_it_is() {
 #[test]
 fn what_the_chain_alone_cannot_show_is_caught_against_an_expected_head() {
     let base = base_log();
-    let good = auditring::verify_storage(&storage(&base)).unwrap();
+    let good =
+        auditring::verify_storage(&storage(&base), auditring::VerifyOptions::default()).unwrap();
     assert!(good.is_ok());
     // The expected head, obtained out of band (a receipt of the last event).
     let (expected_seq, expected_head) = (good.last_seq, good.head);
     let matches_expected = |files: &Files| {
-        let r = auditring::verify_storage(&storage(files)).unwrap();
+        let r = auditring::verify_storage(&storage(files), auditring::VerifyOptions::default())
+            .unwrap();
         assert!(r.is_ok(), "the chain alone accepts it: {:?}", r.failure);
         r.last_seq == expected_seq && r.head == expected_head
     };
@@ -394,14 +399,12 @@ fn what_the_chain_alone_cannot_show_is_caught_against_an_expected_head() {
         let path = dir.path().join(name);
         snap.export(
             &path,
-            &ExportOptions {
-                selection: Selection::Seqs {
+            ExportOptions::new()
+                .selection(Selection::Seqs {
                     from: Some(1),
                     to: None,
-                },
-                encoding: Some(Encoding::Bundle),
-                ..ExportOptions::default()
-            },
+                })
+                .encoding(Encoding::Bundle),
         )
         .unwrap();
         path
@@ -411,13 +414,10 @@ fn what_the_chain_alone_cannot_show_is_caught_against_an_expected_head() {
     assert_eq!(manifest.head, expected_head);
     for (files, name) in [(&cut, "cut"), (&rewritten, "rewritten")] {
         let path = export(files, name);
-        let alone = auditring::verify_export(&path, &VerifyExportOptions::default()).unwrap();
+        let alone = auditring::verify_export(&path, VerifyExportOptions::default()).unwrap();
         assert!(alone.is_ok(), "{name}: {:?}", alone.failure);
-        let pinned = VerifyExportOptions {
-            expect_head: Some(manifest.head),
-            after: None,
-        };
-        let f = auditring::verify_export(&path, &pinned)
+        let pinned = VerifyExportOptions::new().expect_head(manifest.head);
+        let f = auditring::verify_export(&path, pinned)
             .unwrap()
             .failure
             .unwrap_or_else(|| panic!("{name}: passes against the original head"));

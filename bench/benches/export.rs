@@ -70,12 +70,11 @@ fn file_bytes(files: &[PathBuf]) -> u64 {
         .sum()
 }
 
-fn options(encoding: Encoding) -> ExportOptions {
-    ExportOptions {
-        selection: Selection::All,
-        encoding: Some(encoding),
-        force: true,
-    }
+fn options(encoding: Encoding) -> ExportOptions<'static> {
+    ExportOptions::new()
+        .selection(Selection::All)
+        .encoding(encoding)
+        .force(true)
 }
 
 fn checks(c: &mut Criterion) {
@@ -97,7 +96,8 @@ fn checks(c: &mut Criterion) {
         .throughput(Throughput::Elements(EVENTS));
     group.bench_function("auditring", |b| {
         b.iter(|| {
-            let report = auditring::verify(&log).expect("verify");
+            let report =
+                auditring::verify(&log, auditring::VerifyOptions::default()).expect("verify");
             assert!(report.is_ok());
             assert_eq!(report.events, EVENTS);
         })
@@ -126,12 +126,12 @@ fn checks(c: &mut Criterion) {
     let bundle = tmp.path().join("bundle");
     let jsonl = tmp.path().join("jsonl");
     let bundle_bytes = snapshot
-        .export(&bundle, &options(Encoding::Bundle))
+        .export(&bundle, options(Encoding::Bundle))
         .expect("export")
         .files[0]
         .bytes;
     let jsonl_bytes = snapshot
-        .export(&jsonl, &options(Encoding::Jsonl))
+        .export(&jsonl, options(Encoding::Jsonl))
         .expect("export")
         .files[0]
         .bytes;
@@ -149,7 +149,7 @@ fn checks(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(bytes));
         group.bench_function(name, |b| {
             b.iter(|| {
-                let m = snapshot.export(&out, &options(encoding)).expect("export");
+                let m = snapshot.export(&out, options(encoding)).expect("export");
                 assert_eq!(m.count, EVENTS);
             })
         });
@@ -178,7 +178,7 @@ fn checks(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let report =
-                    verify_export(dir, &VerifyExportOptions::default()).expect("verify_export");
+                    verify_export(dir, VerifyExportOptions::default()).expect("verify_export");
                 assert!(report.is_ok());
                 assert_eq!(report.events, EVENTS);
             })

@@ -165,14 +165,13 @@ fn main() {
         let m = snapshot
             .export(
                 &out,
-                &ExportOptions {
-                    selection: Selection::Seqs {
+                ExportOptions::new()
+                    .selection(Selection::Seqs {
                         from: Some(1),
                         to: Some(exported),
-                    },
-                    encoding: Some(Encoding::Bundle),
-                    force: true,
-                },
+                    })
+                    .encoding(Encoding::Bundle)
+                    .force(true),
             )
             .expect("export");
         Some((t.elapsed().as_secs_f64(), m.files[0].bytes))
@@ -185,7 +184,7 @@ fn main() {
         phase("export", &ring, producers, rate, min, export),
         phase("verify", &ring, producers, rate, min, || {
             let t = Instant::now();
-            let r = auditring::verify(&dir).expect("verify");
+            let r = auditring::verify(&dir, auditring::VerifyOptions::default()).expect("verify");
             assert!(r.is_ok());
             Some((t.elapsed().as_secs_f64(), r.record_bytes))
         }),

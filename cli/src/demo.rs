@@ -274,7 +274,10 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     let report = if args.skip_verify {
         None
     } else {
-        Some(auditring::verify(&args.dir)?)
+        Some(auditring::verify(
+            &args.dir,
+            auditring::VerifyOptions::default(),
+        )?)
     };
     let verify_seconds = verifying.elapsed().as_secs_f64();
     let verified = report

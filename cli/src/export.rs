@@ -111,21 +111,21 @@ pub fn export(args: ExportArgs) -> Result<u8, Failure> {
             to: args.to,
         }
     };
-    let options = ExportOptions {
-        selection,
-        encoding: Some(match args.format {
-            FormatArg::Jsonl => Encoding::Jsonl,
-            FormatArg::Bundle => Encoding::Bundle,
-        }),
-        force: args.force,
+    let encoding = match args.format {
+        FormatArg::Jsonl => Encoding::Jsonl,
+        FormatArg::Bundle => Encoding::Bundle,
     };
     let bar = Progress::new("exporting", "records");
     // Retention may remove segments of the view while they are exported: then export from a
     // newer one (the unfinished export is not published).
     let manifest = with_snapshot(&reader, |snapshot| {
-        snapshot.export_with_progress(&args.out, &options, &mut |done, total| {
-            bar.update(done, total)
-        })
+        let mut progress = |done, total| bar.update(done, total);
+        let options = ExportOptions::new()
+            .selection(selection)
+            .encoding(encoding)
+            .force(args.force)
+            .progress(&mut progress);
+        snapshot.export(&args.out, options)
     })?;
     drop(bar);
     if args.json {
@@ -161,7 +161,7 @@ fn read_after(path: &Path) -> Result<Manifest, Failure> {
             Some(p)
                 if path
                     .file_name()
-                    .is_some_and(|n| n == auditring::export::MANIFEST_FILE) =>
+                    .is_some_and(|n| n == auditring::MANIFEST_FILE) =>
             {
                 p.to_path_buf()
             }
@@ -178,16 +178,12 @@ fn read_after(path: &Path) -> Result<Manifest, Failure> {
 
 /// Runs `auditring verify-export`.
 pub fn verify_export(args: VerifyExportArgs) -> Result<u8, Failure> {
-    let options = VerifyExportOptions {
-        expect_head: args.expect_head,
-        after: args.after.as_deref().map(read_after).transpose()?,
-    };
     let bar = Progress::new("verifying", "bytes");
-    let report = auditring::export::verify_export_with_progress(
-        &args.path,
-        &options,
-        &mut |done, total| bar.update(done, total),
-    )?;
+    let mut progress = |done, total| bar.update(done, total);
+    let mut options = VerifyExportOptions::new().progress(&mut progress);
+    options.expect_head = args.expect_head;
+    options.after = args.after.as_deref().map(read_after).transpose()?;
+    let report = auditring::verify_export(&args.path, options)?;
     drop(bar);
     let error = report.failure.as_ref();
     if args.json {

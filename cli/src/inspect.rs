@@ -68,8 +68,10 @@ pub fn check_exit(error: Option<&IntegrityError>) -> u8 {
 /// Runs `auditring verify`.
 pub fn verify(args: VerifyArgs) -> Result<u8, Failure> {
     let bar = Progress::new("verifying", "bytes");
-    let report =
-        auditring::verify_with_progress(&args.dir, &mut |done, total| bar.update(done, total))?;
+    let report = auditring::verify(
+        &args.dir,
+        auditring::VerifyOptions::new().progress(&mut |done, total| bar.update(done, total)),
+    )?;
     drop(bar);
     let error = report.failure.as_ref();
     if args.json {

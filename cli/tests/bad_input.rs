@@ -57,7 +57,7 @@ fn s(p: &Path) -> &str {
 /// Verifies `dir` with the library and the CLI; checks that both report the failure at
 /// `(seq, file, offset)` with exit code 1, and returns the reason.
 fn failure_at(dir: &Path, seq: Option<u64>, file: &Path, offset: u64) -> Reason {
-    let report = auditring::verify(dir).unwrap();
+    let report = auditring::verify(dir, auditring::VerifyOptions::default()).unwrap();
     let f = report.failure.expect("a failure");
     assert_eq!(
         (f.seq, f.file.as_path(), f.offset),
@@ -265,7 +265,11 @@ fn crashed_while_sealing(dir: &Path) -> u64 {
 fn after_an_unsealed_segment_a_break_with_committed_records_fails_at_the_slot() {
     let dir = tempfile::tempdir().unwrap();
     let first = crashed_while_sealing(dir.path());
-    assert!(auditring::verify(dir.path()).unwrap().is_ok());
+    assert!(
+        auditring::verify(dir.path(), auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
     let (path, at) = edit_slot(dir.path(), 2, |slot| slot[40] ^= 1);
     let reason = failure_at(dir.path(), Some(first), &path, at);
     assert!(matches!(reason, Reason::Continuity(_)), "{reason}");
@@ -293,7 +297,7 @@ fn committed_records_after_a_segment_past_a_tear_fail_at_their_slot() {
     );
     // Without segment 3, the log verifies, with segment 2 noted as past a tear.
     remove_from(dir.path(), 3);
-    let report = auditring::verify(dir.path()).unwrap();
+    let report = auditring::verify(dir.path(), auditring::VerifyOptions::default()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
     assert!(
         report.notes.iter().any(|n| n.contains("past a tear")),
@@ -324,7 +328,7 @@ fn a_foreign_file_is_listed_not_a_failure() {
     for name in ["notes.txt", "0000000000000009.SEG", "0000000000000000.seg"] {
         std::fs::write(dir.path().join(name), b"not a segment").unwrap();
     }
-    let report = auditring::verify(dir.path()).unwrap();
+    let report = auditring::verify(dir.path(), auditring::VerifyOptions::default()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
     let mut foreign = report.foreign_files.clone();
     foreign.sort();
@@ -341,12 +345,16 @@ fn a_foreign_file_is_listed_not_a_failure() {
     ring.push(Event::new("after")).unwrap();
     ring.close().unwrap();
     assert!(dir.path().join("notes.txt").exists());
-    assert!(auditring::verify(dir.path()).unwrap().is_ok());
+    assert!(
+        auditring::verify(dir.path(), auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
     // A directory of foreign files only is not a log: exit 2.
     let other = tempfile::tempdir().unwrap();
     std::fs::write(other.path().join("notes.txt"), b"x").unwrap();
     assert!(matches!(
-        auditring::verify(other.path()),
+        auditring::verify(other.path(), auditring::VerifyOptions::default()),
         Err(Error::NotALog { .. })
     ));
     assert_eq!(
@@ -430,8 +438,7 @@ fn an_oversized_length_field_in_a_bundle_fails_where_the_record_starts() {
     assert!(len > 0);
     bytes[at + 4..at + 8].copy_from_slice(&u32::MAX.to_le_bytes());
     std::fs::write(&data, &bytes).unwrap();
-    let report =
-        auditring::verify_export(&out, &auditring::VerifyExportOptions::default()).unwrap();
+    let report = auditring::verify_export(&out, auditring::VerifyExportOptions::default()).unwrap();
     let f = report.failure.expect("a failure");
     assert_eq!(
         (f.seq, f.file.as_path(), f.offset),
@@ -467,7 +474,12 @@ fn an_event_too_large_is_handed_back_and_append_exits_2() {
     }
     ring.push(Event::new("small")).unwrap();
     ring.close().unwrap();
-    assert_eq!(auditring::verify(dir.path()).unwrap().events, 1);
+    assert_eq!(
+        auditring::verify(dir.path(), auditring::VerifyOptions::default())
+            .unwrap()
+            .events,
+        1
+    );
     // Through the CLI: an event larger than the largest record a segment can hold.
     let log = dir.path().join("cli");
     let line = format!(
@@ -486,7 +498,12 @@ fn an_event_too_large_is_handed_back_and_append_exits_2() {
         err.contains("line 2") && err.contains("maximum event size"),
         "{err}"
     );
-    assert_eq!(auditring::verify(&log).unwrap().events, 1);
+    assert_eq!(
+        auditring::verify(&log, auditring::VerifyOptions::default())
+            .unwrap()
+            .events,
+        1
+    );
 }
 
 #[test]
@@ -508,7 +525,12 @@ fn a_line_that_is_not_a_json_object_is_refused_by_append() {
             "{input}: {err}"
         );
     }
-    assert_eq!(auditring::verify(&log).unwrap().events, 1);
+    assert_eq!(
+        auditring::verify(&log, auditring::VerifyOptions::default())
+            .unwrap()
+            .events,
+        1
+    );
 }
 
 /// Issue 12 item 11: a line with no end was read whole into memory (a 1 GiB allocation
@@ -529,7 +551,12 @@ fn a_line_longer_than_the_bound_is_refused_without_being_read_whole() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert_eq!(auditring::verify(&log).unwrap().events, 1);
+    assert_eq!(
+        auditring::verify(&log, auditring::VerifyOptions::default())
+            .unwrap()
+            .events,
+        1
+    );
 
     // The bound follows the ring's maximum event size: far less on 64 KiB segments.
     let log = dir.path().join("small");
@@ -595,7 +622,9 @@ fn append_names_bad_timestamps_lone_surrogates_and_misplaced_byte_order_marks() 
         assert_eq!(err.lines().count(), 1, "{err}");
     }
     // A byte order mark at the very start of the input is skipped (`append --help` says so).
-    let before = auditring::verify(&log).unwrap().events;
+    let before = auditring::verify(&log, auditring::VerifyOptions::default())
+        .unwrap()
+        .events;
     let out = AUDITRING.run(&["append", s(&log)], "\u{feff}{\"kind\":\"bom\"}\n");
     assert_eq!(
         out.status.code(),
@@ -603,7 +632,12 @@ fn append_names_bad_timestamps_lone_surrogates_and_misplaced_byte_order_marks() 
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(auditring::verify(&log).unwrap().events, before + 1);
+    assert_eq!(
+        auditring::verify(&log, auditring::VerifyOptions::default())
+            .unwrap()
+            .events,
+        before + 1
+    );
     let help = AUDITRING.run(&["append", "--help"], "");
     assert!(String::from_utf8_lossy(&help.stdout).contains("byte order mark"));
 }

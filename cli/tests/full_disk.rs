@@ -63,7 +63,11 @@ fn check_report(out: &Output, dir: &Path, before: u64, first_line_i: u64) -> u64
             "{stderr}"
         );
     }
-    assert!(auditring::verify(dir).unwrap().is_ok());
+    assert!(
+        auditring::verify(dir, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
     resume
 }
 

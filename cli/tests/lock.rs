@@ -46,7 +46,7 @@ fn names(dir: &Path) -> Vec<String> {
 }
 
 fn verified_events(dir: &Path) -> u64 {
-    let report = auditring::verify(dir).unwrap();
+    let report = auditring::verify(dir, auditring::VerifyOptions::default()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
     report.events
 }
@@ -181,7 +181,7 @@ fn a_segment_that_is_a_symlink_is_named_as_one_by_every_reader() {
     symlink(&copy, &seg).unwrap();
     let before = fs::read(&copy).unwrap();
     let expect = "0000000000000001.seg is a symlink";
-    let e = auditring::verify(&log).unwrap_err();
+    let e = auditring::verify(&log, auditring::VerifyOptions::default()).unwrap_err();
     assert!(e.to_string().contains(expect), "{e}");
     let e = Reader::open(&log).and_then(|r| r.snapshot()).unwrap_err();
     assert!(e.to_string().contains(expect), "{e}");

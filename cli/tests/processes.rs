@@ -165,7 +165,11 @@ fn a_writer_that_fails_midway_keeps_what_it_wrote_and_releases_the_lock() {
         "what was written before the bad line stays, nothing after"
     );
     ring.close().unwrap();
-    assert!(auditring::verify(&log).unwrap().is_ok());
+    assert!(
+        auditring::verify(&log, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
 }
 
 /// Feeds events to an `append --durability batch --receipts` child, kills it with SIGKILL after
@@ -207,7 +211,7 @@ fn kill_during_load(kill_after: usize, segment_size: &str) {
     feeder.join().unwrap();
     assert_eq!(receipts.len(), kill_after);
 
-    let report = auditring::verify(&log).unwrap();
+    let report = auditring::verify(&log, auditring::VerifyOptions::default()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
     let ring = Ring::open(&log).unwrap();
     let snap = ring.snapshot();
@@ -230,7 +234,11 @@ fn kill_during_load(kill_after: usize, segment_size: &str) {
         .unwrap();
     assert_eq!(next.seq, snap.head_seq() + 1);
     ring.close().unwrap();
-    assert!(auditring::verify(&log).unwrap().is_ok());
+    assert!(
+        auditring::verify(&log, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
 }
 
 #[test]
@@ -330,7 +338,7 @@ fn sigkill_at_random_receipts_under_every_policy_loses_no_receipted_event() {
             if !log.join("0000000000000001.seg").exists() {
                 continue; // killed before it created the log
             }
-            let report = auditring::verify(&log).unwrap();
+            let report = auditring::verify(&log, auditring::VerifyOptions::default()).unwrap();
             assert!(
                 report.is_ok(),
                 "{durability} round {round}: {:?}",
@@ -351,7 +359,7 @@ fn sigkill_at_random_receipts_under_every_policy_loses_no_receipted_event() {
         let head = ring.snapshot().head_seq();
         assert!(head >= all.last().map_or(0, |l| l.0));
         ring.close().unwrap();
-        let report = auditring::verify(&log).unwrap();
+        let report = auditring::verify(&log, auditring::VerifyOptions::default()).unwrap();
         assert!(report.is_ok(), "{durability}: {:?}", report.failure);
         assert_eq!(report.last_seq, head);
         receipted += all.len();
@@ -383,5 +391,9 @@ fn a_log_whose_first_segment_creation_was_interrupted_opens() {
     ring.push_receipt(auditring::Event::new("after.crash"))
         .unwrap();
     ring.close().unwrap();
-    assert!(auditring::verify(&log).unwrap().is_ok());
+    assert!(
+        auditring::verify(&log, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
 }

@@ -180,10 +180,12 @@ fn a_segment_removed_from_between_others_is_a_missing_segment_not_a_prune() {
 #[test]
 fn verify_walks_again_when_the_first_segment_goes_before_it_is_opened() {
     let mem = four_segments();
-    let total = auditring::verify_storage(&mem).unwrap().segments;
+    let total = auditring::verify_storage(&mem, auditring::VerifyOptions::default())
+        .unwrap()
+        .segments;
     let store = RemoveOnOpen::new(mem.clone());
     store.on_open(&seg(1), &[&seg(1)]);
-    let report = auditring::verify_storage(&store).unwrap();
+    let report = auditring::verify_storage(&store, auditring::VerifyOptions::default()).unwrap();
     // The walk went on from segment 2; no prune record justifies the start, so this removal
     // (by hand, not by retention) is a failure, reported as such.
     assert_eq!(report.segments, total - 1);

@@ -63,7 +63,7 @@ fn records(bytes: &[u8]) -> Vec<(usize, usize, u64)> {
 #[test]
 fn every_byte_of_a_closed_log_is_covered() {
     let (mem, names) = small_log();
-    let base = auditring::verify_storage(&mem).unwrap();
+    let base = auditring::verify_storage(&mem, auditring::VerifyOptions::default()).unwrap();
     assert!(base.is_ok(), "{:?}", base.failure);
     let mut checked = 0;
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
@@ -85,7 +85,8 @@ fn every_byte_of_a_closed_log_is_covered() {
             let mut bytes = original.clone();
             bytes[at] ^= 0x20;
             mem.write_file(name, bytes);
-            let report = auditring::verify_storage(&mem).unwrap();
+            let report =
+                auditring::verify_storage(&mem, auditring::VerifyOptions::default()).unwrap();
             let failure = report
                 .failure
                 .unwrap_or_else(|| panic!("flip at byte {at} of {name} went unnoticed"));
@@ -97,7 +98,11 @@ fn every_byte_of_a_closed_log_is_covered() {
         }
         mem.write_file(name, original);
     }
-    assert!(auditring::verify_storage(&mem).unwrap().is_ok());
+    assert!(
+        auditring::verify_storage(&mem, auditring::VerifyOptions::default())
+            .unwrap()
+            .is_ok()
+    );
     assert!(checked > 20_000, "{checked}");
 }
 
@@ -151,7 +156,7 @@ fn a_flipped_byte_in_a_record_is_named_by_seq_file_and_offset() {
         .unwrap();
     assert_eq!(record_start.2, 124);
 
-    let report = auditring::verify(dir.path()).unwrap();
+    let report = auditring::verify(dir.path(), auditring::VerifyOptions::default()).unwrap();
     let f = report.failure.unwrap();
     assert_eq!(f.seq, Some(124));
     assert_eq!(f.file, path);
@@ -186,7 +191,10 @@ fn a_segment_cut_short_is_an_error_not_a_crash() {
         } else {
             assert!(reason.contains("truncated header"), "{reason}");
         }
-        let failure = auditring::verify(dir.path()).unwrap().failure.unwrap();
+        let failure = auditring::verify(dir.path(), auditring::VerifyOptions::default())
+            .unwrap()
+            .failure
+            .unwrap();
         assert_eq!(failure.file, path);
         // Reading and writing refuse with an error, not a SIGBUS.
         assert!(matches!(
@@ -212,7 +220,10 @@ fn damage_in_the_committed_region_refuses_to_open_with_the_error_verify_gives() 
     let (at, len, seq) = *records(&bytes).last().unwrap();
     bytes[at + len - 12] ^= 1;
     std::fs::write(&path, &bytes).unwrap();
-    let from_verify = auditring::verify(dir.path()).unwrap().failure.unwrap();
+    let from_verify = auditring::verify(dir.path(), auditring::VerifyOptions::default())
+        .unwrap()
+        .failure
+        .unwrap();
     assert_eq!(from_verify.seq, Some(seq));
     match Ring::open(dir.path()) {
         Err(Error::Integrity(e)) => assert_eq!(*e, from_verify),
@@ -235,7 +246,7 @@ fn directories_that_are_not_logs_are_refused() {
     std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
     assert!(matches!(Ring::open(dir.path()), Err(Error::NotALog { .. })));
     assert!(matches!(
-        auditring::verify(dir.path()),
+        auditring::verify(dir.path(), auditring::VerifyOptions::default()),
         Err(Error::NotALog { .. })
     ));
     let (code, _) = cli_verify(dir.path());
@@ -257,12 +268,18 @@ fn a_missing_or_foreign_segment_breaks_the_chain_where_it_is() {
     fs_log(other.path());
     // A segment from another log in place of segment 2.
     std::fs::copy(segment(other.path(), 2), segment(dir.path(), 2)).unwrap();
-    let f = auditring::verify(dir.path()).unwrap().failure.unwrap();
+    let f = auditring::verify(dir.path(), auditring::VerifyOptions::default())
+        .unwrap()
+        .failure
+        .unwrap();
     assert_eq!(f.file, segment(dir.path(), 2));
     assert_eq!(f.reason, Reason::LogId);
     // Segment 2 missing.
     std::fs::remove_file(segment(dir.path(), 2)).unwrap();
-    let f = auditring::verify(dir.path()).unwrap().failure.unwrap();
+    let f = auditring::verify(dir.path(), auditring::VerifyOptions::default())
+        .unwrap()
+        .failure
+        .unwrap();
     assert_eq!(f.reason, Reason::MissingSegment(2));
     assert!(matches!(Ring::open(dir.path()), Err(Error::Integrity(_))));
 }

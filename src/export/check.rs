@@ -28,19 +28,60 @@ use crate::format::hash::{Hash, leaf_hash};
 use crate::sys::parallel::par_map;
 use crate::verify::records;
 
-/// What [`verify_export`] checks besides the export itself.
-#[derive(Clone, Debug, Default)]
-pub struct VerifyExportOptions {
+/// What [`verify_export`] checks besides the export itself, and where progress goes. Built
+/// with [`VerifyExportOptions::new`] (or `default()`) and its setters, so that options can be
+/// added without breaking callers.
+#[derive(Default)]
+#[non_exhaustive]
+#[must_use]
+pub struct VerifyExportOptions<'a> {
     /// The head the export must end at, obtained out of band (a receipt, a published value).
     pub expect_head: Option<Hash>,
     /// The manifest of an export this one must continue.
     pub after: Option<Manifest>,
+    /// Called with `(bytes_done, bytes_total)` as the check goes.
+    pub progress: Option<&'a mut dyn FnMut(u64, u64)>,
+}
+
+impl<'a> VerifyExportOptions<'a> {
+    /// The export alone, no progress reporting.
+    pub fn new() -> VerifyExportOptions<'a> {
+        VerifyExportOptions::default()
+    }
+
+    /// Requires the export to end at `head`.
+    pub fn expect_head(mut self, head: Hash) -> VerifyExportOptions<'a> {
+        self.expect_head = Some(head);
+        self
+    }
+
+    /// Requires the export to continue the export whose manifest is `previous`.
+    pub fn after(mut self, previous: Manifest) -> VerifyExportOptions<'a> {
+        self.after = Some(previous);
+        self
+    }
+
+    /// Reports progress to `progress(bytes_done, bytes_total)`.
+    pub fn progress(mut self, progress: &'a mut dyn FnMut(u64, u64)) -> VerifyExportOptions<'a> {
+        self.progress = Some(progress);
+        self
+    }
+}
+
+impl std::fmt::Debug for VerifyExportOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyExportOptions")
+            .field("expect_head", &self.expect_head)
+            .field("after", &self.after)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 /// What [`verify_export`] found.
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
-pub struct ExportReport {
+pub struct VerifyExportReport {
     /// The export directory.
     pub path: PathBuf,
     /// Its manifest, if it could be read.
@@ -57,10 +98,10 @@ pub struct ExportReport {
     pub failure: Option<IntegrityError>,
 }
 
-impl ExportReport {
+impl VerifyExportReport {
     /// The report on `dir` before anything was read.
-    fn new(dir: &Path) -> ExportReport {
-        ExportReport {
+    fn new(dir: &Path) -> VerifyExportReport {
+        VerifyExportReport {
             path: dir.to_path_buf(),
             manifest: None,
             events: 0,
@@ -81,20 +122,16 @@ impl ExportReport {
 /// export; integrity failures are in the report.
 pub fn verify_export(
     dir: impl AsRef<Path>,
-    options: &VerifyExportOptions,
-) -> Result<ExportReport, Error> {
-    verify_export_with_progress(dir, options, &mut |_, _| {})
-}
-
-/// Like [`verify_export`], calling `progress(bytes_done, bytes_total)` as it goes.
-pub fn verify_export_with_progress(
-    dir: impl AsRef<Path>,
-    options: &VerifyExportOptions,
-    progress: &mut dyn FnMut(u64, u64),
-) -> Result<ExportReport, Error> {
+    mut options: VerifyExportOptions<'_>,
+) -> Result<VerifyExportReport, Error> {
+    let mut no_progress = |_, _| {};
+    let progress = match options.progress.take() {
+        Some(p) => p,
+        None => &mut no_progress,
+    };
     let dir = dir.as_ref();
     check_is_dir(dir)?;
-    let mut report = ExportReport::new(dir);
+    let mut report = VerifyExportReport::new(dir);
     let manifest = match read_manifest(dir)? {
         Ok(m) => m,
         Err(damaged) => {
@@ -136,7 +173,7 @@ pub fn verify_export_with_progress(
         len: actual_len,
         digest: reader.finish(),
     };
-    report.failure = ending.check(options);
+    report.failure = ending.check(&options);
     Ok(report)
 }
 

@@ -16,10 +16,11 @@ pub const MANIFEST_VERSION: u32 = 1;
 pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// How an export encodes its records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Encoding {
     /// One JSON object per line (`events.jsonl`), readable by jq and pandas.
+    #[default]
     Jsonl,
     /// The records exactly as a segment stores them (`records.bin`): compact and fast.
     Bundle,

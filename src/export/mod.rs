@@ -31,7 +31,7 @@ use crate::read::snapshot::Snapshot;
 use crate::storage::exported::Coverage;
 use crate::verify::records;
 
-pub use check::{ExportReport, VerifyExportOptions, verify_export, verify_export_with_progress};
+pub use check::{VerifyExportOptions, VerifyExportReport, verify_export};
 pub use input::{MAX_LINE_BYTES, MAX_MANIFEST_BYTES, MAX_RECORD_BYTES};
 pub use manifest::{
     Encoding, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, ManifestError,
@@ -68,15 +68,63 @@ pub enum Selection {
     Last(u64),
 }
 
-/// Options of [`Snapshot::export`].
-#[derive(Clone, Debug, Default)]
-pub struct ExportOptions {
-    /// Which records.
+/// Options of [`Snapshot::export`]: which records, how encoded, whether an earlier export is
+/// replaced, and where progress goes. Built with [`ExportOptions::new`] (or `default()`) and its
+/// setters, so that options can be added without breaking callers.
+#[derive(Default)]
+#[non_exhaustive]
+#[must_use]
+pub struct ExportOptions<'a> {
+    /// Which records (default: all).
     pub selection: Selection,
-    /// How they are encoded.
-    pub encoding: Option<Encoding>,
-    /// Replace an existing output (atomically).
+    /// How they are encoded (default: JSON lines).
+    pub encoding: Encoding,
+    /// Replace an existing output, atomically, if it is an earlier export (default: no).
     pub force: bool,
+    /// Called with `(records_done, records_total)` as the export goes.
+    pub progress: Option<&'a mut dyn FnMut(u64, u64)>,
+}
+
+impl<'a> ExportOptions<'a> {
+    /// Every record, as JSON lines, never replacing anything, no progress reporting.
+    pub fn new() -> ExportOptions<'a> {
+        ExportOptions::default()
+    }
+
+    /// Exports the records `selection` names.
+    pub fn selection(mut self, selection: Selection) -> ExportOptions<'a> {
+        self.selection = selection;
+        self
+    }
+
+    /// Encodes them as `encoding`.
+    pub fn encoding(mut self, encoding: Encoding) -> ExportOptions<'a> {
+        self.encoding = encoding;
+        self
+    }
+
+    /// Replaces an existing output that is an earlier export (and only that), atomically.
+    pub fn force(mut self, force: bool) -> ExportOptions<'a> {
+        self.force = force;
+        self
+    }
+
+    /// Reports progress to `progress(records_done, records_total)`.
+    pub fn progress(mut self, progress: &'a mut dyn FnMut(u64, u64)) -> ExportOptions<'a> {
+        self.progress = Some(progress);
+        self
+    }
+}
+
+impl std::fmt::Debug for ExportOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportOptions")
+            .field("selection", &self.selection)
+            .field("encoding", &self.encoding)
+            .field("force", &self.force)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }
 
 /// Whether `path` is a directory holding a manifest and nothing but the files of an export:
@@ -117,20 +165,15 @@ impl Snapshot {
     pub fn export(
         &self,
         out: impl AsRef<Path>,
-        options: &ExportOptions,
+        options: ExportOptions<'_>,
     ) -> Result<Manifest, Error> {
-        self.export_with_progress(out, options, &mut |_, _| {})
-    }
-
-    /// Like [`Snapshot::export`], calling `progress(done, total)` (in records) as it goes.
-    pub fn export_with_progress(
-        &self,
-        out: impl AsRef<Path>,
-        options: &ExportOptions,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<Manifest, Error> {
+        let mut no_progress = |_, _| {};
+        let progress = match options.progress {
+            Some(p) => p,
+            None => &mut no_progress,
+        };
         let out = out.as_ref();
-        let encoding = options.encoding.unwrap_or(Encoding::Jsonl);
+        let encoding = options.encoding;
         let (from, to) = self.select(&options.selection)?;
         if out.exists() {
             if !options.force {

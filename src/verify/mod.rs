@@ -44,31 +44,47 @@ use crate::storage::{FsStorage, Storage};
 pub use report::VerifyReport;
 use walk::verify_once;
 
+/// What [`verify()`] and [`verify_storage`] do besides checking: for now, report progress.
+/// Built with [`VerifyOptions::new`] (or `default()`) and its setters, so that options can be
+/// added without breaking callers.
+#[derive(Default)]
+#[non_exhaustive]
+#[must_use]
+pub struct VerifyOptions<'a> {
+    /// Called with `(bytes_done, bytes_total)`, in bytes of segment files, as the walk goes.
+    pub progress: Option<&'a mut dyn FnMut(u64, u64)>,
+}
+
+impl<'a> VerifyOptions<'a> {
+    /// No progress reporting.
+    pub fn new() -> VerifyOptions<'a> {
+        VerifyOptions::default()
+    }
+
+    /// Reports progress to `progress(bytes_done, bytes_total)`.
+    pub fn progress(mut self, progress: &'a mut dyn FnMut(u64, u64)) -> VerifyOptions<'a> {
+        self.progress = Some(progress);
+        self
+    }
+}
+
+impl std::fmt::Debug for VerifyOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyOptions")
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
 /// Verifies the log in directory `dir`. Fails only when the log cannot be read; integrity
 /// failures are in the report.
-pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport, Error> {
+pub fn verify(dir: impl AsRef<Path>, options: VerifyOptions<'_>) -> Result<VerifyReport, Error> {
     let dir = dir.as_ref();
     check_dir(dir)?;
-    verify_storage(&FsStorage::new(dir))
+    verify_storage(&FsStorage::new(dir), options)
 }
 
-/// Like [`verify()`], calling `progress(bytes_done, bytes_total)` (bytes of segment files) as
-/// it goes.
-pub fn verify_with_progress(
-    dir: impl AsRef<Path>,
-    progress: &mut dyn FnMut(u64, u64),
-) -> Result<VerifyReport, Error> {
-    let dir = dir.as_ref();
-    check_dir(dir)?;
-    verify_storage_with_progress(&FsStorage::new(dir), progress)
-}
-
-/// Verifies the log in `storage`.
-pub fn verify_storage(storage: &dyn Storage) -> Result<VerifyReport, Error> {
-    verify_storage_with_progress(storage, &mut |_, _| {})
-}
-
-/// Like [`verify_storage`], with progress as in [`verify_with_progress`].
+/// Verifies the log in `storage`: [`verify()`] on any [`Storage`].
 ///
 /// The log may have a live writer, which moves on while the walk reads it. The walk starts
 /// again, on a newer listing (a bounded number of times, see `crate::storage::listing`), when:
@@ -77,10 +93,12 @@ pub fn verify_storage(storage: &dyn Storage) -> Result<VerifyReport, Error> {
 ///   is not reported as missing (a segment missing between others is);
 /// * a segment was found not sealed, and a later one sealed, because the writer sealed both
 ///   between the reads of their headers (one that is still not sealed is a failure).
-pub fn verify_storage_with_progress(
+pub fn verify_storage(
     storage: &dyn Storage,
-    progress: &mut dyn FnMut(u64, u64),
+    options: VerifyOptions<'_>,
 ) -> Result<VerifyReport, Error> {
+    let mut no_progress = |_, _| {};
+    let progress = options.progress.unwrap_or(&mut no_progress);
     let mut attempt = 0;
     loop {
         let last = attempt == PRUNE_RETRIES;

@@ -306,7 +306,7 @@ fn sample_append(n: u64) -> Event {
 
 /// Verifies, reads and reopens the log in `mem`, checking the properties in the module docs.
 fn exercise(mem: &MemStorage) {
-    let report = verify_storage(mem);
+    let report = verify_storage(mem, auditring::VerifyOptions::default());
     if let Ok(r) = &report {
         let _ = serde_json::to_string(r);
         let _ = r.failure.as_ref().map(|f| f.to_string());
@@ -413,7 +413,7 @@ fn exercise(mem: &MemStorage) {
     let closed = ring.close();
     let Some(r) = verified else {
         // Whatever happened, the crash image is just another input.
-        let _ = verify_storage(&crashed);
+        let _ = verify_storage(&crashed, auditring::VerifyOptions::default());
         return;
     };
     if let Err(e) = pushed {
@@ -426,7 +426,7 @@ fn exercise(mem: &MemStorage) {
         panic!("verified log reopened, but close failed: {e}");
     }
     for (what, storage) in [("after close", mem), ("crash image after flush", &crashed)] {
-        let after = verify_storage(storage)
+        let after = verify_storage(storage, auditring::VerifyOptions::default())
             .unwrap_or_else(|e| panic!("verified log, one event appended: verify {what}: {e}"));
         if let Some(f) = &after.failure {
             panic!(
@@ -895,7 +895,7 @@ pub fn jsonl_event(data: &[u8]) {
     }
     ring.close().expect("close");
 
-    let report = verify_storage(&mem).expect("verify");
+    let report = verify_storage(&mem, auditring::VerifyOptions::default()).expect("verify");
     assert!(report.is_ok(), "verify after close: {:?}", report.failure);
     assert_eq!(report.events, accepted.len() as u64, "verified events");
     let snap = Reader::with_storage(mem)
@@ -1022,7 +1022,7 @@ fn bundle_records(b: &[u8]) -> Vec<RawRecord> {
 fn check_export(dir: &std::path::Path) {
     use auditring::{Manifest, Reason, VerifyExportOptions, verify_export};
     let manifest = Manifest::read(dir);
-    let report = verify_export(dir, &VerifyExportOptions::default());
+    let report = verify_export(dir, VerifyExportOptions::default());
     let report = match report {
         Ok(r) => r,
         Err(e) => {
@@ -1063,11 +1063,9 @@ fn check_export(dir: &std::path::Path) {
             prev.first_seq = 1;
             prev.last_seq = m.first_seq - 1;
             prev.head = m.anchor;
-            let pinned = VerifyExportOptions {
-                expect_head: Some(m.head),
-                after: (m.first_seq > 1).then_some(prev),
-            };
-            let again = verify_export(dir, &pinned).expect("verify again");
+            let mut pinned = VerifyExportOptions::new().expect_head(m.head);
+            pinned.after = (m.first_seq > 1).then_some(prev);
+            let again = verify_export(dir, pinned).expect("verify again");
             assert!(
                 again.is_ok(),
                 "valid export, pinned to its own head: {:?}",
@@ -1075,11 +1073,8 @@ fn check_export(dir: &std::path::Path) {
             );
             let mut other = m.head;
             other.0[0] ^= 1;
-            let wrong = VerifyExportOptions {
-                expect_head: Some(other),
-                after: None,
-            };
-            let f = verify_export(dir, &wrong).expect("verify again").failure;
+            let wrong = VerifyExportOptions::new().expect_head(other);
+            let f = verify_export(dir, wrong).expect("verify again").failure;
             assert!(
                 matches!(f.as_ref().map(|f| &f.reason), Some(Reason::Head { .. })),
                 "valid export, another expected head: {f:?}"
@@ -1196,14 +1191,12 @@ fn sample_exports() -> &'static [(Vec<u8>, Vec<u8>); 2] {
             snapshot
                 .export(
                     &path,
-                    &auditring::ExportOptions {
-                        selection: auditring::Selection::Seqs {
+                    auditring::ExportOptions::new()
+                        .selection(auditring::Selection::Seqs {
                             from: Some(3),
                             to: Some(10),
-                        },
-                        encoding: Some(encoding),
-                        ..auditring::ExportOptions::default()
-                    },
+                        })
+                        .encoding(encoding),
                 )
                 .expect("export");
             let data = std::fs::read(path.join(encoding.file_name())).expect("data file");
@@ -1331,7 +1324,7 @@ pub fn append_line(data: &[u8]) {
         }
     }
     ring.close().expect("close");
-    let report = verify_storage(&mem).expect("verify");
+    let report = verify_storage(&mem, auditring::VerifyOptions::default()).expect("verify");
     assert!(report.is_ok(), "verify after close: {:?}", report.failure);
     assert_eq!(report.events, accepted.len() as u64, "verified events");
     let snap = Reader::with_storage(mem)

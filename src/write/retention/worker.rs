@@ -137,15 +137,14 @@ impl Worker {
                     std::fs::create_dir_all(dir)
                         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
                     let out = dir.join(format!("{first:020}-{last:020}"));
-                    let options = ExportOptions {
-                        selection: Selection::Seqs {
+                    let options = ExportOptions::new()
+                        .selection(Selection::Seqs {
                             from: Some(first),
                             to: Some(last),
-                        },
-                        encoding: Some(Encoding::Bundle),
-                        force: true,
-                    };
-                    snapshot.export(&out, &options)?;
+                        })
+                        .encoding(Encoding::Bundle)
+                        .force(true);
+                    snapshot.export(&out, options)?;
                     exported_to = Some(out.display().to_string());
                 }
                 victims.len()
