@@ -538,7 +538,7 @@ fn an_export_either_verifies_or_is_not_written() {
         Err(Error::Export(e @ ExportError::Unrepresentable { seq: 18, .. })) => {
             let text = e.to_string();
             assert!(text.contains("not JSON"), "{text}");
-            assert!(text.contains("--format bundle"), "{text}");
+            assert!(text.contains("the bundle encoding"), "{text}");
         }
         other => panic!("details that are not JSON exported as JSONL: {other:?}"),
     }

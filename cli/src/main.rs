@@ -173,8 +173,27 @@ impl From<auditring::Error> for Failure {
         };
         Failure {
             code,
-            message: e.to_string(),
+            message: in_cli_terms(&e),
         }
+    }
+}
+
+/// The library's message, with its options named as the command line names them.
+fn in_cli_terms(e: &auditring::Error) -> String {
+    use auditring::{Error, ExportError};
+    match e {
+        Error::Export(ExportError::OutputExists { path }) => {
+            format!("{} already exists (replace it with --force)", path.display())
+        }
+        Error::Export(ExportError::NotReplaceable { path }) => format!(
+            "{} exists and is not an auditring export; --force replaces only an earlier export",
+            path.display()
+        ),
+        Error::Export(ExportError::Unrepresentable { seq, encoding, why }) => format!(
+            "record {seq} cannot be exported as {encoding}: {why}; nothing was written \
+             (--format bundle holds any record up to 64 MiB)"
+        ),
+        _ => e.to_string(),
     }
 }
 

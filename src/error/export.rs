@@ -9,14 +9,17 @@ use super::Error;
 #[non_exhaustive]
 pub enum ExportError {
     /// The output exists and `force` was not set.
-    #[error("{} already exists (replace it with --force)", .path.display())]
+    #[error(
+        "{} already exists (an earlier export is replaced only when `force` is set)",
+        .path.display()
+    )]
     OutputExists {
         /// The output.
         path: PathBuf,
     },
     /// `force` was set, but the output is not an earlier export: it is not replaced.
     #[error(
-        "{} exists and is not an auditring export; --force replaces only an earlier export",
+        "{} exists and is not an auditring export; `force` replaces only an earlier export",
         .path.display()
     )]
     NotReplaceable {
@@ -57,7 +60,7 @@ pub enum ExportError {
     /// written.
     #[error(
         "record {seq} cannot be exported as {encoding}: {why}; nothing was written \
-         (--format bundle holds any record up to 64 MiB)"
+         (the bundle encoding holds any record up to 64 MiB)"
     )]
     Unrepresentable {
         /// The record's seq.

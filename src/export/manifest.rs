@@ -37,6 +37,7 @@ impl Encoding {
 }
 
 /// One data file of an export.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ManifestFile {
@@ -53,6 +54,7 @@ pub struct ManifestFile {
 /// The records from `first_seq` to `last_seq` continue the chain from `anchor` (the chain hash
 /// just before `first_seq` in the source log) and end at `head`. An export that continues a
 /// previous one has that one's `head` as its `anchor`.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {

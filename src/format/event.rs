@@ -79,6 +79,7 @@ pub const RESERVED_KIND_PREFIX: &str = "auditring.";
 /// assert_eq!(event.details_json(), Some(r#"{"changes":3,"plan":42}"#));
 /// # Ok(()) }
 /// ```
+#[must_use]
 #[derive(Clone, PartialEq, Eq)]
 pub struct Event {
     kind: Cow<'static, str>,
@@ -466,6 +467,7 @@ impl RecordRef<'_> {
 }
 
 /// A record read back from a log.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Record {
     /// Sequence number, gapless from the log's first seq.

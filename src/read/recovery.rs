@@ -37,6 +37,7 @@ use crate::storage::names::segment_name;
 use crate::storage::{SegmentFile, Storage};
 
 /// Bytes past the last valid record that a crash left behind.
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TornTail {
     /// The segment file.

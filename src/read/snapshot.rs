@@ -492,6 +492,7 @@ impl Iterator for Records<'_> {
 /// let q = Query::new().kind("plan.applied").actor("alice").last(10);
 /// # let _ = q;
 /// ```
+#[must_use]
 #[derive(Clone, Debug)]
 pub struct Query {
     kind: Option<String>,

@@ -14,6 +14,7 @@ use crate::format::hash::Hash;
 use crate::sys::wake::{self, Sleeper, WakeSet};
 
 /// Proof that an event is in the chain: its sequence number and the chain hash after it.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Receipt {
     /// The event's sequence number.

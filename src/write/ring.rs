@@ -44,6 +44,7 @@ enum Location {
 /// ring.close()?;
 /// # Ok::<(), auditring::Error>(())
 /// ```
+#[must_use]
 pub struct RingBuilder {
     location: Location,
     options: Options,
