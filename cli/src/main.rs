@@ -183,7 +183,10 @@ fn in_cli_terms(e: &auditring::Error) -> String {
     use auditring::{Error, ExportError};
     match e {
         Error::Export(ExportError::OutputExists { path }) => {
-            format!("{} already exists (replace it with --force)", path.display())
+            format!(
+                "{} already exists (replace it with --force)",
+                path.display()
+            )
         }
         Error::Export(ExportError::NotReplaceable { path }) => format!(
             "{} exists and is not an auditring export; --force replaces only an earlier export",

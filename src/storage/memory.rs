@@ -7,12 +7,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use super::{LockError, LockGuard, PAGE_SIZE, SegmentFile, Storage, WritableMap};
+#[cfg(any(test, feature = "test-support"))]
+use super::PAGE_SIZE;
+use super::{LockError, LockGuard, SegmentFile, Storage, WritableMap};
 
+#[cfg(any(test, feature = "test-support"))]
 /// Size of the sectors a disk writes whole: [`MemStorage::crash_image_seeded`] tears pages at
 /// sector boundaries half of the time.
 pub const SECTOR_SIZE: usize = 512;
 
+#[cfg(any(test, feature = "test-support"))]
 /// A page of a [`MemStorage`] file written since it was last synced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -26,6 +30,7 @@ pub struct DirtyPage {
     pub len: usize,
 }
 
+#[cfg(any(test, feature = "test-support"))]
 /// What a simulated crash does to one page written since it was last synced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -41,6 +46,7 @@ pub enum PageFate {
     Torn(usize),
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl PageFate {
     /// A fate drawn from 64 random bits: kept, lost or torn with equal odds; a torn page keeps a
     /// whole number of sectors ([`SECTOR_SIZE`]) when bit 2 is clear, and any number of bytes
@@ -65,9 +71,11 @@ impl PageFate {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 /// A small, fast generator for seeded crash images (SplitMix64; not for anything secret).
 struct SplitMix64(u64);
 
+#[cfg(any(test, feature = "test-support"))]
 impl SplitMix64 {
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -115,6 +123,7 @@ impl MemStorage {
         }
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     /// A new storage holding only the bytes that were synced: the state after a crash in which
     /// no page written since its last sync reached the disk. The same as
     /// [`MemStorage::crash_image_with`] with every page [`PageFate::Lost`].
@@ -122,6 +131,7 @@ impl MemStorage {
         self.crash_image_with(|_| PageFate::Lost)
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     /// The pages written since they were last synced, file by file (in name order) and by
     /// offset: the pages a crash could keep, lose or tear.
     ///
@@ -156,6 +166,7 @@ impl MemStorage {
         pages
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     /// A new storage holding what a crash (a power loss) would leave on the disk, with the fate
     /// of each page chosen by `choose`.
     ///
@@ -229,6 +240,7 @@ impl MemStorage {
         image
     }
 
+    #[cfg(any(test, feature = "test-support"))]
     /// A crash image ([`MemStorage::crash_image_with`]) whose page fates are drawn from a
     /// generator seeded with `seed`: each dirty page is kept, lost or torn with equal odds, and
     /// a torn page keeps its first few sectors ([`SECTOR_SIZE`]) or, as often, its first few

@@ -8,9 +8,10 @@
 //!   synced with `msync(MS_SYNC)`; the writer lock is an `flock` on the directory itself, and
 //!   no symlink inside the directory is ever followed;
 //! * [`MemStorage`]: memory only, keeping apart what was written and what was synced, so a test
-//!   can take the image a crash would leave behind ([`MemStorage::crash_image`]) and reopen it,
+//!   can take the image a crash would leave behind (`MemStorage::crash_image`) and reopen it,
 //!   or a harsher one in which every page written since its last sync is independently kept,
-//!   lost or torn ([`MemStorage::crash_image_with`], [`MemStorage::crash_image_seeded`]).
+//!   lost or torn (`MemStorage::crash_image_with`, `MemStorage::crash_image_seeded`). The crash
+//!   simulation is for tests: it is compiled with the `test-support` feature only.
 //!
 //! Tests wrap either of them to fail the k-th sync, create or remove.
 
@@ -31,7 +32,9 @@ use std::sync::Arc;
 
 pub use crate::error::LockError;
 pub use fs::{FsStorage, NotRegular};
-pub use memory::{DirtyPage, MemStorage, PageFate, SECTOR_SIZE};
+pub use memory::MemStorage;
+#[cfg(any(test, feature = "test-support"))]
+pub use memory::{DirtyPage, PageFate, SECTOR_SIZE};
 pub use names::LOCK_FILE;
 
 /// Where a log's files live.
@@ -93,7 +96,7 @@ impl fmt::Debug for LockGuard {
 }
 
 /// The page size segments are mapped, faulted in and synced by: the sequencer pre-faults and
-/// releases whole pages, and a simulated crash ([`MemStorage::crash_image_with`]) keeps, loses
+/// releases whole pages, and a simulated crash (`MemStorage::crash_image_with`) keeps, loses
 /// or tears each page of this size independently.
 pub const PAGE_SIZE: usize = 4096;
 

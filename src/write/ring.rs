@@ -104,8 +104,9 @@ impl RingBuilder {
     /// to take every event pushed meanwhile, or the pushes wait for a sequencer that waits for
     /// the gate). With `prefault`, it first faults in the whole active segment, as the
     /// preparer does ahead of it in a steady state, so that the time measured is its own work.
-    /// Not part of the stable API.
+    /// Compiled with the `test-support` feature only; not part of the stable API.
     #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
     pub fn sequencer_start_gate(
         mut self,
         gate: Arc<std::sync::Barrier>,
