@@ -102,6 +102,7 @@ pub use export::{
 };
 pub use format::event::{BodyError, Event, EventError, RESERVED_KIND_PREFIX, Record, RecordRef};
 pub use format::hash::{Hash, ParseHashError};
+pub use format::log_id::{LogId, ParseLogIdError};
 pub use format::prune::PRUNED_KIND;
 pub use format::segment::{HeaderError, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 pub use read::reader::Reader;

@@ -59,7 +59,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
 fn follow(
     args: &Args,
     reader: &auditring::Reader,
-    log_id: &str,
+    log_id: &auditring::LogId,
     mut done: u64,
     out: &mut impl Write,
     buf: &mut Vec<u8>,
@@ -70,7 +70,7 @@ fn follow(
             return Ok(0);
         }
         let snap = reader.snapshot()?;
-        if snap.log_id() != log_id {
+        if snap.log_id() != *log_id {
             return Err(views::replaced(reader, &snap, log_id));
         }
         let head = snap.head_seq();

@@ -107,7 +107,7 @@ pub fn scan(
 }
 
 /// The failure of a log that another one replaced while it was read.
-pub fn replaced(reader: &Reader, snap: &Snapshot, log_id: &str) -> Failure {
+pub fn replaced(reader: &Reader, snap: &Snapshot, log_id: &auditring::LogId) -> Failure {
     Failure {
         code: 1,
         message: format!(

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::input::MAX_MANIFEST_BYTES;
 pub use crate::error::ManifestError;
 use crate::format::hash::Hash;
+use crate::format::log_id::LogId;
 
 /// The `format` field of every manifest.
 pub const MANIFEST_FORMAT: &str = "auditring-export";
@@ -66,8 +67,8 @@ pub struct Manifest {
     pub encoding: Encoding,
     /// The chain algorithm: `"sha256"`.
     pub chain: String,
-    /// The source log's identity (32 hex digits), the same in every export of that log.
-    pub log_id: String,
+    /// The source log's identity, the same in every export of that log.
+    pub log_id: LogId,
     /// Where the source log was, when exported (for people; not checked).
     pub source: String,
     /// Seq of the first record.
@@ -159,14 +160,6 @@ impl Manifest {
                 "count {} does not match seqs {}..={}",
                 self.count, self.first_seq, self.last_seq
             ));
-        }
-        if self.log_id.len() != 32
-            || !self
-                .log_id
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err("log_id is not 32 lowercase hex digits".into());
         }
         if self.first_seq == 1 && self.anchor != Hash::ZERO {
             return Err("the anchor of an export from seq 1 is not all zeros".into());

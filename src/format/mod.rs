@@ -4,5 +4,6 @@
 
 pub(crate) mod event;
 pub(crate) mod hash;
+pub(crate) mod log_id;
 pub(crate) mod prune;
 pub(crate) mod segment;

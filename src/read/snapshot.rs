@@ -20,6 +20,7 @@ use std::sync::Arc;
 use crate::error::{Error, IntegrityError, Reason};
 use crate::format::event::{Record, RecordRef, decode_body};
 use crate::format::hash::Hash;
+use crate::format::log_id::LogId;
 use crate::format::segment::{INDEX_STRIDE, RecordHeader};
 use crate::read::cursor::{Cursor, Owned, Step};
 use crate::read::published::Published;
@@ -67,13 +68,9 @@ impl Snapshot {
     }
 
     /// The log's identity: 16 random bytes drawn when the log was created, in every segment's
-    /// header, as 32 hex digits.
-    pub fn log_id(&self) -> String {
-        self.view
-            .log_id
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+    /// header.
+    pub fn log_id(&self) -> LogId {
+        LogId(self.view.log_id)
     }
 
     /// Where the log is (its directory, for a file-system log).
