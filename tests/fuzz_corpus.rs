@@ -12,7 +12,9 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use auditring::storage::{MemStorage, Storage};
 use auditring::{Durability, Ring};
+use auditring_testkit::faults::{Faults, FaultyStorage};
 use auditring_testkit::fuzz as fuzz_harness;
+use auditring_testkit::xorshift::Rng;
 
 type Harness = fn(&[u8]);
 
@@ -119,26 +121,6 @@ fn replay(target: &str) {
         files.len(),
         failures.join("\n")
     );
-}
-
-/// xorshift64*: a fixed stream of pseudo-random numbers.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
 }
 
 /// A few random edits of `input`: flips, overwrites, inserts, deletions, truncation.
@@ -710,69 +692,13 @@ fn generate_seeds_more() {
     }
 }
 
-/// A storage that records when the ring lets go of it.
-#[derive(Debug)]
-struct DropProbe {
-    inner: MemStorage,
-    dropped: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Drop for DropProbe {
-    fn drop(&mut self) {
-        self.dropped
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-impl Storage for DropProbe {
-    fn location(&self) -> &Path {
-        self.inner.location()
-    }
-    fn list(&self) -> std::io::Result<Vec<String>> {
-        self.inner.list()
-    }
-    fn create(
-        &self,
-        name: &str,
-        len: u64,
-        prefix: &[u8],
-    ) -> std::io::Result<std::sync::Arc<dyn auditring::storage::SegmentFile>> {
-        self.inner.create(name, len, prefix)
-    }
-    fn open(
-        &self,
-        name: &str,
-        write: bool,
-    ) -> std::io::Result<std::sync::Arc<dyn auditring::storage::SegmentFile>> {
-        self.inner.open(name, write)
-    }
-    fn remove(&self, name: &str) -> std::io::Result<()> {
-        self.inner.remove(name)
-    }
-    fn write_small(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-        self.inner.write_small(name, bytes)
-    }
-    fn read_small(&self, name: &str) -> std::io::Result<Option<Vec<u8>>> {
-        self.inner.read_small(name)
-    }
-    fn lock(
-        &self,
-        wait: bool,
-    ) -> Result<auditring::storage::LockGuard, auditring::storage::LockError> {
-        self.inner.lock(wait)
-    }
-}
-
 /// Every input of every target opens a ring; under LeakSanitizer (cargo fuzz's default) each
 /// one then reports the ring's shared state as leaked, queue and storage included. This is the
 /// same leak without a sanitizer: once closed and dropped, a ring must release its storage.
 #[test]
 fn closed_ring_releases_its_storage() {
-    let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let probe = DropProbe {
-        inner: MemStorage::new("probe"),
-        dropped: dropped.clone(),
-    };
+    let faults = Faults::new();
+    let probe = FaultyStorage::new(MemStorage::new("probe"), faults.clone());
     let ring = Ring::with_storage(probe)
         .segment_size(fuzz_harness::SEGMENT_SIZE)
         .open()
@@ -780,7 +706,9 @@ fn closed_ring_releases_its_storage() {
     ring.push(fuzz_harness::sample_event(1)).expect("push");
     ring.close().expect("close");
     assert!(
-        dropped.load(std::sync::atomic::Ordering::SeqCst),
+        faults
+            .storage_dropped
+            .load(std::sync::atomic::Ordering::SeqCst),
         "the ring's storage is still referenced after close: the ring's shared state leaked"
     );
 }

@@ -16,6 +16,7 @@ use auditring::{
     Durability, Encoding, Event, ExportOptions, Hash, Reason, Ring, Selection, VerifyExportOptions,
 };
 use auditring_testkit::rechain;
+use auditring_testkit::xorshift::Rng;
 
 const SEGMENT: u64 = 64 * 1024;
 const SEED: u64 = 0x7a3b_e11e_d00d_5eed;
@@ -132,21 +133,6 @@ fn expected_location(b: &[u8], at: usize) -> (usize, Option<Option<u64>>) {
         return (r.offset, Some(Some(r.seq)));
     }
     (at, None)
-}
-
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// A mutant: the damaged files, and where the failure must be reported: the file, the offset,

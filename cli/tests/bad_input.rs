@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use auditring::{Error, Event, EventError, HeaderError, PushError, Reader, Reason, Ring};
 use auditring_testkit::cli::Cli;
 use auditring_testkit::slots::{
-    activated_past_lost_records, current_slot, data_offset, edit_slot, fix_slot_digest,
+    activated_past_lost_records, current_slot, data_offset, edit_slot, fix_slot_digest, records,
     remove_from, segment, unseal,
 };
 
@@ -33,21 +33,6 @@ fn make_log(dir: &Path) {
         .unwrap();
     }
     ring.close().unwrap();
-}
-
-/// `(offset, len, seq)` of each record of a segment file.
-fn records(bytes: &[u8]) -> Vec<(usize, usize, u64)> {
-    let data = u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize;
-    let mut out = Vec::new();
-    let mut at = data;
-    while at + 80 <= bytes.len() && &bytes[at..at + 4] == b"AREC" {
-        let body = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
-        let seq = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap());
-        let len = (80 + body + 7) & !7;
-        out.push((at, len, seq));
-        at += len;
-    }
-    out
 }
 
 fn s(p: &Path) -> &str {

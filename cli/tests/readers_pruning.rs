@@ -2,76 +2,30 @@
 //! them, through the storage trait (deterministic) and with real processes (a writer pruning
 //! continuously while the command-line readers run in a loop).
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use auditring::storage::{LockError, LockGuard, MemStorage, SegmentFile, Storage};
+use auditring::storage::{MemStorage, Storage};
 use auditring::{Durability, Error, Event, Reader, Reason, Retention, Ring, Unexported};
 use auditring_testkit::cli::Cli;
+use auditring_testkit::faults::{Faults, FaultyStorage};
 
 /// The binary under test.
 const AUDITRING: Cli = Cli::new(env!("CARGO_BIN_EXE_auditring"));
 
-/// A storage that removes files when another one is opened: what retention in another process
-/// does between a reader's listing and its opens.
-#[derive(Debug, Clone)]
-struct RemoveOnOpen {
-    inner: MemStorage,
-    /// Opening the key removes the files of the value (once).
-    hooks: Arc<Mutex<HashMap<String, Vec<String>>>>,
-}
-
-impl RemoveOnOpen {
-    fn new(inner: MemStorage) -> RemoveOnOpen {
-        RemoveOnOpen {
-            inner,
-            hooks: Arc::default(),
-        }
-    }
-
-    fn on_open(&self, name: &str, remove: &[&str]) {
-        self.hooks.lock().unwrap().insert(
-            name.to_string(),
-            remove.iter().map(|s| s.to_string()).collect(),
-        );
-    }
-}
-
-impl Storage for RemoveOnOpen {
-    fn location(&self) -> &Path {
-        self.inner.location()
-    }
-    fn list(&self) -> std::io::Result<Vec<String>> {
-        self.inner.list()
-    }
-    fn create(&self, name: &str, len: u64, prefix: &[u8]) -> std::io::Result<Arc<dyn SegmentFile>> {
-        self.inner.create(name, len, prefix)
-    }
-    fn open(&self, name: &str, write: bool) -> std::io::Result<Arc<dyn SegmentFile>> {
-        let victims = self.hooks.lock().unwrap().remove(name);
-        for v in victims.into_iter().flatten() {
-            self.inner.remove(&v).unwrap();
-        }
-        self.inner.open(name, write)
-    }
-    fn remove(&self, name: &str) -> std::io::Result<()> {
-        self.inner.remove(name)
-    }
-    fn write_small(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-        self.inner.write_small(name, bytes)
-    }
-    fn read_small(&self, name: &str) -> std::io::Result<Option<Vec<u8>>> {
-        self.inner.read_small(name)
-    }
-    fn lock(&self, wait: bool) -> Result<LockGuard, LockError> {
-        self.inner.lock(wait)
-    }
+/// A storage over `mem` that removes `victims` just before `name` is opened, as retention in
+/// another process can between a reader's listing and its open.
+fn remove_on_open(mem: &MemStorage, name: &str, victims: &[&str]) -> FaultyStorage {
+    let faults = Faults::new();
+    faults.remove_on_open.lock().unwrap().insert(
+        name.to_string(),
+        victims.iter().map(|s| s.to_string()).collect(),
+    );
+    FaultyStorage::new(mem.clone(), faults)
 }
 
 fn seg(n: u64) -> String {
@@ -116,9 +70,8 @@ const MANY: u64 = 259;
 #[test]
 fn a_snapshot_taken_while_the_first_segment_is_pruned_is_taken_again() {
     let mem = four_segments();
-    let store = RemoveOnOpen::new(mem.clone());
     // The view lists segments 1..=4; segment 1 goes before the reader opens it.
-    store.on_open(&seg(1), &[&seg(1)]);
+    let store = remove_on_open(&mem, &seg(1), &[&seg(1)]);
     let total = Reader::with_storage(mem.clone())
         .snapshot()
         .unwrap()
@@ -183,8 +136,7 @@ fn verify_walks_again_when_the_first_segment_goes_before_it_is_opened() {
     let total = auditring::verify_storage(&mem, auditring::VerifyOptions::default())
         .unwrap()
         .segments;
-    let store = RemoveOnOpen::new(mem.clone());
-    store.on_open(&seg(1), &[&seg(1)]);
+    let store = remove_on_open(&mem, &seg(1), &[&seg(1)]);
     let report = auditring::verify_storage(&store, auditring::VerifyOptions::default()).unwrap();
     // The walk went on from segment 2; no prune record justifies the start, so this removal
     // (by hand, not by retention) is a failure, reported as such.

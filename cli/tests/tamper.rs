@@ -6,6 +6,7 @@ use std::process::Command;
 
 use auditring::storage::MemStorage;
 use auditring::{Error, Event, Reader, Reason, Ring};
+use auditring_testkit::slots::records;
 
 /// A cleanly closed log of a few segments in memory; returns the storage and its segment names.
 fn small_log() -> (MemStorage, Vec<String>) {
@@ -42,22 +43,6 @@ fn small_log() -> (MemStorage, Vec<String>) {
     names.sort();
     assert!(names.len() >= 2, "{names:?}");
     (mem, names)
-}
-
-/// Record boundaries of a segment: `(offset, len, seq)` for each record, from the index-free
-/// walk of the bytes.
-fn records(bytes: &[u8]) -> Vec<(usize, usize, u64)> {
-    let data = u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize;
-    let mut out = Vec::new();
-    let mut at = data;
-    while at + 80 <= bytes.len() && &bytes[at..at + 4] == b"AREC" {
-        let body = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
-        let seq = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap());
-        let len = (80 + body + 7) & !7;
-        out.push((at, len, seq));
-        at += len;
-    }
-    out
 }
 
 #[test]

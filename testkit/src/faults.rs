@@ -1,5 +1,6 @@
 //! A storage that fails, stalls or panics on demand, and counts what is read through it.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::path::Path;
@@ -27,6 +28,11 @@ pub struct Faults {
     pub creates: AtomicU64,
     /// A sync (of a range or of a whole file) panics while set.
     pub panic_on_sync: AtomicBool,
+    /// Files to remove just before a file is opened, by the name of the file opened (once
+    /// each): what retention in another process does between a reader's listing and its open.
+    pub remove_on_open: Mutex<HashMap<String, Vec<String>>>,
+    /// Set when the [`FaultyStorage`] is dropped (by whoever held it last).
+    pub storage_dropped: AtomicBool,
 }
 
 impl Faults {
@@ -53,6 +59,12 @@ impl FaultyStorage {
             inner: Arc::new(inner),
             faults,
         }
+    }
+}
+
+impl Drop for FaultyStorage {
+    fn drop(&mut self) {
+        self.faults.storage_dropped.store(true, Ordering::SeqCst);
     }
 }
 
@@ -85,6 +97,10 @@ impl Storage for FaultyStorage {
         }))
     }
     fn open(&self, name: &str, write: bool) -> io::Result<Arc<dyn SegmentFile>> {
+        let victims = self.faults.remove_on_open.lock().unwrap().remove(name);
+        for v in victims.into_iter().flatten() {
+            self.inner.remove(&v)?;
+        }
         let file = self.inner.open(name, write)?;
         Ok(Arc::new(FaultyFile {
             inner: file,

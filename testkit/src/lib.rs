@@ -5,8 +5,10 @@
 //! * [`faults`]: a storage that fails, stalls or panics on demand;
 //! * [`intercept`]: a storage that calls a hook before every operation that changes it;
 //! * [`cli`]: running the `auditring` binary under test (its path passed in);
-//! * [`slots`], [`rechain`]: editing segment files by hand, as a crash or an attacker would;
-//! * [`splitmix`]: the seeded randomness of the crash, fault and kill tests;
+//! * [`slots`], [`rechain`]: reading and editing segment files by hand, as a crash or an
+//!   attacker would;
+//! * [`splitmix`]: the seeded randomness of the crash, fault and kill tests; [`xorshift`]:
+//!   that of the tamper mutants and the corpus edits;
 //! * [`fuzz`]: the hostile-input harnesses of the fuzz targets, which `tests/fuzz_corpus.rs`
 //!   replays on every `cargo test`.
 #![deny(missing_docs)]
@@ -18,3 +20,4 @@ pub mod intercept;
 pub mod rechain;
 pub mod slots;
 pub mod splitmix;
+pub mod xorshift;

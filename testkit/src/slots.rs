@@ -72,3 +72,20 @@ pub fn remove_from(dir: &Path, from: u64) -> u64 {
     }
     n - from
 }
+
+/// `(offset, len, seq)` of each record of a segment file, from the index-free walk of its bytes
+/// (`docs/FORMAT.md` §5): the record frames from the data offset on, while they carry the
+/// record magic.
+pub fn records(bytes: &[u8]) -> Vec<(usize, usize, u64)> {
+    let data = u64::from_le_bytes(bytes[32..40].try_into().unwrap()) as usize;
+    let mut out = Vec::new();
+    let mut at = data;
+    while at + 80 <= bytes.len() && &bytes[at..at + 4] == b"AREC" {
+        let body = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        let seq = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap());
+        let len = (80 + body + 7) & !7;
+        out.push((at, len, seq));
+        at += len;
+    }
+    out
+}
