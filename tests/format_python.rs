@@ -9,6 +9,7 @@ use std::process::Command;
 use auditring::{
     Durability, Event, ExportOptions, PRUNED_KIND, Reason, Retention, Ring, Unexported, verify,
 };
+use auditring_testkit::python::{Report, python, tool};
 use auditring_testkit::slots;
 use serde_json::Value;
 
@@ -18,52 +19,18 @@ const FIRST_SEGMENT: &str = "0000000000000001.seg";
 /// first segment.
 const MARKER: &str = "tamper-marker-7f3a9c1e";
 
-/// What `verify_log.py` said.
-struct PyReport {
-    code: i32,
-    json: Value,
-    stderr: String,
-}
-
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/verify_log.py")
+    tool("verify_log.py")
 }
 
-/// Fails the test, loudly, when there is no `python3` to run the verifier with.
-fn require_python() {
-    let out = Command::new("python3").arg("--version").output();
-    match out {
-        Ok(o) if o.status.success() => {}
-        Ok(o) => panic!(
-            "python3 is required by this test (to run tools/verify_log.py) but `python3 \
-             --version` failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        ),
-        Err(e) => panic!(
-            "python3 is required by this test (to run tools/verify_log.py) but could not be \
-             started: {e}. Install Python 3 and make sure `python3` is on PATH."
-        ),
-    }
-}
-
-fn run_py(dir: &Path, extra: &[&str]) -> PyReport {
-    require_python();
-    let out = Command::new("python3")
+fn run_py(dir: &Path, extra: &[&str]) -> Report {
+    let out = Command::new(python())
         .arg(script())
         .arg(dir)
         .args(extra)
         .output()
         .expect("running python3 tools/verify_log.py");
-    let code = out
-        .status
-        .code()
-        .unwrap_or_else(|| panic!("verify_log.py was killed: {:?}", out.status));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let json: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!("verify_log.py did not print one JSON object ({e}); exit {code}\nstdout: {stdout}\nstderr: {stderr}")
-    });
-    PyReport { code, json, stderr }
+    Report::read("verify_log.py", out, true)
 }
 
 fn segment_names(dir: &Path) -> Vec<String> {
@@ -104,7 +71,7 @@ fn copy_dir_live(from: &Path, to: &Path) {
 
 /// Asserts that both verifiers reject `dir` at the same `(seq, file, offset)`; returns the
 /// crate's failure and the Python report.
-fn assert_agree_fail(dir: &Path) -> (auditring::IntegrityError, PyReport) {
+fn assert_agree_fail(dir: &Path) -> (auditring::IntegrityError, Report) {
     let rust = verify(dir, auditring::VerifyOptions::default()).unwrap();
     let failure = rust
         .failure
@@ -264,7 +231,7 @@ fn build_log(dir: &Path) -> (u64, u64, String) {
 
 #[test]
 fn python_verifier_agrees_with_the_crate() {
-    require_python();
+    python();
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("log");
     let (marked, last_seq, last_chain) = build_log(&log);
@@ -370,7 +337,7 @@ fn python_verifier_agrees_with_the_crate() {
 /// lie past the committed length of the active segment, found by following the chain.
 #[test]
 fn python_verifier_follows_uncommitted_records() {
-    require_python();
+    python();
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("log");
     let ring = Ring::builder(&log)
@@ -419,7 +386,7 @@ fn python_verifier_follows_uncommitted_records() {
 /// The worked example of FORMAT.md section 7.1, computed by the crate.
 #[test]
 fn worked_example_matches_the_document() {
-    require_python();
+    python();
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("log");
     let ring = Ring::builder(&log)
@@ -505,7 +472,7 @@ fn assert_unpruned(dir: &Path) {
 /// first segment removed by hand it fails in both, at the same place.
 #[test]
 fn python_verifier_agrees_on_pruned_logs() {
-    require_python();
+    python();
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("log");
     let ring = Ring::builder(&log)
@@ -553,7 +520,7 @@ fn closed_log_of_2000(log: &Path) {
 /// both, at the same place.
 #[test]
 fn python_verifier_agrees_on_a_segment_past_a_tear() {
-    require_python();
+    python();
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("log");
     closed_log_of_2000(&log);
@@ -598,7 +565,7 @@ fn python_verifier_agrees_on_a_segment_past_a_tear() {
 /// place.
 #[test]
 fn python_verifier_agrees_on_a_log_cut_by_hand() {
-    require_python();
+    python();
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("log");
     closed_log_of_2000(&log);
@@ -613,7 +580,7 @@ fn python_verifier_agrees_on_a_log_cut_by_hand() {
 /// newest pruned file left) is justified by the prune record's range.
 #[test]
 fn python_verifier_agrees_on_uncommitted_prunes_and_interrupted_removals() {
-    require_python();
+    python();
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("log");
     let backup = tmp.path().join("backup");
@@ -690,7 +657,7 @@ fn python_verifier_agrees_on_uncommitted_prunes_and_interrupted_removals() {
 /// replacements in progress (`.EXPORTED.tmp-…`) are not foreign files; other files are.
 #[test]
 fn python_verifier_does_not_list_the_export_marker_as_foreign() {
-    require_python();
+    python();
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("log");
     let ring = Ring::builder(&log)
@@ -841,7 +808,7 @@ fn prune_body(details: &str, len: usize) -> Vec<u8> {
 /// `tools/verify_log.py` alike.
 #[test]
 fn python_verifier_agrees_on_forged_prune_records() {
-    require_python();
+    python();
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("log");
     let ring = Ring::builder(&log)
@@ -1100,7 +1067,7 @@ fn python_verifier_agrees_on_forged_prune_records() {
 /// the failure *same generation* at 1024 in both verifiers.
 #[test]
 fn python_verifier_agrees_on_two_slots_of_one_generation() {
-    require_python();
+    python();
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("log");
     closed_log_of_2000(&log);

@@ -8,9 +8,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 use auditring::{Event, Ring};
+use auditring_testkit::python::{Report, python, tool};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -22,89 +22,12 @@ const KIND_TO_CHANGE: &str = "kind.to.change";
 /// Appears once in the log: in the (large) details of one event written with the library.
 const BUNDLE_MARKER: &str = "bundle-marker-9c2e";
 
-/// What one verifier said.
-struct Report {
-    code: i32,
-    json: Value,
-    stdout: String,
-    stderr: String,
-}
-
-impl Report {
-    fn describe(&self) -> String {
-        format!(
-            "exit {}\nstdout: {}\nstderr: {}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-
-    /// `(seq, file, offset)` of the reported failure.
-    fn error_at(&self) -> (Value, Value, Value) {
-        let e = &self.json["error"];
-        assert!(e.is_object(), "no error reported: {}", self.describe());
-        (e["seq"].clone(), e["file"].clone(), e["offset"].clone())
-    }
-}
-
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/verify_export.py")
+    tool("verify_export.py")
 }
 
 fn auditring() -> Command {
     Command::new(env!("CARGO_BIN_EXE_auditring"))
-}
-
-/// The Python interpreter `python3` runs (resolved once, to skip launcher scripts such as pyenv
-/// shims on every run). Fails the test, loudly, when there is no `python3`.
-fn python() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let out = Command::new("python3")
-            .args(["-c", "import sys; print(sys.executable)"])
-            .output();
-        match out {
-            Ok(o) if o.status.success() => {
-                let exe = String::from_utf8_lossy(&o.stdout).trim().to_owned();
-                if exe.is_empty() {
-                    PathBuf::from("python3")
-                } else {
-                    PathBuf::from(exe)
-                }
-            }
-            Ok(o) => panic!(
-                "python3 is required by this test (to run tools/verify_export.py) but `python3 \
-                 -c ...` failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            ),
-            Err(e) => panic!(
-                "python3 is required by this test (to run tools/verify_export.py) but could not \
-                 be started: {e}. Install Python 3 and make sure `python3` is on PATH."
-            ),
-        }
-    })
-}
-
-fn report(what: &str, out: std::process::Output, json_required: bool) -> Report {
-    let code = out
-        .status
-        .code()
-        .unwrap_or_else(|| panic!("{what} was killed: {:?}", out.status));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let json = match serde_json::from_str::<Value>(stdout.trim()) {
-        Ok(v) => v,
-        Err(_) if !json_required => Value::Null,
-        Err(e) => panic!(
-            "{what} did not print one JSON object ({e}); exit {code}\nstdout: {stdout}\nstderr: \
-             {stderr}"
-        ),
-    };
-    Report {
-        code,
-        json,
-        stdout,
-        stderr,
-    }
 }
 
 /// `python3 tools/verify_export.py DIR EXTRA..`: always prints one JSON object.
@@ -115,7 +38,7 @@ fn py_verify(dir: &Path, extra: &[&str]) -> Report {
         .args(extra)
         .output()
         .expect("running python3 tools/verify_export.py");
-    report("verify_export.py", out, true)
+    Report::read("verify_export.py", out, true)
 }
 
 /// `auditring verify-export DIR --json EXTRA..`: prints JSON unless the path is not an export.
@@ -128,7 +51,7 @@ fn crate_verify(dir: &Path, extra: &[&str]) -> Report {
         .output()
         .expect("running auditring verify-export");
     let code = out.status.code();
-    report("auditring verify-export", out, code != Some(2))
+    Report::read("auditring verify-export", out, code != Some(2))
 }
 
 /// `auditring append DIR` with `lines` on stdin.
@@ -1293,14 +1216,14 @@ fn both_bounded(dir: &Path) -> (Report, Report) {
     const LIMIT: u64 = 1 << 30;
     let mut c = auditring();
     c.arg("verify-export").arg(dir).arg("--json");
-    let rust = report(
+    let rust = Report::read(
         "auditring verify-export",
         bounded("auditring", c, LIMIT),
         false,
     );
     let mut p = Command::new(python());
     p.arg(script()).arg(dir);
-    let py = report(
+    let py = Report::read(
         "verify_export.py",
         bounded("verify_export.py", p, LIMIT),
         true,

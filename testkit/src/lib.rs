@@ -5,6 +5,7 @@
 //! * [`faults`]: a storage that fails, stalls or panics on demand;
 //! * [`intercept`]: a storage that calls a hook before every operation that changes it;
 //! * [`cli`]: running the `auditring` binary under test (its path passed in);
+//! * [`python`]: running the independent verifiers of `tools/` and reading their reports;
 //! * [`slots`], [`rechain`]: reading and editing segment files by hand, as a crash or an
 //!   attacker would;
 //! * [`splitmix`]: the seeded randomness of the crash, fault and kill tests; [`xorshift`]:
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod faults;
 pub mod fuzz;
 pub mod intercept;
+pub mod python;
 pub mod rechain;
 pub mod slots;
 pub mod splitmix;
