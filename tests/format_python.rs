@@ -3,13 +3,12 @@
 //! log copied while its writer is open, on pruned logs (§9 "Pruned logs", §14), on a directory
 //! holding the export marker (§1), and on damaged copies.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use auditring::{
     Durability, Event, ExportOptions, PRUNED_KIND, Reason, Retention, Ring, Unexported, verify,
 };
-use auditring_testkit::python::{Report, python, tool};
+use auditring_testkit::python::{Report, python, run_tool};
 use auditring_testkit::slots;
 use serde_json::Value;
 
@@ -19,18 +18,8 @@ const FIRST_SEGMENT: &str = "0000000000000001.seg";
 /// first segment.
 const MARKER: &str = "tamper-marker-7f3a9c1e";
 
-fn script() -> PathBuf {
-    tool("verify_log.py")
-}
-
 fn run_py(dir: &Path, extra: &[&str]) -> Report {
-    let out = Command::new(python())
-        .arg(script())
-        .arg(dir)
-        .args(extra)
-        .output()
-        .expect("running python3 tools/verify_log.py");
-    Report::read("verify_log.py", out, true)
+    run_tool("verify_log.py", dir, extra)
 }
 
 fn segment_names(dir: &Path) -> Vec<String> {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use auditring::{Event, Ring};
-use auditring_testkit::python::{Report, python, tool};
+use auditring_testkit::python::{Report, python, run_tool, tool};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -32,13 +32,7 @@ fn auditring() -> Command {
 
 /// `python3 tools/verify_export.py DIR EXTRA..`: always prints one JSON object.
 fn py_verify(dir: &Path, extra: &[&str]) -> Report {
-    let out = Command::new(python())
-        .arg(script())
-        .arg(dir)
-        .args(extra)
-        .output()
-        .expect("running python3 tools/verify_export.py");
-    Report::read("verify_export.py", out, true)
+    run_tool("verify_export.py", dir, extra)
 }
 
 /// `auditring verify-export DIR --json EXTRA..`: prints JSON unless the path is not an export.

@@ -44,6 +44,18 @@ pub fn python() -> &'static Path {
     })
 }
 
+/// `python3 tools/NAME DIR EXTRA..`: the verifier `name` on `dir`; it always prints one JSON
+/// object.
+pub fn run_tool(name: &str, dir: &Path, extra: &[&str]) -> Report {
+    let out = std::process::Command::new(python())
+        .arg(tool(name))
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap_or_else(|e| panic!("running python3 tools/{name}: {e}"));
+    Report::read(name, out, true)
+}
+
 /// What one verifier said.
 pub struct Report {
     /// Its exit code.
