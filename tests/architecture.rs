@@ -281,7 +281,7 @@ fn uses(m: &Module, known: &BTreeSet<Vec<String>>, facades: &Facades) -> BTreeSe
             if let Some(item) = absolute.get(target.len())
                 && let Some(child) = facades.get(&target).and_then(|f| f.get(item))
             {
-                target = child.clone();
+                target.clone_from(child);
             }
             found.insert(target);
         }

@@ -310,13 +310,12 @@ fn many_producers_on_a_small_queue(producers: u64, capacity: usize, per: u64) {
     let guard = std::time::Instant::now() + std::time::Duration::from_secs(300);
     for finished in 0..producers {
         let left = guard.saturating_duration_since(std::time::Instant::now());
-        if done_rx.recv_timeout(left).is_err() {
-            panic!(
-                "{producers} producers on {capacity} slots: {finished} finished and {} events \
-                 sequenced after 300 s",
-                ring.snapshot().head_seq()
-            );
-        }
+        assert!(
+            done_rx.recv_timeout(left).is_ok(),
+            "{producers} producers on {capacity} slots: {finished} finished and {} events \
+             sequenced after 300 s",
+            ring.snapshot().head_seq()
+        );
     }
     ring.flush().unwrap();
     check_all_present(&ring.snapshot(), producers, per);

@@ -351,7 +351,7 @@ fn workload(durability: Durability, seed: u64, steps: u64, random: usize) -> Tal
     let shared = Arc::new(Shared {
         target: AtomicU64::new(0),
         acks: Mutex::new(Vec::new()),
-        captured: Mutex::new((Vec::new(), Rng(seed ^ 0xc0ffee), Tally::default())),
+        captured: Mutex::new((Vec::new(), Rng(seed ^ 0x00c0_ffee), Tally::default())),
     });
     {
         let (mem, shared, weak): (_, _, Weak<Ring>) =

@@ -453,7 +453,11 @@ fn mem_log() -> std::collections::BTreeMap<String, Vec<u8>> {
         .list()
         .unwrap()
         .into_iter()
-        .filter(|n| n.ends_with(".seg"))
+        .filter(|n| {
+            std::path::Path::new(n)
+                .extension()
+                .is_some_and(|e| e == "seg")
+        })
         .map(|n| {
             let b = mem.read_file(&n).unwrap();
             (n, b)

@@ -26,7 +26,12 @@ fn segment_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".seg") && !n.starts_with('.'))
+        .filter(|n| {
+            std::path::Path::new(n)
+                .extension()
+                .is_some_and(|e| e == "seg")
+                && !n.starts_with('.')
+        })
         .collect();
     names.sort();
     names

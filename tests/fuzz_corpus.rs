@@ -126,7 +126,7 @@ fn replay(target: &str) {
 /// A few random edits of `input`: flips, overwrites, inserts, deletions, truncation.
 fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
     let mut out = input.to_vec();
-    for _ in 0..1 + rng.below(8) {
+    for _ in 0..=rng.below(8) {
         let at = rng.below(out.len() + 1);
         match rng.below(6) {
             0 if at < out.len() => out[at] ^= 1 << rng.below(8),
@@ -227,7 +227,7 @@ fn random_inputs(target: &str, seed: u64) -> Vec<Vec<u8>> {
     let mut rng = Rng(seed);
     (0..RANDOM_INPUTS)
         .map(|k| match (target, k % 4) {
-            ("mutated_log", 0) => (0..1 + 6 * rng.below(12)).map(|_| rng.byte()).collect(),
+            ("mutated_log", 0) => (0..=(6 * rng.below(12))).map(|_| rng.byte()).collect(),
             ("jsonl_event", 0 | 1) => random_jsonl(&mut rng),
             ("append_line", 0 | 1) => {
                 let mut lines = random_jsonl(&mut rng);
@@ -563,8 +563,8 @@ fn generate_seeds() {
     }
 }
 
-/// Writes the seed corpus of the targets added after the first ones (segment_file, export_data,
-/// export_manifest, append_line), leaving the older seeds as they are. Run once by hand; the
+/// Writes the seed corpus of the targets added after the first ones (`segment_file`, `export_data`,
+/// `export_manifest`, `append_line`), leaving the older seeds as they are. Run once by hand; the
 /// output is checked in.
 #[test]
 #[ignore = "writes fuzz/corpus; run by hand"]
@@ -692,7 +692,7 @@ fn generate_seeds_more() {
     }
 }
 
-/// Every input of every target opens a ring; under LeakSanitizer (cargo fuzz's default) each
+/// Every input of every target opens a ring; under `LeakSanitizer` (cargo fuzz's default) each
 /// one then reports the ring's shared state as leaked, queue and storage included. This is the
 /// same leak without a sanitizer: once closed and dropped, a ring must release its storage.
 #[test]

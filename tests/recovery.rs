@@ -562,7 +562,7 @@ fn a_segment_removed_renamed_or_replaced_under_the_writer_fails_its_next_sync() 
     let cases: [(&str, Mischief); 3] = [
         ("removed", |p| std::fs::remove_file(p).unwrap()),
         ("renamed", |p| {
-            std::fs::rename(p, p.with_extension("bak")).unwrap()
+            std::fs::rename(p, p.with_extension("bak")).unwrap();
         }),
         ("replaced", |p| {
             let copy = p.with_extension("copy");

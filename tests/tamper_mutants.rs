@@ -54,7 +54,11 @@ fn base_log() -> Files {
     mem.list()
         .unwrap()
         .into_iter()
-        .filter(|n| n.ends_with(".seg"))
+        .filter(|n| {
+            std::path::Path::new(n)
+                .extension()
+                .is_some_and(|e| e == "seg")
+        })
         .map(|n| {
             let b = mem.read_file(&n).unwrap();
             (n, b)
@@ -103,6 +107,7 @@ fn records(b: &[u8]) -> Vec<Rec> {
 
 /// Where verification must report a change of byte `at` of a segment of a closed log: the start
 /// of the structure it belongs to, and the seq it concerns (`None`: the rule allows any).
+#[allow(clippy::option_option)] // the seq, or none, or any (the outer `None`), as documented
 fn expected_location(b: &[u8], at: usize) -> (usize, Option<Option<u64>>) {
     let data = u64_at(b, 32) as usize;
     let recs = records(b);
@@ -142,6 +147,7 @@ struct Mutant {
     files: Files,
     file: String,
     offset: u64,
+    #[allow(clippy::option_option)] // as `expected_location`'s
     seq: Option<Option<u64>>,
 }
 

@@ -100,7 +100,7 @@ fn checks(c: &mut Criterion) {
                 auditring::verify(&log, auditring::VerifyOptions::default()).expect("verify");
             assert!(report.is_ok());
             assert_eq!(report.events, EVENTS);
-        })
+        });
     });
     group.bench_function("sha256_one_pass", |b| {
         let mut buf = vec![0u8; 1 << 20];
@@ -117,7 +117,7 @@ fn checks(c: &mut Criterion) {
                 }
             }
             hasher.finalize()
-        })
+        });
     });
     group.finish();
 
@@ -151,7 +151,7 @@ fn checks(c: &mut Criterion) {
             b.iter(|| {
                 let m = snapshot.export(&out, options(encoding)).expect("export");
                 assert_eq!(m.count, EVENTS);
-            })
+            });
         });
     }
     group.throughput(Throughput::Bytes(file_bytes(&files)));
@@ -164,7 +164,7 @@ fn checks(c: &mut Criterion) {
                 std::fs::copy(f, &to).expect("copy");
                 File::open(&to).and_then(|c| c.sync_all()).expect("sync");
             }
-        })
+        });
     });
     group.finish();
 
@@ -181,7 +181,7 @@ fn checks(c: &mut Criterion) {
                     verify_export(dir, VerifyExportOptions::default()).expect("verify_export");
                 assert!(report.is_ok());
                 assert_eq!(report.events, EVENTS);
-            })
+            });
         });
     }
     group.finish();

@@ -105,7 +105,7 @@ fn push(c: &mut Criterion) {
         let mut group = per_event_group(c, format!("push/{producers}_producers"));
         for (design, run) in designs {
             group.bench_function(BenchmarkId::from_parameter(design), |b| {
-                b.iter_custom(|iters| run(producers, iters))
+                b.iter_custom(|iters| run(producers, iters));
             });
         }
         group.finish();
@@ -170,7 +170,7 @@ fn sequencer(c: &mut Criterion) {
                     left -= n;
                 }
                 total
-            })
+            });
         });
     }
     group.bench_function("full_hash_under_lock", |b| {
@@ -198,7 +198,7 @@ fn sequencer(c: &mut Criterion) {
             let elapsed = start.elapsed();
             std::hint::black_box(state);
             elapsed
-        })
+        });
     });
     group.finish();
 }
@@ -238,7 +238,7 @@ fn open(c: &mut Criterion) {
                     ring.close().expect("close");
                 }
                 total
-            })
+            });
         });
     }
     group.finish();

@@ -94,7 +94,7 @@ pub fn median(mut v: Vec<f64>) -> f64 {
     } else if n % 2 == 1 {
         v[n / 2]
     } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
+        f64::midpoint(v[n / 2 - 1], v[n / 2])
     }
 }
 
@@ -136,7 +136,10 @@ pub fn drive<D: Design>(load: &Load, design: D) -> Result<Run, String> {
             .collect();
         start.wait();
         let began = Instant::now();
-        let histograms: Vec<_> = threads.into_iter().map(|t| t.join()).collect();
+        let histograms: Vec<_> = threads
+            .into_iter()
+            .map(std::thread::ScopedJoinHandle::join)
+            .collect();
         (began, histograms)
     });
     let mut latency = histogram();

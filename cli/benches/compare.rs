@@ -528,7 +528,7 @@ fn main() {
                 events = args
                     .next()
                     .and_then(|v| v.parse().ok())
-                    .expect("--events N")
+                    .expect("--events N");
             }
             // What cargo bench passes to every harness.
             "--bench" => {}

@@ -32,7 +32,7 @@ pub struct Args {
 }
 
 /// Runs `auditring append`.
-pub fn run(args: Args) -> Result<u8, Failure> {
+pub fn run(args: &Args) -> Result<u8, Failure> {
     let ring = auditring::Ring::builder(&args.dir)
         .durability(args.durability.policy())
         .segment_size(args.segment_size)

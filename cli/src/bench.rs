@@ -101,7 +101,7 @@ fn micros(ns: u64) -> String {
 }
 
 /// Runs `auditring bench`.
-pub fn run(args: Args) -> Result<u8, Failure> {
+pub fn run(args: &Args) -> Result<u8, Failure> {
     if args.producers.is_empty() || args.producers.contains(&0) {
         return Err(Failure::input("--producers: each count must be at least 1"));
     }
@@ -127,10 +127,10 @@ pub fn run(args: Args) -> Result<u8, Failure> {
             message,
         }
     })?;
-    let result = measure(&args);
+    let result = measure(args);
     let _ = std::fs::remove_dir_all(&args.dir);
     let cells = result?;
-    report(&args, &cells);
+    report(args, &cells);
     Ok(0)
 }
 
@@ -208,7 +208,7 @@ fn report(args: &Args, cells: &[Vec<Cell>]) {
                                 "p50_push_ns": cell.quantile(0.5),
                                 "p99_push_ns": cell.quantile(0.99),
                                 "p999_push_ns": cell.quantile(0.999),
-                                "max_push_ns": cell.latency.as_ref().map_or(0, |h| h.max()),
+                                "max_push_ns": cell.latency.as_ref().map_or(0, hdrhistogram::Histogram::max),
                             }),
                         )
                     })

@@ -236,7 +236,7 @@ fn baselines(load: &Load, dir: &Path) -> Result<(Run, Run), Failure> {
 }
 
 /// Runs `auditring demo`.
-pub fn run(args: Args) -> Result<u8, Failure> {
+pub fn run(args: &Args) -> Result<u8, Failure> {
     if args.producers == 0 {
         return Err(Failure::input("--producers must be at least 1"));
     }
@@ -375,7 +375,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
             }
         }
     }
-    Ok(if verified == Some(false) { 1 } else { 0 })
+    Ok(u8::from(verified == Some(false)))
 }
 
 /// The process's peak resident memory so far, in bytes (`VmHWM` of `/proc/self/status`), where

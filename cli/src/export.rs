@@ -96,7 +96,7 @@ fn parse_hash(s: &str) -> Result<Hash, String> {
 }
 
 /// Runs `auditring export`.
-pub fn export(args: ExportArgs) -> Result<u8, Failure> {
+pub fn export(args: &ExportArgs) -> Result<u8, Failure> {
     let reader = auditring::Reader::open(&args.dir)?;
     let selection = if let Some(n) = args.last {
         Selection::Last(n)
@@ -177,7 +177,7 @@ fn read_after(path: &Path) -> Result<Manifest, Failure> {
 }
 
 /// Runs `auditring verify-export`.
-pub fn verify_export(args: VerifyExportArgs) -> Result<u8, Failure> {
+pub fn verify_export(args: &VerifyExportArgs) -> Result<u8, Failure> {
     let bar = Progress::new("verifying", "bytes");
     let mut progress = |done, total| bar.update(done, total);
     let mut options = VerifyExportOptions::new().progress(&mut progress);

@@ -66,7 +66,7 @@ pub fn check_exit(error: Option<&IntegrityError>) -> u8 {
 }
 
 /// Runs `auditring verify`.
-pub fn verify(args: VerifyArgs) -> Result<u8, Failure> {
+pub fn verify(args: &VerifyArgs) -> Result<u8, Failure> {
     let bar = Progress::new("verifying", "bytes");
     let report = auditring::verify(
         &args.dir,
@@ -126,7 +126,7 @@ pub fn verify(args: VerifyArgs) -> Result<u8, Failure> {
 }
 
 /// Runs `auditring stat`.
-pub fn stat(args: StatArgs) -> Result<u8, Failure> {
+pub fn stat(args: &StatArgs) -> Result<u8, Failure> {
     let reader = auditring::Reader::open(&args.dir)?;
     // Retention may remove segments of the view while it is read: then read a newer one.
     let (snap, segments, first, last) = with_snapshot(&reader, |snap| {

@@ -70,6 +70,7 @@ enum Command {
     /// are written.
     ///
     /// Example: echo '{"kind":"user.login","actor":"alice"}' | auditring append ./audit --receipts --json
+    #[allow(clippy::doc_markdown)] // help text, printed as written
     Append(append::Args),
     /// Verify every segment, record and hash of a log.
     ///
@@ -162,12 +163,11 @@ impl From<auditring::Error> for Failure {
         let code = match &e {
             Error::Integrity(_) => 1,
             Error::Locked { .. } => 3,
-            Error::NotALog { .. } | Error::Config(_) | Error::Event(_) => 2,
             Error::Export(
                 auditring::ExportError::OutputExists { .. }
                 | auditring::ExportError::NotReplaceable { .. },
             ) => 5,
-            Error::Export(_) => 2,
+            Error::NotALog { .. } | Error::Config(_) | Error::Event(_) | Error::Export(_) => 2,
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 2,
             _ => 4,
         };
@@ -282,16 +282,16 @@ fn main() -> ExitCode {
         Err(e) => return usage_error(&e, json),
     };
     let result = match cli.command {
-        Command::Demo(args) => demo::run(args),
-        Command::Bench(args) => bench::run(args),
-        Command::Append(args) => append::run(args),
-        Command::Verify(args) => inspect::verify(args),
-        Command::Stat(args) => inspect::stat(args),
-        Command::Export(args) => export::export(args),
-        Command::VerifyExport(args) => export::verify_export(args),
+        Command::Demo(args) => demo::run(&args),
+        Command::Bench(args) => bench::run(&args),
+        Command::Append(args) => append::run(&args),
+        Command::Verify(args) => inspect::verify(&args),
+        Command::Stat(args) => inspect::stat(&args),
+        Command::Export(args) => export::export(&args),
+        Command::VerifyExport(args) => export::verify_export(&args),
         Command::Query(args) => query::run(args),
-        Command::Tail(args) => tail::run(args),
-        Command::Segments(args) => segments::run(args),
+        Command::Tail(args) => tail::run(&args),
+        Command::Segments(args) => segments::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

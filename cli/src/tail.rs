@@ -38,7 +38,7 @@ const CHUNK: usize = 64 * 1024;
 /// A writer that prunes may remove records before `--follow` reads them (when it falls
 /// behind): which seqs were missed, and why, is said (see `crate::views`), and following goes
 /// on from the first record still there.
-pub fn run(args: Args) -> Result<u8, Failure> {
+pub fn run(args: &Args) -> Result<u8, Failure> {
     let reader = auditring::Reader::open(&args.dir)?;
     let snap = reader.snapshot()?;
     let stdout = io::stdout();
@@ -52,7 +52,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     if !read || !args.follow {
         return Ok(0);
     }
-    follow(&args, &reader, &log_id, done, &mut out, &mut buf)
+    follow(args, &reader, &log_id, done, &mut out, &mut buf)
 }
 
 /// Prints each record written after `done`, as it is written, until stdout's reader goes.
@@ -145,7 +145,7 @@ fn reader_gone() -> bool {
         revents: 0,
     };
     // SAFETY: `fd` is one valid pollfd, and a zero timeout returns at once.
-    let n = unsafe { libc::poll(&mut fd, 1, 0) };
+    let n = unsafe { libc::poll(&raw mut fd, 1, 0) };
     n == 1 && fd.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0
 }
 

@@ -266,6 +266,7 @@ fn after_an_unsealed_segment_a_break_with_committed_records_fails_at_the_slot() 
 fn committed_records_after_a_segment_past_a_tear_fail_at_their_slot() {
     let dir = tempfile::tempdir().unwrap();
     make_log(dir.path());
+    #[allow(clippy::maybe_infinite_iter)] // the log has a few segments
     let last = (4..).find(|&n| !segment(dir.path(), n).exists()).unwrap() - 1;
     for n in 1..=last {
         edit_slot(dir.path(), n, unseal);

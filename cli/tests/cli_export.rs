@@ -6,6 +6,7 @@
 //! output of an export exists.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -149,17 +150,22 @@ fn input_line(i: u64) -> String {
     };
     let mut line = format!(r#"{{"kind":"{kind}","timestamp":{timestamp}"#);
     if i.is_multiple_of(2) {
-        line += &format!(r#","actor":"user-{}""#, i % 7);
+        write!(line, r#","actor":"user-{}""#, i % 7).unwrap();
     }
     if i.is_multiple_of(3) {
-        line += &format!(r#","trace_id":"trace-{i}""#);
+        write!(line, r#","trace_id":"trace-{i}""#).unwrap();
     }
     match i % 5 {
         0 => {}
-        1 => line += &format!(r#","details":{{"i": {i}, "text": "é ✓ \"q\""}}"#),
+        1 => write!(line, r#","details":{{"i": {i}, "text": "é ✓ \"q\""}}"#).unwrap(),
         2 => line += ",\"details\":{\"cr\":\r[1, 2]}",
         3 => line += ",\"details\":null",
-        _ => line += &format!(r#","details":{{"i":{i},"pad":"{}"}}"#, "x".repeat(100)),
+        _ => write!(
+            line,
+            r#","details":{{"i":{i},"pad":"{}"}}"#,
+            "x".repeat(100)
+        )
+        .unwrap(),
     }
     line.push('}');
     line
@@ -170,6 +176,7 @@ struct Log {
     _tmp: tempfile::TempDir,
     /// Where exports go (beside the log).
     root: PathBuf,
+    #[allow(clippy::struct_field_names)] // the log's directory
     log: PathBuf,
     /// `chains[seq]`: the chain hash after record `seq`, from the receipts (`chains[0]`: zeros).
     chains: Vec<String>,
@@ -413,6 +420,7 @@ fn text_output_names_the_range_the_output_and_the_head() {
 }
 
 #[test]
+#[allow(clippy::many_single_char_names)] // exports a to e, in order
 fn consecutive_exports_link_and_a_gap_or_overlap_does_not() {
     let log = Log::new();
     let a = log.root.join("a");
@@ -821,7 +829,7 @@ fn a_damaged_manifest_is_an_integrity_failure() {
                     d.join("manifest.json"),
                     "{\"format\": \"auditring-export\",",
                 )
-                .unwrap()
+                .unwrap();
             },
             "damaged manifest",
         ),
@@ -834,8 +842,8 @@ fn a_damaged_manifest_is_an_integrity_failure() {
             "upper-case-head",
             &|d: &Path| {
                 edit_manifest(d, |m| {
-                    m["head"] = Value::from(m["head"].as_str().unwrap().to_uppercase())
-                })
+                    m["head"] = Value::from(m["head"].as_str().unwrap().to_uppercase());
+                });
             },
             "damaged manifest",
         ),
@@ -898,7 +906,7 @@ fn a_changed_data_file_is_an_integrity_failure_of_that_file() {
         // The manifest states another digest: the file's SHA-256 is checked.
         let digest = copy_export(&good, &format!("{format}-digest"));
         edit_manifest(&digest, |m| {
-            m["files"][0]["sha256"] = Value::from(sha256_hex(b"something else"))
+            m["files"][0]["sha256"] = Value::from(sha256_hex(b"something else"));
         });
         let error = verify_fails(&digest, &[]);
         assert_eq!(error["file"], s(&digest.join(name)), "{error}");

@@ -422,9 +422,10 @@ fn tail_follow_stops_cleanly_when_its_output_is_closed() {
         let _ = tx.send(());
         out
     });
-    if rx.recv_timeout(PATIENCE).is_err() {
-        panic!("tail --follow kept running after its output was closed");
-    }
+    assert!(
+        rx.recv_timeout(PATIENCE).is_ok(),
+        "tail --follow kept running after its output was closed"
+    );
     let out = waiter.join().unwrap();
     assert_eq!(
         out.status.code(),

@@ -45,7 +45,7 @@ fn crate_verify(dir: &Path, extra: &[&str]) -> Report {
         .output()
         .expect("running auditring verify-export");
     let code = out.status.code();
-    Report::read("auditring verify-export", out, code != Some(2))
+    Report::read("auditring verify-export", &out, code != Some(2))
 }
 
 /// `auditring append DIR` with `lines` on stdin.
@@ -507,7 +507,7 @@ fn tamper_jsonl(tmp: &Path, export: &Path) {
     let data_file = dir.join("events.jsonl");
     let (start, seq, line) = &lines[lines.len() / 2];
     let mut data = std::fs::read(&data_file).unwrap();
-    data.drain(*start as usize..*start as usize + line.len() + 1);
+    data.drain((*start as usize)..=(*start as usize + line.len()));
     std::fs::write(&data_file, &data).unwrap();
     assert_fail_at(&dir, &data_file, *seq, *start);
 
@@ -614,11 +614,11 @@ fn tamper_manifest(tmp: &Path, export: &Path, all: bool) {
         damages.push((what, serde_json::to_vec_pretty(&m).unwrap()));
     };
     edit("count", &|m| {
-        m["count"] = Value::from(m["count"].as_u64().unwrap() + 1)
+        m["count"] = Value::from(m["count"].as_u64().unwrap() + 1);
     });
     edit("unknown-member", &|m| m["extra"] = Value::from(1));
     edit("format", &|m| {
-        m["format"] = Value::from("auditring-exports")
+        m["format"] = Value::from("auditring-exports");
     });
     edit("version", &|m| m["version"] = Value::from(2));
     edit("chain", &|m| m["chain"] = Value::from("sha512"));
@@ -635,7 +635,7 @@ fn tamper_manifest(tmp: &Path, export: &Path, all: bool) {
         m["count"] = Value::from(m["last_seq"].as_u64().unwrap() + 1);
     });
     edit("file-bytes", &|m| {
-        m["files"][0]["bytes"] = Value::from(m["files"][0]["bytes"].as_u64().unwrap() + 1)
+        m["files"][0]["bytes"] = Value::from(m["files"][0]["bytes"].as_u64().unwrap() + 1);
     });
     edit("file-sha256", &|m| {
         m["files"][0]["sha256"] = Value::from("0".repeat(64));
@@ -651,11 +651,11 @@ fn tamper_manifest(tmp: &Path, export: &Path, all: bool) {
         m["count"] = Value::from(m["count"].as_u64().unwrap() + 1);
     });
     edit("file-bytes-less", &|m| {
-        m["files"][0]["bytes"] = Value::from(m["files"][0]["bytes"].as_u64().unwrap() - 1)
+        m["files"][0]["bytes"] = Value::from(m["files"][0]["bytes"].as_u64().unwrap() - 1);
     });
     // Hashes are written in lowercase only.
     edit("upper-head", &|m| {
-        m["head"] = Value::from(m["head"].as_str().unwrap().to_ascii_uppercase())
+        m["head"] = Value::from(m["head"].as_str().unwrap().to_ascii_uppercase());
     });
     edit("upper-sha256", &|m| {
         let upper = m["files"][0]["sha256"]
@@ -665,7 +665,7 @@ fn tamper_manifest(tmp: &Path, export: &Path, all: bool) {
         m["files"][0]["sha256"] = Value::from(upper);
     });
     edit("upper-log-id", &|m| {
-        m["log_id"] = Value::from(m["log_id"].as_str().unwrap().to_ascii_uppercase())
+        m["log_id"] = Value::from(m["log_id"].as_str().unwrap().to_ascii_uppercase());
     });
     if !all {
         damages.retain(|(what, _)| {
@@ -1179,7 +1179,7 @@ fn bounded(what: &str, mut cmd: Command, max_memory: u64) -> std::process::Outpu
                 rlim_cur: max_memory,
                 rlim_max: max_memory,
             };
-            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+            if libc::setrlimit(libc::RLIMIT_AS, &raw const limit) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -1195,13 +1195,12 @@ fn bounded(what: &str, mut cmd: Command, max_memory: u64) -> std::process::Outpu
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    match rx.recv_timeout(std::time::Duration::from_secs(120)) {
-        Ok(out) => out.unwrap(),
-        Err(_) => {
-            // SAFETY: signals the child this test started, which has not been waited for.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("{what} hung (killed after two minutes)");
-        }
+    if let Ok(out) = rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        out.unwrap()
+    } else {
+        // SAFETY: signals the child this test started, which has not been waited for.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        panic!("{what} hung (killed after two minutes)");
     }
 }
 
@@ -1212,14 +1211,14 @@ fn both_bounded(dir: &Path) -> (Report, Report) {
     c.arg("verify-export").arg(dir).arg("--json");
     let rust = Report::read(
         "auditring verify-export",
-        bounded("auditring", c, LIMIT),
+        &bounded("auditring", c, LIMIT),
         false,
     );
     let mut p = Command::new(python());
     p.arg(script()).arg(dir);
     let py = Report::read(
         "verify_export.py",
-        bounded("verify_export.py", p, LIMIT),
+        &bounded("verify_export.py", p, LIMIT),
         true,
     );
     (rust, py)

@@ -98,7 +98,15 @@ fn a_renamed_log_directory_stays_locked_and_written() {
     }
     ring.close().unwrap();
     assert!(!log.exists(), "the writer recreated its old path");
-    assert!(names(&moved).iter().filter(|n| n.ends_with(".seg")).count() > 1);
+    assert!(
+        names(&moved)
+            .iter()
+            .filter(|n| std::path::Path::new(n)
+                .extension()
+                .is_some_and(|e| e == "seg"))
+            .count()
+            > 1
+    );
     assert_eq!(verified_events(&moved), 2000);
 }
 
@@ -244,7 +252,7 @@ fn in_child(child: impl FnOnce() -> i32) -> i32 {
     }
     let mut status = 0;
     // SAFETY: waits for the child just forked; `status` is written by the call.
-    let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+    let rc = unsafe { libc::waitpid(pid, &raw mut status, 0) };
     assert_eq!(rc, pid);
     assert!(libc::WIFEXITED(status), "the child died: status {status}");
     libc::WEXITSTATUS(status)

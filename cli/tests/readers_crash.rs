@@ -177,7 +177,10 @@ fn a_writer_whose_segment_is_cut_past_its_commits_says_so_and_the_log_reopens() 
     );
     let v = json(&out);
     assert!(v["events"].as_u64().unwrap() >= 21, "{v}");
-    assert_eq!(std::fs::metadata(segment(&log, 1)).unwrap().len(), 1048576);
+    assert_eq!(
+        std::fs::metadata(segment(&log, 1)).unwrap().len(),
+        1_048_576
+    );
 }
 
 #[test]

@@ -23,7 +23,7 @@ fn remove_on_open(mem: &MemStorage, name: &str, victims: &[&str]) -> FaultyStora
     let faults = Faults::new();
     faults.remove_on_open.lock().unwrap().insert(
         name.to_string(),
-        victims.iter().map(|s| s.to_string()).collect(),
+        victims.iter().map(ToString::to_string).collect(),
     );
     FaultyStorage::new(mem.clone(), faults)
 }
@@ -107,10 +107,7 @@ fn reading_a_segment_pruned_after_the_snapshot_is_a_retryable_pruned_error() {
     // A newer view reads what is left.
     let newer = reader.snapshot().unwrap();
     assert_eq!(newer.segment_count(), 2);
-    assert_eq!(
-        newer.iter().filter(|r| r.is_ok()).count() as u64,
-        newer.len()
-    );
+    assert_eq!(newer.iter().flatten().count() as u64, newer.len());
 }
 
 #[test]

@@ -38,7 +38,11 @@ fn small_log() -> (MemStorage, Vec<String>) {
     let mut names: Vec<String> = auditring::storage::Storage::list(&mem)
         .unwrap()
         .into_iter()
-        .filter(|n| n.ends_with(".seg"))
+        .filter(|n| {
+            std::path::Path::new(n)
+                .extension()
+                .is_some_and(|e| e == "seg")
+        })
         .collect();
     names.sort();
     assert!(names.len() >= 2, "{names:?}");
@@ -196,7 +200,7 @@ fn damage_in_the_committed_region_refuses_to_open_with_the_error_verify_gives() 
     fs_log(dir.path());
     let last = std::fs::read_dir(dir.path())
         .unwrap()
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .filter(|e| e.file_name().to_string_lossy().ends_with(".seg"))
         .count() as u64;
     let path = segment(dir.path(), last);

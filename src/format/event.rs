@@ -86,7 +86,7 @@ pub struct Event {
     actor: Option<String>,
     trace_id: Option<String>,
     timestamp: Option<i64>,
-    /// Always valid JSON text: checked (or produced by serde_json) when it was set.
+    /// Always valid JSON text: checked (or produced by `serde_json`) when it was set.
     details: Option<String>,
     /// Written by the library itself: may use the reserved kind prefix.
     system: bool,
@@ -117,12 +117,15 @@ impl Event {
         string(&mut out, &self.kind);
         for (name, value) in [("actor", &self.actor), ("trace_id", &self.trace_id)] {
             if let Some(v) = value {
-                out.push_str(&format!(",\"{name}\":"));
+                out.push_str(",\"");
+                out.push_str(name);
+                out.push_str("\":");
                 string(&mut out, v);
             }
         }
         if let Some(t) = self.timestamp {
-            out.push_str(&format!(",\"timestamp\":{t}"));
+            out.push_str(",\"timestamp\":");
+            out.push_str(&t.to_string());
         }
         if let Some(d) = &self.details {
             out.push_str(",\"details\":");
@@ -139,19 +142,18 @@ impl Event {
     /// this library encoded, which always decode; anything else becomes an event of kind
     /// `auditring.undecodable` with the bytes in hex, so that nothing is dropped.
     pub(crate) fn from_body(body: &[u8]) -> Event {
-        match decode_body(body) {
-            Ok(env) => Event {
+        if let Ok(env) = decode_body(body) {
+            Event {
                 kind: Cow::Owned(env.kind.to_owned()),
                 actor: env.actor.map(str::to_owned),
                 trace_id: env.trace_id.map(str::to_owned),
                 timestamp: Some(env.timestamp),
                 details: env.details.map(str::to_owned),
                 system: false,
-            },
-            Err(_) => {
-                let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
-                Event::system("auditring.undecodable", format!("\"{hex}\""))
             }
+        } else {
+            let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
+            Event::system("auditring.undecodable", format!("\"{hex}\""))
         }
     }
 

@@ -156,6 +156,7 @@ pub(crate) fn leaf_hash(body: &[u8]) -> Hash {
 }
 
 /// SHA-256's initial state (FIPS 180-4, 5.3.3).
+#[allow(clippy::unreadable_literal)] // as the standard prints them
 const SHA256_IV: [u32; 8] = [
     0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 ];

@@ -208,12 +208,11 @@ pub(crate) struct Published {
 impl Published {
     /// Where records of entry `i` end, and its last seq.
     pub(crate) fn segment_end(&self, i: usize, info: &SegmentInfo) -> (u64, u64) {
-        match info.end {
-            Some((last, end)) => (last.min(self.head_seq), end),
-            None => {
-                debug_assert_eq!(i + 1, self.segments.len());
-                (self.head_seq, self.active_end)
-            }
+        if let Some((last, end)) = info.end {
+            (last.min(self.head_seq), end)
+        } else {
+            debug_assert_eq!(i + 1, self.segments.len());
+            (self.head_seq, self.active_end)
         }
     }
 }

@@ -89,7 +89,7 @@ impl FsStorage {
     /// Opens `name` in the directory with `flags` (plus `O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK`),
     /// and checks that what was opened is a regular file. `O_NONBLOCK` keeps a FIFO put in
     /// place of a file from blocking the open; it changes nothing for a regular file.
-    fn open_at(&self, dir: &OwnedFd, name: &str, flags: libc::c_int) -> io::Result<File> {
+    fn open_at(dir: &OwnedFd, name: &str, flags: libc::c_int) -> io::Result<File> {
         let c = c_name(name)?;
         // SAFETY: `c` is a NUL-terminated string that outlives the call; `dir` is an open
         // descriptor. The mode is read only with O_CREAT.
@@ -128,8 +128,8 @@ impl FsStorage {
     }
 
     /// The process id recorded in `LOCK`, if it names a live process.
-    fn recorded_holder(&self, dir: &OwnedFd) -> Option<u32> {
-        let file = self.open_at(dir, LOCK_FILE, libc::O_RDONLY).ok()?;
+    fn recorded_holder(dir: &OwnedFd) -> Option<u32> {
+        let file = Self::open_at(dir, LOCK_FILE, libc::O_RDONLY).ok()?;
         let mut buf = [0u8; LOCK_READ_MAX];
         let n = file.read_at(&mut buf, 0).ok()?;
         let pid: u32 = std::str::from_utf8(&buf[..n]).ok()?.trim().parse().ok()?;
@@ -249,7 +249,7 @@ fn stat_at(dir: &OwnedFd, name: &str) -> io::Result<Option<libc::stat>> {
         libc::fstatat(
             dir.as_raw_fd(),
             c.as_ptr(),
-            &mut st,
+            &raw mut st,
             libc::AT_SYMLINK_NOFOLLOW,
         )
     };
@@ -326,7 +326,7 @@ fn read_dir_at(dir: &OwnedFd) -> io::Result<Vec<(String, &'static str)>> {
                 // SAFETY: `st` is written by the call; `c` is NUL-terminated; `fd` is open.
                 let st = unsafe {
                     let mut st: libc::stat = std::mem::zeroed();
-                    if libc::fstatat(fd, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) != 0 {
+                    if libc::fstatat(fd, c.as_ptr(), &raw mut st, libc::AT_SYMLINK_NOFOLLOW) != 0 {
                         let e = io::Error::last_os_error();
                         if e.kind() == io::ErrorKind::NotFound {
                             continue;
@@ -366,7 +366,7 @@ impl Storage for FsStorage {
         let dir = self.dir_fd()?;
         let tmp = format!(".{name}.tmp");
         let build = || -> io::Result<File> {
-            let file = self.open_at(&dir, &tmp, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL)?;
+            let file = Self::open_at(&dir, &tmp, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL)?;
             allocate(&file, len)?;
             file.write_all_at(prefix, 0)?;
             file.sync_all()?;
@@ -410,7 +410,7 @@ impl Storage for FsStorage {
     fn open(&self, name: &str, write: bool) -> io::Result<Arc<dyn SegmentFile>> {
         let dir = self.dir_fd()?;
         let access = if write { libc::O_RDWR } else { libc::O_RDONLY };
-        let file = self.open_at(&dir, name, access)?;
+        let file = Self::open_at(&dir, name, access)?;
         Ok(Arc::new(FsFile {
             file,
             dir,
@@ -432,7 +432,7 @@ impl Storage for FsStorage {
         let tmp = format!(".{name}.tmp-{}-{n}", std::process::id());
         let dir = self.dir_fd()?;
         let written = (|| {
-            let mut f = self.open_at(&dir, &tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL)?;
+            let mut f = Self::open_at(&dir, &tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL)?;
             f.write_all(bytes)?;
             f.sync_all()?;
             // Replaces whatever entry is named `name` (a symlink itself, not its target).
@@ -449,7 +449,7 @@ impl Storage for FsStorage {
         /// Markers are a few hundred bytes; anything much larger is not one.
         const MAX: u64 = 1 << 20;
         let dir = self.dir_fd()?;
-        let file = match self.open_at(&dir, name, libc::O_RDONLY) {
+        let file = match Self::open_at(&dir, name, libc::O_RDONLY) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
@@ -475,7 +475,7 @@ impl Storage for FsStorage {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {
                 return Err(LockError::Held {
-                    pid: self.recorded_holder(&dir),
+                    pid: Self::recorded_holder(&dir),
                 });
             }
             Err(e) => return Err(LockError::Io(e)),
@@ -508,7 +508,7 @@ impl Storage for FsStorage {
             _ => {}
         }
         let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL;
-        let file = self.open_at(&dir, LOCK_FILE, flags)?;
+        let file = Self::open_at(&dir, LOCK_FILE, flags)?;
         file.write_all_at(format!("{}\n", std::process::id()).as_bytes(), 0)
     }
 }

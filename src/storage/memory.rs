@@ -72,7 +72,7 @@ impl PageFate {
 }
 
 #[cfg(any(test, feature = "test-support"))]
-/// A small, fast generator for seeded crash images (SplitMix64; not for anything secret).
+/// A small, fast generator for seeded crash images (`SplitMix64`; not for anything secret).
 struct SplitMix64(u64);
 
 #[cfg(any(test, feature = "test-support"))]
@@ -127,6 +127,7 @@ impl MemStorage {
     /// A new storage holding only the bytes that were synced: the state after a crash in which
     /// no page written since its last sync reached the disk. The same as
     /// [`MemStorage::crash_image_with`] with every page [`PageFate::Lost`].
+    #[must_use]
     pub fn crash_image(&self) -> MemStorage {
         self.crash_image_with(|_| PageFate::Lost)
     }
@@ -199,6 +200,7 @@ impl MemStorage {
     /// assert_eq!(&bytes[4096..4104], b"wri\0\0\0\0\0");
     /// # Ok::<(), std::io::Error>(())
     /// ```
+    #[must_use]
     pub fn crash_image_with(&self, mut choose: impl FnMut(&DirtyPage) -> PageFate) -> MemStorage {
         let image = MemStorage::new(&format!(
             "{}+crash",
@@ -245,6 +247,7 @@ impl MemStorage {
     /// generator seeded with `seed`: each dirty page is kept, lost or torn with equal odds, and
     /// a torn page keeps its first few sectors ([`SECTOR_SIZE`]) or, as often, its first few
     /// bytes. The same seed and the same history give the same image.
+    #[must_use]
     pub fn crash_image_seeded(&self, seed: u64) -> MemStorage {
         let mut rng = SplitMix64(seed);
         self.crash_image_with(|page| PageFate::random(page, rng.next()))
@@ -411,7 +414,7 @@ impl MemFile {
                 self.live.add(offset),
                 durable[offset..offset + len].as_mut_ptr(),
                 len,
-            )
+            );
         }
     }
 }
@@ -423,7 +426,7 @@ impl Drop for MemFile {
         unsafe {
             drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
                 self.live, self.len,
-            )))
+            )));
         }
     }
 }
@@ -473,7 +476,7 @@ impl SegmentFile for MemHandle {
                 buf.as_ptr(),
                 self.file.live.add(offset as usize),
                 buf.len(),
-            )
+            );
         };
         Ok(())
     }

@@ -124,12 +124,12 @@ fn install() {
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = handler as *const () as usize;
         action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigemptyset(&raw mut action.sa_mask);
         let previous = (*PREVIOUS.0.get()).as_mut_ptr();
         if libc::sigaction(libc::SIGBUS, std::ptr::null(), previous) == 0 {
             HAVE_PREVIOUS.store(true, Ordering::Release);
         }
-        libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+        libc::sigaction(libc::SIGBUS, &raw const action, std::ptr::null_mut());
     }
 }
 
@@ -192,8 +192,8 @@ fn die(sig: libc::c_int) {
     unsafe {
         let mut dfl: libc::sigaction = std::mem::zeroed();
         dfl.sa_sigaction = libc::SIG_DFL;
-        libc::sigemptyset(&mut dfl.sa_mask);
-        libc::sigaction(sig, &dfl, std::ptr::null_mut());
+        libc::sigemptyset(&raw mut dfl.sa_mask);
+        libc::sigaction(sig, &raw const dfl, std::ptr::null_mut());
         libc::raise(sig);
     }
 }

@@ -5,6 +5,9 @@
 //! In a normal build every item here is a re-export or an `#[inline(always)]` wrapper that
 //! compiles to the same code as the `std` call it stands for.
 
+// The wrappers must cost nothing over the call they stand for, in every build.
+#![allow(clippy::inline_always)]
+
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 #[cfg(not(loom))]
@@ -42,11 +45,11 @@ impl Backoff {
 }
 
 /// Where the queue relies on the single total order of sequentially consistent *accesses* (a
-/// SeqCst store or read-modify-write followed by a SeqCst load of another variable, on both
+/// `SeqCst` store or read-modify-write followed by a `SeqCst` load of another variable, on both
 /// sides: the consumer's `sleeping` flag against the producers' `tail`), which the C11 model
-/// guarantees and `std` provides: nothing. loom treats SeqCst accesses as AcqRel (its README,
+/// guarantees and `std` provides: nothing. loom treats `SeqCst` accesses as `AcqRel` (its README,
 /// "Unsupported features"; loom issue 180), which would report a lost wake-up that cannot
-/// happen; it does model SeqCst fences, so under loom this is the SeqCst fence that gives the
+/// happen; it does model `SeqCst` fences, so under loom this is the `SeqCst` fence that gives the
 /// same guarantee. The normal build's code is unchanged.
 #[cfg(not(loom))]
 #[inline(always)]

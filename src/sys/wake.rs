@@ -102,10 +102,13 @@ mod imp {
         })
     }
 
+    // By reference, as on other platforms, where `Id` and `Set` are not `Copy`.
+    #[allow(clippy::trivially_copy_pass_by_ref)]
     pub(super) fn add(set: &mut Set, id: &Id) {
         *set |= *id;
     }
 
+    #[allow(clippy::trivially_copy_pass_by_ref)] // as `add`
     pub(super) fn is_empty(set: &Set) -> bool {
         *set == 0
     }

@@ -551,7 +551,7 @@ impl Walk<'_> {
                 .take()
                 .and_then(|f| SegmentHeader::read(&*f).ok())
                 .is_some_and(|h| h.newest().is_some_and(|s| s.sealed));
-            if sealed_since && !self.last_walk {
+            if sealed_since && !self.is_last {
                 return Err(Stop::Again);
             }
             return Err(Stop::Failed(e));

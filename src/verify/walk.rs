@@ -139,7 +139,7 @@ pub(super) struct Walk<'a> {
     /// since, and the segments after it.
     pub(super) unsealed_file: Option<Arc<dyn SegmentFile>>,
     /// Whether this is the last walk: one that finds the writer moved on reports what it found.
-    pub(super) last_walk: bool,
+    pub(super) is_last: bool,
     /// Set once a segment was found past a tear: activated after records that a crash lost
     /// from the unsealed segment before it, and holding nothing committed. Recovery removes such
     /// segments, and readers stop before them; every later segment must hold nothing
@@ -153,7 +153,7 @@ impl<'a> Walk<'a> {
         storage: &'a dyn Storage,
         listing: &Listing,
         progress: &'a mut dyn FnMut(u64),
-        last_walk: bool,
+        is_last: bool,
     ) -> Walk<'a> {
         Walk {
             storage,
@@ -181,7 +181,7 @@ impl<'a> Walk<'a> {
             done: 0,
             unsealed: None,
             unsealed_file: None,
-            last_walk,
+            is_last,
             past_tear: false,
         }
     }

@@ -121,7 +121,7 @@ impl Options {
                  an empty segment: {} bytes of records in a {}-byte segment)",
                 max,
                 room.saturating_sub(RECORD_HEADER_LEN as u64 + 7)
-                    .min(u32::MAX as u64),
+                    .min(u64::from(u32::MAX)),
                 room,
                 self.segment_size
             )));
@@ -167,7 +167,7 @@ mod tests {
         bad(|o| o.segment_size = MIN_SEGMENT_SIZE + 1);
         bad(|o| {
             o.segment_size = MIN_SEGMENT_SIZE;
-            o.max_event_size = Some(1 << 20)
+            o.max_event_size = Some(1 << 20);
         });
         bad(|o| o.queue_capacity = 0);
         bad(|o| o.durability = Durability::Periodic(Duration::ZERO));

@@ -45,6 +45,8 @@ pub(crate) enum PrepMsg {
 }
 
 /// Runs until the request channel closes.
+// The preparer thread's body: it owns its handles for as long as it runs.
+#[allow(clippy::needless_pass_by_value)]
 pub(crate) fn run(
     storage: Arc<dyn Storage>,
     segment_size: u64,

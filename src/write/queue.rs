@@ -436,7 +436,7 @@ impl<T> Consumer<T> {
                 let ahead = if ahead < q.cap { ahead } else { ahead - q.cap };
                 if let Some(next) = q.buffer.get(ahead) {
                     crate::sys::prefetch::prefetch(
-                        (next as *const Slot<T>).cast(),
+                        std::ptr::from_ref::<Slot<T>>(next).cast(),
                         std::mem::size_of::<Slot<T>>(),
                     );
                 }
@@ -499,6 +499,7 @@ impl<T> Consumer<T> {
 
     #[cfg(not(test))]
     #[inline(always)]
+    #[allow(clippy::unused_self)] // the same signature as the test build's, which records
     fn note_woken(&mut self, _woken: usize) {}
 
     /// Parks until a producer pushes, the queue is closed, or `timeout` passes. May return
@@ -554,10 +555,10 @@ mod tests {
         let q = Arc::new(Queue::new(5));
         let mut c = Consumer::new(q.clone());
         for round in 0..100u32 {
-            for i in 0..(round % 5 + 1) {
+            for i in 0..=(round % 5) {
                 q.try_push(round * 10 + i).unwrap();
             }
-            for i in 0..(round % 5 + 1) {
+            for i in 0..=(round % 5) {
                 assert_eq!(c.pop(), Pop::Item(round * 10 + i));
             }
             assert_eq!(c.pop(), Pop::Empty);
@@ -622,13 +623,14 @@ mod tests {
     /// `MAX_QUEUE_CAPACITY` state (issue 12, item 18).
     #[test]
     #[cfg(target_pointer_width = "64")]
+    #[allow(clippy::float_cmp)] // exact: small multiples of powers of two
     fn a_slot_costs_what_the_docs_say() {
         assert_eq!(
             std::mem::size_of::<Slot<crate::write::item::Item>>(),
             crate::write::config::QUEUE_SLOT_BYTES
         );
         let mib =
-            |slots: usize| (slots * crate::write::config::QUEUE_SLOT_BYTES) as f64 / 1048576.0;
+            |slots: usize| (slots * crate::write::config::QUEUE_SLOT_BYTES) as f64 / 1_048_576.0;
         assert_eq!(mib(crate::write::config::DEFAULT_QUEUE_CAPACITY), 4.5);
         assert_eq!(mib(crate::write::config::MAX_QUEUE_CAPACITY), 288.0);
     }

@@ -628,7 +628,7 @@ impl Sequencer {
         let result = self.prepared.recv().unwrap_or(Err(Error::Closed));
         self.spare_requested = false;
         result.inspect_err(|e| {
-            self.shared.stall(e.clone());
+            self.shared.stall(e);
             receipt::fail_all(self.flushes.drain(..), e);
         })
     }

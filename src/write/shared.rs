@@ -110,7 +110,7 @@ impl Shared {
     }
 
     /// Marks the ring as unable to take events for now (its storage is full).
-    pub(crate) fn stall(&self, error: Error) {
+    pub(crate) fn stall(&self, error: &Error) {
         self.failure.rcu(|cur| match cur {
             Some(e) if matches!(**e, Error::Poisoned { .. }) => cur.clone(),
             _ => Some(Arc::new(error.clone())),

@@ -133,9 +133,10 @@ impl fmt::Debug for FaultyFile {
 }
 
 fn sync_allowed(faults: &Faults) -> io::Result<()> {
-    if faults.panic_on_sync.load(Ordering::SeqCst) {
-        panic!("injected panic in a sync");
-    }
+    assert!(
+        !faults.panic_on_sync.load(Ordering::SeqCst),
+        "injected panic in a sync"
+    );
     let left = faults.syncs_until_failure.load(Ordering::SeqCst);
     if left < 0 {
         return Ok(());

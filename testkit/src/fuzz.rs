@@ -309,7 +309,7 @@ fn exercise(mem: &MemStorage) {
     let report = verify_storage(mem, auditring::VerifyOptions::default());
     if let Ok(r) = &report {
         let _ = serde_json::to_string(r);
-        let _ = r.failure.as_ref().map(|f| f.to_string());
+        let _ = r.failure.as_ref().map(std::string::ToString::to_string);
     }
     let verified: Option<&VerifyReport> = report.as_ref().ok().filter(|r| r.is_ok());
     if trace() {
@@ -638,7 +638,7 @@ fn interesting(selector: u8, current: u64) -> u64 {
         3 => u64::MAX - 1,
         4 => i64::MAX as u64,
         5 => 1 << 32,
-        6 => u32::MAX as u64,
+        6 => u64::from(u32::MAX),
         7 => current.wrapping_add(1),
         8 => current.wrapping_sub(1),
         9 => 4096,
@@ -791,7 +791,7 @@ fn check_round_trip(rec: &auditring::Record, e: &Event, what: &str) {
 }
 
 /// Parses `data` as one JSON line `{"kind":..,"actor":..,"trace_id":..,"timestamp":..,
-/// "details":..}` (kind a string; actor and trace_id strings or null; timestamp integer
+/// "details":..}` (kind a string; actor and `trace_id` strings or null; timestamp integer
 /// nanoseconds or null; details any JSON), pushes it into a ring in memory twice (details as
 /// the raw text, then as a parsed value), and checks that both read back unchanged, before and
 /// after a reopen, and that the log verifies.
@@ -939,7 +939,7 @@ pub fn segment_file(data: &[u8]) {
 // ---------------------------------------------------------------------------------------------
 // Exports: export_data, export_manifest
 
-/// A directory of this process for the export harnesses (verify_export reads a directory), made
+/// A directory of this process for the export harnesses (`verify_export` reads a directory), made
 /// empty.
 fn export_dir() -> std::path::PathBuf {
     static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
@@ -1052,7 +1052,7 @@ fn check_export(dir: &std::path::Path) {
             assert!(
                 !matches!(f.reason, Reason::Manifest(_)),
                 "Manifest::read accepted: {f}"
-            )
+            );
         }
         (Ok(m), None) => {
             assert_eq!(report.events, m.count, "events of a valid export");

@@ -53,7 +53,7 @@ pub fn run_tool(name: &str, dir: &Path, extra: &[&str]) -> Report {
         .args(extra)
         .output()
         .unwrap_or_else(|e| panic!("running python3 tools/{name}: {e}"));
-    Report::read(name, out, true)
+    Report::read(name, &out, true)
 }
 
 /// What one verifier said.
@@ -71,7 +71,7 @@ pub struct Report {
 impl Report {
     /// Reads `out` of the verifier `what`; with `json_required`, fails the test unless stdout is
     /// one JSON object.
-    pub fn read(what: &str, out: Output, json_required: bool) -> Report {
+    pub fn read(what: &str, out: &Output, json_required: bool) -> Report {
         let code = out
             .status
             .code()

@@ -1,7 +1,7 @@
-//! SplitMix64: the seeded randomness of the crash, fault and kill tests (workloads, page fates,
+//! `SplitMix64`: the seeded randomness of the crash, fault and kill tests (workloads, page fates,
 //! kill points), so that every run does the same thing.
 
-/// A SplitMix64 generator; the state is the seed.
+/// A `SplitMix64` generator; the state is the seed.
 pub struct Rng(pub u64);
 
 impl Rng {

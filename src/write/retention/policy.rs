@@ -25,24 +25,28 @@ impl Retention {
     }
 
     /// At most `n` sealed segments.
+    #[must_use]
     pub fn max_segments(mut self, n: usize) -> Retention {
         self.max_segments = Some(n);
         self
     }
 
     /// At most `bytes` of segment files.
+    #[must_use]
     pub fn max_bytes(mut self, bytes: u64) -> Retention {
         self.max_bytes = Some(bytes);
         self
     }
 
     /// Nothing older than `age`.
+    #[must_use]
     pub fn max_age(mut self, age: Duration) -> Retention {
         self.max_age = Some(age);
         self
     }
 
     /// What to do with segments no export covers.
+    #[must_use]
     pub fn unexported(mut self, what: Unexported) -> Retention {
         self.unexported = what;
         self
