@@ -341,9 +341,11 @@ fn publication(publish: Ordering, load: Ordering) {
                     let mut last_seen = 0;
                     for _ in 0..2 {
                         let i = log.current.load(load);
-                        // SAFETY (model): the view was written before it was published.
-                        let (head_seq, end) =
-                            log.views[i].with(|v| unsafe { ((*v).head_seq, (*v).end) });
+                        let (head_seq, end) = log.views[i].with(|v| {
+                            // SAFETY: the view was written before it was published, and is
+                            // never written again; loom checks that the read does not race.
+                            unsafe { ((*v).head_seq, (*v).end) }
+                        });
                         assert_eq!(
                             head_seq, end as u64,
                             "a view names a seq its records do not reach"
@@ -351,6 +353,8 @@ fn publication(publish: Ordering, load: Ordering) {
                         assert!(head_seq >= last_seen, "the head went back");
                         last_seen = head_seq;
                         for k in 0..end {
+                            // SAFETY: record `k` is below the published view's end, so it was
+                            // written before the view; loom checks the read does not race.
                             let seq = log.records[k].with(|r| unsafe { *r });
                             assert_eq!(
                                 seq,
@@ -364,7 +368,10 @@ fn publication(publish: Ordering, load: Ordering) {
             .collect();
         // The sequencer: one batch per record.
         for k in 0..RECORDS {
+            // SAFETY: only this thread writes, each record and view once, before the view that
+            // names it is published; loom checks that no read races with the writes.
             log.records[k].with_mut(|r| unsafe { *r = k as u64 + 1 });
+            // SAFETY: as above: view `k + 1` is not yet published.
             log.views[k + 1].with_mut(|v| unsafe {
                 *v = View {
                     head_seq: k as u64 + 1,
