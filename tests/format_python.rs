@@ -9,7 +9,7 @@ use auditring::{
     Durability, Event, ExportOptions, PRUNED_KIND, Reason, Retention, Ring, Unexported, verify,
 };
 use auditring_testkit::python::{Report, python, run_tool};
-use auditring_testkit::slots;
+use auditring_testkit::slots::{self, copy_dir};
 use serde_json::Value;
 
 const SEGMENT_SIZE: u64 = 64 * 1024;
@@ -35,16 +35,6 @@ fn segment_names(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
 }
 
 /// Copies the files of a log whose writer is still open: a file that goes between the listing

@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 
 use auditring::{Event, Ring};
 use auditring_testkit::python::{Report, python, run_tool, tool};
+use auditring_testkit::slots::copy_dir;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -93,16 +94,6 @@ fn export(log: &Path, out: &Path, format: &str, range: &[&str]) -> Value {
     );
     let text = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     serde_json::from_str(&text).unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
 }
 
 /// The first events, written by `append`: every shape the JSON-lines input can express.

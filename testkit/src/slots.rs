@@ -5,6 +5,18 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+/// Copies the regular files of the log directory `from` into `to` (created): a copy of a
+/// closed log to damage.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
 /// The file of segment `n` in `dir`.
 pub fn segment(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("{n:016x}.seg"))
