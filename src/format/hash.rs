@@ -15,6 +15,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
+use crate::format::hex;
+
 /// A 32-byte SHA-256 digest: a leaf hash, a chain hash, an anchor or a head.
 ///
 /// Displays and serializes as 64 lowercase hex digits.
@@ -32,19 +34,13 @@ impl Hash {
 
     /// 64 lowercase hex digits.
     pub fn to_hex(&self) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut s = String::with_capacity(64);
-        for b in self.0 {
-            s.push(HEX[usize::from(b >> 4)] as char);
-            s.push(HEX[usize::from(b & 0xf)] as char);
-        }
-        s
+        hex::encode(&self.0)
     }
 
     /// Parses 64 hex digits (either case).
     pub fn from_hex(s: &str) -> Result<Self, ParseHashError> {
         let bytes = s.as_bytes();
-        if let Some(at) = bytes.iter().position(|&b| hex_value(b).is_none()) {
+        if let Some(at) = bytes.iter().position(|&b| hex::digit(b).is_none()) {
             return Err(ParseHashError {
                 len: s.chars().count(),
                 bad: Some((
@@ -62,20 +58,11 @@ impl Hash {
         let mut out = [0u8; 32];
         for (i, pair) in bytes.chunks_exact(2).enumerate() {
             // Both are hex digits: checked above.
-            let hi = hex_value(pair[0]).unwrap_or(0);
-            let lo = hex_value(pair[1]).unwrap_or(0);
+            let hi = hex::digit(pair[0]).unwrap_or(0);
+            let lo = hex::digit(pair[1]).unwrap_or(0);
             out[i] = (hi << 4) | lo;
         }
         Ok(Hash(out))
-    }
-}
-
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
     }
 }
 

@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::format::hex;
+
 /// A log's identity: the same in every segment of the log and in every export taken from it,
 /// different (with overwhelming probability) for every log created. Displayed, serialized and
 /// parsed as 32 lowercase hex digits.
@@ -16,21 +18,19 @@ pub struct LogId(pub [u8; 16]);
 impl LogId {
     /// The 32 lowercase hex digits.
     pub fn to_hex(&self) -> String {
-        use fmt::Write;
-        let mut s = String::with_capacity(32);
-        for b in self.0 {
-            let _ = write!(s, "{b:02x}");
-        }
-        s
+        hex::encode(&self.0)
     }
 
     /// Parses exactly 32 lowercase hex digits.
     pub fn from_hex(text: &str) -> Result<LogId, ParseLogIdError> {
         let bytes = text.as_bytes();
-        let digit = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
+        // Lowercase only: in a manifest a log id is written one way.
+        let digit = |c: u8| {
+            if c.is_ascii_uppercase() {
+                None
+            } else {
+                hex::digit(c)
+            }
         };
         if bytes.len() != 32 {
             return Err(ParseLogIdError);

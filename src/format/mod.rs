@@ -4,6 +4,7 @@
 
 pub(crate) mod event;
 pub(crate) mod hash;
+pub(crate) mod hex;
 pub(crate) mod log_id;
 pub(crate) mod prune;
 pub(crate) mod segment;
