@@ -540,8 +540,6 @@ impl Drop for HeldLock {
     }
 }
 
-/// Allocates `len` bytes of disk for `file`, so that stores through a mapping never meet a full
-/// disk (which `mmap` would report as `SIGBUS`).
 /// Allocates `len` bytes of blocks for `file`, so that a full disk fails the segment's creation
 /// (the ring stalls) rather than a later write through the mapping (a SIGBUS).
 ///

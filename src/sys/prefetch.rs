@@ -7,6 +7,7 @@
 //! issued a few events ahead lets the memory system fetch those lines while the hash runs.
 
 /// Bytes in a cache line on the CPUs this targets.
+#[cfg(all(target_arch = "x86_64", not(loom)))]
 const LINE: usize = 64;
 
 /// Asks the CPU to bring the `len` bytes at `ptr` into its caches. A hint only: it never faults,

@@ -130,3 +130,37 @@ impl<T> UnsafeCell<T> {
         self.0.with_mut(f)
     }
 }
+
+/// A lock-free FIFO list: crossbeam's `SegQueue`. Its push releases and its pop acquires, so
+/// what a thread wrote before pushing an entry is visible to the thread that pops it.
+#[cfg(not(loom))]
+pub(crate) use crossbeam::queue::SegQueue as WaitList;
+
+/// Under loom, the same FIFO behind loom's mutex: crossbeam's `SegQueue` is not built on loom's
+/// atomics, so loom would not see the ordering its push and pop give (and would report a race
+/// between a value written before the push and read after the pop). The mutex gives loom the
+/// same happens-before edge, from each push to the pop that takes its entry.
+#[cfg(loom)]
+pub(crate) struct WaitList<T>(loom::sync::Mutex<std::collections::VecDeque<T>>);
+
+#[cfg(loom)]
+impl<T> WaitList<T> {
+    pub(crate) fn new() -> WaitList<T> {
+        WaitList(loom::sync::Mutex::new(std::collections::VecDeque::new()))
+    }
+
+    pub(crate) fn push(&self, value: T) {
+        self.0
+            .lock()
+            .expect("no panics under the lock")
+            .push_back(value);
+    }
+
+    pub(crate) fn pop(&self) -> Option<T> {
+        self.0.lock().expect("no panics under the lock").pop_front()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().expect("no panics under the lock").len()
+    }
+}

@@ -173,21 +173,24 @@ fn more_waiters_than_slots(slots: usize) {
 
 /// [`more_waiters_than_slots`] with one slot.
 ///
-/// Ignored: loom reports a deadlock here that std cannot produce. Replayed with loom's trace
-/// (`LOOM_CHECKPOINT_FILE`, `LOOM_LOG=trace`), the failing interleaving is: producer A finds the
-/// queue full, registers, and, re-checking, finds room being made and spins (under loom a
-/// spin is `yield_now`); the consumer's wake pass unparks A while A is in that yield; A then
-/// finds the queue full again and parks, and nobody unparks it again. With std, an unpark
-/// that comes while the thread is not parked is kept as the thread's token, and that park
-/// returns at once. loom 0.7.3 drops it: `Thread::set_unparked` (src/rt/thread.rs) makes a
-/// yielding thread runnable without recording the unpark. So the model as written cannot pass
-/// until the queue's wait no longer relies on the token surviving a yield (a woken flag per
-/// registration would do) or loom keeps the token; the ordinary tests
-/// (`concurrency::thousands_of_producers_on_small_queues_all_get_sequenced`,
-/// `queue::tests::blocking_push_waits_for_room_and_loses_nothing`) exercise the real
-/// primitives. Run it with `scripts/loom.sh loom_three_waiters --ignored`.
+/// This model found that a producer's wait relied on its thread's park token surviving a
+/// `yield_now`: a producer registered, re-checked, found room being made and spun (under loom a
+/// spin is a yield); the consumer's wake pass unparked it during that yield; the producer then
+/// found the queue full again and parked, and nobody unparked it again. std keeps such an
+/// unpark as the thread's token, but loom 0.7 drops it (`Thread::set_unparked`,
+/// src/rt/thread.rs), so the model deadlocked. Each registration now has its own woken flag,
+/// set before the unpark and checked before every park, and the wait no longer depends on the
+/// token.
+///
+/// `.ci/run` runs it with one preemption (about 160,000 interleavings, 15 s on two cores), which
+/// is a weak check: both problems above need two. The queue as it was before the woken flag
+/// passes with one preemption, and so does a pass that wakes until the list is empty (for a
+/// producer to register again during a pass, the consumer must be preempted once to let
+/// another producer fill the slot, and once more to let the woken producer run). With two
+/// preemptions the deadlock was found after about seven minutes; the queue as it is now ran
+/// for over half an hour without failing (run it with
+/// `LOOM_MAX_PREEMPTIONS=2 scripts/loom.sh loom_three_waiters_one_slot`).
 #[test]
-#[ignore = "loom 0.7 drops an unpark that arrives during yield_now; see the doc comment"]
 fn loom_three_waiters_one_slot() {
     more_waiters_than_slots(1);
 }

@@ -28,9 +28,10 @@
 //!   set. Both the flag and `tail` are accessed with sequentially consistent operations, so either
 //!   the consumer sees the new tail or the producer sees the flag.
 //! * A producer finding the queue full registers itself in `waiters`, increments `waiting`, issues
-//!   a fence, tries once more, and parks. The consumer, before it parks on an empty queue, and
-//!   `close`, after setting the mark, issue a fence and unpark every producer registered in
-//!   `waiters` when they look, if `waiting` is non-zero. Again either the producer's retry sees
+//!   a fence, tries once more, and parks until its registration is woken (a flag per
+//!   registration, see `Waiter`). The consumer, before it parks on an empty queue, and `close`,
+//!   after setting the mark, issue a fence and wake every registration in `waiters` when they
+//!   look, if `waiting` is non-zero. Again either the producer's retry sees
 //!   the freed slot (or the mark) or the waker sees the registration. While it pops, the
 //!   consumer also unparks the longest waiting producer every `WAKE_EVERY` pops, so that
 //!   waiters need not wait for the queue to empty; one at a time, not all (see `WAKE_EVERY`).
@@ -55,13 +56,13 @@ use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crossbeam::queue::SegQueue;
 use crossbeam::utils::CachePadded;
 
 // The atomics, the cell, the threads and the backoff come from `crate::sys::sync`: `std`'s (and
 // crossbeam's), or loom's under `--cfg loom`, where `src/loom_models.rs` checks this queue.
 use crate::sys::sync::{
-    self as atomic, AtomicBool, AtomicUsize, Backoff, Ordering, Thread, UnsafeCell, thread,
+    self as atomic, AtomicBool, AtomicUsize, Backoff, Ordering, Thread, UnsafeCell, WaitList,
+    thread,
 };
 
 /// A slot of the buffer.
@@ -115,8 +116,25 @@ pub(crate) struct Queue<T> {
     consumer: OnceLock<Thread>,
     /// Number of entries in `waiters` (producers parked or about to park on a full queue).
     waiting: CachePadded<AtomicUsize>,
-    /// Producers waiting for room.
-    waiters: SegQueue<Thread>,
+    /// Producers waiting for room, one entry per registration, oldest first.
+    waiters: WaitList<std::sync::Arc<Waiter>>,
+}
+
+/// One registration of a producer waiting for room.
+///
+/// The producer parks until `woken` is set, not until its thread is unparked once: the waker
+/// sets the flag, then unparks. The flag makes the wait independent of how the thread's park
+/// token behaves: std keeps an unpark that arrives while the thread is not parked (say, while
+/// it re-checks the queue), but loom 0.7 drops one that arrives during a `yield_now`, and a
+/// wait that relied on the token deadlocked there (`loom_three_waiters_one_slot`). It also
+/// keeps a spurious return from `park` from sending the producer round the register-and-retry
+/// loop again.
+struct Waiter {
+    /// The producer's thread.
+    thread: Thread,
+    /// Set (Release) by the pass that pops this registration, before it unparks `thread`;
+    /// read (Acquire) by the producer before each park.
+    woken: AtomicBool,
 }
 
 // SAFETY: values move between threads through the slots, so `T: Send` suffices; access to each
@@ -147,7 +165,7 @@ impl<T> Queue<T> {
             sleeping: CachePadded::new(AtomicBool::new(false)),
             consumer: OnceLock::new(),
             waiting: CachePadded::new(AtomicUsize::new(0)),
-            waiters: SegQueue::new(),
+            waiters: WaitList::new(),
         }
     }
 
@@ -233,7 +251,11 @@ impl<T> Queue<T> {
             // consumer's pops, either the re-check sees them or the waker sees the registration.
             // (A SeqCst read-modify-write alone does not order the Relaxed load of `tail` after
             // it; the model in `src/loom_models.rs` found the lost wake-up at close.)
-            self.waiters.push(thread::current());
+            let waiter = std::sync::Arc::new(Waiter {
+                thread: thread::current(),
+                woken: AtomicBool::new(false),
+            });
+            self.waiters.push(waiter.clone());
             self.waiting.fetch_add(1, Ordering::SeqCst);
             atomic::fence(Ordering::SeqCst);
             match self.try_push(value) {
@@ -244,7 +266,11 @@ impl<T> Queue<T> {
             if give_up() {
                 return Err(value);
             }
-            thread::park();
+            // Park until this registration is woken, not merely until the thread is unparked:
+            // `park` may return spuriously, and an unpark may come before it (see `Waiter`).
+            while !waiter.woken.load(Ordering::Acquire) {
+                thread::park();
+            }
         }
     }
 
@@ -320,9 +346,10 @@ impl<T> Queue<T> {
         let present = self.waiters.len();
         let mut woken = 0;
         for _ in 0..n.min(present) {
-            let Some(t) = self.waiters.pop() else { break };
+            let Some(w) = self.waiters.pop() else { break };
             self.waiting.fetch_sub(1, Ordering::Relaxed);
-            t.unpark();
+            w.woken.store(true, Ordering::Release);
+            w.thread.unpark();
             woken += 1;
         }
         woken
