@@ -101,6 +101,7 @@ pub use export::{
     Selection, VerifyExportOptions, VerifyExportReport, verify_export,
 };
 pub use format::event::{BodyError, Event, EventError, RESERVED_KIND_PREFIX, Record, RecordRef};
+pub use format::event_ref::EventRef;
 pub use format::hash::{Hash, ParseHashError};
 pub use format::log_id::{LogId, ParseLogIdError};
 pub use format::prune::PRUNED_KIND;
@@ -117,3 +118,6 @@ pub use write::producer::Producer;
 pub use write::receipt::{PendingReceipt, Receipt};
 pub use write::retention::{Retention, RetentionPass, Unexported};
 pub use write::ring::{Ring, RingBuilder};
+#[cfg(feature = "test-support")]
+#[doc(hidden)]
+pub use write::staging::RecordWrites;

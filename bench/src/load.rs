@@ -190,20 +190,28 @@ impl<'a> Auditring<'a> {
 }
 
 impl Design for Auditring<'_> {
-    type Ready = auditring::Event;
+    type Ready = AuditEvent;
 
-    fn prepare(&self, event: AuditEvent) -> auditring::Event {
-        workload::into_event(event)
+    fn prepare(&self, event: AuditEvent) -> AuditEvent {
+        event
     }
 
-    fn push(&self, event: auditring::Event) -> Result<(), String> {
+    /// Pushes the event as an [`auditring::EventRef`] borrowing the application's fields, its
+    /// details serialized by the push straight into the queue slot (the path that allocates
+    /// nothing); a push that waits for its receipt builds an [`auditring::Event`].
+    fn push(&self, event: AuditEvent) -> Result<(), String> {
         if self.wait_durable {
             self.ring
-                .push_receipt(event)
+                .push_receipt(workload::into_event(event))
                 .map(drop)
                 .map_err(|e| e.to_string())
         } else {
-            self.ring.push(event).map_err(|e| e.to_string())
+            let borrowed = auditring::EventRef::new(event.kind)
+                .with_actor(&event.actor)
+                .with_trace_id(&event.trace_id)
+                .with_timestamp_nanos(event.timestamp)
+                .with_details(&event.details);
+            self.ring.push_ref(&borrowed).map_err(|e| e.to_string())
         }
     }
 

@@ -12,6 +12,10 @@
 //! Each section prints a table and writes every run to `target/tmp/compare-SECTION.json`, which
 //! `scripts/chart.py` turns into the chart in `docs/`.
 //!
+//! * `headline`: 2, 8 and 32 producers, ~200-byte events, nothing synced: auditring, with its
+//!   records written by `pwrite` of batches and stored through the mapping, against the strong
+//!   rivals (JSON encoded outside the lock; ready bytes to one writer) and the usual baselines.
+//!   Not in the default set: run it by name.
 //! * `producers`: 1, 2, 8 and 32 producer threads, ~200-byte events, nothing synced.
 //! * `sizes`: 2 producers, events of about 64 B, 256 B, 1 KiB and 4 KiB.
 //! * `rotations`: push latency of 2 producers with segments of 64, 4 and 1 MiB: about 4, 70
@@ -27,7 +31,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use auditring::{DEFAULT_SEGMENT_SIZE, Durability, Ring};
+use auditring::{DEFAULT_SEGMENT_SIZE, Durability, RecordWrites, Ring};
 use auditring_bench::load::{self, Auditring, Load, Run, median};
 use auditring_bench::{baselines, rivals};
 use serde_json::json;
@@ -49,9 +53,14 @@ enum Rival {
     },
     /// auditring without durability, with segments of this many bytes.
     Segments(u64),
+    /// auditring without durability, its records stored through the mapping (the way it wrote
+    /// them before `pwrite` of batches; see `src/write/staging.rs`).
+    MappedWrites,
     InMemory,
     Locked,
     WriteBehind,
+    LockedEncoded,
+    ReadyBytes,
     FlockReread,
     FsyncPerEvent,
     SqlitePerEvent,
@@ -76,9 +85,12 @@ impl Rival {
                 }
             }
             Rival::Segments(bytes) => format!("auditring (none), {} MiB segments", bytes >> 20),
+            Rival::MappedWrites => "auditring (none), records stored through the mapping".into(),
             Rival::InMemory => "1 Mutex<Vec>".into(),
             Rival::Locked => "2 mutex + BufWriter".into(),
             Rival::WriteBehind => "3 write-behind".into(),
+            Rival::LockedEncoded => "2s mutex, JSON encoded outside".into(),
+            Rival::ReadyBytes => "3s ready bytes to a writer".into(),
             Rival::FlockReread => "4 flock + re-read + fsync".into(),
             Rival::FsyncPerEvent => "5 fsync per event".into(),
             Rival::SqlitePerEvent => "6a SQLite commit per event".into(),
@@ -96,10 +108,15 @@ impl Rival {
             Rival::Segments(bytes) => (Durability::None, false, bytes),
             _ => (Durability::None, false, DEFAULT_SEGMENT_SIZE),
         };
+        let record_writes = match self {
+            Rival::MappedWrites => RecordWrites::Mapped,
+            _ => RecordWrites::Buffered,
+        };
         match self {
-            Rival::Auditring { .. } | Rival::Segments(_) => {
+            Rival::Auditring { .. } | Rival::Segments(_) | Rival::MappedWrites => {
                 let path = dir.join("auditring");
                 let ring = Ring::builder(&path)
+                    .record_writes(record_writes)
                     .durability(durability)
                     .segment_size(segment_size)
                     .queue_capacity(if load.producers > 16 {
@@ -123,6 +140,14 @@ impl Rival {
                 load,
                 baselines::WriteBehind::open(&dir.join("behind")).map_err(io)?,
             ),
+            Rival::LockedEncoded => load::drive(
+                load,
+                baselines::LockedEncoded::open(&dir.join("locked-encoded")).map_err(io)?,
+            ),
+            Rival::ReadyBytes => load::drive(
+                load,
+                baselines::ReadyBytes::open(&dir.join("ready-bytes")).map_err(io)?,
+            ),
             Rival::FlockReread => load::drive(
                 load,
                 rivals::FlockReread::open(&dir.join("seed")).map_err(io)?,
@@ -141,6 +166,18 @@ impl Rival {
             ),
             Rival::Tracing => load::drive(load, rivals::TracingJson::open(dir).map_err(io)?),
         }
+    }
+}
+
+impl Rival {
+    /// Whether this design is a log a headline ratio may be taken against: it chains and writes
+    /// every event to a file. Not auditring itself, and not `Mutex<Vec>`, which keeps the
+    /// events in memory only (a floor for the cost of a lock, not a design that does the job).
+    fn is_log_rival(self) -> bool {
+        !matches!(
+            self,
+            Rival::Auditring { .. } | Rival::Segments(_) | Rival::MappedWrites | Rival::InMemory
+        )
     }
 }
 
@@ -286,6 +323,7 @@ fn report(section: &str, cells: &[Cell]) {
                 ns(h.max()),
             );
             rows.push(json!({
+                "section": section,
                 "design": c.rival.name(),
                 "producers": c.producers,
                 "event_size": c.event_size,
@@ -300,10 +338,40 @@ fn report(section: &str, cells: &[Cell]) {
             }));
         }
     }
+    for (a, b) in group_bounds(cells) {
+        if let Some((name, ratio)) = strongest(&cells[a], &cells[a + 1..b]) {
+            println!(
+                "{} producers, size {}: auditring / the strongest log design ({name}): {ratio:.2}x",
+                cells[a].producers, cells[a].event_size
+            );
+        }
+    }
     let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("compare-{section}.json"));
     std::fs::write(&path, serde_json::to_string_pretty(&rows).expect("json"))
         .expect("write the results");
     println!("\nwritten: {}", path.display());
+}
+
+/// The strongest of `others` that is a log ([`Rival::is_log_rival`]), by median throughput, and
+/// the median over runs of `ours`'s throughput over the better of the log designs in that run.
+fn strongest(ours: &Cell, others: &[Cell]) -> Option<(String, f64)> {
+    let logs: Vec<&Cell> = others.iter().filter(|c| c.rival.is_log_rival()).collect();
+    let best = logs
+        .iter()
+        .max_by(|x, y| median(x.per_sec()).total_cmp(&median(y.per_sec())))?;
+    let ratios = ours
+        .per_sec()
+        .iter()
+        .enumerate()
+        .map(|(run, o)| {
+            let best_in_run = logs
+                .iter()
+                .filter_map(|c| c.per_sec().get(run).copied())
+                .fold(0.0, f64::max);
+            o / best_in_run
+        })
+        .collect();
+    Some((best.rival.name(), median(ratios)))
 }
 
 /// Events per run for a design: the slow ones get fewer, so that each run takes about as long.
@@ -324,13 +392,20 @@ fn producers_section(runs: usize, base: u64) {
         Rival::InMemory,
         Rival::Locked,
         Rival::WriteBehind,
+        Rival::LockedEncoded,
+        Rival::ReadyBytes,
         Rival::SqlitePerEvent,
         Rival::SqliteBatched,
         Rival::Tracing,
     ];
+    by_producers("producers", &designs, &[1, 2, 8, 32], runs, base);
+}
+
+/// Measures and reports `designs` at each of `producers`, ~200-byte events.
+fn by_producers(section: &str, designs: &[Rival], producers: &[usize], runs: usize, base: u64) {
     let mut cells = Vec::new();
-    for producers in [1, 2, 8, 32] {
-        for rival in designs {
+    for &producers in producers {
+        for &rival in designs {
             cells.push(Cell {
                 rival,
                 producers,
@@ -340,8 +415,22 @@ fn producers_section(runs: usize, base: u64) {
             });
         }
     }
-    measure("producers", &mut cells, runs);
-    report("producers", &cells);
+    measure(section, &mut cells, runs);
+    report(section, &cells);
+}
+
+/// The headline: auditring (records written both ways) against the strong rivals and the
+/// usual baselines, at 2, 8 and 32 producers.
+fn headline_section(runs: usize, base: u64) {
+    let designs = [
+        none(),
+        Rival::MappedWrites,
+        Rival::LockedEncoded,
+        Rival::ReadyBytes,
+        Rival::Locked,
+        Rival::WriteBehind,
+    ];
+    by_producers("headline", &designs, &[2, 8, 32], runs, base);
 }
 
 fn sizes_section(runs: usize, base: u64) {
@@ -350,6 +439,8 @@ fn sizes_section(runs: usize, base: u64) {
         Rival::InMemory,
         Rival::Locked,
         Rival::WriteBehind,
+        Rival::LockedEncoded,
+        Rival::ReadyBytes,
         Rival::SqliteBatched,
         Rival::Tracing,
     ];
@@ -543,13 +634,16 @@ fn main() {
     }
     for s in &sections {
         match s.as_str() {
+            "headline" => headline_section(runs, events),
             "producers" => producers_section(runs, events),
             "sizes" => sizes_section(runs, events),
             "durable" => durable_section(runs, events),
             "rotations" => rotations_section(runs, events),
             "memory" => memory_section(runs),
             other => {
-                panic!("unknown section {other}: producers, sizes, rotations, durable, memory")
+                panic!(
+                    "unknown section {other}: headline, producers, sizes, rotations, durable, memory"
+                )
             }
         }
     }

@@ -114,11 +114,24 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
     // everything from the first of their lines on is to be appended again.
     let unwritten = closed.as_ref().err().map_or(0, |e| e.unwritten().len()) as u64;
     let mut written = lines.count() - unwritten;
-    if closed.is_err() {
+    // Why a poisoned log could not be read back, if it could not.
+    let mut unreadable = None;
+    if let Err(e) = &closed {
         // After a failure (a poisoned ring may have sequenced events it could not make
-        // durable), what counts is what the log holds now, as the next reader or writer sees it.
-        if let Ok(snap) = auditring::Reader::open(&args.dir).and_then(|r| r.snapshot()) {
-            written = written.min((snap.head_seq() + 1).saturating_sub(first_seq));
+        // durable), what counts is what the log holds now, as the next reader or writer sees
+        // it. A ring that was only stalled wrote and synced everything it did not hand back,
+        // so the count above is exact even if the log cannot be read now (say, a directory
+        // where a segment should be); a poisoned one may have lost what it wrote.
+        let poisoned = match e {
+            auditring::Error::Unwritten { source, .. } => {
+                matches!(**source, auditring::Error::Poisoned { .. })
+            }
+            e => matches!(e, auditring::Error::Poisoned { .. }),
+        };
+        match auditring::Reader::open(&args.dir).and_then(|r| r.snapshot()) {
+            Ok(snap) => written = written.min((snap.head_seq() + 1).saturating_sub(first_seq)),
+            Err(e) if poisoned => unreadable = Some(e),
+            Err(_) => {}
         }
     }
     let first_unwritten = match (unwritten > 0).then(|| lines.line_of(written)) {
@@ -126,26 +139,31 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
         None => failure.as_ref().map(|(line, _)| *line),
     };
     if let Some(line) = first_unwritten {
-        let in_log = match written {
-            0 => "no line of this input is in the log".to_owned(),
-            _ => format!(
-                "the {written} event(s) before line {line} are in the log, seqs {first_seq}..={}",
-                first_seq + written - 1
-            ),
-        };
         let (code, cause) = match (&closed, failure) {
             (Err(auditring::Error::Unwritten { source, .. }), _) => (4, source.to_string()),
             (_, Some((_, f))) => (f.code, f.message),
             (Err(e), None) => (4, e.to_string()),
             (Ok(()), None) => unreachable!("a first unwritten line has a cause"),
         };
-        return Err(Failure {
-            code,
-            message: format!(
-                "{cause}; {in_log}; line {line} and every line after it were not written: \
-                 resume from line {line}"
+        let message = match (written, &unreadable) {
+            // Nothing can be said of the lines pushed: say so, rather than count them in.
+            (_, Some(e)) => format!(
+                "{cause}; the log cannot be read back to tell which lines of this input are in \
+                 it ({e}): reopen it (`auditring append` with no input recovers what it can), \
+                 then see where it ends (`auditring stat`) before resuming"
             ),
-        });
+            (0, None) => format!(
+                "{cause}; no line of this input is in the log; line {line} and every line after \
+                 it were not written: resume from line {line}"
+            ),
+            (_, None) => format!(
+                "{cause}; the {written} event(s) before line {line} are in the log, seqs \
+                 {first_seq}..={}; line {line} and every line after it were not written: \
+                 resume from line {line}",
+                first_seq + written - 1
+            ),
+        };
+        return Err(Failure { code, message });
     }
     closed?;
     if let Some(Err(e)) = printed {

@@ -113,7 +113,13 @@ fn bench_compares_the_designs_and_cleans_up() {
         [1, 3]
     );
     for r in results {
-        for design in ["auditring", "mutex + BufWriter", "write-behind"] {
+        for design in [
+            "auditring",
+            "mutex + BufWriter",
+            "write-behind",
+            "mutex, encoded outside",
+            "ready bytes to a writer",
+        ] {
             let d = &r["designs"][design];
             assert_eq!(
                 d["events_per_sec_runs"].as_array().unwrap().len(),
@@ -126,8 +132,20 @@ fn bench_compares_the_designs_and_cleans_up() {
             );
             assert!(d["p999_push_ns"].as_u64().unwrap() >= d["p50_push_ns"].as_u64().unwrap());
         }
-        let ratio = r["ratio_vs_mutex"].as_f64().unwrap();
-        assert!(ratio.is_finite() && ratio > 0.0, "{ratio}");
+        for key in [
+            "ratio_vs_mutex",
+            "ratio_vs_write_behind",
+            "ratio_vs_mutex_encoded_outside",
+            "ratio_vs_ready_bytes",
+            "ratio_vs_strongest",
+        ] {
+            let ratio = r[key].as_f64().unwrap();
+            assert!(ratio.is_finite() && ratio > 0.0, "{key}: {ratio}");
+        }
+        // The strongest is taken run by run, so it is at most every single ratio.
+        let strongest = r["ratio_vs_strongest"].as_f64().unwrap();
+        assert!(r["strongest_rival"].as_str().is_some());
+        assert!(strongest <= r["ratio_vs_mutex"].as_f64().unwrap() * (1.0 + 1e-9));
     }
     assert!(!work.exists(), "the bench's logs are removed afterwards");
 

@@ -66,11 +66,12 @@ pub enum Error {
     /// The log is damaged: verification or recovery found the place.
     #[error("{0}")]
     Integrity(Box<IntegrityError>),
-    /// An earlier sync failed, so nothing can be promised durable any more; the ring accepts no
-    /// further events. Reopen the log to recover what was durable.
-    #[error("the ring is poisoned by an earlier failed sync: {source}")]
+    /// An earlier sync (or write of records to a segment) failed, so nothing can be promised
+    /// durable any more; the ring accepts no further events. Reopen the log to recover what was
+    /// durable.
+    #[error("the ring is poisoned by an earlier failed write or sync: {source}")]
     Poisoned {
-        /// The sync's error.
+        /// The sync's (or write's) error.
         #[source]
         source: Arc<io::Error>,
     },
@@ -178,17 +179,20 @@ pub(crate) fn lock_error(dir: PathBuf, e: LockError) -> Error {
 }
 
 /// A push that did not happen. The event is handed back, never dropped.
+///
+/// `T` is what is handed back: the [`Event`] itself, or `()` for a borrowed
+/// [`EventRef`](crate::EventRef), which the caller still holds.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum PushError {
+pub enum PushError<T = Event> {
     /// The queue is full ([`try_push`](crate::Producer::try_push) only; `push` waits).
-    Full(Event),
+    Full(T),
     /// The ring was closed.
-    Closed(Event),
+    Closed(T),
     /// The event cannot be encoded (empty kind, a field too long, larger than the maximum).
     Invalid {
         /// The event.
-        event: Event,
+        event: T,
         /// Why.
         source: EventError,
     },
@@ -197,15 +201,15 @@ pub enum PushError {
     /// ([`Error::Forked`]).
     Failed {
         /// The event.
-        event: Event,
+        event: T,
         /// Why.
         source: Error,
     },
 }
 
-impl PushError {
+impl<T> PushError<T> {
     /// The event that was not pushed.
-    pub fn into_event(self) -> Event {
+    pub fn into_event(self) -> T {
         match self {
             PushError::Full(e) | PushError::Closed(e) => e,
             PushError::Invalid { event, .. } | PushError::Failed { event, .. } => event,
@@ -213,15 +217,31 @@ impl PushError {
     }
 
     /// The event that was not pushed, by reference.
-    pub fn event(&self) -> &Event {
+    pub fn event(&self) -> &T {
         match self {
             PushError::Full(e) | PushError::Closed(e) => e,
             PushError::Invalid { event, .. } | PushError::Failed { event, .. } => event,
         }
     }
+
+    /// The same error handing back `f(event)` instead.
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> PushError<U> {
+        match self {
+            PushError::Full(e) => PushError::Full(f(e)),
+            PushError::Closed(e) => PushError::Closed(f(e)),
+            PushError::Invalid { event, source } => PushError::Invalid {
+                event: f(event),
+                source,
+            },
+            PushError::Failed { event, source } => PushError::Failed {
+                event: f(event),
+                source,
+            },
+        }
+    }
 }
 
-impl fmt::Display for PushError {
+impl<T> fmt::Display for PushError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PushError::Full(_) => f.write_str("the queue is full"),
@@ -232,7 +252,7 @@ impl fmt::Display for PushError {
     }
 }
 
-impl std::error::Error for PushError {
+impl<T: fmt::Debug> std::error::Error for PushError<T> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             PushError::Invalid { source, .. } => Some(source),
@@ -242,8 +262,8 @@ impl std::error::Error for PushError {
     }
 }
 
-impl From<PushError> for Error {
-    fn from(e: PushError) -> Error {
+impl<T> From<PushError<T>> for Error {
+    fn from(e: PushError<T>) -> Error {
         match e {
             PushError::Full(_) => Error::QueueFull,
             PushError::Closed(_) => Error::Closed,

@@ -245,27 +245,20 @@ impl Event {
             + self.details.as_ref().map_or(0, String::len)
     }
 
+    /// The fields before the details, as the envelope's encoder takes them.
+    fn head(&self) -> Head<'_> {
+        Head {
+            kind: &self.kind,
+            actor: self.actor.as_deref(),
+            trace_id: self.trace_id.as_deref(),
+            timestamp: self.timestamp,
+            system: self.system,
+        }
+    }
+
     /// Checks the field lengths against the envelope's limits and `max_body`.
     pub(crate) fn check(&self, max_body: usize) -> Result<usize, EventError> {
-        if self.kind.is_empty() {
-            return Err(EventError::EmptyKind);
-        }
-        if self.kind.starts_with(RESERVED_KIND_PREFIX) && !self.system {
-            return Err(EventError::ReservedKind(self.kind.to_string()));
-        }
-        for (field, len) in [
-            ("kind", self.kind.len()),
-            ("actor", self.actor.as_ref().map_or(0, String::len)),
-            ("trace_id", self.trace_id.as_ref().map_or(0, String::len)),
-        ] {
-            if len > usize::from(u16::MAX) {
-                return Err(EventError::FieldTooLong {
-                    field,
-                    len,
-                    max: usize::from(u16::MAX),
-                });
-            }
-        }
+        self.head().check()?;
         let len = self.body_len();
         if len > max_body {
             return Err(EventError::TooLarge { len, max: max_body });
@@ -277,6 +270,63 @@ impl Event {
     /// `default_time` when no origin timestamp was given.
     pub(crate) fn encode_into(&self, default_time: i64, out: &mut [u8]) {
         debug_assert_eq!(out.len(), self.body_len());
+        let at = self.head().write(default_time, out);
+        if let Some(details) = &self.details {
+            out[at..].copy_from_slice(details.as_bytes());
+            set_details(out, details.len());
+        }
+    }
+}
+
+/// The fields of an event before its details: what [`Event`] and
+/// [`EventRef`](crate::EventRef) both encode the same way.
+pub(crate) struct Head<'a> {
+    pub(crate) kind: &'a str,
+    pub(crate) actor: Option<&'a str>,
+    pub(crate) trace_id: Option<&'a str>,
+    pub(crate) timestamp: Option<i64>,
+    /// Written by the library itself: may use the reserved kind prefix.
+    pub(crate) system: bool,
+}
+
+impl Head<'_> {
+    /// Bytes of the envelope up to the details.
+    pub(crate) fn len(&self) -> usize {
+        BODY_FIXED_LEN
+            + self.kind.len()
+            + self.actor.map_or(0, str::len)
+            + self.trace_id.map_or(0, str::len)
+    }
+
+    /// Checks the kind and the field lengths against the envelope's limits.
+    pub(crate) fn check(&self) -> Result<(), EventError> {
+        if self.kind.is_empty() {
+            return Err(EventError::EmptyKind);
+        }
+        if self.kind.starts_with(RESERVED_KIND_PREFIX) && !self.system {
+            return Err(EventError::ReservedKind(self.kind.to_string()));
+        }
+        for (field, len) in [
+            ("kind", self.kind.len()),
+            ("actor", self.actor.map_or(0, str::len)),
+            ("trace_id", self.trace_id.map_or(0, str::len)),
+        ] {
+            if len > usize::from(u16::MAX) {
+                return Err(EventError::FieldTooLong {
+                    field,
+                    len,
+                    max: usize::from(u16::MAX),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the envelope up to the details into the start of `out` (at least
+    /// [`Head::len`] bytes), with no details (flag clear, length 0; see [`set_details`]), using
+    /// `default_time` when no origin timestamp was given. Returns [`Head::len`]. The fields
+    /// must have passed [`Head::check`].
+    pub(crate) fn write(&self, default_time: i64, out: &mut [u8]) -> usize {
         let mut flags = 0u8;
         if self.actor.is_some() {
             flags |= FLAG_ACTOR;
@@ -284,16 +334,12 @@ impl Event {
         if self.trace_id.is_some() {
             flags |= FLAG_TRACE;
         }
-        if self.details.is_some() {
-            flags |= FLAG_DETAILS;
-        }
-        let actor = self.actor.as_deref().unwrap_or("");
-        let trace = self.trace_id.as_deref().unwrap_or("");
-        let details = self.details.as_deref().unwrap_or("");
+        let actor = self.actor.unwrap_or("");
+        let trace = self.trace_id.unwrap_or("");
         let mut put = |at: usize, bytes: &[u8]| out[at..at + bytes.len()].copy_from_slice(bytes);
         put(BODY_VERSION_AT, &[BODY_VERSION]);
         put(BODY_FLAGS_AT, &[flags]);
-        // The casts are exact: `check` bounded these lengths by u16::MAX and the body by u32.
+        // The casts are exact: `check` bounded these lengths by u16::MAX.
         put(BODY_KIND_LEN_AT, &(self.kind.len() as u16).to_le_bytes());
         put(BODY_ACTOR_LEN_AT, &(actor.len() as u16).to_le_bytes());
         put(BODY_TRACE_LEN_AT, &(trace.len() as u16).to_le_bytes());
@@ -301,19 +347,23 @@ impl Event {
             BODY_TIMESTAMP_AT,
             &self.timestamp.unwrap_or(default_time).to_le_bytes(),
         );
-        put(BODY_DETAILS_LEN_AT, &(details.len() as u32).to_le_bytes());
+        put(BODY_DETAILS_LEN_AT, &0u32.to_le_bytes());
         let mut at = BODY_FIXED_LEN;
-        for part in [
-            self.kind.as_bytes(),
-            actor.as_bytes(),
-            trace.as_bytes(),
-            details.as_bytes(),
-        ] {
+        for part in [self.kind.as_bytes(), actor.as_bytes(), trace.as_bytes()] {
             out[at..at + part.len()].copy_from_slice(part);
             at += part.len();
         }
-        debug_assert_eq!(at, out.len());
+        debug_assert_eq!(at, self.len());
+        at
     }
+}
+
+/// Marks the details present in an envelope written by [`Head::write`], and records their
+/// length `len` (at most `u32::MAX`: the maximum event size bounds it far below).
+pub(crate) fn set_details(body: &mut [u8], len: usize) {
+    debug_assert!(u32::try_from(len).is_ok());
+    body[BODY_FLAGS_AT] |= FLAG_DETAILS;
+    body[BODY_DETAILS_LEN_AT..BODY_DETAILS_LEN_AT + 4].copy_from_slice(&(len as u32).to_le_bytes());
 }
 
 impl fmt::Debug for Event {

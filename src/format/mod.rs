@@ -3,6 +3,7 @@
 //! records retention writes. `docs/FORMAT.md` specifies every byte this layer reads and writes.
 
 pub(crate) mod event;
+pub(crate) mod event_ref;
 pub(crate) mod hash;
 pub(crate) mod hex;
 pub(crate) mod log_id;

@@ -4,8 +4,10 @@
 //!
 //! * the **preparer** writes nothing: the prefix is written by [`Storage::create`] before the
 //!   segment is mapped, and prefaulting does not change bytes;
-//! * the **sequencer** writes records and index entries past the published end of the segment,
-//!   and the activation slot (generation 1) before it hands the segment to anyone else;
+//! * the **sequencer** writes index entries (and, under `RecordWrites::Mapped`, records) past
+//!   the published end of the segment, and the activation slot (generation 1) before it hands
+//!   the segment to anyone else; under `RecordWrites::Buffered`, the default, records reach the
+//!   file by `pwrite` (`crate::write::staging`), also past the published end;
 //! * the **committer** writes every later commit slot, and only it.
 //!
 //! Readers never read through the mapping: they use [`SegmentFile::read_at`], and only below the
@@ -29,6 +31,8 @@ use crate::storage::{SegmentFile, WritableMap};
 pub(crate) struct MappedSegment {
     /// The file name, `{number:016x}.seg`.
     pub(crate) name: String,
+    /// Where the file is, for messages.
+    pub(crate) path: std::path::PathBuf,
     /// The segment's static header.
     pub(crate) prefix: Prefix,
     /// `prefix.digest()`, which every slot includes.
@@ -82,6 +86,7 @@ impl MappedSegment {
         let sigbus = crate::storage::sigbus::register(map.as_ptr(), map.size(), path);
         Ok(MappedSegment {
             name,
+            path: path.to_path_buf(),
             prefix_digest: prefix.digest(),
             prefix,
             file,
@@ -137,6 +142,24 @@ impl MappedSegment {
         let at = slot_offset(slot.generation);
         // SAFETY: forwarded from the caller; the slot lies inside the header page.
         unsafe { self.write(at, &slot.encode(&self.prefix_digest)) }
+    }
+
+    /// Fails, naming the file and what happened, if another process has changed its length
+    /// (truncated it, or truncated and extended it): the writer's stores past the cut are
+    /// lost. One `fstat`.
+    pub(crate) fn check_length(&self) -> io::Result<()> {
+        let size = self.file.size()?;
+        if size == self.prefix.file_len {
+            return Ok(());
+        }
+        Err(io::Error::other(format!(
+            "{} is {size} bytes where it must be {}: the file was truncated by another process \
+             while auditring wrote it (truncate, logrotate copytruncate, an editor: never \
+             rotate a log that way); the log can be recovered by reopening it, to its last \
+             committed state if the cut left that intact",
+            self.path.display(),
+            self.prefix.file_len
+        )))
     }
 
     /// Makes `[offset, offset + len)` durable.

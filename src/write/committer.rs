@@ -118,6 +118,7 @@ impl Active {
         }
         self.seg.sync(0, self.written.0)?;
         self.seg.file.check_in_place()?;
+        self.seg.check_length()?;
         self.synced = self.written;
         Ok(())
     }
@@ -129,7 +130,8 @@ impl Active {
         let slot = self.next_slot(self.synced, false, true);
         self.write_slot(slot);
         self.seg.sync_header()?;
-        self.seg.file.check_in_place()
+        self.seg.file.check_in_place()?;
+        self.seg.check_length()
     }
 
     /// The segment is full: keep only what sealing it needs. Its mapping is released here,

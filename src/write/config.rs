@@ -43,6 +43,7 @@ pub(crate) struct Options {
     pub(crate) max_batch: usize,
     pub(crate) wait_for_lock: bool,
     pub(crate) retention: crate::write::retention::policy::Retention,
+    pub(crate) record_writes: crate::write::staging::RecordWrites,
 }
 
 /// Default segment size: 64 MiB.
@@ -79,6 +80,7 @@ impl Default for Options {
             max_batch: 4096,
             wait_for_lock: false,
             retention: crate::write::retention::policy::Retention::default(),
+            record_writes: crate::write::staging::RecordWrites::default(),
         }
     }
 }

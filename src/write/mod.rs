@@ -17,3 +17,4 @@ pub(crate) mod retention;
 pub(crate) mod ring;
 pub(crate) mod sequencer;
 pub(crate) mod shared;
+pub(crate) mod staging;

@@ -3,7 +3,10 @@
 //! creation or takes a page fault.
 //!
 //! Creating a segment means allocating its blocks (`fallocate`), writing its prefix and syncing
-//! it; prefaulting means `MADV_POPULATE_WRITE` on the next range. Behind the sequencer, it
+//! it; prefaulting means `MADV_POPULATE_WRITE` on the next range. Under
+//! `RecordWrites::Buffered` (the default) only the prefix is faulted in: records reach the file
+//! by `pwrite`, and no page of the data region is ever mapped in (see
+//! `crate::write::staging`); the rest of this paragraph is about `RecordWrites::Mapped`. Behind the sequencer, it
 //! releases the pages of the records written ([`RELEASE_STEP`] at a time, `MADV_DONTNEED`),
 //! so that the process's memory holds the window being written, not the whole segment: the
 //! pages stay in the page cache, dirty until synced or written back. Measured on the reference
@@ -18,6 +21,7 @@ use crate::error::Error;
 use crate::read::recovery::create_segment;
 use crate::storage::Storage;
 use crate::storage::mapped::MappedSegment;
+use crate::write::staging::RecordWrites;
 
 /// How far ahead of the write position the active segment is faulted in.
 pub(crate) const PREFAULT_AHEAD: u64 = 16 << 20;
@@ -53,14 +57,21 @@ pub(crate) fn run(
     log_id: [u8; 16],
     requests: Receiver<PrepMsg>,
     ready: Sender<Result<Arc<MappedSegment>, Error>>,
+    record_writes: RecordWrites,
 ) {
+    // Under `RecordWrites::Buffered` the records go in with `pwrite`, and only the prefix
+    // (header and index) is ever stored through the mapping.
+    let data_ahead = match record_writes {
+        RecordWrites::Mapped => PREFAULT_AHEAD,
+        RecordWrites::Buffered => 0,
+    };
     for msg in requests {
         match msg {
             PrepMsg::Create { number } => {
                 let seg = create_segment(&*storage, number, segment_size, log_id);
                 if let Ok(seg) = &seg {
                     // A hint: a failure only means the sequencer takes the faults itself.
-                    let _ = seg.prefault(0, seg.prefix.data_offset + PREFAULT_AHEAD);
+                    let _ = seg.prefault(0, seg.prefix.data_offset + data_ahead);
                 }
                 if ready.send(seg).is_err() {
                     return;

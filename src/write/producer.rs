@@ -3,10 +3,13 @@
 use std::fmt;
 use std::sync::Arc;
 
+use serde::Serialize;
+
 use crate::error::{Error, PushError};
-use crate::format::event::Event;
+use crate::format::event::{Event, EventError};
+use crate::format::event_ref::EventRef;
 use crate::sys::fork::Opener;
-use crate::write::item::{Item, encode};
+use crate::write::item::{Encoded, Item, encode, encode_ref};
 use crate::write::queue::TryPushError;
 use crate::write::receipt::{Completion, PendingReceipt, Receipt, Ticket};
 use crate::write::shared::Shared;
@@ -35,20 +38,23 @@ impl Producer {
     /// The event is handed back in the error if it is invalid, or if the ring is closed,
     /// poisoned or stalled.
     pub fn push(&self, event: Event) -> Result<(), PushError> {
-        self.enqueue(event, None, true)
+        self.enqueue(|max| encode(&event, max), None, true)
+            .map_err(|e| e.map(|()| event))
     }
 
     /// Pushes an event if there is room in the queue; otherwise hands it back in
     /// [`PushError::Full`].
     pub fn try_push(&self, event: Event) -> Result<(), PushError> {
-        self.enqueue(event, None, false)
+        self.enqueue(|max| encode(&event, max), None, false)
+            .map_err(|e| e.map(|()| event))
     }
 
     /// Pushes an event (waiting while the queue is full) and returns a handle on its receipt,
     /// which arrives once the event is sequenced and, under a durable policy, synced.
     pub fn push_tracked(&self, event: Event) -> Result<PendingReceipt, PushError> {
         let (ticket, completion) = Ticket::new();
-        self.enqueue(event, Some(completion), true)?;
+        self.enqueue(|max| encode(&event, max), Some(completion), true)
+            .map_err(|e| e.map(|()| event))?;
         Ok(PendingReceipt {
             ticket,
             opener: self.opener,
@@ -59,6 +65,41 @@ impl Producer {
     /// sequenced and, under a durable policy, synced.
     pub fn push_receipt(&self, event: Event) -> Result<Receipt, Error> {
         self.push_tracked(event)?.wait()
+    }
+
+    /// Pushes a borrowed event, waiting while the queue is full: the same as
+    /// [`Producer::push`], but an event whose envelope fits a queue slot (up to 232 bytes) is
+    /// encoded straight into it, its details serialized in place, and nothing is allocated.
+    /// The caller keeps the event, so the error hands back `()`.
+    pub fn push_ref<D: Serialize + ?Sized>(
+        &self,
+        event: &EventRef<'_, D>,
+    ) -> Result<(), PushError<()>> {
+        self.enqueue(|max| encode_ref(event, max), None, true)
+    }
+
+    /// Pushes a borrowed event if there is room in the queue; otherwise fails with
+    /// [`PushError::Full`]. See [`Producer::push_ref`].
+    pub fn try_push_ref<D: Serialize + ?Sized>(
+        &self,
+        event: &EventRef<'_, D>,
+    ) -> Result<(), PushError<()>> {
+        self.enqueue(|max| encode_ref(event, max), None, false)
+    }
+
+    /// Pushes a borrowed event (waiting while the queue is full) and returns a handle on its
+    /// receipt. See [`Producer::push_ref`] and [`Producer::push_tracked`]; the receipt's
+    /// handle is allocated.
+    pub fn push_ref_tracked<D: Serialize + ?Sized>(
+        &self,
+        event: &EventRef<'_, D>,
+    ) -> Result<PendingReceipt, PushError<()>> {
+        let (ticket, completion) = Ticket::new();
+        self.enqueue(|max| encode_ref(event, max), Some(completion), true)?;
+        Ok(PendingReceipt {
+            ticket,
+            opener: self.opener,
+        })
     }
 
     /// Waits until every event pushed before the call (by any thread) is sequenced, visible to
@@ -75,19 +116,22 @@ impl Producer {
         ticket.wait().map(drop)
     }
 
+    /// Encodes an event with `encode` (given the maximum body size) and enqueues it. The
+    /// error hands back `()`: the callers hand back the event.
     fn enqueue(
         &self,
-        event: Event,
+        encode: impl FnOnce(usize) -> Result<Encoded, EventError>,
         ticket: Option<Completion>,
         wait: bool,
-    ) -> Result<(), PushError> {
+    ) -> Result<(), PushError<()>> {
+        let event = ();
         if let Err(source) = self.check_opener() {
             return Err(PushError::Failed { event, source });
         }
         if let Err(source) = self.shared.check_health() {
             return Err(PushError::Failed { event, source });
         }
-        let mut encoded = match encode(&event, self.shared.max_body) {
+        let mut encoded = match encode(self.shared.max_body) {
             Ok(e) => e,
             Err(source) => return Err(PushError::Invalid { event, source }),
         };

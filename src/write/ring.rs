@@ -9,6 +9,7 @@ use crossbeam::channel::{self, Sender};
 
 use crate::error::{Error, PushError, lock_error};
 use crate::format::event::Event;
+use crate::format::event_ref::EventRef;
 use crate::read::recovery::{ChainState, Recovered, RecoveryReport, recover};
 use crate::read::snapshot::Snapshot;
 use crate::storage::{FsStorage, LockGuard, Storage};
@@ -25,6 +26,8 @@ use crate::write::retention::policy::Retention;
 use crate::write::retention::worker::{self, RetentionPass, Wake};
 use crate::write::sequencer::{Sequencer, Start};
 use crate::write::shared::Shared;
+#[cfg(any(test, feature = "test-support"))]
+use crate::write::staging::RecordWrites;
 
 /// Where a builder's log lives.
 enum Location {
@@ -113,6 +116,16 @@ impl RingBuilder {
         prefault: bool,
     ) -> RingBuilder {
         self.start_gate = Some((gate, prefault));
+        self
+    }
+
+    /// How the sequencer puts records into segments (default [`RecordWrites::Buffered`]); for
+    /// the benchmarks that compare the two ways. Compiled with the `test-support` feature
+    /// only; not part of the stable API.
+    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn record_writes(mut self, how: RecordWrites) -> RingBuilder {
+        self.options.record_writes = how;
         self
     }
 
@@ -212,13 +225,14 @@ fn start_helpers(
     let committer = spawn("auditring-commit", shared, move || committer.run())?;
     let (prep_tx, prep_rx) = channel::unbounded();
     let (ready_tx, ready_rx) = channel::unbounded();
-    let (prep_storage, size, log_id) = (
+    let (prep_storage, size, log_id, record_writes) = (
         shared.storage.clone(),
         options.segment_size,
         chain.start.log_id,
+        options.record_writes,
     );
     let preparer = spawn("auditring-prepare", shared, move || {
-        preparer::run(prep_storage, size, log_id, prep_rx, ready_tx);
+        preparer::run(prep_storage, size, log_id, prep_rx, ready_tx, record_writes);
         Ok(())
     })?;
     let mut helpers = vec![committer, preparer];
@@ -237,6 +251,7 @@ fn start_helpers(
     Ok(Start {
         shared: shared.clone(),
         max_batch: options.max_batch,
+        record_writes: options.record_writes,
         chain,
         committer: commit_tx,
         prep: prep_tx,
@@ -383,6 +398,14 @@ impl Ring {
     /// See [`Producer::push_receipt`].
     pub fn push_receipt(&self, event: Event) -> Result<Receipt, Error> {
         self.producer.push_receipt(event)
+    }
+
+    /// See [`Producer::push_ref`].
+    pub fn push_ref<D: serde::Serialize + ?Sized>(
+        &self,
+        event: &EventRef<'_, D>,
+    ) -> Result<(), PushError<()>> {
+        self.producer.push_ref(event)
     }
 
     /// See [`Producer::flush`].

@@ -51,6 +51,7 @@ use crate::write::queue::{Consumer, Pop};
 use crate::write::receipt::{self, Completion, Receipt};
 use crate::write::retention::worker::Wake;
 use crate::write::shared::Shared;
+use crate::write::staging::{RecordWrites, Staging};
 
 /// Times the sequencer yields, on finding the queue empty, before it parks.
 const IDLE_YIELDS: u32 = 4;
@@ -91,6 +92,9 @@ struct Active {
     prefaulted: u64,
     /// Releasing the pages of written records has been requested up to here.
     released: u64,
+    /// The records written since the last flush, under [`RecordWrites::Buffered`]; `None`
+    /// under [`RecordWrites::Mapped`], where they are stored through the mapping.
+    staging: Option<Staging>,
 }
 
 /// Everything the sequencer thread owns.
@@ -136,6 +140,7 @@ pub(crate) struct Sequencer {
 pub(crate) struct Start {
     pub(crate) shared: Arc<Shared>,
     pub(crate) max_batch: usize,
+    pub(crate) record_writes: RecordWrites,
     /// Where the chain stands, from recovery.
     pub(crate) chain: ChainState,
     pub(crate) committer: Sender<CommitMsg>,
@@ -162,6 +167,14 @@ impl Sequencer {
                 write_off: chain.write_off,
                 prefaulted: chain.write_off,
                 released: chain.write_off,
+                staging: match s.record_writes {
+                    RecordWrites::Buffered => {
+                        let mut staging = Staging::default();
+                        staging.restart(chain.write_off);
+                        Some(staging)
+                    }
+                    RecordWrites::Mapped => None,
+                },
             },
             segments: chain.segments,
             published_segments,
@@ -448,26 +461,37 @@ impl Sequencer {
         let pad = total as usize - RECORD_HEADER_LEN - body.len();
         // The body first: its copy does not depend on the chain hash, so the CPU can do it
         // while the hash's dependent rounds run.
-        // SAFETY: `[off, off + total)` lies past the published end of the active segment, where
-        // only the sequencer writes and no reader reads (see `crate::storage::mapped`).
-        unsafe {
-            a.seg.write(off + RECORD_HEADER_LEN as u64, body);
-            a.seg.write(
-                off + (RECORD_HEADER_LEN + body.len()) as u64,
-                &[0u8; 8][..pad],
-            );
+        let padding = &[0u8; 8][..pad];
+        let body_at = off + RECORD_HEADER_LEN as u64;
+        let padding_at = body_at + body.len() as u64;
+        if let Some(staging) = &mut a.staging {
+            staging.write(body_at, body);
+            staging.write(padding_at, padding);
+        } else {
+            // SAFETY: `[off, off + total)` lies past the published end of the active segment,
+            // where only the sequencer writes and no reader reads (see
+            // `crate::storage::mapped`).
+            unsafe {
+                a.seg.write(body_at, body);
+                a.seg.write(padding_at, padding);
+            }
+            // Where the records a few events from now will go.
+            a.seg.prefetch(off + WRITE_PREFETCH_AHEAD, total as usize);
         }
-        // Where the records a few events from now will go.
-        a.seg.prefetch(off + WRITE_PREFETCH_AHEAD, total as usize);
         let chain = chain_hash(&self.head, seq, &event.leaf);
         let header = RecordHeader {
             body_len: body.len() as u32,
             seq,
             leaf: event.leaf,
             chain,
-        };
-        // SAFETY: as above.
-        unsafe { a.seg.write(off, &header.encode()) };
+        }
+        .encode();
+        if let Some(staging) = &mut a.staging {
+            staging.write(off, &header);
+        } else {
+            // SAFETY: as above.
+            unsafe { a.seg.write(off, &header) };
+        }
         let k = seq - a.first_seq;
         if k.is_multiple_of(INDEX_STRIDE) {
             let entry = index_entry_offset(k / INDEX_STRIDE);
@@ -490,9 +514,33 @@ impl Sequencer {
         }
     }
 
+    /// Writes the records gathered under [`RecordWrites::Buffered`] to the active segment's
+    /// file. A failure poisons the ring, as a failed sync does: the records are not in the
+    /// file, and none of them is published or acknowledged.
+    fn flush_staging(&mut self) {
+        let a = &mut self.active;
+        let Some(staging) = &mut a.staging else {
+            return;
+        };
+        if let Err(e) = staging.flush(&a.seg) {
+            let error = self.shared.poison(std::io::Error::new(
+                e.kind(),
+                format!(
+                    "writing {} bytes of records to {}: {e}",
+                    staging.pending(),
+                    a.seg.name
+                ),
+            ));
+            self.failure.get_or_insert(error);
+        }
+    }
+
     /// Publishes the batch and hands its receipts on.
     fn end_batch(&mut self) {
-        self.shared.published.store(Arc::new(self.view()));
+        self.flush_staging();
+        if self.failure.is_none() {
+            self.shared.published.store(Arc::new(self.view()));
+        }
         self.maybe_prefault();
         self.maybe_request_spare();
         let receipts = std::mem::take(&mut self.receipts);
@@ -575,6 +623,10 @@ impl Sequencer {
 
     fn maybe_prefault(&mut self) {
         let a = &mut self.active;
+        if a.staging.is_some() {
+            // Records go in with `pwrite`: no page of the data region is ever mapped in.
+            return;
+        }
         let len = a.seg.prefix.file_len;
         if a.prefaulted < len && a.write_off + PREFAULT_AHEAD / 2 >= a.prefaulted {
             let to = (a.write_off + PREFAULT_AHEAD).min(len);
@@ -635,6 +687,12 @@ impl Sequencer {
 
     /// Seals the active segment and moves to the next one.
     fn rotate(&mut self) -> Result<(), Error> {
+        // The records of the old segment go to its file before it is sealed. If they cannot,
+        // the ring is poisoned and nothing is sealed: the caller sees `failure`.
+        self.flush_staging();
+        if self.failure.is_some() {
+            return Ok(());
+        }
         let next = self.next_segment()?;
         let old = &self.active;
         // The sequencer writes this segment no more: all of its pages but the header (which
@@ -684,6 +742,10 @@ impl Sequencer {
         *self.segments.last_mut().expect("an active segment") = Arc::new(sealed);
         self.segments.push(Arc::new(active));
         self.published_segments = self.segments.clone().into();
+        let mut staging = self.active.staging.take();
+        if let Some(staging) = &mut staging {
+            staging.restart(next.prefix.data_offset);
+        }
         self.active = Active {
             first_seq: self.head_seq + 1,
             anchor: self.head,
@@ -691,6 +753,7 @@ impl Sequencer {
             prefaulted: next.prefix.data_offset + PREFAULT_AHEAD,
             released: next.prefix.data_offset,
             seg: next,
+            staging,
         };
         if let Some(tx) = &self.rotated {
             let _ = tx.send(Wake::Rotated);
@@ -700,6 +763,7 @@ impl Sequencer {
 
     /// After the queue is closed and drained: final commit, helpers stopped, spare removed.
     fn shutdown(mut self) -> Result<(), Error> {
+        self.flush_staging();
         let receipts = std::mem::take(&mut self.receipts);
         let flushes = std::mem::take(&mut self.flushes);
         let _ = self.committer.send(CommitMsg::Written {

@@ -57,6 +57,9 @@ pub struct Hooks {
     hook: RwLock<Option<Hook>>,
     calls: [AtomicU64; 7],
     done: [AtomicU64; 7],
+    /// Completed operations by kind and by the name of the thread that made them (the ring's
+    /// threads are named: `auditring-sequencer`, `auditring-commit`, ...).
+    done_by: std::sync::Mutex<std::collections::HashMap<(usize, String), u64>>,
 }
 
 impl Hooks {
@@ -85,6 +88,14 @@ impl Hooks {
         self.done[kind.index()].load(Ordering::SeqCst)
     }
 
+    /// Operations of `kind` that the thread named `thread` completed successfully so far.
+    pub fn done_by(&self, kind: Kind, thread: &str) -> u64 {
+        let done = self.done_by.lock().unwrap();
+        done.get(&(kind.index(), thread.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
     fn run<T>(&self, kind: Kind, name: &str, op: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
         self.calls[kind.index()].fetch_add(1, Ordering::SeqCst);
         // Cloned out of the lock: a hook may take long (crash images), or replace the hook.
@@ -93,6 +104,13 @@ impl Hooks {
             hook(kind, name)?;
         }
         let out = op()?;
+        let thread = std::thread::current().name().unwrap_or("").to_owned();
+        *self
+            .done_by
+            .lock()
+            .unwrap()
+            .entry((kind.index(), thread))
+            .or_insert(0) += 1;
         self.done[kind.index()].fetch_add(1, Ordering::SeqCst);
         Ok(out)
     }
