@@ -3,7 +3,9 @@
 use std::sync::atomic::Ordering;
 
 use auditring::storage::{MemStorage, Storage};
-use auditring::{Durability, Error, Event, EventError, PushError, Reader, Receipt, Ring};
+use auditring::{
+    Durability, Error, Event, EventError, PushError, Reader, Receipt, RecordWrites, Ring,
+};
 use auditring_testkit::faults::{Faults, FaultyStorage};
 
 fn event(i: u64) -> Event {
@@ -595,5 +597,57 @@ fn a_segment_removed_renamed_or_replaced_under_the_writer_fails_its_next_sync() 
                 "{what}: {text}"
             );
         }
+    }
+}
+
+/// A segment cut by another process under a live writer (`logrotate copytruncate`). Stored
+/// through the mapping, records past the cut raise SIGBUS (the CLI tests in
+/// `readers_crash.rs` check what the process says then); written by `pwrite`, they would
+/// extend the file instead, with a hole of zeros where the cut records were. So with
+/// `pwrite`, the writer checks the length around every batch, and the committer at every sync
+/// either way: the ring fails, naming the file, what its length is and what it must be.
+#[test]
+fn a_segment_cut_under_the_writer_poisons_it_with_the_file_named() {
+    for (writes, durability) in [
+        (RecordWrites::Buffered, Durability::None),
+        (RecordWrites::Buffered, Durability::Batch),
+        // Under Batch the next sync finds the cut before any store reaches past it: the
+        // records written so far end far below it.
+        (RecordWrites::Mapped, Durability::Batch),
+    ] {
+        let what = format!("{writes:?}, {durability:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let ring = Ring::builder(&log)
+            .durability(durability)
+            .record_writes(writes)
+            .open()
+            .unwrap();
+        for i in 0..10 {
+            ring.push(event(i)).unwrap();
+        }
+        ring.flush().unwrap();
+        let segment = log.join("0000000000000001.seg");
+        let cut = 1 << 20;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&segment)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
+        let _ = ring.push(event(10));
+        let err = ring.flush().and_then(|()| ring.close()).expect_err(&what);
+        assert!(matches!(err, Error::Poisoned { .. }), "{what}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!(
+                "{} is {cut} bytes where it must be {}",
+                segment.display(),
+                auditring::DEFAULT_SEGMENT_SIZE
+            )) && text.contains("truncated by another process"),
+            "{what}: {text}"
+        );
+        // The file was not extended past the cut by the writer's records.
+        assert_eq!(std::fs::metadata(&segment).unwrap().len(), cut, "{what}");
     }
 }

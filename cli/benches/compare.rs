@@ -16,6 +16,8 @@
 //!   records written by `pwrite` of batches and stored through the mapping, against the strong
 //!   rivals (JSON encoded outside the lock; ready bytes to one writer) and the usual baselines.
 //!   Not in the default set: run it by name.
+//! * `writes`: auditring alone, records written by `pwrite` of batches (the default) against
+//!   records stored through the mapping, at 2 and 8 producers. Not in the default set either.
 //! * `producers`: 1, 2, 8 and 32 producer threads, ~200-byte events, nothing synced.
 //! * `sizes`: 2 producers, events of about 64 B, 256 B, 1 KiB and 4 KiB.
 //! * `rotations`: push latency of 2 producers with segments of 64, 4 and 1 MiB: about 4, 70
@@ -53,8 +55,8 @@ enum Rival {
     },
     /// auditring without durability, with segments of this many bytes.
     Segments(u64),
-    /// auditring without durability, its records stored through the mapping (the way it wrote
-    /// them before `pwrite` of batches; see `src/write/staging.rs`).
+    /// auditring without durability, its records stored through the mapping instead of written
+    /// by one `pwrite` per batch (see `src/write/staging.rs`).
     MappedWrites,
     InMemory,
     Locked,
@@ -433,6 +435,18 @@ fn headline_section(runs: usize, base: u64) {
     by_producers("headline", &designs, &[2, 8, 32], runs, base);
 }
 
+/// auditring alone, its records written by `pwrite` of batches (the default) and stored
+/// through the mapping, interleaved, at 2 and 8 producers.
+fn writes_section(runs: usize, base: u64) {
+    by_producers(
+        "writes",
+        &[none(), Rival::MappedWrites],
+        &[2, 8],
+        runs,
+        base,
+    );
+}
+
 fn sizes_section(runs: usize, base: u64) {
     let designs = [
         none(),
@@ -635,6 +649,7 @@ fn main() {
     for s in &sections {
         match s.as_str() {
             "headline" => headline_section(runs, events),
+            "writes" => writes_section(runs, events),
             "producers" => producers_section(runs, events),
             "sizes" => sizes_section(runs, events),
             "durable" => durable_section(runs, events),
@@ -642,7 +657,8 @@ fn main() {
             "memory" => memory_section(runs),
             other => {
                 panic!(
-                    "unknown section {other}: headline, producers, sizes, rotations, durable, memory"
+                    "unknown section {other}: headline, writes, producers, sizes, rotations, durable, \
+                     memory"
                 )
             }
         }

@@ -87,11 +87,11 @@ fn segments_does_not_call_sealed_a_segment_whose_slot_is_only_its_activation_slo
 /// How a writer whose segment was cut under it ended.
 enum Cut {
     /// The writer found the cut (its records go in with `pwrite`, which past the end of a cut
-    /// file would extend it, so it checks the length before and after each write): it failed
-    /// with exit code 4, naming the file.
+    /// file would extend it, so it checks the length before and after each write, and at each
+    /// sync): it failed with exit code 4, naming the file.
     Reported,
-    /// A store through the mapping (a commit slot or an index entry, in the part of the file
-    /// that was cut) killed it with `SIGBUS`, and the handler named the file.
+    /// A store through the mapping, in the part of the file that was cut, killed it with
+    /// `SIGBUS`, and the handler named the file.
     Sigbus,
 }
 
@@ -190,7 +190,8 @@ fn cut_under_a_live_writer(log: &std::path::Path, cut: u64) -> Cut {
 fn a_writer_whose_segment_is_cut_past_its_commits_says_so_and_the_log_reopens() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
-    // Past the commit slots and index: only the records' `pwrite` meets the cut.
+    // Past the commit slots and the index, which are stored through the mapping: only the
+    // records' `pwrite` meets the cut, and the length checks around it find it.
     assert!(matches!(
         cut_under_a_live_writer(&log, 512 * 1024),
         Cut::Reported

@@ -10,6 +10,16 @@
 //! them first; only the part of a page a write does not cover is zeroed (at most one partial
 //! page per batch).
 //!
+//! Measured on the reference machine (PERFORMANCE.md, "Writing records: pwrite against the
+//! mapping"), the two are level within this machine's noise: the paired ratio of `pwrite` to
+//! the mapping ranged from 0.74 to 1.26 over six sessions (median 1.04). The zeroing saved is
+//! paid back in page-cache work (allocating, locking and dirtying each page, mapping its
+//! blocks) that now runs on the sequencer's thread, where the mapped path has the preparer
+//! take the page faults ahead of it. `pwrite` is the default for what else it brings: no page
+//! of the data region is mapped into the process (its resident memory holds the staging
+//! buffer, not a 16 MiB prefault window), and a segment cut by another process is reported as
+//! an error naming the file, not a `SIGBUS`.
+//!
 //! With [`RecordWrites::Buffered`], the sequencer writes each record (header, body, padding)
 //! into a buffer that mirrors the segment from the first byte not yet in the file, and the
 //! buffer is written to the file before the batch is published or handed to the committer,
@@ -22,18 +32,18 @@ use std::io;
 
 use crate::storage::mapped::MappedSegment;
 
-/// How the sequencer puts records into the active segment (see the module docs). Compiled with
-/// the `test-support` feature only, for the benchmarks that compare the two.
+/// How the sequencer puts records into the active segment (see the module docs). Chosen
+/// only through `RingBuilder::record_writes`, which the `test-support` feature compiles, for
+/// the benchmarks that compare the two.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum RecordWrites {
     /// Gathered per batch and written with `pwrite`: no page is zeroed before it is written.
+    /// The default.
     #[default]
     Buffered,
     /// Stored through the mapping, the pages faulted in ahead of the sequencer.
-    // Chosen only through `RingBuilder::record_writes`, which the `test-support` feature
-    // compiles.
     #[cfg_attr(not(any(test, feature = "test-support")), allow(dead_code))]
     Mapped,
 }
