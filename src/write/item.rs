@@ -22,18 +22,6 @@ pub(crate) enum Body {
 }
 
 impl Body {
-    /// A zeroed body of `len` bytes.
-    fn zeroed(len: usize) -> Body {
-        if len <= INLINE_BODY {
-            Body::Inline {
-                len: len as u16,
-                bytes: [0; INLINE_BODY],
-            }
-        } else {
-            Body::Heap(vec![0; len].into_boxed_slice())
-        }
-    }
-
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
             Body::Inline { len, bytes } => &bytes[..usize::from(*len)],
@@ -41,10 +29,28 @@ impl Body {
         }
     }
 
-    fn as_mut_slice(&mut self) -> &mut [u8] {
-        match self {
-            Body::Inline { len, bytes } => &mut bytes[..usize::from(*len)],
-            Body::Heap(b) => b,
+    /// `len` bytes to write into: the inline bytes if they fit (their length set to `len`), a
+    /// new zeroed heap buffer otherwise.
+    fn prepare(&mut self, len: usize) -> &mut [u8] {
+        if len <= INLINE_BODY {
+            if !matches!(self, Body::Inline { .. }) {
+                *self = Body::Inline {
+                    len: 0,
+                    bytes: [0; INLINE_BODY],
+                };
+            }
+            let Body::Inline { len: n, bytes } = self else {
+                unreachable!("made inline above")
+            };
+            // At most `INLINE_BODY`.
+            *n = len as u16;
+            &mut bytes[..len]
+        } else {
+            *self = Body::Heap(vec![0; len].into_boxed_slice());
+            let Body::Heap(b) = self else {
+                unreachable!("made a heap body above")
+            };
+            b
         }
     }
 }
@@ -55,6 +61,22 @@ pub(crate) struct Encoded {
     pub(crate) body: Body,
     /// Completed with the event's receipt, for tracked pushes.
     pub(crate) ticket: Option<Completion>,
+}
+
+impl Encoded {
+    /// An empty inline event, to encode into in place ([`encode_into`], [`encode_ref_into`]):
+    /// the producer builds the queue item once and moves it into the slot once, instead of
+    /// moving the 232-byte body from the encoder into the item and then into the slot.
+    pub(crate) fn blank() -> Encoded {
+        Encoded {
+            leaf: Hash::ZERO,
+            body: Body::Inline {
+                len: 0,
+                bytes: [0; INLINE_BODY],
+            },
+            ticket: None,
+        }
+    }
 }
 
 /// What travels through the queue.
@@ -72,28 +94,47 @@ pub(crate) enum Item {
 
 /// Encodes `event` and hashes its body.
 pub(crate) fn encode(event: &Event, max_body: usize) -> Result<Encoded, EventError> {
+    let mut out = Encoded::blank();
+    encode_into(event, max_body, &mut out)?;
+    Ok(out)
+}
+
+/// [`encode`], into `out` (its ticket left as it is).
+pub(crate) fn encode_into(
+    event: &Event,
+    max_body: usize,
+    out: &mut Encoded,
+) -> Result<(), EventError> {
     let len = event.check(max_body)?;
     let default_time = match event.timestamp_nanos() {
         Some(_) => 0,
         None => now_nanos(),
     };
-    let mut body = Body::zeroed(len);
-    event.encode_into(default_time, body.as_mut_slice());
-    Ok(Encoded {
-        leaf: leaf_hash(body.as_slice()),
-        body,
-        ticket: None,
-    })
+    event.encode_into(default_time, out.body.prepare(len));
+    out.leaf = leaf_hash(out.body.as_slice());
+    Ok(())
 }
 
 /// Encodes a borrowed `event` and hashes its body: the envelope is written straight into the
 /// inline body, the details serialized into it in place, so that an event that fits allocates
 /// nothing. One that does not fit is encoded again on the heap, its details serialized at most
 /// up to `max_body`.
+#[cfg(test)]
 pub(crate) fn encode_ref<D: Serialize + ?Sized>(
     event: &EventRef<'_, D>,
     max_body: usize,
 ) -> Result<Encoded, EventError> {
+    let mut out = Encoded::blank();
+    encode_ref_into(event, max_body, &mut out)?;
+    Ok(out)
+}
+
+/// [`encode_ref`], into `out` (its ticket left as it is).
+pub(crate) fn encode_ref_into<D: Serialize + ?Sized>(
+    event: &EventRef<'_, D>,
+    max_body: usize,
+    out: &mut Encoded,
+) -> Result<(), EventError> {
     let head = event.head();
     head.check()?;
     let head_len = head.len();
@@ -105,19 +146,28 @@ pub(crate) fn encode_ref<D: Serialize + ?Sized>(
         Some(_) => 0,
         None => now_nanos(),
     };
-    let body = if let Some(body) = encode_inline(event, default_time, max_body.min(INLINE_BODY))? {
-        body
-    } else {
-        let mut out = Bounded {
+    let inline = match &mut out.body {
+        Body::Inline { len, bytes } => {
+            let written = encode_inline(event, default_time, max_body.min(INLINE_BODY), bytes)?;
+            if let Some(n) = written {
+                // At most `INLINE_BODY`.
+                *len = n as u16;
+            }
+            written.is_some()
+        }
+        Body::Heap(_) => false,
+    };
+    if !inline {
+        let mut heap = Bounded {
             bytes: vec![0; head_len],
             limit: max_body,
             overflow: false,
         };
-        head.write(default_time, &mut out.bytes);
+        head.write(default_time, &mut heap.bytes);
         if let Some(details) = event.details() {
-            match serde_json::to_writer(&mut out, details) {
+            match serde_json::to_writer(&mut heap, details) {
                 Ok(()) => {}
-                Err(_) if out.overflow => {
+                Err(_) if heap.overflow => {
                     // Counted, not kept: the details alone may be far beyond the limit.
                     let mut count = Count(0);
                     serde_json::to_writer(&mut count, details).map_err(EventError::Details)?;
@@ -125,33 +175,31 @@ pub(crate) fn encode_ref<D: Serialize + ?Sized>(
                 }
                 Err(e) => return Err(EventError::Details(e)),
             }
-            let len = out.bytes.len() - head_len;
-            set_details(&mut out.bytes, len);
+            let len = heap.bytes.len() - head_len;
+            set_details(&mut heap.bytes, len);
         }
-        Body::Heap(out.bytes.into_boxed_slice())
-    };
-    Ok(Encoded {
-        leaf: leaf_hash(body.as_slice()),
-        body,
-        ticket: None,
-    })
+        out.body = Body::Heap(heap.bytes.into_boxed_slice());
+    }
+    out.leaf = leaf_hash(out.body.as_slice());
+    Ok(())
 }
 
-/// Encodes `event` into an inline body of at most `limit` bytes (at most [`INLINE_BODY`]), or
-/// returns `None` if it does not fit.
+/// Encodes `event` into `bytes`, an inline body, using at most `limit` bytes of it (at most
+/// [`INLINE_BODY`]); returns the body's length, or `None` if it does not fit (`bytes` then
+/// holds a partial encoding, to be discarded).
 fn encode_inline<D: Serialize + ?Sized>(
     event: &EventRef<'_, D>,
     default_time: i64,
     limit: usize,
-) -> Result<Option<Body>, EventError> {
+    bytes: &mut [u8; INLINE_BODY],
+) -> Result<Option<usize>, EventError> {
     debug_assert!(limit <= INLINE_BODY);
     let head = event.head();
     let head_len = head.len();
     if head_len > limit {
         return Ok(None);
     }
-    let mut bytes = [0; INLINE_BODY];
-    head.write(default_time, &mut bytes);
+    head.write(default_time, bytes);
     let mut len = head_len;
     if let Some(details) = event.details() {
         let mut out = Slice {
@@ -165,14 +213,10 @@ fn encode_inline<D: Serialize + ?Sized>(
             Err(e) => return Err(EventError::Details(e)),
         }
         let written = out.at;
-        set_details(&mut bytes, written);
+        set_details(bytes, written);
         len += written;
     }
-    Ok(Some(Body::Inline {
-        // At most `INLINE_BODY`.
-        len: len as u16,
-        bytes,
-    }))
+    Ok(Some(len))
 }
 
 /// A writer into a fixed slice that fails, and says so, when the slice is full.

@@ -9,7 +9,7 @@ use crate::error::{Error, PushError};
 use crate::format::event::{Event, EventError};
 use crate::format::event_ref::EventRef;
 use crate::sys::fork::Opener;
-use crate::write::item::{Encoded, Item, encode, encode_ref};
+use crate::write::item::{Encoded, Item, encode_into, encode_ref_into};
 use crate::write::queue::TryPushError;
 use crate::write::receipt::{Completion, PendingReceipt, Receipt, Ticket};
 use crate::write::shared::Shared;
@@ -38,14 +38,14 @@ impl Producer {
     /// The event is handed back in the error if it is invalid, or if the ring is closed,
     /// poisoned or stalled.
     pub fn push(&self, event: Event) -> Result<(), PushError> {
-        self.enqueue(|max| encode(&event, max), None, true)
+        self.enqueue(|max, out| encode_into(&event, max, out), None, true)
             .map_err(|e| e.map(|()| event))
     }
 
     /// Pushes an event if there is room in the queue; otherwise hands it back in
     /// [`PushError::Full`].
     pub fn try_push(&self, event: Event) -> Result<(), PushError> {
-        self.enqueue(|max| encode(&event, max), None, false)
+        self.enqueue(|max, out| encode_into(&event, max, out), None, false)
             .map_err(|e| e.map(|()| event))
     }
 
@@ -53,8 +53,12 @@ impl Producer {
     /// which arrives once the event is sequenced and, under a durable policy, synced.
     pub fn push_tracked(&self, event: Event) -> Result<PendingReceipt, PushError> {
         let (ticket, completion) = Ticket::new();
-        self.enqueue(|max| encode(&event, max), Some(completion), true)
-            .map_err(|e| e.map(|()| event))?;
+        self.enqueue(
+            |max, out| encode_into(&event, max, out),
+            Some(completion),
+            true,
+        )
+        .map_err(|e| e.map(|()| event))?;
         Ok(PendingReceipt {
             ticket,
             opener: self.opener,
@@ -75,7 +79,7 @@ impl Producer {
         &self,
         event: &EventRef<'_, D>,
     ) -> Result<(), PushError<()>> {
-        self.enqueue(|max| encode_ref(event, max), None, true)
+        self.enqueue(|max, out| encode_ref_into(event, max, out), None, true)
     }
 
     /// Pushes a borrowed event if there is room in the queue; otherwise fails with
@@ -84,7 +88,7 @@ impl Producer {
         &self,
         event: &EventRef<'_, D>,
     ) -> Result<(), PushError<()>> {
-        self.enqueue(|max| encode_ref(event, max), None, false)
+        self.enqueue(|max, out| encode_ref_into(event, max, out), None, false)
     }
 
     /// Pushes a borrowed event (waiting while the queue is full) and returns a handle on its
@@ -95,7 +99,11 @@ impl Producer {
         event: &EventRef<'_, D>,
     ) -> Result<PendingReceipt, PushError<()>> {
         let (ticket, completion) = Ticket::new();
-        self.enqueue(|max| encode_ref(event, max), Some(completion), true)?;
+        self.enqueue(
+            |max, out| encode_ref_into(event, max, out),
+            Some(completion),
+            true,
+        )?;
         Ok(PendingReceipt {
             ticket,
             opener: self.opener,
@@ -116,11 +124,11 @@ impl Producer {
         ticket.wait().map(drop)
     }
 
-    /// Encodes an event with `encode` (given the maximum body size) and enqueues it. The
-    /// error hands back `()`: the callers hand back the event.
+    /// Encodes an event with `encode` (given the maximum body size, into the queue item, in
+    /// place) and enqueues it. The error hands back `()`: the callers hand back the event.
     fn enqueue(
         &self,
-        encode: impl FnOnce(usize) -> Result<Encoded, EventError>,
+        encode: impl FnOnce(usize, &mut Encoded) -> Result<(), EventError>,
         ticket: Option<Completion>,
         wait: bool,
     ) -> Result<(), PushError<()>> {
@@ -131,12 +139,15 @@ impl Producer {
         if let Err(source) = self.shared.check_health() {
             return Err(PushError::Failed { event, source });
         }
-        let mut encoded = match encode(self.shared.max_body) {
-            Ok(e) => e,
-            Err(source) => return Err(PushError::Invalid { event, source }),
+        // Built once, encoded in place, moved once into its slot.
+        let mut item = Item::Event(Encoded::blank());
+        let Item::Event(encoded) = &mut item else {
+            unreachable!("an event item")
         };
+        if let Err(source) = encode(self.shared.max_body, encoded) {
+            return Err(PushError::Invalid { event, source });
+        }
         encoded.ticket = ticket;
-        let item = Item::Event(encoded);
         if wait {
             let shared = &*self.shared;
             shared
