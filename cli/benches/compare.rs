@@ -55,9 +55,12 @@ enum Rival {
     },
     /// auditring without durability, with segments of this many bytes.
     Segments(u64),
-    /// auditring without durability, its records stored through the mapping instead of written
-    /// by one `pwrite` per batch (see `src/write/staging.rs`).
-    MappedWrites,
+    /// auditring with the given durability, its records stored through the mapping instead of
+    /// written by one `pwrite` per batch (see `src/write/staging.rs`); `wait` as above.
+    Mapped {
+        durability: Durability,
+        wait: bool,
+    },
     InMemory,
     Locked,
     WriteBehind,
@@ -87,7 +90,10 @@ impl Rival {
                 }
             }
             Rival::Segments(bytes) => format!("auditring (none), {} MiB segments", bytes >> 20),
-            Rival::MappedWrites => "auditring (none), records stored through the mapping".into(),
+            Rival::Mapped { durability, wait } => format!(
+                "{}, records stored through the mapping",
+                Rival::Auditring { durability, wait }.name()
+            ),
             Rival::InMemory => "1 Mutex<Vec>".into(),
             Rival::Locked => "2 mutex + BufWriter".into(),
             Rival::WriteBehind => "3 write-behind".into(),
@@ -106,16 +112,18 @@ impl Rival {
         let io = |e: std::io::Error| e.to_string();
         let sql = |e: rusqlite::Error| e.to_string();
         let (durability, wait, segment_size) = match self {
-            Rival::Auditring { durability, wait } => (durability, wait, DEFAULT_SEGMENT_SIZE),
+            Rival::Auditring { durability, wait } | Rival::Mapped { durability, wait } => {
+                (durability, wait, DEFAULT_SEGMENT_SIZE)
+            }
             Rival::Segments(bytes) => (Durability::None, false, bytes),
             _ => (Durability::None, false, DEFAULT_SEGMENT_SIZE),
         };
         let record_writes = match self {
-            Rival::MappedWrites => RecordWrites::Mapped,
+            Rival::Mapped { .. } => RecordWrites::Mapped,
             _ => RecordWrites::Buffered,
         };
         match self {
-            Rival::Auditring { .. } | Rival::Segments(_) | Rival::MappedWrites => {
+            Rival::Auditring { .. } | Rival::Segments(_) | Rival::Mapped { .. } => {
                 let path = dir.join("auditring");
                 let ring = Ring::builder(&path)
                     .record_writes(record_writes)
@@ -178,9 +186,13 @@ impl Rival {
     fn is_log_rival(self) -> bool {
         !matches!(
             self,
-            Rival::Auditring { .. } | Rival::Segments(_) | Rival::MappedWrites | Rival::InMemory
+            Rival::Auditring { .. } | Rival::Segments(_) | Rival::Mapped { .. } | Rival::InMemory
         )
     }
+}
+
+fn mapped(durability: Durability, wait: bool) -> Rival {
+    Rival::Mapped { durability, wait }
 }
 
 fn none() -> Rival {
@@ -426,7 +438,7 @@ fn by_producers(section: &str, designs: &[Rival], producers: &[usize], runs: usi
 fn headline_section(runs: usize, base: u64) {
     let designs = [
         none(),
-        Rival::MappedWrites,
+        mapped(Durability::None, false),
         Rival::LockedEncoded,
         Rival::ReadyBytes,
         Rival::Locked,
@@ -440,7 +452,7 @@ fn headline_section(runs: usize, base: u64) {
 fn writes_section(runs: usize, base: u64) {
     by_producers(
         "writes",
-        &[none(), Rival::MappedWrites],
+        &[none(), mapped(Durability::None, false)],
         &[2, 8],
         runs,
         base,
@@ -520,6 +532,13 @@ fn durable_section(runs: usize, base: u64) {
             runs: Vec::new(),
         },
         Cell {
+            rival: mapped(Durability::Batch, false),
+            producers: 8,
+            event_size: 0,
+            events: base,
+            runs: Vec::new(),
+        },
+        Cell {
             rival: batch(true),
             producers: 32,
             event_size: 0,
@@ -531,6 +550,13 @@ fn durable_section(runs: usize, base: u64) {
                 durability: Durability::None,
                 wait: true,
             },
+            producers: 32,
+            event_size: 0,
+            events: (base / 10).max(32),
+            runs: Vec::new(),
+        },
+        Cell {
+            rival: mapped(Durability::Batch, true),
             producers: 32,
             event_size: 0,
             events: (base / 10).max(32),
@@ -553,6 +579,96 @@ fn durable_section(runs: usize, base: u64) {
     ];
     measure("durable", &mut cells, runs);
     report("durable", &cells);
+    // The bound on 32 producers that each wait for their own durable receipt: at best every
+    // msync releases all 32 at once, so they cannot go faster than 32 events per msync.
+    let msync = msync_latency(&scratch(), 300).expect("time msync");
+    let bound = 32.0 / msync.as_secs_f64();
+    println!(
+        "\ndurable: one msync of a ~9 KB batch took {:.0} µs (median of 300, this run), so 32 \
+         waiting producers are bounded by 32 / msync = {bound:.0} events/s",
+        msync.as_secs_f64() * 1e6,
+    );
+    for waiting in cells.iter().filter(|c| {
+        matches!(
+            c.rival,
+            Rival::Auditring {
+                durability: Durability::Batch,
+                wait: true
+            } | Rival::Mapped {
+                durability: Durability::Batch,
+                wait: true
+            }
+        )
+    }) {
+        let got = median(waiting.per_sec());
+        println!(
+            "  {}: {got:.0} events/s, {:.0}% of the bound",
+            waiting.rival.name(),
+            100.0 * got / bound
+        );
+    }
+    let _ = std::fs::remove_dir_all(scratch());
+}
+
+/// The median time of one `msync` of a small batch, as the committer makes it: a 16 MiB file
+/// preallocated and mapped as a segment is, then `times` times ~9 KB written (32 records of
+/// ~290 bytes) and a word of the header page, and the written prefix synced with one `msync`
+/// (what `scripts/msync_latency.py` measures, in the same run as the figures it bounds).
+fn msync_latency(dir: &Path, times: usize) -> std::io::Result<Duration> {
+    use std::os::fd::AsRawFd;
+
+    const SIZE: usize = 16 << 20;
+    const BATCH: usize = 32 * 290;
+    let path = dir.join("msync-latency.bin");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)?;
+    // SAFETY: plain system calls on a descriptor that stays open for the whole function; the
+    // mapping is used only within its bounds and unmapped before the file is closed.
+    unsafe {
+        let rc = libc::posix_fallocate(file.as_raw_fd(), 0, SIZE as libc::off_t);
+        if rc != 0 {
+            return Err(std::io::Error::from_raw_os_error(rc));
+        }
+        let map = libc::mmap(
+            std::ptr::null_mut(),
+            SIZE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        );
+        if map == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let base = map.cast::<u8>();
+        let mut samples = Vec::with_capacity(times);
+        let mut offset = 4096;
+        for i in 0..times {
+            if offset + BATCH > SIZE {
+                break;
+            }
+            std::ptr::write_bytes(base.add(offset), b'x', BATCH);
+            std::ptr::copy_nonoverlapping((i as u64).to_le_bytes().as_ptr(), base, 8);
+            let end = (offset + BATCH).next_multiple_of(4096);
+            let start = std::time::Instant::now();
+            if libc::msync(map, end, libc::MS_SYNC) != 0 {
+                let e = std::io::Error::last_os_error();
+                libc::munmap(map, SIZE);
+                return Err(e);
+            }
+            samples.push(start.elapsed());
+            offset += BATCH;
+        }
+        libc::munmap(map, SIZE);
+        samples.sort();
+        drop(file);
+        std::fs::remove_file(&path)?;
+        Ok(samples[samples.len() / 2])
+    }
 }
 
 /// Peak resident memory of a child `auditring demo` writing about `bytes` of log, as the demo
