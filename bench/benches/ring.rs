@@ -20,6 +20,12 @@
 //!   events serialized beforehand.
 //! * `open/1MiB`, `open/1GiB`: `Ring::open` of a cleanly closed log of that size, until it
 //!   is ready to take events.
+//! * `floor`: the work an event cannot avoid, each piece alone, per event: the SHA-256 leaf of
+//!   a ~210-byte body, the chain step (SHA-256 of 72 bytes), serializing the demo's details
+//!   with `serde_json` into a reused buffer, and copying a ~290-byte record into fresh page-cache
+//!   pages (`pwrite` of 64 KiB at a time into a new preallocated file, as the sequencer's
+//!   batches do; the file is removed and made again when it is full). Their sum is the least
+//!   CPU an event costs here, whatever the design around them.
 //!
 //! Run with `cargo bench --bench ring` (about five minutes), or one group:
 //! `cargo bench --bench ring -- sequencer`.
@@ -244,5 +250,55 @@ fn open(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, push, sequencer, open);
+fn floor(c: &mut Criterion) {
+    use std::os::unix::fs::FileExt;
+
+    let mut group = c.benchmark_group("floor");
+    group.throughput(Throughput::Elements(1));
+    let event = workload::Generator::new(0, 0, TIMESTAMP).event(12_345);
+    let body = vec![0x5a_u8; workload::body_len(&event)];
+    group.bench_function("leaf_sha256_of_the_body", |b| {
+        b.iter(|| Sha256::digest(std::hint::black_box(&body)));
+    });
+    let step = [0x33_u8; 72];
+    group.bench_function("chain_sha256_of_72_bytes", |b| {
+        b.iter(|| Sha256::digest(std::hint::black_box(step)));
+    });
+    let mut json = Vec::with_capacity(512);
+    group.bench_function("serialize_the_details", |b| {
+        b.iter(|| {
+            json.clear();
+            serde_json::to_writer(&mut json, std::hint::black_box(&event.details)).expect("json");
+        });
+    });
+    // ~290 bytes of record per event, written 64 KiB at a time.
+    const RECORD: u64 = 290;
+    const CHUNK: usize = 64 << 10;
+    const FILE: u64 = 256 << 20;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("fresh.bin");
+    let chunk = vec![0x77_u8; CHUNK];
+    let fresh = || {
+        let _ = std::fs::remove_file(&path);
+        let f = std::fs::File::create(&path).expect("create");
+        f.set_len(FILE).expect("set_len");
+        f
+    };
+    let mut file = fresh();
+    let mut at = 0u64;
+    group.throughput(Throughput::Elements(CHUNK as u64 / RECORD));
+    group.bench_function("copy_into_fresh_page_cache_per_290_bytes", |b| {
+        b.iter(|| {
+            if at + CHUNK as u64 > FILE {
+                file = fresh();
+                at = 0;
+            }
+            file.write_all_at(&chunk, at).expect("pwrite");
+            at += CHUNK as u64;
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, push, sequencer, open, floor);
 criterion_main!(benches);

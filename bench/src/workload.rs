@@ -148,7 +148,7 @@ fn trace_id(hi: u64, lo: u64) -> String {
 }
 
 /// Size of the encoded auditring body of `e`.
-fn body_len(e: &AuditEvent) -> usize {
+pub fn body_len(e: &AuditEvent) -> usize {
     20 + e.kind.len()
         + e.actor.len()
         + e.trace_id.len()
