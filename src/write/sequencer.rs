@@ -60,6 +60,10 @@ const IDLE_YIELDS: u32 = 4;
 /// records; see `crate::sys::prefetch`).
 const WRITE_PREFETCH_AHEAD: u64 = 1024;
 
+/// Under [`RecordWrites::Buffered`], the most bytes of records the sequencer gathers before it
+/// writes them, even within a batch: its buffer stays under this plus one record.
+const STAGING_FLUSH_AT: usize = 1 << 20;
+
 /// How long the sequencer sleeps between looks while retention holds the log at its size (it is
 /// also woken when released).
 const HELD_RECHECK: Duration = Duration::from_millis(100);
@@ -511,6 +515,18 @@ impl Sequencer {
                     durable: false,
                 },
             ));
+        }
+        // A batch of large events would otherwise gather in memory whole (up to `max_batch`
+        // times the maximum event size): past this, what is gathered goes to the file now.
+        // Bytes in the file past the published end are allowed (readers never read there), so
+        // this changes only when the bytes reach the page cache, not what is published when.
+        if self
+            .active
+            .staging
+            .as_ref()
+            .is_some_and(|s| s.pending() >= STAGING_FLUSH_AT)
+        {
+            self.flush_staging();
         }
     }
 
