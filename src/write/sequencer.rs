@@ -101,6 +101,23 @@ struct Active {
     staging: Option<Staging>,
 }
 
+impl Active {
+    /// Puts `bytes` at `offset` of the segment: into the staging buffer under
+    /// [`RecordWrites::Buffered`], through the mapping under [`RecordWrites::Mapped`].
+    ///
+    /// # Safety
+    ///
+    /// Only the sequencer calls it, for bytes past the published end of the segment (see
+    /// [`MappedSegment::write`]).
+    unsafe fn put(&mut self, offset: u64, bytes: &[u8]) {
+        match &mut self.staging {
+            Some(staging) => staging.write(offset, bytes),
+            // SAFETY: forwarded from the caller.
+            None => unsafe { self.seg.write(offset, bytes) },
+        }
+    }
+}
+
 /// Everything the sequencer thread owns.
 pub(crate) struct Sequencer {
     pub(crate) shared: Arc<Shared>,
@@ -465,20 +482,14 @@ impl Sequencer {
         let pad = total as usize - RECORD_HEADER_LEN - body.len();
         // The body first: its copy does not depend on the chain hash, so the CPU can do it
         // while the hash's dependent rounds run.
-        let padding = &[0u8; 8][..pad];
         let body_at = off + RECORD_HEADER_LEN as u64;
-        let padding_at = body_at + body.len() as u64;
-        if let Some(staging) = &mut a.staging {
-            staging.write(body_at, body);
-            staging.write(padding_at, padding);
-        } else {
-            // SAFETY: `[off, off + total)` lies past the published end of the active segment,
-            // where only the sequencer writes and no reader reads (see
-            // `crate::storage::mapped`).
-            unsafe {
-                a.seg.write(body_at, body);
-                a.seg.write(padding_at, padding);
-            }
+        // SAFETY: `[off, off + total)` lies past the published end of the active segment, where
+        // only the sequencer writes and no reader reads (see `crate::storage::mapped`).
+        unsafe {
+            a.put(body_at, body);
+            a.put(body_at + body.len() as u64, &[0u8; 8][..pad]);
+        }
+        if a.staging.is_none() {
             // Where the records a few events from now will go.
             a.seg.prefetch(off + WRITE_PREFETCH_AHEAD, total as usize);
         }
@@ -488,14 +499,9 @@ impl Sequencer {
             seq,
             leaf: event.leaf,
             chain,
-        }
-        .encode();
-        if let Some(staging) = &mut a.staging {
-            staging.write(off, &header);
-        } else {
-            // SAFETY: as above.
-            unsafe { a.seg.write(off, &header) };
-        }
+        };
+        // SAFETY: as above.
+        unsafe { a.put(off, &header.encode()) };
         let k = seq - a.first_seq;
         if k.is_multiple_of(INDEX_STRIDE) {
             let entry = index_entry_offset(k / INDEX_STRIDE);
