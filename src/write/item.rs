@@ -115,10 +115,7 @@ pub(crate) fn encode_into(
     Ok(())
 }
 
-/// Encodes a borrowed `event` and hashes its body: the envelope is written straight into the
-/// inline body, the details serialized into it in place, so that an event that fits allocates
-/// nothing. One that does not fit is encoded again on the heap, its details serialized at most
-/// up to `max_body`.
+/// [`encode_ref_into`] a new [`Encoded`] (for the tests).
 #[cfg(test)]
 pub(crate) fn encode_ref<D: Serialize + ?Sized>(
     event: &EventRef<'_, D>,
@@ -129,7 +126,10 @@ pub(crate) fn encode_ref<D: Serialize + ?Sized>(
     Ok(out)
 }
 
-/// [`encode_ref`], into `out` (its ticket left as it is).
+/// Encodes a borrowed `event` into `out` (its ticket left as it is) and hashes its body: the
+/// envelope is written straight into `out`'s inline body, the details serialized into it in
+/// place, so that an event that fits allocates nothing. One that does not fit is encoded again
+/// on the heap, its details serialized at most up to `max_body`.
 pub(crate) fn encode_ref_into<D: Serialize + ?Sized>(
     event: &EventRef<'_, D>,
     max_body: usize,
