@@ -89,10 +89,11 @@ impl SplitMix64 {
 /// A log kept in memory.
 ///
 /// Every file has two images: the *live* bytes, which the ring writes and readers see, and the
-/// *durable* bytes, which only a sync updates. [`MemStorage::crash_image`] returns a new storage
-/// holding just the durable bytes: what a machine that lost power would find on its disk.
-/// [`MemStorage::crash_image_with`] and [`MemStorage::crash_image_seeded`] simulate a harsher
-/// crash: every page written since its last sync is independently kept, lost or torn.
+/// *durable* bytes, which only a sync updates. With the `test-support` feature,
+/// `MemStorage::crash_image` returns a new storage holding just the durable bytes: what a
+/// machine that lost power would find on its disk; `MemStorage::crash_image_with` and
+/// `MemStorage::crash_image_seeded` simulate a harsher crash: every page written since its last
+/// sync is independently kept, lost or torn.
 ///
 /// Clones share the same files. It is meant for tests and for embedders that want a log that
 /// never touches the disk; readers opened on it must not race a writer's unpublished tail.
