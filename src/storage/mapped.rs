@@ -144,6 +144,14 @@ impl MappedSegment {
         unsafe { self.write(at, &slot.encode(&self.prefix_digest)) }
     }
 
+    /// Fails if another process has removed, renamed, replaced ([`SegmentFile::check_in_place`])
+    /// or cut ([`MappedSegment::check_length`]) the file: what the writer stored there is then
+    /// not in the log. The committer checks after every sync, before it issues receipts.
+    pub(crate) fn check_unchanged(&self) -> io::Result<()> {
+        self.file.check_in_place()?;
+        self.check_length()
+    }
+
     /// Fails, naming the file and what happened, if another process has changed its length
     /// (truncated it, or truncated and extended it): the writer's stores past the cut are
     /// lost. One `fstat`.

@@ -117,8 +117,7 @@ impl Active {
             self.write_slot(slot);
         }
         self.seg.sync(0, self.written.0)?;
-        self.seg.file.check_in_place()?;
-        self.seg.check_length()?;
+        self.seg.check_unchanged()?;
         self.synced = self.written;
         Ok(())
     }
@@ -130,8 +129,7 @@ impl Active {
         let slot = self.next_slot(self.synced, false, true);
         self.write_slot(slot);
         self.seg.sync_header()?;
-        self.seg.file.check_in_place()?;
-        self.seg.check_length()
+        self.seg.check_unchanged()
     }
 
     /// The segment is full: keep only what sealing it needs. Its mapping is released here,
