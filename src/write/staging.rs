@@ -84,15 +84,20 @@ impl Staging {
     /// readers, and to the committer's sync) when this returns; gathering goes on from where
     /// it ended.
     ///
-    /// Fails if another process has cut the file, checked before and after the write: a
-    /// `pwrite` past the end of a truncated file does not fail (as a store through the
-    /// mapping does, with `SIGBUS`), it extends the file, with a hole of zeros where the
-    /// records before it were.
+    /// Fails if another process has cut the file: a `pwrite` past the end of a truncated file
+    /// does not fail (as a store through the mapping does, with `SIGBUS`), it extends the file,
+    /// with a hole of zeros where the records before it were. The length is checked after the
+    /// write: a cut anywhere leaves the file shorter than the segment then (at most as long as
+    /// the end of this write, or the cut), unless this write ends at the segment's very end and
+    /// so gives the file its length back; only then is it checked before the write as well.
     pub(crate) fn flush(&mut self, seg: &MappedSegment) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        seg.check_length()?;
+        let end = self.start + self.buf.len() as u64;
+        if end == seg.prefix.file_len {
+            seg.check_length()?;
+        }
         seg.file.write_at(&self.buf, self.start)?;
         seg.check_length()?;
         self.start += self.buf.len() as u64;
