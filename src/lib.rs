@@ -72,6 +72,10 @@
 //! * [`verify()`], [`verify_storage`], [`VerifyOptions`], [`VerifyReport`]: checking a log.
 //! * [`RecoveryReport`], [`TornTail`]: what opening after a crash did.
 //! * [`storage`]: the file layer, and an in-memory storage for tests.
+//! * [`sign_note`], [`open_note`], [`SigningKey`], [`VerifierKey`]: C2SP signed notes with
+//!   Ed25519 keys, interoperable with Go's `sumdb/note`; [`Checkpoint`]: a transparency log's
+//!   tree head as a note text; [`cosign`], [`verify_cosignatures`]: witness cosignatures and a
+//!   quorum of them.
 //! * [`Error`], [`PushError`], [`EventError`], [`IntegrityError`], [`Reason`]: errors.
 //!
 //! The on-disk format is specified byte by byte in `docs/FORMAT.md`.
@@ -85,6 +89,7 @@ struct ReadmeDoctests;
 
 // The layers, lowest first (`docs/ARCHITECTURE.md`; `tests/architecture.rs` checks that each
 // uses only its own and lower ones).
+mod checkpoint;
 mod error;
 mod export;
 mod format;
@@ -94,6 +99,11 @@ mod sys;
 mod verify;
 mod write;
 
+pub use checkpoint::{
+    Checkpoint, CheckpointError, Cosignature, CosignatureError, KeyError, MAX_SIGNATURES,
+    NoteError, NoteSignature, OpenedNote, SignatureType, SigningKey, VerifierKey, cosign,
+    open_note, sign_note, verify_cosignatures,
+};
 pub use error::{Error, IntegrityError, PushError, Reason};
 pub use export::{
     Encoding, ExportError, ExportOptions, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION,
