@@ -70,6 +70,9 @@
 //!   of a log as self-verifying directories, and [`verify_export`], [`VerifyExportOptions`],
 //!   [`VerifyExportReport`] to check them offline.
 //! * [`verify()`], [`verify_storage`], [`VerifyOptions`], [`VerifyReport`]: checking a log.
+//! * [`InclusionProof`], [`ConsistencyProof`], [`ProofError`]: the Merkle tree over the records
+//!   (RFC 6962): that a record is in a log of a given size and root, and that a log only grew
+//!   between two sizes.
 //! * [`RecoveryReport`], [`TornTail`]: what opening after a crash did.
 //! * [`storage`]: the file layer, and an in-memory storage for tests.
 //! * [`sign_note`], [`open_note`], [`SigningKey`], [`VerifierKey`]: C2SP signed notes with
@@ -93,6 +96,7 @@ mod checkpoint;
 mod error;
 mod export;
 mod format;
+mod merkle;
 mod read;
 pub mod storage;
 mod sys;
@@ -116,6 +120,8 @@ pub use format::hash::{Hash, ParseHashError};
 pub use format::log_id::{LogId, ParseLogIdError};
 pub use format::prune::PRUNED_KIND;
 pub use format::segment::{HeaderError, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+// The Merkle tree over the records (RFC 6962): what a holder of a proof needs to check it.
+pub use merkle::{ConsistencyProof, InclusionProof, ProofError};
 pub use read::reader::Reader;
 pub use read::recovery::{RecoveryReport, TornTail};
 pub use read::snapshot::{Query, Records, SegmentSummary, Snapshot};
