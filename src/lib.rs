@@ -125,7 +125,11 @@ pub use merkle::{ConsistencyProof, InclusionProof, ProofError};
 pub use read::reader::Reader;
 pub use read::recovery::{RecoveryReport, TornTail};
 pub use read::snapshot::{Query, Records, SegmentSummary, Snapshot};
-pub use verify::{VerifyOptions, VerifyReport, verify, verify_storage};
+pub use verify::{CheckpointCheck, VerifyOptions, VerifyReport, verify, verify_storage};
+pub use write::checkpoints::{
+    CHECKPOINT_HISTORY_FILE, CheckpointCallback, Checkpoints, LATEST_CHECKPOINT_FILE,
+    SignedCheckpoint,
+};
 pub use write::config::{
     DEFAULT_MAX_EVENT_SIZE, DEFAULT_QUEUE_CAPACITY, DEFAULT_SEGMENT_SIZE, Durability, MAX_BATCH,
     MAX_QUEUE_CAPACITY, MAX_SYNC_INTERVAL, QUEUE_SLOT_BYTES,

@@ -87,6 +87,11 @@ pub enum Error {
     /// The configuration or an argument is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A checkpoint given to check a log against cannot be used: it is not a signed note, no
+    /// trusted key signed it, a trusted key's signature does not verify, or it names another
+    /// log.
+    #[error("{0}")]
+    Checkpoint(String),
     /// An export could not be made or read.
     #[error("{0}")]
     Export(ExportError),
@@ -482,6 +487,60 @@ pub enum Reason {
         first_seq: u64,
         /// The chain hash before it.
         anchor: Hash,
+    },
+    /// A stored hash of the Merkle tree (`docs/FORMAT.md` §15.2) is not the hash of the
+    /// records it covers.
+    #[error(
+        "the stored hash of tree node (level {level}, index {index}) is not the hash of the \
+         records it covers ({computed})"
+    )]
+    TreeEntry {
+        /// The node's level (a multiple of 8).
+        level: u8,
+        /// Its index in the level.
+        index: u64,
+        /// What the records give.
+        computed: Hash,
+    },
+    /// The log holds fewer records than a checkpoint signed: it was cut.
+    #[error(
+        "a checkpoint signed the first {size} records, but the log ends at seq {last_seq}: \
+         records {first_missing} to {size} were cut"
+    )]
+    CheckpointCut {
+        /// The checkpoint's tree size.
+        size: u64,
+        /// The log's last seq.
+        last_seq: u64,
+        /// The first seq the log lacks.
+        first_missing: u64,
+    },
+    /// The log's first `size` records do not hash to the root a checkpoint signed: some of them
+    /// were rewritten, after seq `after` (the largest size of a checkpoint the log agrees with,
+    /// or 0).
+    #[error(
+        "the log's first {size} records are not those a checkpoint signed (root {signed}): \
+         records after seq {after} and up to seq {size} were rewritten"
+    )]
+    CheckpointRoot {
+        /// The checkpoint's tree size.
+        size: u64,
+        /// The root it signed, which the log's first `size` records do not hash to.
+        signed: Hash,
+        /// The largest checkpoint size the log agrees with, or 0.
+        after: u64,
+    },
+    /// A checkpoint covers records that the log no longer holds (its oldest segments were
+    /// pruned), so its root cannot be recomputed from the records.
+    #[error(
+        "a checkpoint signed the first {size} records, but the log starts at seq {first_seq}: \
+         its root cannot be recomputed without the pruned records"
+    )]
+    CheckpointUncheckable {
+        /// The checkpoint's tree size.
+        size: u64,
+        /// The log's first seq.
+        first_seq: u64,
     },
     /// The manifest of an export lists this file, but what is there is not a regular file (a
     /// symbolic link, a FIFO, a directory, a device): it is not read.

@@ -65,6 +65,12 @@ impl FromStr for LogId {
     }
 }
 
+/// `auditring/` and the log id: the origin line of a log's checkpoints (`docs/FORMAT.md`
+/// §15.4) unless its writer was given another.
+pub(crate) fn default_origin(log_id: LogId) -> String {
+    format!("auditring/{log_id}")
+}
+
 impl fmt::Display for LogId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_hex())

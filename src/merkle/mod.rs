@@ -53,18 +53,7 @@
 
 pub(crate) mod hash;
 pub(crate) mod proof;
-// The tree's store (the node table the compact range fills, and that serves proofs) is not
-// written yet: until it is, only the tests use the building side. Once it does, these
-// expectations are unfulfilled, a warning that CI's `-D warnings` fails on, so that they go.
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "used by the node store to come")
-)]
 pub(crate) mod prove;
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "used by the node store to come")
-)]
 pub(crate) mod range;
 #[cfg(test)]
 mod testing;

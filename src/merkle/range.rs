@@ -62,6 +62,7 @@ impl CompactRange {
     /// The roots of the complete subtrees covering `[0, size)`, left to right: for each 1 bit
     /// of the size, from the highest, at `level` = that bit, the node
     /// `(level, (size >> level) - 1)`.
+    #[cfg(test)]
     pub fn frontier(&self) -> &[Hash] {
         &self.frontier
     }

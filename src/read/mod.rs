@@ -8,3 +8,4 @@ pub(crate) mod reader;
 pub(crate) mod recovery;
 pub(crate) mod segment_end;
 pub(crate) mod snapshot;
+pub(crate) mod tree;

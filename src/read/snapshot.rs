@@ -83,6 +83,11 @@ impl Snapshot {
         &*self.view.storage
     }
 
+    /// The storage of the log, shared.
+    pub(crate) fn storage_arc(&self) -> Arc<dyn crate::storage::Storage> {
+        self.view.storage.clone()
+    }
+
     /// Number of segment files the view spans.
     pub fn segment_count(&self) -> usize {
         self.view.segments.len()
@@ -422,6 +427,21 @@ impl Records<'_> {
             Err(e) => return Some(Err(Error::Config(format!("undecodable body: {e}")))),
         };
         Some(Ok(env.record(seq, header.leaf, header.chain)))
+    }
+
+    /// The leaf hash of the next record, read from its header (the body is checked to
+    /// decode, as for every record read, but not hashed again).
+    pub(crate) fn next_leaf(&mut self) -> Option<Result<Hash, Error>> {
+        if self.empty || self.next > self.last {
+            return None;
+        }
+        match self.advance() {
+            Ok((_, header)) => Some(Ok(header.leaf)),
+            Err(e) => {
+                self.empty = true;
+                Some(Err(e))
+            }
+        }
     }
 
     /// Reads record `self.next` into `self.body`.

@@ -18,6 +18,7 @@ use crate::storage::Storage;
 use crate::storage::names::{
     EXPORTED_FILE, LOCK_FILE, is_temporary, parse_segment_name, segment_name,
 };
+use crate::storage::tree::parse_chunk_name;
 
 /// What a log directory holds.
 #[derive(Debug, Default)]
@@ -26,6 +27,8 @@ pub(crate) struct Listing {
     pub(crate) segments: Vec<(u64, String)>,
     /// Leftovers of a segment creation that a crash interrupted (`.NAME.tmp`).
     pub(crate) temporary: Vec<String>,
+    /// Chunks of the Merkle tree's strata (`crate::storage::tree`), sorted by name.
+    pub(crate) tree: Vec<String>,
     /// Files that are not part of a log.
     pub(crate) foreign: Vec<String>,
 }
@@ -52,6 +55,8 @@ pub(crate) fn list(storage: &dyn Storage) -> Result<Listing, Error> {
             listing.segments.push((n, name));
         } else if is_temporary(&name) {
             listing.temporary.push(name);
+        } else if parse_chunk_name(&name).is_some() {
+            listing.tree.push(name);
         } else if name != LOCK_FILE
             && name != EXPORTED_FILE
             && !name.starts_with(&format!(".{EXPORTED_FILE}.tmp-"))
@@ -60,6 +65,7 @@ pub(crate) fn list(storage: &dyn Storage) -> Result<Listing, Error> {
         }
     }
     listing.segments.sort();
+    listing.tree.sort();
     listing.foreign.sort();
     Ok(listing)
 }

@@ -23,6 +23,7 @@ pub(crate) mod mapped;
 mod memory;
 pub(crate) mod names;
 pub(crate) mod sigbus;
+pub(crate) mod tree;
 
 use std::any::Any;
 use std::fmt;

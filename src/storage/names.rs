@@ -1,5 +1,7 @@
-//! The names of the files in a log directory: segments, the temporaries of their creation, the
-//! writer lock and the export marker (`docs/FORMAT.md`, "The log directory").
+//! The names of the files in a log directory: segments, tree chunks, the temporaries of their
+//! creation, the writer lock and the export marker (`docs/FORMAT.md`, "The log directory").
+
+use crate::storage::tree::parse_chunk_name;
 
 /// Name of the file inside a log directory that records the writer's process id.
 pub const LOCK_FILE: &str = "LOCK";
@@ -25,20 +27,21 @@ pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok().filter(|&n| n != 0)
 }
 
-/// Whether `name` is one a log uses (a segment, a temporary, the lock file, the export marker
-/// or its replacement): an entry with such a name must be a regular file.
+/// Whether `name` is one a log uses (a segment, a tree chunk, a temporary, the lock file, the
+/// export marker or its replacement): an entry with such a name must be a regular file.
 pub(crate) fn is_log_name(name: &str) -> bool {
     parse_segment_name(name).is_some()
+        || parse_chunk_name(name).is_some()
         || is_temporary(name)
         || name == LOCK_FILE
         || name == EXPORTED_FILE
         || name.starts_with(&format!(".{EXPORTED_FILE}.tmp-"))
 }
 
-/// Whether `name` is a temporary of a segment creation (`.NAME.tmp`).
+/// Whether `name` is a temporary of a segment's or a tree chunk's creation (`.NAME.tmp`).
 pub(crate) fn is_temporary(name: &str) -> bool {
     name.starts_with('.')
-        && name
-            .strip_suffix(".tmp")
-            .is_some_and(|inner| parse_segment_name(&inner[1..]).is_some())
+        && name.strip_suffix(".tmp").is_some_and(|inner| {
+            parse_segment_name(&inner[1..]).is_some() || parse_chunk_name(&inner[1..]).is_some()
+        })
 }

@@ -33,26 +33,33 @@
 pub(crate) mod records;
 mod report;
 mod segment;
+mod tree;
 mod walk;
 
 use std::path::Path;
 
+use crate::checkpoint::{Checkpoint, VerifierKey, open_note};
 use crate::error::Error;
+use crate::format::log_id::default_origin;
 use crate::read::reader::check_dir;
 use crate::storage::listing::PRUNE_RETRIES;
 use crate::storage::{FsStorage, Storage};
-pub use report::VerifyReport;
+pub use report::{CheckpointCheck, VerifyReport};
 use walk::verify_once;
 
-/// What [`verify()`] and [`verify_storage`] do besides checking: for now, report progress.
-/// Built with [`VerifyOptions::new`] (or `default()`) and its setters, so that options can be
-/// added without breaking callers.
+/// What [`verify()`] and [`verify_storage`] do besides checking the log on its own: report
+/// progress, and compare the log with checkpoints obtained elsewhere. Built with
+/// [`VerifyOptions::new`] (or `default()`) and its setters, so that options can be added
+/// without breaking callers.
 #[derive(Default)]
 #[non_exhaustive]
 #[must_use]
 pub struct VerifyOptions<'a> {
     /// Called with `(bytes_done, bytes_total)`, in bytes of segment files, as the walk goes.
     pub progress: Option<&'a mut dyn FnMut(u64, u64)>,
+    checkpoints: Vec<String>,
+    keys: Vec<VerifierKey>,
+    origin: Option<String>,
 }
 
 impl<'a> VerifyOptions<'a> {
@@ -66,6 +73,67 @@ impl<'a> VerifyOptions<'a> {
         self.progress = Some(progress);
         self
     }
+
+    /// Also proves the log consistent with `note`, a signed checkpoint of it
+    /// (`docs/FORMAT.md` §15.4) obtained out of band: signed by a key given to
+    /// [`VerifyOptions::trusted_key`], for this log's origin, and the log's first `size` records
+    /// must hash to its root. A log shorter than the checkpoint fails with
+    /// [`Reason::CheckpointCut`](crate::Reason::CheckpointCut), one whose records differ with
+    /// [`Reason::CheckpointRoot`](crate::Reason::CheckpointRoot), which, given several
+    /// checkpoints, says after which one the records were changed. Repeatable.
+    pub fn checkpoint(mut self, note: impl Into<String>) -> VerifyOptions<'a> {
+        self.checkpoints.push(note.into());
+        self
+    }
+
+    /// Trusts checkpoints signed by `key` (any one trusted key's signature suffices).
+    pub fn trusted_key(mut self, key: VerifierKey) -> VerifyOptions<'a> {
+        self.keys.push(key);
+        self
+    }
+
+    /// The origin the checkpoints must have (default: `auditring/` and the log id, what a
+    /// ring signs unless told otherwise).
+    pub fn origin(mut self, origin: impl Into<String>) -> VerifyOptions<'a> {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// Opens every checkpoint given: each must be a signed note verified by a trusted key,
+    /// holding a checkpoint body.
+    fn open_checkpoints(&self) -> Result<Vec<OpenedCheckpoint>, Error> {
+        if !self.checkpoints.is_empty() && self.keys.is_empty() {
+            return Err(Error::Checkpoint(
+                "checkpoints were given but no key to trust: add the log's verifier key".into(),
+            ));
+        }
+        self.checkpoints
+            .iter()
+            .enumerate()
+            .map(|(i, note)| {
+                let which = || format!("checkpoint {}", i + 1);
+                let opened = open_note(note, &self.keys)
+                    .map_err(|e| Error::Checkpoint(format!("{}: {e}", which())))?;
+                let checkpoint = Checkpoint::parse(opened.text())
+                    .map_err(|e| Error::Checkpoint(format!("{}: {e}", which())))?;
+                Ok(OpenedCheckpoint {
+                    signed_by: opened
+                        .verified()
+                        .iter()
+                        .map(|s| s.name().to_owned())
+                        .collect(),
+                    checkpoint,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A checkpoint whose signature verified.
+pub(crate) struct OpenedCheckpoint {
+    pub(crate) checkpoint: Checkpoint,
+    /// The names of the trusted keys that signed it.
+    pub(crate) signed_by: Vec<String>,
 }
 
 impl std::fmt::Debug for VerifyOptions<'_> {
@@ -97,15 +165,30 @@ pub fn verify_storage(
     storage: &dyn Storage,
     options: VerifyOptions<'_>,
 ) -> Result<VerifyReport, Error> {
+    let checkpoints = options.open_checkpoints()?;
     let mut no_progress = |_, _| {};
     let progress = options.progress.unwrap_or(&mut no_progress);
     let mut attempt = 0;
-    loop {
+    let report = loop {
         let last = attempt == PRUNE_RETRIES;
-        match verify_once(storage, progress, last) {
+        match verify_once(storage, progress, last, &checkpoints) {
             Err(Error::Pruned { .. }) | Ok(None) if !last => attempt += 1,
-            Ok(report) => return Ok(report.expect("the last walk is not walked again")),
+            Ok(report) => break report.expect("the last walk is not walked again"),
             Err(e) => return Err(e),
         }
+    };
+    if let Some(log_id) = report.log_id {
+        let origin = options
+            .origin
+            .clone()
+            .unwrap_or_else(|| default_origin(log_id));
+        if let Some(c) = checkpoints.iter().find(|c| c.checkpoint.origin() != origin) {
+            return Err(Error::Checkpoint(format!(
+                "a checkpoint of size {} is for the log {:?}, not this one ({origin:?})",
+                c.checkpoint.size(),
+                c.checkpoint.origin()
+            )));
+        }
     }
+    Ok(report)
 }

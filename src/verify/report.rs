@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::error::IntegrityError;
 use crate::format::hash::Hash;
+use crate::format::log_id::LogId;
 use crate::read::recovery::TornTail;
 
 /// What verification found.
@@ -39,8 +40,33 @@ pub struct VerifyReport {
     pub notes: Vec<String>,
     /// Files in the directory that are not part of the log.
     pub foreign_files: Vec<String>,
+    /// The log's id, from its first segment's header (`None` if it could not be read).
+    pub log_id: Option<LogId>,
+    /// The root of the Merkle tree over every record verified (`docs/FORMAT.md` §15), rebuilt
+    /// from the records; `None` for a log that does not start at seq 1 (pruned), or when a
+    /// failure stopped the walk.
+    pub tree_root: Option<Hash>,
+    /// The checkpoints the log was compared with ([`VerifyOptions::checkpoint`]), smallest
+    /// first.
+    ///
+    /// [`VerifyOptions::checkpoint`]: crate::VerifyOptions::checkpoint
+    pub checkpoints: Vec<CheckpointCheck>,
     /// The first integrity failure; `None` when the log is valid.
     pub failure: Option<IntegrityError>,
+}
+
+/// How the log compared with one checkpoint.
+#[derive(Clone, Debug, Serialize)]
+#[non_exhaustive]
+pub struct CheckpointCheck {
+    /// The checkpoint's tree size.
+    pub size: u64,
+    /// The root it signed.
+    pub root: Hash,
+    /// The names of the trusted keys whose signatures verified.
+    pub signed_by: Vec<String>,
+    /// Whether the log's first `size` records hash to `root`.
+    pub consistent: bool,
 }
 
 impl VerifyReport {

@@ -308,6 +308,7 @@ impl Walk<'_> {
         let reached = self.uncommitted_records(&seg, start.0, reached)?;
         self.check_after_records(&seg, &index, start.0, reached)?;
         self.chain = Some((reached.next_seq, reached.head));
+        self.last_end = Some((seg.path.clone(), reached.end));
         self.done += seg.header.file_len;
         (self.progress)(self.done);
         Ok(())
@@ -401,6 +402,7 @@ impl Walk<'_> {
         };
         if self.chain.is_none() {
             self.report.first_seq = start.0;
+            self.tree.start_at(start.0);
             self.start = Some(LogStartSeen {
                 number: seg.number,
                 file: seg.path.clone(),
@@ -517,6 +519,7 @@ impl Walk<'_> {
                     if check.map_err(|r| seg.fail(Some(seq), span.offset, r))? {
                         self.note_prune(seq, span.body(&b.buf));
                     }
+                    self.tree.push(&span.header.leaf);
                     seg.check_index_entry(index, first_seq, seq, span.offset)?;
                     reached = Reached {
                         end: span.offset + span.range.len() as u64,
@@ -612,6 +615,7 @@ impl Walk<'_> {
                     }
                 }
                 self.note_prune(s, rec.body);
+                self.tree.push(&rec.header.leaf);
                 let timestamp = decode_body(rec.body).map(|e| e.timestamp).ok();
                 self.report.first_timestamp = self.report.first_timestamp.or(timestamp);
                 self.report.last_timestamp = timestamp.or(self.report.last_timestamp);

@@ -6,11 +6,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::OpenedCheckpoint;
 use super::records::Span;
-use super::report::VerifyReport;
+use super::report::{CheckpointCheck, VerifyReport};
+use super::tree::TreeCheck;
 use crate::error::{Error, IntegrityError, Reason};
 use crate::format::event::decode_body;
 use crate::format::hash::Hash;
+use crate::format::log_id::LogId;
 use crate::format::prune::PruneDetails;
 use crate::read::cursor::last_nonzero_end;
 use crate::read::recovery::TornTail;
@@ -27,6 +30,7 @@ pub(super) fn verify_once(
     storage: &dyn Storage,
     progress: &mut dyn FnMut(u64, u64),
     last: bool,
+    checkpoints: &[OpenedCheckpoint],
 ) -> Result<Option<VerifyReport>, Error> {
     let listing = list(storage)?;
     let (mut opened, total) = open_oldest(storage, &listing);
@@ -37,7 +41,13 @@ pub(super) fn verify_once(
         });
     }
     let mut tell = |done| progress(done, total);
-    let mut walk = Walk::new(storage, &listing, &mut tell, last);
+    let mut walk = Walk::new(
+        storage,
+        &listing,
+        &mut tell,
+        last,
+        checkpoints.iter().map(|c| c.checkpoint.size()),
+    );
     for (i, (number, name)) in listing.segments.iter().enumerate() {
         if i > 0 && *number != listing.segments[i - 1].0 + 1 {
             walk.report.failure = Some(walk.missing(listing.segments[i - 1].0 + 1, name)?);
@@ -53,7 +63,7 @@ pub(super) fn verify_once(
             Err(Stop::Again) => return Ok(None),
         }
     }
-    Ok(Some(walk.into_report()))
+    Ok(Some(walk.into_report(checkpoints)))
 }
 
 /// Opens the oldest segments of `listing` right away, and sums the sizes of all, for progress.
@@ -140,6 +150,10 @@ pub(super) struct Walk<'a> {
     pub(super) unsealed_file: Option<Arc<dyn SegmentFile>>,
     /// Whether this is the last walk: one that finds the writer moved on reports what it found.
     pub(super) is_last: bool,
+    /// The Merkle tree, rebuilt from the records walked.
+    pub(super) tree: TreeCheck<'a>,
+    /// The last segment walked, and where its records end.
+    pub(super) last_end: Option<(PathBuf, u64)>,
     /// Set once a segment was found past a tear: activated after records that a crash lost
     /// from the unsealed segment before it, and holding nothing committed. Recovery removes such
     /// segments, and readers stop before them; every later segment must hold nothing
@@ -154,6 +168,7 @@ impl<'a> Walk<'a> {
         listing: &Listing,
         progress: &'a mut dyn FnMut(u64),
         is_last: bool,
+        checkpoint_sizes: impl IntoIterator<Item = u64>,
     ) -> Walk<'a> {
         Walk {
             storage,
@@ -171,6 +186,9 @@ impl<'a> Walk<'a> {
                 torn_tail: None,
                 notes: Vec::new(),
                 foreign_files: listing.foreign.clone(),
+                log_id: None,
+                tree_root: None,
+                checkpoints: Vec::new(),
                 failure: None,
             },
             chain: None,
@@ -183,6 +201,8 @@ impl<'a> Walk<'a> {
             unsealed_file: None,
             is_last,
             past_tear: false,
+            tree: TreeCheck::new(storage, checkpoint_sizes),
+            last_end: None,
         }
     }
 }
@@ -208,7 +228,7 @@ impl Walk<'_> {
 
     /// The report once every segment is walked (or the walk stopped at a failure): where the
     /// chain ended, and, if nothing failed before, whether the log's start is justified.
-    fn into_report(mut self) -> VerifyReport {
+    fn into_report(mut self, checkpoints: &[OpenedCheckpoint]) -> VerifyReport {
         if self.report.failure.is_none() {
             self.report.failure = self.unjustified_start();
         }
@@ -218,7 +238,91 @@ impl Walk<'_> {
             r.head = head;
             r.events = next - r.first_seq;
         }
+        r.log_id = self.log_id.map(LogId);
+        if self.report.failure.is_none() {
+            self.report.failure = self.tree.mismatch();
+        }
+        if self.report.failure.is_none() {
+            self.report.tree_root = self.tree.root();
+            let failure = self.check_checkpoints(checkpoints);
+            self.report.failure = failure;
+        }
         self.report
+    }
+
+    /// Compares the log with each checkpoint, smallest first: a checkpoint larger than the log
+    /// shows a cut, one whose root differs a rewrite, located between the largest checkpoint
+    /// the log agrees with and that one. Returns the first failure.
+    fn check_checkpoints(&mut self, checkpoints: &[OpenedCheckpoint]) -> Option<IntegrityError> {
+        let mut sorted: Vec<&OpenedCheckpoint> = checkpoints.iter().collect();
+        sorted.sort_by_key(|c| c.checkpoint.size());
+        let last_seq = self.report.last_seq;
+        let end = self.end_of_log();
+        let mut agreed = 0;
+        let mut failure = None;
+        for c in sorted {
+            let size = c.checkpoint.size();
+            let signed = c.checkpoint.root();
+            let computed = if size == 0 {
+                Some(crate::merkle::hash::empty_root())
+            } else {
+                self.tree.root_at(size)
+            };
+            let consistent = computed == Some(signed);
+            self.report.checkpoints.push(CheckpointCheck {
+                size,
+                root: signed,
+                signed_by: c.signed_by.clone(),
+                consistent,
+            });
+            if consistent {
+                agreed = agreed.max(size);
+                continue;
+            }
+            if failure.is_some() {
+                continue;
+            }
+            failure = Some(match computed {
+                _ if size > last_seq => IntegrityError {
+                    seq: Some(last_seq + 1),
+                    file: end.0.clone(),
+                    offset: end.1,
+                    reason: Reason::CheckpointCut {
+                        size,
+                        last_seq,
+                        first_missing: last_seq + 1,
+                    },
+                },
+                Some(_) => IntegrityError {
+                    seq: Some(agreed + 1),
+                    file: self.storage.location().to_path_buf(),
+                    offset: 0,
+                    reason: Reason::CheckpointRoot {
+                        size,
+                        signed,
+                        after: agreed,
+                    },
+                },
+                // The log does not start at seq 1: its tree cannot be rebuilt.
+                None => IntegrityError {
+                    seq: Some(self.report.first_seq),
+                    file: self.storage.location().to_path_buf(),
+                    offset: 0,
+                    reason: Reason::CheckpointUncheckable {
+                        size,
+                        first_seq: self.report.first_seq,
+                    },
+                },
+            });
+        }
+        failure
+    }
+
+    /// The last segment file walked and where its records end.
+    fn end_of_log(&self) -> (PathBuf, u64) {
+        self.last_end
+            .clone()
+            .unwrap_or_else(|| (self.storage.location().to_path_buf(), 0))
     }
 
     /// Reports the non-zero bytes of `[start, file_len)`, if any, as the torn tail (after the

@@ -35,6 +35,7 @@ use crate::sys::wake::WakeSet;
 use crate::write::config::Durability;
 use crate::write::receipt::{self, Completion, Receipt};
 use crate::write::shared::Shared;
+use crate::write::tree::TreeMsg;
 
 /// What the sequencer tells the committer, in order.
 pub(crate) enum CommitMsg {
@@ -185,13 +186,28 @@ pub(crate) struct Committer {
     prunes: Vec<(Vec<String>, (Completion, Receipt))>,
     force: bool,
     closing: bool,
+    /// The tree worker, told how far the records are committed (synced, or only written under
+    /// [`Durability::None`]) and which segments are sealed. Dropped when the committer ends,
+    /// which tells the worker the ring is closing.
+    tree: Option<crossbeam::channel::Sender<TreeMsg>>,
+    /// The last seq of the records written so far (from `Written` messages).
+    written_seq: u64,
+    /// Segments sealed since the tree worker was last told: their last seqs.
+    sealed: Vec<u64>,
 }
 
 impl Committer {
-    pub(crate) fn new(shared: Arc<Shared>, rx: Receiver<CommitMsg>) -> Committer {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        rx: Receiver<CommitMsg>,
+        tree: Option<crossbeam::channel::Sender<TreeMsg>>,
+    ) -> Committer {
         Committer {
             shared,
             rx,
+            tree,
+            written_seq: 0,
+            sealed: Vec::new(),
             active: BTreeMap::new(),
             full: Vec::new(),
             unsynced: Vec::new(),
@@ -244,17 +260,23 @@ impl Committer {
                 Durability::Periodic(_) => tick || self.force,
                 Durability::None => self.force,
             } || !self.full.is_empty();
-            if (sync_now || self.closing)
-                && let Err(e) = self.commit()
-            {
-                result = Err(e);
-            }
+            let committed = if sync_now || self.closing {
+                let committed = self.commit();
+                if let Err(e) = &committed {
+                    result = Err(e.clone());
+                }
+                committed.is_ok()
+            } else {
+                false
+            };
             if self.closing {
-                if let Err(e) = self.close() {
-                    result = result.and(Err(e));
+                match self.close() {
+                    Ok(()) => self.tell_tree(true),
+                    Err(e) => result = result.and(Err(e)),
                 }
                 break;
             }
+            self.tell_tree(committed || self.shared.durability == Durability::None);
         }
         // Anything still waiting can no longer be made durable.
         let error = self.shared.poison_error().unwrap_or(Error::Closed);
@@ -288,6 +310,7 @@ impl Committer {
                 if let Some(s) = self.active.get_mut(&number) {
                     s.written = (end, last_seq, head);
                 }
+                self.written_seq = self.written_seq.max(last_seq);
                 self.receipts.extend(receipts);
                 self.flushes.extend(flushes);
                 self.force |= force;
@@ -298,6 +321,7 @@ impl Committer {
                 last_seq,
                 head,
             } => {
+                self.sealed.push(last_seq);
                 if let Some(mut s) = self.active.remove(&number) {
                     s.written = (end, last_seq, head);
                     let full = s.into_full();
@@ -320,6 +344,20 @@ impl Committer {
                 self.force = true;
             }
             CommitMsg::Close => self.closing = true,
+        }
+    }
+
+    /// Tells the tree worker what is committed: with `committed`, every record written so far
+    /// (just synced, or, under [`Durability::None`], written); and the segments sealed.
+    fn tell_tree(&mut self, committed: bool) {
+        let Some(tree) = &self.tree else {
+            return;
+        };
+        for last_seq in self.sealed.drain(..) {
+            let _ = tree.send(TreeMsg::Sealed(last_seq));
+        }
+        if committed {
+            let _ = tree.send(TreeMsg::Committed(self.written_seq));
         }
     }
 

@@ -44,6 +44,9 @@ pub(crate) struct Options {
     pub(crate) wait_for_lock: bool,
     pub(crate) retention: crate::write::retention::policy::Retention,
     pub(crate) record_writes: crate::write::staging::RecordWrites,
+    /// Whether the tree worker keeps the Merkle tree's stored hashes.
+    pub(crate) merkle_tree: bool,
+    pub(crate) checkpoints: Option<crate::write::checkpoints::Checkpoints>,
 }
 
 /// Default segment size: 64 MiB.
@@ -81,6 +84,8 @@ impl Default for Options {
             wait_for_lock: false,
             retention: crate::write::retention::policy::Retention::default(),
             record_writes: crate::write::staging::RecordWrites::default(),
+            merkle_tree: true,
+            checkpoints: None,
         }
     }
 }
@@ -148,6 +153,15 @@ impl Options {
                 "durability Periodic({d:?}): the sync interval must be more than zero and at \
                  most {MAX_SYNC_INTERVAL:?}"
             )));
+        }
+        if let Some(checkpoints) = &self.checkpoints {
+            if !self.merkle_tree {
+                return Err(Error::Config(
+                    "checkpoints sign the Merkle tree, which `merkle_tree(false)` turned off"
+                        .into(),
+                ));
+            }
+            checkpoints.validate()?;
         }
         Ok(())
     }

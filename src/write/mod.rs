@@ -1,8 +1,9 @@
 //! The write path: opening a ring, pushing into it, and its threads. A producer encodes and
 //! hashes on the caller's thread and enqueues without a lock; the sequencer chains and writes;
 //! the committer syncs and releases receipts; the preparer creates segments ahead; the
-//! retention worker prunes.
+//! retention worker prunes; the tree worker keeps the Merkle tree and signs checkpoints.
 
+pub(crate) mod checkpoints;
 pub(crate) mod committer;
 pub(crate) mod config;
 pub(crate) mod item;
@@ -18,3 +19,4 @@ pub(crate) mod ring;
 pub(crate) mod sequencer;
 pub(crate) mod shared;
 pub(crate) mod staging;
+pub(crate) mod tree;

@@ -12,8 +12,10 @@ use crate::format::event::Event;
 use crate::format::event_ref::EventRef;
 use crate::read::recovery::{ChainState, Recovered, RecoveryReport, recover};
 use crate::read::snapshot::Snapshot;
+use crate::storage::tree::TreeFiles;
 use crate::storage::{FsStorage, LockGuard, Storage};
 use crate::sys::fork::Opener;
+use crate::write::checkpoints::Checkpoints;
 use crate::write::committer::{CommitMsg, Committer};
 use crate::write::config::{Durability, Options};
 use crate::write::item::Item;
@@ -28,6 +30,7 @@ use crate::write::sequencer::{Sequencer, Start};
 use crate::write::shared::Shared;
 #[cfg(any(test, feature = "test-support"))]
 use crate::write::staging::RecordWrites;
+use crate::write::tree::TreeWorker;
 
 /// Where a builder's log lives.
 enum Location {
@@ -137,6 +140,24 @@ impl RingBuilder {
         self
     }
 
+    /// Whether the ring keeps the Merkle tree over its records up to date (default: yes), on a
+    /// thread of its own: the stored hashes that make roots and proofs cost `O(log n)` reads
+    /// (`docs/FORMAT.md` §15). Without it, [`Snapshot::tree_root`] and the proofs still work,
+    /// hashing the records they need.
+    pub fn merkle_tree(mut self, keep: bool) -> RingBuilder {
+        self.options.merkle_tree = keep;
+        self
+    }
+
+    /// Signs checkpoints of the Merkle tree as `checkpoints` says: signed notes that hold the
+    /// tree's size and root, to keep outside the log, so that a cut or a rewrite of what they
+    /// cover is found later ([`verify`](crate::verify()) with
+    /// [`VerifyOptions::checkpoint`](crate::VerifyOptions::checkpoint), `docs/SECURITY.md`).
+    pub fn checkpoints(mut self, checkpoints: Checkpoints) -> RingBuilder {
+        self.options.checkpoints = Some(checkpoints);
+        self
+    }
+
     /// Opens the log, creating it if needed, and starts the ring's threads.
     ///
     /// Takes the log's writer lock, then recovers from whatever a crash left (see
@@ -221,7 +242,25 @@ fn start_helpers(
         seg: chain.active.clone(),
         slot: chain.active_slot,
     });
-    let committer = Committer::new(shared.clone(), commit_rx);
+    let mut tree = None;
+    let tree_tx = if options.merkle_tree {
+        let (tx, rx) = channel::unbounded();
+        let worker = TreeWorker::new(
+            shared.clone(),
+            Arc::new(TreeFiles::new(shared.storage.clone(), true)),
+            rx,
+            chain.head_seq,
+            options
+                .checkpoints
+                .clone()
+                .map(|c| (c, crate::format::log_id::LogId(chain.start.log_id))),
+        );
+        tree = Some(worker);
+        Some(tx)
+    } else {
+        None
+    };
+    let committer = Committer::new(shared.clone(), commit_rx, tree_tx);
     let committer = spawn("auditring-commit", shared, move || committer.run())?;
     let (prep_tx, prep_rx) = channel::unbounded();
     let (ready_tx, ready_rx) = channel::unbounded();
@@ -236,6 +275,9 @@ fn start_helpers(
         Ok(())
     })?;
     let mut helpers = vec![committer, preparer];
+    if let Some(worker) = tree {
+        helpers.push(spawn("auditring-tree", shared, move || worker.run())?);
+    }
     let retention = if options.retention.is_active() {
         let (tx, rx) = channel::unbounded();
         let worker = worker::Worker {

@@ -1,0 +1,105 @@
+//! The Merkle tree during a walk: rebuilt from the records as they are checked, it checks every
+//! stored hash of the tree against them (`docs/FORMAT.md` §15.2) and gives the roots that
+//! checkpoints are compared with (§15.4).
+//!
+//! Only the records count: a stored hash is never used in place of the records it covers,
+//! since whoever rewrote the records could have left the old hashes, or written new ones.
+
+use std::collections::BTreeMap;
+
+use crate::error::{IntegrityError, Reason};
+use crate::format::hash::Hash;
+use crate::merkle::hash::leaf_hash;
+use crate::merkle::range::CompactRange;
+use crate::storage::Storage;
+use crate::storage::tree::{CHUNK_ENTRIES, STRATUM_HEIGHT, TreeFiles, chunk_name};
+
+/// The tree rebuilt by one walk.
+pub(super) struct TreeCheck<'a> {
+    /// `None` once the log is found not to start at seq 1: the records before it are gone,
+    /// and with them the tree's left side.
+    range: Option<CompactRange>,
+    files: TreeFiles<'a>,
+    /// The sizes whose roots are wanted (the checkpoints'), with the roots once reached.
+    roots: BTreeMap<u64, Option<Hash>>,
+    /// The first stored hash found not to match the records.
+    mismatch: Option<IntegrityError>,
+}
+
+impl<'a> TreeCheck<'a> {
+    /// A tree over the log in `storage`, keeping the roots at `sizes`.
+    pub(super) fn new(
+        storage: &'a dyn Storage,
+        sizes: impl IntoIterator<Item = u64>,
+    ) -> TreeCheck<'a> {
+        TreeCheck {
+            range: Some(CompactRange::new()),
+            files: TreeFiles::borrowed(storage),
+            roots: sizes.into_iter().map(|s| (s, None)).collect(),
+            mismatch: None,
+        }
+    }
+
+    /// The log starts at `first_seq`: the tree can be rebuilt only from seq 1.
+    pub(super) fn start_at(&mut self, first_seq: u64) {
+        if first_seq != 1 {
+            self.range = None;
+        }
+    }
+
+    /// Adds the next record, whose leaf field is `leaf` (checked by the caller), and checks the
+    /// stored hashes it completes.
+    pub(super) fn push(&mut self, leaf: &Hash) {
+        let Some(range) = self.range.as_mut() else {
+            return;
+        };
+        let (files, mismatch) = (&self.files, &mut self.mismatch);
+        range.push(leaf_hash(leaf), |level, index, hash| {
+            let level = u32::from(level);
+            if mismatch.is_some() || level == 0 || !level.is_multiple_of(STRATUM_HEIGHT) {
+                return;
+            }
+            let stratum = (level / STRATUM_HEIGHT) as u8;
+            // As readers do: an entry is taken as written only once the next one is (a live
+            // writer may be writing it). A chunk that cannot be read is as good as missing:
+            // the stored hashes are a cache, and what is not there is not wrong.
+            let stored = files.read(stratum, index).ok().flatten();
+            let next = files.read(stratum, index + 1).ok().flatten();
+            if let (Some(stored), Some(_)) = (stored, next)
+                && stored != *hash
+            {
+                *mismatch = Some(IntegrityError {
+                    seq: None,
+                    file: files
+                        .location()
+                        .join(chunk_name(stratum, index / CHUNK_ENTRIES)),
+                    offset: (index % CHUNK_ENTRIES) * 32,
+                    reason: Reason::TreeEntry {
+                        level: level as u8,
+                        index,
+                        computed: *hash,
+                    },
+                });
+            }
+        });
+        let size = range.size();
+        if let Some(root) = self.roots.get_mut(&size) {
+            *root = Some(range.root());
+        }
+    }
+
+    /// The root of the whole tree walked, if the log starts at seq 1.
+    pub(super) fn root(&self) -> Option<Hash> {
+        self.range.as_ref().map(CompactRange::root)
+    }
+
+    /// The root at `size`, if the walk reached it from seq 1.
+    pub(super) fn root_at(&self, size: u64) -> Option<Hash> {
+        self.roots.get(&size).copied().flatten()
+    }
+
+    /// The first stored hash that does not match the records.
+    pub(super) fn mismatch(&mut self) -> Option<IntegrityError> {
+        self.mismatch.take()
+    }
+}

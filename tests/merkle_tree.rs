@@ -1,0 +1,218 @@
+//! The Merkle tree over a log's records (`docs/FORMAT.md` §15): the ring keeps it, roots and
+//! proofs agree with a tree built here from the records with nothing but SHA-256, `verify`
+//! rebuilds it and checks what is stored, and what is lost is rebuilt.
+
+use std::path::Path;
+
+use auditring::{Event, Hash, Reader, Reason, Ring, VerifyOptions, verify};
+use sha2::{Digest, Sha256};
+
+const SEGMENT_SIZE: u64 = 64 * 1024;
+/// Past one complete node of level 16 (65,536 leaves), so that two strata are written.
+const EVENTS: u64 = 70_000;
+
+/// The RFC 6962 tree hash of `leaves` (tree leaf hashes), by its definition.
+fn mth(leaves: &[[u8; 32]]) -> [u8; 32] {
+    match leaves.len() {
+        0 => Sha256::digest(b"").into(),
+        1 => leaves[0],
+        n => {
+            let k = 1 << (usize::BITS - (n - 1).leading_zeros() - 1);
+            let mut h = Sha256::new();
+            h.update([1u8]);
+            h.update(mth(&leaves[..k]));
+            h.update(mth(&leaves[k..]));
+            h.finalize().into()
+        }
+    }
+}
+
+/// The tree leaf hash of a record whose leaf field is `leaf`.
+fn tree_leaf(leaf: &Hash) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(leaf.0);
+    h.finalize().into()
+}
+
+fn write_log(dir: &Path, events: u64) {
+    let ring = Ring::builder(dir)
+        .segment_size(SEGMENT_SIZE)
+        .open()
+        .unwrap();
+    let p = ring.producer();
+    for i in 0..events {
+        p.push(
+            Event::new("tree.test")
+                .with_details_json(format!("{{\"i\":{i}}}"))
+                .unwrap(),
+        )
+        .unwrap();
+    }
+    ring.close().unwrap();
+}
+
+/// The tree leaf hashes of every record of the log in `dir`.
+fn leaves(dir: &Path) -> Vec<[u8; 32]> {
+    let snap = Reader::open(dir).unwrap().snapshot().unwrap();
+    snap.iter().map(|r| tree_leaf(&r.unwrap().leaf)).collect()
+}
+
+fn chunk(dir: &Path, stratum: u8) -> std::path::PathBuf {
+    dir.join(format!("0000000000000000.t{stratum}"))
+}
+
+#[test]
+fn roots_and_proofs_agree_with_the_tree_built_from_the_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    write_log(&dir, EVENTS);
+    let leaves = leaves(&dir);
+    assert_eq!(leaves.len() as u64, EVENTS);
+    let snap = Reader::open(&dir).unwrap().snapshot().unwrap();
+
+    // The stored strata hold exactly the complete nodes of levels 8 and 16.
+    let t1 = std::fs::read(chunk(&dir, 1)).unwrap();
+    let written = t1.chunks(32).take_while(|e| *e != [0; 32]).count();
+    assert_eq!(written as u64, EVENTS / 256);
+    assert!(t1[written * 32..].iter().all(|&b| b == 0));
+    for i in [0, 1, written - 1] {
+        assert_eq!(
+            t1[i * 32..i * 32 + 32],
+            mth(&leaves[i * 256..i * 256 + 256])
+        );
+    }
+    let t2 = std::fs::read(chunk(&dir, 2)).unwrap();
+    assert_eq!(t2[..32], mth(&leaves[..65_536]));
+    assert!(t2[32..].iter().all(|&b| b == 0));
+
+    let root = |n: u64| Hash(mth(&leaves[..n as usize]));
+    assert_eq!(snap.tree_root().unwrap(), root(EVENTS));
+    for size in [1, 2, 3, 255, 256, 257, 511, 65_535, 65_536, 65_537, EVENTS] {
+        assert_eq!(snap.root_at(size).unwrap(), root(size), "size {size}");
+    }
+    for (seq, size) in [
+        (1, 1),
+        (1, EVENTS),
+        (256, EVENTS),
+        (257, 300),
+        (513, EVENTS),
+        (65_536, 65_536),
+        (65_537, EVENTS),
+        (EVENTS, EVENTS),
+    ] {
+        let proof = snap.inclusion_proof(seq, size).unwrap();
+        let record = snap.get(seq).unwrap().unwrap();
+        proof.verify(&record.leaf, &root(size)).unwrap();
+        // Not for another record, nor against another tree.
+        let other = snap
+            .get(if seq == 1 { 2 } else { seq - 1 })
+            .unwrap()
+            .unwrap();
+        if size > 1 {
+            assert!(proof.verify(&other.leaf, &root(size)).is_err());
+        }
+        let another = if size < EVENTS { size + 1 } else { size - 1 };
+        assert!(proof.verify(&record.leaf, &root(another)).is_err());
+    }
+    for (old, new) in [
+        (1, EVENTS),
+        (255, 256),
+        (256, EVENTS),
+        (1000, 65_536),
+        (65_536, EVENTS),
+        (EVENTS - 1, EVENTS),
+        (EVENTS, EVENTS),
+    ] {
+        let proof = snap.consistency_proof(old, new).unwrap();
+        proof.verify(&root(old), &root(new)).unwrap();
+        if old != new {
+            assert!(proof.verify(&root(old + 1), &root(new)).is_err());
+        }
+    }
+    // Requests outside the snapshot say so.
+    assert!(snap.inclusion_proof(0, 10).is_err());
+    assert!(snap.inclusion_proof(11, 10).is_err());
+    assert!(snap.root_at(EVENTS + 1).is_err());
+    assert!(snap.consistency_proof(10, EVENTS + 1).is_err());
+
+    let report = verify(&dir, VerifyOptions::default()).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failure);
+    assert_eq!(report.tree_root, Some(root(EVENTS)));
+    assert!(
+        report.foreign_files.is_empty(),
+        "{:?}",
+        report.foreign_files
+    );
+}
+
+#[test]
+fn a_stored_hash_that_is_not_the_records_is_reported_where_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    write_log(&dir, 4_000);
+    let path = chunk(&dir, 1);
+    let mut t1 = std::fs::read(&path).unwrap();
+    t1[3 * 32 + 5] ^= 1;
+    std::fs::write(&path, &t1).unwrap();
+    let report = verify(&dir, VerifyOptions::default()).unwrap();
+    let failure = report.failure.expect("a tampered stored hash");
+    assert_eq!(failure.file, path);
+    assert_eq!(failure.offset, 3 * 32);
+    assert!(
+        matches!(
+            failure.reason,
+            Reason::TreeEntry {
+                level: 8,
+                index: 3,
+                ..
+            }
+        ),
+        "{failure}"
+    );
+    // A proof that goes through the tampered node does not verify against the true root.
+    let leaves = leaves(&dir);
+    let snap = Reader::open(&dir).unwrap().snapshot().unwrap();
+    let proof = snap.inclusion_proof(513, 4_000).unwrap();
+    let record = snap.get(513).unwrap().unwrap();
+    assert!(proof.verify(&record.leaf, &Hash(mth(&leaves))).is_err());
+}
+
+#[test]
+fn lost_tree_files_are_rebuilt_from_the_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    write_log(&dir, 3_000);
+    let before = std::fs::read(chunk(&dir, 1)).unwrap();
+    std::fs::remove_file(chunk(&dir, 1)).unwrap();
+    // Proofs still work without them, hashing the records.
+    let snap = Reader::open(&dir).unwrap().snapshot().unwrap();
+    let leaves = leaves(&dir);
+    let proof = snap.inclusion_proof(700, 3_000).unwrap();
+    proof
+        .verify(&snap.get(700).unwrap().unwrap().leaf, &Hash(mth(&leaves)))
+        .unwrap();
+    // A writer rebuilds them.
+    write_log(&dir, 1);
+    let after = std::fs::read(chunk(&dir, 1)).unwrap();
+    assert_eq!(after[..before.len()], before[..]);
+    let report = verify(&dir, VerifyOptions::default()).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failure);
+}
+
+#[test]
+fn entries_past_what_recovery_kept_are_cleared() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    write_log(&dir, 1_000);
+    // Stored hashes for records that are not in the log (as a crash that lost records after
+    // their tree entries were written would leave): the writer clears them.
+    let path = chunk(&dir, 1);
+    let mut t1 = std::fs::read(&path).unwrap();
+    t1[3 * 32..6 * 32].fill(0xAB);
+    std::fs::write(&path, &t1).unwrap();
+    write_log(&dir, 0);
+    let t1 = std::fs::read(&path).unwrap();
+    assert!(t1[3 * 32..].iter().all(|&b| b == 0));
+    assert!(verify(&dir, VerifyOptions::default()).unwrap().is_ok());
+}
