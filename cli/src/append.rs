@@ -29,15 +29,35 @@ pub struct Args {
     /// Size of new segment files, in bytes.
     #[arg(long, default_value_t = auditring::DEFAULT_SEGMENT_SIZE)]
     segment_size: u64,
+    /// Sign checkpoints of the log's Merkle tree with this secret key (a file written by
+    /// `auditring keygen`), at each sealed segment, at the end, and every
+    /// --checkpoint-every events; into --checkpoint-dir.
+    #[arg(long, requires = "checkpoint_dir")]
+    checkpoint_key: Option<String>,
+    /// Where signed checkpoints go: `checkpoint` (the latest) and `checkpoints.jsonl` (all).
+    /// Keep it outside the log, out of reach of whoever can write the log.
+    #[arg(long, requires = "checkpoint_key")]
+    checkpoint_dir: Option<PathBuf>,
+    /// Also a checkpoint every this many events.
+    #[arg(long, requires = "checkpoint_key")]
+    checkpoint_every: Option<u64>,
 }
 
 /// Runs `auditring append`.
 pub fn run(args: &Args) -> Result<u8, Failure> {
-    let ring = auditring::Ring::builder(&args.dir)
+    let mut builder = auditring::Ring::builder(&args.dir)
         .durability(args.durability.policy())
         .segment_size(args.segment_size)
-        .wait_for_lock(args.wait)
-        .open()?;
+        .wait_for_lock(args.wait);
+    if let (Some(key), Some(dir)) = (&args.checkpoint_key, &args.checkpoint_dir) {
+        let mut checkpoints =
+            auditring::Checkpoints::new(crate::tlog::signing_key(key)?).to_dir(dir);
+        if let Some(n) = args.checkpoint_every {
+            checkpoints = checkpoints.every_events(n);
+        }
+        builder = builder.checkpoints(checkpoints);
+    }
+    let ring = builder.open()?;
     // Receipts are printed in order by a thread of their own, so that reading stdin never waits
     // for a sync.
     let (tx, rx) = crossbeam::channel::bounded::<auditring::PendingReceipt>(64 * 1024);

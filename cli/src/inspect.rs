@@ -18,6 +18,18 @@ pub struct VerifyArgs {
     /// The log directory.
     #[arg(value_parser = dir_arg)]
     dir: PathBuf,
+    /// Also prove the log consistent with signed checkpoints kept elsewhere: a file holding
+    /// one (as a ring writes `checkpoint`), or a history of them (`checkpoints.jsonl`).
+    /// Repeatable. A cut or a rewrite of what they cover fails, saying where.
+    #[arg(long, requires = "key")]
+    checkpoint: Vec<PathBuf>,
+    /// A key whose signatures on checkpoints are trusted: the verifier key `auditring keygen`
+    /// printed, or a file holding it. Repeatable.
+    #[arg(long)]
+    key: Vec<String>,
+    /// The origin the checkpoints must name (default: `auditring/` and the log id).
+    #[arg(long)]
+    origin: Option<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -67,11 +79,28 @@ pub fn check_exit(error: Option<&IntegrityError>) -> u8 {
 
 /// Runs `auditring verify`.
 pub fn verify(args: &VerifyArgs) -> Result<u8, Failure> {
+    let mut notes = Vec::new();
+    for path in &args.checkpoint {
+        notes.extend(crate::tlog::checkpoint_notes(path)?);
+    }
+    let keys = args
+        .key
+        .iter()
+        .map(|k| crate::tlog::verifier_key(k))
+        .collect::<Result<Vec<_>, _>>()?;
     let bar = Progress::new("verifying", "bytes");
-    let report = auditring::verify(
-        &args.dir,
-        auditring::VerifyOptions::new().progress(&mut |done, total| bar.update(done, total)),
-    )?;
+    let mut update = |done, total| bar.update(done, total);
+    let mut options = auditring::VerifyOptions::new().progress(&mut update);
+    for note in notes {
+        options = options.checkpoint(note);
+    }
+    for key in keys {
+        options = options.trusted_key(key);
+    }
+    if let Some(origin) = &args.origin {
+        options = options.origin(origin);
+    }
+    let report = auditring::verify(&args.dir, options)?;
     drop(bar);
     let error = report.failure.as_ref();
     if args.json {
@@ -86,15 +115,30 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, Failure> {
             "torn_tail": report.torn_tail,
             "notes": report.notes,
             "foreign_files": report.foreign_files,
+            "tree_root": report.tree_root.map(|h| h.to_hex()),
+            "checkpoints": report.checkpoints.iter().map(|c| json!({
+                "size": c.size,
+                "root": c.root.to_hex(),
+                "signed_by": c.signed_by,
+                "consistent": c.consistent,
+            })).collect::<Vec<_>>(),
             "error": failure_json(error),
         });
         println!("{out}");
     } else {
         match error {
-            None => println!(
-                "ok: {} events, seq {}..{}, {} segments, head {}",
-                report.events, report.first_seq, report.last_seq, report.segments, report.head
-            ),
+            None => {
+                println!(
+                    "ok: {} events, seq {}..{}, {} segments, head {}",
+                    report.events, report.first_seq, report.last_seq, report.segments, report.head
+                );
+                if let Some(largest) = report.checkpoints.iter().map(|c| c.size).max() {
+                    println!(
+                        "consistent with {} checkpoint(s), the largest of size {largest}",
+                        report.checkpoints.len()
+                    );
+                }
+            }
             Some(e) => {
                 println!("FAILED: {e}");
                 println!(

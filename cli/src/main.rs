@@ -21,6 +21,7 @@ mod progress;
 mod query;
 mod segments;
 mod tail;
+mod tlog;
 mod views;
 
 // The input parsers, shared with the fuzz harness (the library of this package), and the demo's
@@ -116,6 +117,27 @@ enum Command {
     ///
     /// Example: auditring segments ./audit --json
     Segments(segments::Args),
+    /// Create an Ed25519 key for signing checkpoints (a C2SP signed-note key).
+    ///
+    /// Writes the secret key to --out (mode 0600) and prints the verifier key, which
+    /// verifiers are given with --key.
+    ///
+    /// Example: auditring keygen audit.example.com/payments --out payments.key
+    Keygen(tlog::KeygenArgs),
+    /// Print a Merkle proof of a log as JSON: that a record is in the tree (--seq), or that an
+    /// older tree is a prefix of a newer one (--old).
+    ///
+    /// The tree is the one checkpoints sign (docs/FORMAT.md §15); --size picks its size (a
+    /// checkpoint's), by default every record.
+    ///
+    /// Example: auditring prove ./audit --seq 1234 --size 5000 > proof.json
+    Prove(tlog::ProveArgs),
+    /// Check a proof printed by `prove` against signed checkpoints, without the log.
+    ///
+    /// Exit code 0 when the proof leads to the checkpoint's root, 1 when it does not.
+    ///
+    /// Example: auditring check-proof proof.json --checkpoint cp.txt --key payments.pub
+    CheckProof(tlog::CheckProofArgs),
 }
 
 /// The durability policies, as the command line names them.
@@ -167,7 +189,11 @@ impl From<auditring::Error> for Failure {
                 auditring::ExportError::OutputExists { .. }
                 | auditring::ExportError::NotReplaceable { .. },
             ) => 5,
-            Error::NotALog { .. } | Error::Config(_) | Error::Event(_) | Error::Export(_) => 2,
+            Error::NotALog { .. }
+            | Error::Config(_)
+            | Error::Checkpoint(_)
+            | Error::Event(_)
+            | Error::Export(_) => 2,
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 2,
             _ => 4,
         };
@@ -292,6 +318,9 @@ fn main() -> ExitCode {
         Command::Query(args) => query::run(args),
         Command::Tail(args) => tail::run(&args),
         Command::Segments(args) => segments::run(&args),
+        Command::Keygen(args) => tlog::keygen(&args),
+        Command::Prove(args) => tlog::prove(&args),
+        Command::CheckProof(args) => tlog::check_proof(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

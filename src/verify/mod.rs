@@ -45,6 +45,7 @@ use crate::read::reader::check_dir;
 use crate::storage::listing::PRUNE_RETRIES;
 use crate::storage::{FsStorage, Storage};
 pub use report::{CheckpointCheck, VerifyReport};
+use tree::OpenedCheckpoint;
 use walk::verify_once;
 
 /// What [`verify()`] and [`verify_storage`] do besides checking the log on its own: report
@@ -127,13 +128,6 @@ impl<'a> VerifyOptions<'a> {
             })
             .collect()
     }
-}
-
-/// A checkpoint whose signature verified.
-pub(crate) struct OpenedCheckpoint {
-    pub(crate) checkpoint: Checkpoint,
-    /// The names of the trusted keys that signed it.
-    pub(crate) signed_by: Vec<String>,
 }
 
 impl std::fmt::Debug for VerifyOptions<'_> {

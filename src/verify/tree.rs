@@ -7,12 +7,20 @@
 
 use std::collections::BTreeMap;
 
+use crate::checkpoint::Checkpoint;
 use crate::error::{IntegrityError, Reason};
 use crate::format::hash::Hash;
 use crate::merkle::hash::leaf_hash;
 use crate::merkle::range::CompactRange;
 use crate::storage::Storage;
 use crate::storage::tree::{CHUNK_ENTRIES, STRATUM_HEIGHT, TreeFiles, chunk_name};
+
+/// A checkpoint whose signature verified, to compare the log with.
+pub(crate) struct OpenedCheckpoint {
+    pub(crate) checkpoint: Checkpoint,
+    /// The names of the trusted keys that signed it.
+    pub(crate) signed_by: Vec<String>,
+}
 
 /// The tree rebuilt by one walk.
 pub(super) struct TreeCheck<'a> {
