@@ -216,3 +216,50 @@ fn entries_past_what_recovery_kept_are_cleared() {
     assert!(t1[3 * 32..].iter().all(|&b| b == 0));
     assert!(verify(&dir, VerifyOptions::default()).unwrap().is_ok());
 }
+
+#[test]
+fn a_tree_that_cannot_be_stored_costs_nothing_but_speed() {
+    use auditring::storage::MemStorage;
+    use auditring_testkit::intercept::{Hooks, Intercept, Kind};
+    // Every creation of a tree chunk fails (a full disk, a read-only file): the ring goes on,
+    // closes cleanly, and roots and proofs are hashed from the records instead.
+    let mem = MemStorage::new("no-tree");
+    let hooks = Hooks::new();
+    hooks.set(|kind, name| {
+        if kind == Kind::Create && name.contains(".t") {
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        Ok(())
+    });
+    let ring = Ring::with_storage(Intercept::new(mem.clone(), hooks.clone()))
+        .segment_size(SEGMENT_SIZE)
+        .open()
+        .unwrap();
+    for i in 0..2_000u64 {
+        ring.push(
+            Event::new("no.tree")
+                .with_details_json(format!("{{\"i\":{i}}}"))
+                .unwrap(),
+        )
+        .unwrap();
+    }
+    ring.close().unwrap();
+    assert!(hooks.calls(Kind::Create) > 0);
+    use auditring::storage::Storage as _;
+    assert!(
+        mem.list().unwrap().iter().all(|n| !n.contains(".t")),
+        "{:?}",
+        mem.list()
+    );
+    let snap = Reader::with_storage(mem.clone()).snapshot().unwrap();
+    let leaves: Vec<[u8; 32]> = snap.iter().map(|r| tree_leaf(&r.unwrap().leaf)).collect();
+    let root = Hash(mth(&leaves));
+    assert_eq!(snap.tree_root().unwrap(), root);
+    let proof = snap.inclusion_proof(1_500, 2_000).unwrap();
+    proof
+        .verify(&snap.get(1_500).unwrap().unwrap().leaf, &root)
+        .unwrap();
+    let report = auditring::verify_storage(&mem, VerifyOptions::default()).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failure);
+    assert_eq!(report.tree_root, Some(root));
+}

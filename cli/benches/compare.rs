@@ -61,6 +61,10 @@ enum Rival {
         durability: Durability,
         wait: bool,
     },
+    /// auditring (none) without the Merkle tree.
+    WithoutTree,
+    /// auditring (none) with the tree and a signed checkpoint every second.
+    Checkpointed,
     InMemory,
     Locked,
     WriteBehind,
@@ -94,6 +98,8 @@ impl Rival {
                 "{}, records stored through the mapping",
                 Rival::Auditring { durability, wait }.name()
             ),
+            Rival::WithoutTree => "auditring (none), no Merkle tree".into(),
+            Rival::Checkpointed => "auditring (none), tree + a checkpoint every second".into(),
             Rival::InMemory => "1 Mutex<Vec>".into(),
             Rival::Locked => "2 mutex + BufWriter".into(),
             Rival::WriteBehind => "3 write-behind".into(),
@@ -123,9 +129,24 @@ impl Rival {
             _ => RecordWrites::Buffered,
         };
         match self {
-            Rival::Auditring { .. } | Rival::Segments(_) | Rival::Mapped { .. } => {
+            Rival::Auditring { .. }
+            | Rival::Segments(_)
+            | Rival::Mapped { .. }
+            | Rival::WithoutTree
+            | Rival::Checkpointed => {
                 let path = dir.join("auditring");
-                let ring = Ring::builder(&path)
+                let mut builder =
+                    Ring::builder(&path).merkle_tree(!matches!(self, Rival::WithoutTree));
+                if matches!(self, Rival::Checkpointed) {
+                    let key = auditring::SigningKey::generate("bench.example/log")
+                        .map_err(|e| e.to_string())?;
+                    builder = builder.checkpoints(
+                        auditring::Checkpoints::new(key)
+                            .every(Duration::from_secs(1))
+                            .to_dir(dir.join("checkpoints")),
+                    );
+                }
+                let ring = builder
                     .record_writes(record_writes)
                     .durability(durability)
                     .segment_size(segment_size)
@@ -186,7 +207,12 @@ impl Rival {
     fn is_log_rival(self) -> bool {
         !matches!(
             self,
-            Rival::Auditring { .. } | Rival::Segments(_) | Rival::Mapped { .. } | Rival::InMemory
+            Rival::Auditring { .. }
+                | Rival::Segments(_)
+                | Rival::Mapped { .. }
+                | Rival::WithoutTree
+                | Rival::Checkpointed
+                | Rival::InMemory
         )
     }
 }
@@ -453,6 +479,18 @@ fn writes_section(runs: usize, base: u64) {
     by_producers(
         "writes",
         &[none(), mapped(Durability::None, false)],
+        &[2, 8],
+        runs,
+        base,
+    );
+}
+
+/// auditring without the Merkle tree, with it (the default), and with it and a signed
+/// checkpoint every second, interleaved, at 2 and 8 producers.
+fn tree_section(runs: usize, base: u64) {
+    by_producers(
+        "tree",
+        &[Rival::WithoutTree, none(), Rival::Checkpointed],
         &[2, 8],
         runs,
         base,
@@ -766,6 +804,7 @@ fn main() {
         match s.as_str() {
             "headline" => headline_section(runs, events),
             "writes" => writes_section(runs, events),
+            "tree" => tree_section(runs, events),
             "producers" => producers_section(runs, events),
             "sizes" => sizes_section(runs, events),
             "durable" => durable_section(runs, events),
@@ -773,8 +812,8 @@ fn main() {
             "memory" => memory_section(runs),
             other => {
                 panic!(
-                    "unknown section {other}: headline, writes, producers, sizes, rotations, durable, \
-                     memory"
+                    "unknown section {other}: headline, writes, tree, producers, sizes, rotations, \
+                     durable, memory"
                 )
             }
         }

@@ -111,19 +111,7 @@ fn strangers(dir: &Path, names: &[String], ours: impl Fn(&str) -> bool) -> Vec<S
 
 /// Whether `name` is one a log uses (docs/FORMAT.md §1).
 fn log_name(name: &str) -> bool {
-    let segment = |n: &str| {
-        n.strip_suffix(".seg").is_some_and(|hex| {
-            hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        })
-    };
-    segment(name)
-        || name
-            .strip_prefix('.')
-            .and_then(|n| n.strip_suffix(".tmp"))
-            .is_some_and(segment)
-        || name == auditring::storage::LOCK_FILE
-        || name == "EXPORTED"
-        || name.starts_with(".EXPORTED.tmp-")
+    auditring::storage::is_log_name(name)
 }
 
 /// Removes the files `names` from `dir`, [`MARK`] last (a run interrupted here leaves the

@@ -30,6 +30,13 @@ pub struct VerifyArgs {
     /// The origin the checkpoints must name (default: `auditring/` and the log id).
     #[arg(long)]
     origin: Option<String>,
+    /// A witness whose cosignatures on checkpoints are trusted (its verifier key, or a file
+    /// holding it). Repeatable.
+    #[arg(long, requires = "quorum")]
+    witness: Vec<String>,
+    /// Require every checkpoint to be cosigned by this many distinct witnesses of --witness.
+    #[arg(long, requires = "checkpoint")]
+    quorum: Option<usize>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -99,6 +106,12 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, Failure> {
     }
     if let Some(origin) = &args.origin {
         options = options.origin(origin);
+    }
+    for w in &args.witness {
+        options = options.witness(crate::tlog::verifier_key(w)?);
+    }
+    if let Some(k) = args.quorum {
+        options = options.quorum(k);
     }
     let report = auditring::verify(&args.dir, options)?;
     drop(bar);

@@ -23,6 +23,7 @@ mod segments;
 mod tail;
 mod tlog;
 mod views;
+mod witness;
 
 // The input parsers, shared with the fuzz harness (the library of this package), and the demo's
 // workload, load driver and baselines, shared with the benchmarks (`auditring-bench`).
@@ -138,6 +139,15 @@ enum Command {
     ///
     /// Example: auditring check-proof proof.json --checkpoint cp.txt --key payments.pub
     CheckProof(tlog::CheckProofArgs),
+    /// Act as a witness: cosign a log's checkpoint only if it extends the last one cosigned.
+    ///
+    /// Keeps the last cosigned checkpoint of each log in --state; a smaller one, another tree
+    /// of the same size, or a larger one without a valid consistency proof (--proof) is
+    /// refused with exit code 1: the log showed two histories. Prints the note with the
+    /// witness's cosignature (C2SP tlog-cosignature) added.
+    ///
+    /// Example: auditring witness --key w.key --state ./witness --log-key log.pub cp.txt --proof p.json
+    Witness(witness::Args),
 }
 
 /// The durability policies, as the command line names them.
@@ -321,6 +331,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => tlog::keygen(&args),
         Command::Prove(args) => tlog::prove(&args),
         Command::CheckProof(args) => tlog::check_proof(&args),
+        Command::Witness(args) => witness::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -39,6 +39,10 @@ pub(crate) struct TreeView<'a> {
     /// The last tiles of tree leaf hashes read from the records, with their tile index, newest
     /// last; at most [`TILES_KEPT`].
     tiles: RefCell<VecDeque<(u64, Vec<Hash>)>>,
+    /// Whether every written entry can be used, the newest of a stratum included: true for the
+    /// writer's own tree worker, the only one that writes them (an entry is written whole or
+    /// not at all: it never spans a sector, so not even a crash tears one).
+    trust_newest: bool,
 }
 
 impl<'a> TreeView<'a> {
@@ -48,6 +52,15 @@ impl<'a> TreeView<'a> {
             snapshot,
             files,
             tiles: RefCell::new(VecDeque::new()),
+            trust_newest: false,
+        }
+    }
+
+    /// The tree over `snapshot`'s records, for the writer whose tree worker writes `files`.
+    pub(crate) fn for_writer(snapshot: &'a Snapshot, files: &'a TreeFiles<'a>) -> TreeView<'a> {
+        TreeView {
+            trust_newest: true,
+            ..TreeView::new(snapshot, files)
         }
     }
 
@@ -104,6 +117,9 @@ impl<'a> TreeView<'a> {
         let Some(hash) = read(index)? else {
             return Ok(None);
         };
+        if self.trust_newest {
+            return Ok(Some(hash));
+        }
         Ok(read(index + 1)?.map(|_| hash))
     }
 

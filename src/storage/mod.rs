@@ -36,7 +36,7 @@ pub use fs::{FsStorage, NotRegular};
 pub use memory::MemStorage;
 #[cfg(any(test, feature = "test-support"))]
 pub use memory::{DirtyPage, PageFate, SECTOR_SIZE};
-pub use names::LOCK_FILE;
+pub use names::{LOCK_FILE, is_log_name};
 
 /// Where a log's files live.
 ///

@@ -28,8 +28,9 @@ pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
 }
 
 /// Whether `name` is one a log uses (a segment, a tree chunk, a temporary, the lock file, the
-/// export marker or its replacement): an entry with such a name must be a regular file.
-pub(crate) fn is_log_name(name: &str) -> bool {
+/// export marker or its replacement: `docs/FORMAT.md` §1); any other file in a log directory
+/// is foreign to it. An entry with such a name must be a regular file.
+pub fn is_log_name(name: &str) -> bool {
     parse_segment_name(name).is_some()
         || parse_chunk_name(name).is_some()
         || is_temporary(name)

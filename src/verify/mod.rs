@@ -38,7 +38,7 @@ mod walk;
 
 use std::path::Path;
 
-use crate::checkpoint::{Checkpoint, VerifierKey, open_note};
+use crate::checkpoint::{Checkpoint, VerifierKey, open_note, verify_cosignatures};
 use crate::error::Error;
 use crate::format::log_id::default_origin;
 use crate::read::reader::check_dir;
@@ -61,6 +61,8 @@ pub struct VerifyOptions<'a> {
     checkpoints: Vec<String>,
     keys: Vec<VerifierKey>,
     origin: Option<String>,
+    witnesses: Vec<VerifierKey>,
+    quorum: usize,
 }
 
 impl<'a> VerifyOptions<'a> {
@@ -93,6 +95,21 @@ impl<'a> VerifyOptions<'a> {
         self
     }
 
+    /// Trusts cosignatures by `key`, a witness's key (C2SP `tlog-cosignature`; its note key or
+    /// cosigner key). With [`VerifyOptions::quorum`], every checkpoint must be cosigned by
+    /// that many of them.
+    pub fn witness(mut self, key: VerifierKey) -> VerifyOptions<'a> {
+        self.witnesses.push(key);
+        self
+    }
+
+    /// Requires every checkpoint to carry valid cosignatures of at least `k` distinct
+    /// witnesses given to [`VerifyOptions::witness`] (default 0: none required).
+    pub fn quorum(mut self, k: usize) -> VerifyOptions<'a> {
+        self.quorum = k;
+        self
+    }
+
     /// The origin the checkpoints must have (default: `auditring/` and the log id, what a
     /// ring signs unless told otherwise).
     pub fn origin(mut self, origin: impl Into<String>) -> VerifyOptions<'a> {
@@ -117,6 +134,11 @@ impl<'a> VerifyOptions<'a> {
                     .map_err(|e| Error::Checkpoint(format!("{}: {e}", which())))?;
                 let checkpoint = Checkpoint::parse(opened.text())
                     .map_err(|e| Error::Checkpoint(format!("{}: {e}", which())))?;
+                if self.quorum > 0 {
+                    verify_cosignatures(&opened, &self.witnesses, self.quorum).map_err(|e| {
+                        Error::Checkpoint(format!("{} (size {}): {e}", which(), checkpoint.size()))
+                    })?;
+                }
                 Ok(OpenedCheckpoint {
                     signed_by: opened
                         .verified()
