@@ -1,14 +1,18 @@
 //! Proves `docs/FORMAT.md` complete: `tools/verify_log.py`, an independent verifier written from
 //! the document alone, must agree with the crate's own [`auditring::verify`] on valid logs, on a
 //! log copied while its writer is open, on pruned logs (§9 "Pruned logs", §14), on a directory
-//! holding the export marker (§1), and on damaged copies.
+//! holding the export marker (§1), on damaged copies, on the stored Merkle tree and on signed
+//! checkpoints (§15).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use auditring::{
-    Durability, Event, ExportOptions, PRUNED_KIND, Reason, Retention, Ring, Unexported, verify,
+    Checkpoints, Durability, Error, Event, ExportOptions, PRUNED_KIND, Reader, Reason, Retention,
+    Ring, SignedCheckpoint, SigningKey, Unexported, VerifyOptions, verify,
 };
-use auditring_testkit::python::{Report, python, run_tool};
+use auditring_testkit::python::{Report, python, run_tool, tool};
+use auditring_testkit::rechain::rechain;
 use auditring_testkit::slots::{self, copy_dir};
 use serde_json::Value;
 
@@ -53,14 +57,70 @@ fn copy_dir_live(from: &Path, to: &Path) {
     }
 }
 
+/// Runs the Python verifier on `dir`, which prints no report on a usage error (exit 2).
+fn run_py_any(dir: &Path, extra: &[&str]) -> Report {
+    let out = std::process::Command::new(python())
+        .arg(tool("verify_log.py"))
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap_or_else(|e| panic!("running python3 tools/verify_log.py: {e}"));
+    Report::read("verify_log.py", &out, false)
+}
+
+/// The checkpoints of a report as `auditring verify --json` prints them, and the Python
+/// verifier too.
+fn checkpoints_json(report: &auditring::VerifyReport) -> Value {
+    report
+        .checkpoints
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "size": c.size,
+                "root": c.root.to_hex(),
+                "signed_by": c.signed_by,
+                "consistent": c.consistent,
+            })
+        })
+        .collect()
+}
+
+/// Asserts that the Python report agrees with the crate's on what §15 adds: the tree's root
+/// (null for a pruned log or after a failure) and the checkpoints compared.
+fn assert_same_tree(py: &Report, rust: &auditring::VerifyReport) {
+    assert_eq!(
+        py.json["tree_root"].as_str(),
+        rust.tree_root.map(|h| h.to_hex()).as_deref(),
+        "tree_root: {}",
+        py.json
+    );
+    assert_eq!(
+        py.json["checkpoints"],
+        checkpoints_json(rust),
+        "checkpoints: {}",
+        py.json
+    );
+}
+
 /// Asserts that both verifiers reject `dir` at the same `(seq, file, offset)`; returns the
 /// crate's failure and the Python report.
 fn assert_agree_fail(dir: &Path) -> (auditring::IntegrityError, Report) {
-    let rust = verify(dir, auditring::VerifyOptions::default()).unwrap();
+    assert_agree_fail_with(dir, VerifyOptions::default(), &[])
+}
+
+/// [`assert_agree_fail`], the crate given `options` and the Python verifier `extra` arguments
+/// (the same checkpoints and keys).
+fn assert_agree_fail_with(
+    dir: &Path,
+    options: VerifyOptions<'_>,
+    extra: &[&str],
+) -> (auditring::IntegrityError, Report) {
+    let rust = verify(dir, options).unwrap();
     let failure = rust
         .failure
+        .clone()
         .unwrap_or_else(|| panic!("the crate accepts {}", dir.display()));
-    let py = run_py(dir, &[]);
+    let py = run_py(dir, extra);
     assert_eq!(
         py.code,
         1,
@@ -82,14 +142,24 @@ fn assert_agree_fail(dir: &Path) -> (auditring::IntegrityError, Report) {
         Some(failure.offset),
         "offset: {err} / {failure}"
     );
+    assert_same_tree(&py, &rust);
     (failure, py)
 }
 
 /// Asserts that the Python verifier accepts `dir` and agrees with the crate on it.
 fn assert_agree_ok(dir: &Path) -> auditring::VerifyReport {
-    let rust = verify(dir, auditring::VerifyOptions::default()).unwrap();
+    assert_agree_ok_with(dir, VerifyOptions::default(), &[])
+}
+
+/// [`assert_agree_ok`], the crate given `options` and the Python verifier `extra` arguments.
+fn assert_agree_ok_with(
+    dir: &Path,
+    options: VerifyOptions<'_>,
+    extra: &[&str],
+) -> auditring::VerifyReport {
+    let rust = verify(dir, options).unwrap();
     assert!(rust.is_ok(), "crate verify failed: {:?}", rust.failure);
-    let py = run_py(dir, &[]);
+    let py = run_py(dir, extra);
     assert_eq!(
         py.code, 0,
         "verify_log.py exit {}: {}\n{}",
@@ -105,6 +175,13 @@ fn assert_agree_ok(dir: &Path) -> auditring::VerifyReport {
         Some(rust.head.to_hex().as_str())
     );
     assert_eq!(py.json["segments"].as_u64(), Some(rust.segments));
+    assert_eq!(
+        py.json["foreign_files"],
+        serde_json::json!(rust.foreign_files),
+        "{}",
+        py.json
+    );
+    assert_same_tree(&py, &rust);
     rust
 }
 
@@ -1122,4 +1199,515 @@ fn python_verifier_streams_large_records() {
             "{name}: {failure}"
         );
     }
+}
+
+/// Chunk 0 of stratum `stratum` of the log in `dir` (§15.2).
+fn chunk(dir: &Path, stratum: u8) -> PathBuf {
+    dir.join(format!("0000000000000000.t{stratum}"))
+}
+
+/// Applies `edit` to the bytes of the file at `path`.
+fn edit_file(path: &Path, edit: impl FnOnce(&mut Vec<u8>)) {
+    let mut bytes = std::fs::read(path).unwrap();
+    edit(&mut bytes);
+    std::fs::write(path, &bytes).unwrap();
+}
+
+/// A closed log of `events` small events on segments of `segment_size` bytes.
+fn small_events_log(dir: &Path, events: u64, segment_size: u64) {
+    let ring = Ring::builder(dir)
+        .segment_size(segment_size)
+        .open()
+        .unwrap();
+    let p = ring.producer();
+    for i in 0..events {
+        p.push(
+            Event::new("tree.test")
+                .with_details_json(format!("{{\"i\":{i}}}"))
+                .unwrap(),
+        )
+        .unwrap();
+    }
+    ring.close().unwrap();
+}
+
+/// §1 and §15: tree chunk files are part of the log (not foreign; their temporaries are
+/// temporaries; a chunk name taken by a symlink makes the directory not a log), both verifiers
+/// rebuild the same tree, and a stored hash that is not the records' is reported at the same
+/// place: the first node completed, in the order the records complete them (children before
+/// parents), whatever the file or the level.
+#[test]
+fn python_verifier_agrees_on_the_stored_tree() {
+    python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    // Past one complete node of level 16 (65,536 records): two strata are written.
+    small_events_log(&log, 70_000, 1 << 20);
+    assert!(chunk(&log, 1).is_file() && chunk(&log, 2).is_file());
+    let rust = assert_agree_ok(&log);
+    let snap = Reader::open(&log).unwrap().snapshot().unwrap();
+    assert_eq!(rust.tree_root, Some(snap.tree_root().unwrap()));
+    assert!(rust.foreign_files.is_empty(), "{:?}", rust.foreign_files);
+
+    // A chunk's temporary is no foreign file; near misses of a chunk's name are.
+    let near_misses = [
+        "0000000000000000.T1",
+        "0000000000000000.t8",
+        "000000000000000.t1",
+    ];
+    std::fs::write(log.join(".0000000000000001.t1.tmp"), [7u8; 32]).unwrap();
+    for name in near_misses {
+        std::fs::write(log.join(name), b"").unwrap();
+    }
+    let rust = assert_agree_ok(&log);
+    assert_eq!(
+        rust.foreign_files,
+        vec![
+            "000000000000000.t1".to_string(),
+            "0000000000000000.T1".to_string(),
+            "0000000000000000.t8".to_string(),
+        ]
+    );
+    for name in near_misses {
+        std::fs::remove_file(log.join(name)).unwrap();
+    }
+
+    // A chunk's name taken by a symlink (even to a valid chunk): not a log, for both.
+    let linked = tmp.path().join("linked");
+    copy_dir(&log, &linked);
+    std::fs::rename(chunk(&linked, 2), linked.join("t2.real")).unwrap();
+    std::os::unix::fs::symlink("t2.real", chunk(&linked, 2)).unwrap();
+    match verify(&linked, VerifyOptions::default()) {
+        Err(Error::NotALog { reason, .. }) => {
+            assert!(reason.contains("0000000000000000.t2"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let py = run_py_any(&linked, &[]);
+    assert_eq!(py.code, 2, "{}", py.describe());
+    assert!(
+        py.stderr.contains("0000000000000000.t2 is a symlink"),
+        "{}",
+        py.describe()
+    );
+
+    // Node (16, 0) completes at record 65,536, node (8, 256) at record 65,792: the first is
+    // reported, though its file sorts after. (Entry 1 of stratum 2 is made to look written, so
+    // that entry 0 is compared.)
+    let tampered = tmp.path().join("tampered");
+    copy_dir(&log, &tampered);
+    edit_file(&chunk(&tampered, 1), |b| b[256 * 32] ^= 1);
+    edit_file(&chunk(&tampered, 2), |b| {
+        b[0] ^= 1;
+        b[32..64].fill(0xAB);
+    });
+    let (failure, _) = assert_agree_fail(&tampered);
+    assert_eq!(failure.file, chunk(&tampered, 2));
+    assert_eq!((failure.seq, failure.offset), (None, 0));
+    assert!(
+        matches!(
+            failure.reason,
+            Reason::TreeEntry {
+                level: 16,
+                index: 0,
+                ..
+            }
+        ),
+        "{failure}"
+    );
+    // Node (8, 255) completes at record 65,536 too, before its parents.
+    edit_file(&chunk(&tampered, 1), |b| b[255 * 32 + 31] ^= 0x80);
+    let (failure, _) = assert_agree_fail(&tampered);
+    assert_eq!(failure.file, chunk(&tampered, 1));
+    assert_eq!(failure.offset, 255 * 32);
+    assert!(
+        matches!(
+            failure.reason,
+            Reason::TreeEntry {
+                level: 8,
+                index: 255,
+                ..
+            }
+        ),
+        "{failure}"
+    );
+}
+
+/// §15.2: a stored hash is compared only when the next entry of its stratum is written too, and
+/// a chunk that is not 131,072 bytes holds nothing written: both verifiers accept such wrong
+/// hashes alike (they are never used in place of the records), and fail alike, at the same
+/// place, on one that is compared. A failure before (a damaged record) is reported instead.
+#[test]
+fn python_verifier_agrees_on_which_stored_hashes_are_compared() {
+    python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    small_events_log(&log, 4_000, SEGMENT_SIZE);
+    let root = assert_agree_ok(&log).tree_root.expect("a log from seq 1");
+    let t1 = std::fs::read(chunk(&log, 1)).unwrap();
+    let written = t1.chunks(32).take_while(|e| *e != [0; 32]).count();
+    assert_eq!(written, 4_000 / 256);
+
+    // A wrong hash in a chunk of the right size, followed by a written one: a failure.
+    let tampered = tmp.path().join("tampered");
+    copy_dir(&log, &tampered);
+    edit_file(&chunk(&tampered, 1), |b| b[3 * 32 + 5] ^= 1);
+    let (failure, py) = assert_agree_fail(&tampered);
+    assert_eq!(failure.file, chunk(&tampered, 1));
+    assert_eq!((failure.seq, failure.offset), (None, 3 * 32));
+    assert!(
+        matches!(
+            failure.reason,
+            Reason::TreeEntry {
+                level: 8,
+                index: 3,
+                ..
+            }
+        ),
+        "{failure}"
+    );
+    assert!(
+        py.json["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("(level 8, index 3)"),
+        "{}",
+        py.json
+    );
+
+    // The same chunk one byte longer, or shorter: as if it were missing.
+    for len in [t1.len() + 1, t1.len() - 1] {
+        let odd = tmp.path().join(format!("odd-{len}"));
+        copy_dir(&tampered, &odd);
+        edit_file(&chunk(&odd, 1), |b| b.resize(len, 0));
+        let rust = assert_agree_ok(&odd);
+        assert_eq!(rust.tree_root, Some(root));
+    }
+
+    // The last written entry, which no written entry follows: not compared, wrong as it is.
+    let last = tmp.path().join("last");
+    copy_dir(&log, &last);
+    edit_file(&chunk(&last, 1), |b| b[(written - 1) * 32] ^= 1);
+    let rust = assert_agree_ok(&last);
+    assert_eq!(rust.tree_root, Some(root));
+
+    // No chunk at all: nothing to compare.
+    let none = tmp.path().join("none");
+    copy_dir(&log, &none);
+    std::fs::remove_file(chunk(&none, 1)).unwrap();
+    assert_eq!(assert_agree_ok(&none).tree_root, Some(root));
+
+    // A damaged record before: that failure, not the tree's (nor a root).
+    let seg1 = tampered.join(FIRST_SEGMENT);
+    edit_file(&seg1, |b| {
+        let at = slots::data_offset(&tampered, 1) as usize + 100;
+        b[at] ^= 1;
+    });
+    let (failure, py) = assert_agree_fail(&tampered);
+    assert_eq!(failure.file, seg1);
+    assert_eq!(py.json["tree_root"], Value::Null);
+}
+
+/// A log written with signed checkpoints into `sink` (every 500 events, at each sealed segment
+/// and at close), by `key`; returns them in the order they were signed.
+fn checkpointed_log(
+    dir: &Path,
+    events: u64,
+    key: &SigningKey,
+    sink: &Path,
+    retention: Option<Retention>,
+) -> Vec<SignedCheckpoint> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let collect = seen.clone();
+    let prune = retention.is_some();
+    let mut builder = Ring::builder(dir).segment_size(SEGMENT_SIZE).checkpoints(
+        Checkpoints::new(key.expose_secret().parse().unwrap())
+            .every_events(500)
+            .to_dir(sink)
+            .to_callback(move |c| {
+                collect.lock().unwrap().push(c.clone());
+                Ok(())
+            }),
+    );
+    if let Some(retention) = retention {
+        builder = builder.retention(retention);
+    }
+    let ring = builder.open().unwrap();
+    for i in 0..events {
+        ring.push(sized_event(i)).unwrap();
+    }
+    if prune {
+        ring.flush().unwrap();
+        ring.apply_retention().unwrap();
+    }
+    ring.close().unwrap();
+    seen.lock().unwrap().clone()
+}
+
+/// The sizes of the checkpoints a Python report lists, in its order.
+fn report_sizes(py: &Report) -> Vec<u64> {
+    py.json["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["size"].as_u64().unwrap())
+        .collect()
+}
+
+/// The crate's options for `notes`, trusting `key`.
+fn with_checkpoints<'a>(notes: &[&str], key: &SigningKey) -> VerifyOptions<'a> {
+    notes.iter().fold(
+        VerifyOptions::new().trusted_key(key.verifier()),
+        |o, note| o.checkpoint(*note),
+    )
+}
+
+/// §15.4: checkpoints, given to both verifiers (a history file, or one note, with the verifier
+/// key or a file holding it): a log consistent with them passes in both, reporting the same
+/// comparisons; a cut (the newest segment removed) and a consistent rewrite (every hash
+/// recomputed, the stored tree removed) that the chain alone accepts fail in both, at the same
+/// place; with the stored tree left, the rewrite shows there first. A checkpoint that cannot be
+/// used (forged, another key, another origin, no key) is refused by both.
+#[test]
+fn python_verifier_agrees_on_checkpoints() {
+    python();
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, sink) = (tmp.path().join("log"), tmp.path().join("checkpoints"));
+    let key = SigningKey::generate("audit.example/test").unwrap();
+    let signed = checkpointed_log(&log, 3_000, &key, &sink, None);
+    let notes: Vec<&str> = signed.iter().map(SignedCheckpoint::note).collect();
+    let last = *notes.last().unwrap();
+    assert_eq!(signed.last().unwrap().checkpoint().size(), 3_000);
+    let verifier = key.verifier().to_string();
+    let history = sink.join(auditring::CHECKPOINT_HISTORY_FILE);
+    let latest = sink.join(auditring::LATEST_CHECKPOINT_FILE);
+    let key_file = tmp.path().join("key.pub");
+    std::fs::write(&key_file, format!("{verifier}\n")).unwrap();
+    let (history_arg, latest_arg) = (history.to_str().unwrap(), latest.to_str().unwrap());
+    let all_args = ["--checkpoint", history_arg, "--key", &verifier];
+    let last_args = [
+        "--checkpoint",
+        latest_arg,
+        "--key",
+        key_file.to_str().unwrap(),
+    ];
+
+    // Consistent.
+    let rust = assert_agree_ok_with(&log, with_checkpoints(&notes, &key), &all_args);
+    assert_eq!(rust.checkpoints.len(), signed.len());
+    assert!(rust.checkpoints.iter().all(|c| c.consistent));
+    assert_eq!(rust.checkpoints[0].signed_by, vec!["audit.example/test"]);
+    let rust = assert_agree_ok_with(&log, with_checkpoints(&[last], &key), &last_args);
+    assert_eq!(rust.checkpoints.len(), 1);
+    assert_eq!(Some(rust.checkpoints[0].root), rust.tree_root);
+
+    // A cut at a record boundary: the newest segment removed.
+    let cut = tmp.path().join("cut");
+    copy_dir(&log, &cut);
+    let segments = segment_names(&cut);
+    std::fs::remove_file(cut.join(segments.last().unwrap())).unwrap();
+    let alone = assert_agree_ok(&cut);
+    let (failure, _) = assert_agree_fail_with(&cut, with_checkpoints(&[last], &key), &last_args);
+    assert_eq!(
+        failure.reason,
+        Reason::CheckpointCut {
+            size: 3_000,
+            last_seq: alone.last_seq,
+            first_missing: alone.last_seq + 1
+        }
+    );
+    assert_eq!(failure.file, cut.join(&segments[segments.len() - 2]));
+    assert!(failure.offset > 0);
+    // With the whole history, every checkpoint the cut log still holds agrees.
+    let (failure, py) = assert_agree_fail_with(&cut, with_checkpoints(&notes, &key), &all_args);
+    assert!(
+        matches!(failure.reason, Reason::CheckpointCut { .. }),
+        "{failure}"
+    );
+    assert_eq!(
+        py.json["checkpoints"][0]["consistent"],
+        Value::Bool(true),
+        "{}",
+        py.json
+    );
+
+    // A consistent rewrite of record 1234, the stored tree removed.
+    let rewritten = tmp.path().join("rewritten");
+    copy_dir(&log, &rewritten);
+    let mut files: std::collections::BTreeMap<String, Vec<u8>> = segment_names(&rewritten)
+        .into_iter()
+        .map(|n| {
+            let b = std::fs::read(rewritten.join(&n)).unwrap();
+            (n, b)
+        })
+        .collect();
+    let needle = b"{\"i\":1233,";
+    let (name, bytes) = files
+        .iter_mut()
+        .find(|(_, b)| b.windows(needle.len()).any(|w| w == needle))
+        .unwrap();
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap();
+    bytes[at + 5] = b'9';
+    let name = name.clone();
+    rechain(&mut files);
+    for (n, b) in &files {
+        std::fs::write(rewritten.join(n), b).unwrap();
+    }
+    let with_tree = tmp.path().join("rewritten-with-tree");
+    copy_dir(&rewritten, &with_tree);
+    for stratum in 1..=7 {
+        let _ = std::fs::remove_file(chunk(&rewritten, stratum));
+    }
+    assert_agree_ok(&rewritten);
+    // The newest checkpoint given first: checkpoints are compared smallest first.
+    let newest_first: Vec<&str> = std::iter::once(last).chain(notes.iter().copied()).collect();
+    let newest_first_args = [
+        "--checkpoint",
+        latest_arg,
+        "--checkpoint",
+        history_arg,
+        "--key",
+        &verifier,
+    ];
+    let (failure, py) = assert_agree_fail_with(
+        &rewritten,
+        with_checkpoints(&newest_first, &key),
+        &newest_first_args,
+    );
+    let sizes: Vec<u64> = signed.iter().map(|c| c.checkpoint().size()).collect();
+    let before = *sizes.iter().filter(|&&s| s < 1_234).max().unwrap();
+    let after = *sizes.iter().find(|&&s| s >= 1_234).unwrap();
+    match failure.reason {
+        Reason::CheckpointRoot {
+            size,
+            after: agreed,
+            ..
+        } => assert_eq!((agreed, size), (before, after), "{name}: {failure}"),
+        ref other => panic!("{other}"),
+    }
+    assert_eq!(
+        (failure.seq, failure.file.as_path(), failure.offset),
+        (Some(before + 1), rewritten.as_path(), 0)
+    );
+    let consistent = py.json["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["consistent"] == Value::Bool(true))
+        .count();
+    assert_eq!(consistent, sizes.iter().filter(|&&s| s < 1_234).count());
+    assert_eq!(report_sizes(&py), {
+        let mut all = sizes.clone();
+        all.push(3_000);
+        all.sort_unstable();
+        all
+    });
+    // The stored tree left as it was: its hash over records 1025..=1280 is found wrong first.
+    let (failure, py) =
+        assert_agree_fail_with(&with_tree, with_checkpoints(&notes, &key), &all_args);
+    assert_eq!(failure.file, chunk(&with_tree, 1));
+    assert_eq!(failure.offset, 4 * 32);
+    assert_eq!(py.json["checkpoints"], serde_json::json!([]));
+
+    // Checkpoints that cannot be used: a usage error in Python, Error::Checkpoint in the crate.
+    let forged = tmp.path().join("forged");
+    std::fs::write(&forged, last.replacen("\n3000\n", "\n2999\n", 1)).unwrap();
+    let other = SigningKey::generate("audit.example/test").unwrap();
+    let other_verifier = other.verifier().to_string();
+    let forged_arg = forged.to_str().unwrap();
+    let refused: Vec<(&str, VerifyOptions<'_>, Vec<&str>)> = vec![
+        (
+            "a forged size",
+            with_checkpoints(&[&std::fs::read_to_string(&forged).unwrap()], &key),
+            vec!["--checkpoint", forged_arg, "--key", &verifier],
+        ),
+        (
+            "another key",
+            VerifyOptions::new()
+                .trusted_key(other.verifier())
+                .checkpoint(last),
+            vec!["--checkpoint", latest_arg, "--key", &other_verifier],
+        ),
+        (
+            "another origin",
+            with_checkpoints(&[last], &key).origin("audit.example/other"),
+            vec![
+                "--checkpoint",
+                latest_arg,
+                "--key",
+                &verifier,
+                "--origin",
+                "audit.example/other",
+            ],
+        ),
+        (
+            "no key",
+            VerifyOptions::new().checkpoint(last),
+            vec!["--checkpoint", latest_arg],
+        ),
+    ];
+    assert_ne!(std::fs::read_to_string(&forged).unwrap(), last);
+    for (what, options, args) in refused {
+        assert!(
+            matches!(verify(&log, options), Err(Error::Checkpoint(_))),
+            "{what}"
+        );
+        let py = run_py_any(&log, &args);
+        assert_eq!(py.code, 2, "{what}: {}", py.describe());
+        assert_eq!(py.json, Value::Null, "{what}: {}", py.describe());
+    }
+}
+
+/// §15.1, §15.4: a pruned log cannot rebuild its tree (the records before its first are gone):
+/// both verifiers accept it with no root, compare none of its stored hashes, and refuse a
+/// checkpoint they cannot recompute, at the same place.
+#[test]
+fn python_verifier_agrees_on_a_pruned_log_with_a_tree() {
+    python();
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, sink) = (tmp.path().join("log"), tmp.path().join("checkpoints"));
+    let key = SigningKey::generate("audit.example/test").unwrap();
+    let signed = checkpointed_log(&log, 3_000, &key, &sink, Some(keep_two()));
+    assert_ne!(segment_names(&log)[0], FIRST_SEGMENT, "nothing was pruned");
+    assert!(chunk(&log, 1).is_file());
+    let rust = assert_agree_ok(&log);
+    assert!(rust.first_seq > 1);
+    assert_eq!(rust.tree_root, None);
+
+    // A wrong stored hash, followed by written ones: never compared.
+    edit_file(&chunk(&log, 1), |b| b[0] ^= 1);
+    assert_agree_ok(&log);
+
+    let history = sink.join(auditring::CHECKPOINT_HISTORY_FILE);
+    let verifier = key.verifier().to_string();
+    let notes: Vec<&str> = signed.iter().map(SignedCheckpoint::note).collect();
+    let (failure, py) = assert_agree_fail_with(
+        &log,
+        with_checkpoints(&notes, &key),
+        &[
+            "--checkpoint",
+            history.to_str().unwrap(),
+            "--key",
+            &verifier,
+        ],
+    );
+    let smallest = signed.iter().map(|c| c.checkpoint().size()).min().unwrap();
+    assert_eq!(
+        failure.reason,
+        Reason::CheckpointUncheckable {
+            size: smallest,
+            first_seq: rust.first_seq
+        }
+    );
+    assert_eq!(
+        (failure.seq, failure.file.as_path(), failure.offset),
+        (Some(rust.first_seq), log.as_path(), 0)
+    );
+    assert_eq!(
+        py.json["checkpoints"].as_array().unwrap().len(),
+        signed.len()
+    );
 }

@@ -3,25 +3,47 @@
 
 Usage:
     python3 tools/verify_log.py DIR [--receipt SEQ:HEX ...]
+                                    [--checkpoint FILE ... --key KEY ... [--origin ORIGIN]]
 
 Prints one JSON object:
 
     {"ok": bool, "events": n, "first_seq": n, "last_seq": n, "head_hash": "hex",
      "error": null | {"seq": n | null, "file": "...", "offset": n, "reason": "..."},
      "segments": n, "uncommitted": n, "torn_tail": null | {...}, "notes": [...],
-     "foreign_files": [...]}
+     "foreign_files": [...], "tree_root": null | "hex",
+     "checkpoints": [{"size": n, "root": "hex", "signed_by": ["key name", ...],
+                      "consistent": bool}, ...]}
 
 Exit status: 0 when the log verifies, 1 on an integrity failure, 2 on a usage error (bad
-arguments, DIR not a directory, no segment file in DIR, a file that cannot be read).
+arguments, DIR not a directory, no segment file in DIR, a file that cannot be read, a checkpoint
+that cannot be used).
 
 A log that does not start at segment 1, seq 1 and the zero anchor (its oldest segments were
 pruned, FORMAT.md section 14) must hold the auditring.pruned record that justifies its start
 (section 9, "Pruned logs").
 
+The Merkle tree over the records (section 15) is rebuilt from them while they are verified, when
+the log starts at seq 1; every stored hash of the tree (the tree chunk files, section 15.2) that
+is followed by a written one is checked against it, and `tree_root` is its root (null for a
+pruned log, or when a failure came before). A stored hash that differs is a failure, reported
+only when nothing failed before.
+
 `--receipt SEQ:HEX` (repeatable) also checks the log against a head obtained out of band: the log
 must reach SEQ and record SEQ must have chain hash HEX (FORMAT.md section 11).
 
-Standard library only. The section numbers below refer to docs/FORMAT.md.
+`--checkpoint FILE` (repeatable) also proves the log consistent with signed checkpoints
+(section 15.4) kept elsewhere: FILE holds one signed note, or a history of them (one JSON object
+`{"size": n, "note": "..."}` a line, as `checkpoints.jsonl`). `--key KEY` (repeatable; needed
+with --checkpoint) is a trusted verifier key, `<name>+<key id>+<base64>`, or a file holding it
+on its first line; each checkpoint must carry a signature by one of them that verifies, and name
+the log's origin: ORIGIN, by default `auditring/` followed by the log id's 32 hex digits. A
+checkpoint that cannot be used so is a usage error. A log holding fewer records than a
+checkpoint's size was cut; one whose first `size` records do not hash to its root was rewritten
+after the largest checkpoint it agrees with (both integrity failures). `checkpoints` lists them,
+smallest first, when nothing failed before.
+
+Standard library only, and tools/tlog.py (beside this file) for signed notes and checkpoints.
+The section numbers below refer to docs/FORMAT.md.
 """
 
 import codecs
@@ -32,8 +54,11 @@ import os
 import re
 import stat
 import struct
-import stat
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import tlog  # noqa: E402
 
 # Section 2 and 3.
 HEADER_LEN = 4096
@@ -61,6 +86,20 @@ EXPORTED_FILE = "EXPORTED"
 EXPORTED_TMP_PREFIX = ".EXPORTED.tmp-"
 PRUNED_KIND = b"auditring.pruned"
 PRUNE_MEMBERS = ("first_seq", "last_seq", "head", "segments", "reason", "exported_to")
+# Section 15.2.
+STRATUM_HEIGHT = 8
+CHUNK_ENTRIES = 4096
+CHUNK_LEN = CHUNK_ENTRIES * 32
+CHUNK_NAME = re.compile(r"[0-9a-f]{16}\.t[1-7]")
+# Section 15.4.
+DEFAULT_ORIGIN_PREFIX = "auditring/"
+# What Rust's str::trim removes (Unicode White_Space), for lines of a checkpoint history.
+WHITE_SPACE = "".join(
+    chr(c)
+    for c in (0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0x85, 0xA0, 0x1680)
+    + tuple(range(0x2000, 0x200B))
+    + (0x2028, 0x2029, 0x202F, 0x205F, 0x3000)
+)
 
 ZERO_HASH = bytes(32)
 U64_MAX = (1 << 64) - 1
@@ -120,12 +159,34 @@ def parse_segment_name(name):
     return n if n != 0 else None
 
 
+def parse_chunk_name(name):
+    """Sections 1 and 15.2: 16 lowercase hex digits C + '.t' + a digit k from 1 to 7; returns
+    (k, C), or None when name is not a tree chunk's."""
+    if not CHUNK_NAME.fullmatch(name):
+        return None
+    return int(name[-1]), int(name[:16], 16)
+
+
+def chunk_name(stratum, chunk):
+    """Section 15.2: the file name of chunk `chunk` of stratum `stratum`."""
+    return "%016x.t%d" % (chunk, stratum)
+
+
+def is_temporary(name):
+    """Section 1: '.' + a segment or tree chunk name + '.tmp'."""
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return False
+    inner = name[1:-4]
+    return parse_segment_name(inner) is not None or parse_chunk_name(inner) is not None
+
+
 def is_log_name(name):
-    """Section 1: a name the log uses (segment, temporary, lock file, export marker); an entry
-    with such a name must be a regular file."""
+    """Section 1: a name the log uses (segment, tree chunk, temporary, lock file, export marker);
+    an entry with such a name must be a regular file."""
     return (
         parse_segment_name(name) is not None
-        or (name.startswith(".") and name.endswith(".tmp") and parse_segment_name(name[1:-4]))
+        or parse_chunk_name(name) is not None
+        or is_temporary(name)
         or name in (LOCK_FILE, EXPORTED_FILE)
         or name.startswith(EXPORTED_TMP_PREFIX)
     )
@@ -148,22 +209,25 @@ def entry_kind(entry):
 
 
 def classify(names):
-    """Section 1: segments, temporaries and foreign files (the lock file and the export marker,
-    with its replacements in progress, are none of these)."""
-    segments, temporary, foreign = [], [], []
+    """Section 1: segments, temporaries, tree chunks and foreign files (the lock file and the
+    export marker, with its replacements in progress, are none of these)."""
+    segments, temporary, chunks, foreign = [], [], [], []
     for name in names:
         n = parse_segment_name(name)
         if n is not None:
             segments.append((n, name))
-        elif name.startswith(".") and name.endswith(".tmp") and parse_segment_name(name[1:-4]):
+        elif is_temporary(name):
             temporary.append(name)
+        elif parse_chunk_name(name) is not None:
+            chunks.append(name)
         elif name in (LOCK_FILE, EXPORTED_FILE) or name.startswith(EXPORTED_TMP_PREFIX):
             continue
         else:
             foreign.append(name)
     segments.sort()
+    chunks.sort()
     foreign.sort()
-    return segments, temporary, foreign
+    return segments, temporary, chunks, foreign
 
 
 class SegmentFile:
@@ -507,8 +571,119 @@ def check_record(header, body, padding, seq, prev):
     return chain, None
 
 
+class TreeCheck:
+    """Section 15: the Merkle tree over the records, rebuilt from their leaf fields as the walk
+    checks them (only when the log starts at seq 1: a pruned log has lost the tree's left side),
+    kept as its frontier (the roots of the complete subtrees covering the records so far, largest
+    first). Every complete node of a level 8k (k >= 1) is compared, as it is completed, with
+    entry `index` of stratum k (section 15.2), if that entry and the next one of the stratum are
+    written (the writer writes a stratum in index order); a chunk that is missing, unreadable or
+    not 131072 bytes holds nothing written. Stored hashes are never used in place of the
+    records."""
+
+    def __init__(self, directory, sizes):
+        self.dir = directory
+        self.frontier = []  # None once the log is found not to start at seq 1
+        self.size = 0
+        self.roots = {size: None for size in sizes}  # the checkpoints' sizes -> root once reached
+        self.mismatch = None  # the first stored hash found not to match the records
+        self.chunks = {}  # (stratum, chunk) -> open descriptor, or None for a missing chunk
+
+    def close(self):
+        for fd in self.chunks.values():
+            if fd is not None:
+                os.close(fd)
+        self.chunks = {}
+
+    def start_at(self, first_seq):
+        if first_seq != 1:
+            self.frontier = None
+
+    def read(self, stratum, index):
+        """Entry `index` of `stratum`, or None if it is not written (its chunk is missing, cannot
+        be read or is not 131072 bytes, or the entry is 32 zero bytes)."""
+        key = (stratum, index // CHUNK_ENTRIES)
+        if key in self.chunks:
+            fd = self.chunks[key]
+            if fd is None:
+                return None
+        else:
+            path = os.path.join(self.dir, chunk_name(*key))
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except FileNotFoundError:
+                self.chunks[key] = None
+                return None
+            except OSError:
+                return None
+            try:
+                st = os.fstat(fd)
+                usable = stat.S_ISREG(st.st_mode) and st.st_size == CHUNK_LEN
+            except OSError:
+                usable = False
+            if not usable:
+                os.close(fd)
+                return None
+            self.chunks[key] = fd
+        try:
+            entry = os.pread(fd, 32, (index % CHUNK_ENTRIES) * 32)
+        except OSError:
+            return None
+        return entry if len(entry) == 32 and entry != ZERO_HASH else None
+
+    def completed(self, level, index, node):
+        """Node (level, index) of the tree, just completed, is `node`."""
+        if self.mismatch is not None or level == 0 or level % STRATUM_HEIGHT:
+            return
+        stratum = level // STRATUM_HEIGHT
+        stored = self.read(stratum, index)
+        written_after = self.read(stratum, index + 1)
+        if stored is not None and written_after is not None and stored != node:
+            self.mismatch = Failure(
+                None,
+                os.path.join(self.dir, chunk_name(stratum, index // CHUNK_ENTRIES)),
+                (index % CHUNK_ENTRIES) * 32,
+                "the stored hash of tree node (level %d, index %d) is not the hash of the records "
+                "it covers (%s)" % (level, index, node.hex()),
+            )
+
+    def push(self, leaf):
+        """Appends the next record, whose leaf field (checked) is `leaf`: its leaf hash, then one
+        node for each trailing 1 bit of the old size, children before parents."""
+        if self.frontier is None:
+            return
+        node = sha256(b"\x00", leaf)
+        level, index = 0, self.size
+        self.completed(level, index, node)
+        while index & 1:
+            node = sha256(b"\x01", self.frontier.pop(), node)
+            level += 1
+            index >>= 1
+            self.completed(level, index, node)
+        self.frontier.append(node)
+        self.size += 1
+        if self.size in self.roots:
+            self.roots[self.size] = self.root()
+
+    def root(self):
+        """MTH of the records pushed (section 15.1), or None when the log does not start at seq
+        1: the frontier folded from the right."""
+        if self.frontier is None:
+            return None
+        if not self.frontier:
+            return tlog.EMPTY_ROOT
+        root = self.frontier[-1]
+        for left in reversed(self.frontier[:-1]):
+            root = sha256(b"\x01", left, root)
+        return root
+
+    def root_at(self, size):
+        """The root at `size`, if the walk reached it from seq 1."""
+        return self.roots.get(size)
+
+
 class Walk:
-    def __init__(self, directory, wanted):
+    def __init__(self, directory, wanted, checkpoint_sizes=()):
         self.dir = directory
         self.chain = None  # (next_seq, prev)
         self.log_id = None
@@ -526,6 +701,10 @@ class Walk:
         # Set once a segment was found past a tear (section 9, step 3): every later segment
         # must hold nothing committed either.
         self.past_tear = False
+        # The Merkle tree, rebuilt from the records walked (section 15).
+        self.tree = TreeCheck(directory, checkpoint_sizes)
+        # The last segment walked (not past a tear), and where its records end.
+        self.last_end = None
 
     def note_torn_tail(self, f, path, start, file_len, after_seq):
         """The first non-zero bytes past the last valid record (from start) are the torn tail."""
@@ -567,6 +746,58 @@ class Walk:
             "record says seqs before it were pruned (segments removed by hand?)"
             % (first_seq, anchor.hex()),
         )
+
+    def check_checkpoints(self, checkpoints, last_seq):
+        """Section 15.4: compares the log with each opened checkpoint, smallest first. Returns
+        the list the report shows and the first failure (or None): a checkpoint larger than the
+        log shows a cut (at the end of the last segment walked), one whose root differs a
+        rewrite after the largest checkpoint the log agrees with, one the log cannot be compared
+        with (it does not start at seq 1) says so."""
+        checks, failure, agreed = [], None, 0
+        end_path, end_offset = self.last_end or (self.dir, 0)
+        for checkpoint, signed_by in sorted(checkpoints, key=lambda c: c[0].size):
+            size, signed = checkpoint.size, checkpoint.root_hash
+            computed = tlog.EMPTY_ROOT if size == 0 else self.tree.root_at(size)
+            consistent = computed == signed
+            checks.append(
+                {
+                    "size": size,
+                    "root": signed.hex(),
+                    "signed_by": signed_by,
+                    "consistent": consistent,
+                }
+            )
+            if consistent:
+                agreed = max(agreed, size)
+                continue
+            if failure is not None:
+                continue
+            if size > last_seq:
+                failure = Failure(
+                    last_seq + 1,
+                    end_path,
+                    end_offset,
+                    "a checkpoint signed the first %d records, but the log ends at seq %d: "
+                    "records %d to %d were cut" % (size, last_seq, last_seq + 1, size),
+                )
+            elif computed is not None:
+                failure = Failure(
+                    agreed + 1,
+                    self.dir,
+                    0,
+                    "the log's first %d records are not those a checkpoint signed (root %s): "
+                    "records after seq %d and up to seq %d were rewritten"
+                    % (size, signed.hex(), agreed, size),
+                )
+            else:
+                failure = Failure(
+                    self.first_seq,
+                    self.dir,
+                    0,
+                    "a checkpoint signed the first %d records, but the log starts at seq %d: its "
+                    "root cannot be recomputed without the pruned records" % (size, self.first_seq),
+                )
+        return checks, failure
 
     def remember(self, seq, chain, path, offset):
         if seq in self.wanted:
@@ -669,6 +900,7 @@ class Walk:
             raise fail(None, SLOT_OFFSETS[0], "the first segment has no commit slot")
         if self.chain is None:
             self.first_seq = next_seq
+            self.tree.start_at(next_seq)
             at = SLOT_OFFSETS[current[0]] if current is not None else SLOT_OFFSETS[0]
             self.start = (number, path, at, next_seq, prev)
         # Past a tear (section 9, step 3): a segment activated after records that a crash lost
@@ -761,6 +993,7 @@ class Walk:
             if chain is None:
                 raise fail(seq, pos, why)
             self.note_prune(seq, body)
+            self.tree.push(header["leaf"])
             head = chain
             k = seq - next_seq
             if k % INDEX_STRIDE == 0:
@@ -832,6 +1065,7 @@ class Walk:
                     break
                 # Records past the committed length that continue the chain count (section 9).
                 self.note_prune(seq, body)
+                self.tree.push(header["leaf"])
                 k = seq - next_seq
                 if k % INDEX_STRIDE == 0:
                     at = HEADER_LEN + (k // INDEX_STRIDE) * 4
@@ -868,31 +1102,151 @@ class Walk:
                     "(left by a crash, or by a writer still writing)" % (name, at)
                 )
         self.chain = (seq, head)
+        self.last_end = (path, end)
+
+
+def read_text(path, what):
+    """The UTF-8 text of the file at path, as it is (no newline translation)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError("reading %s %s: %s" % (what, path, e))
+
+
+def checkpoint_notes(path):
+    """Section 15.4: the signed notes in the file at path: the whole file, or, when it starts
+    with '{', a history of them (checkpoints.jsonl): one JSON object a line, the note in
+    "note" (blank lines skipped)."""
+    text = read_text(path, "the checkpoint file")
+    if not text.startswith("{"):
+        return [text]
+    notes = []
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    for n, line in enumerate((line for line in lines if line.strip(WHITE_SPACE)), 1):
+        try:
+            value = json.loads(line, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            value = None
+        note = value.get("note") if isinstance(value, dict) else None
+        if not isinstance(note, str):
+            raise UsageError(
+                '%s line %d: not a checkpoint history line ({"size":..,"note":..})' % (path, n)
+            )
+        notes.append(note)
+    return notes
+
+
+def verifier_key(arg):
+    """A trusted key argument: the verifier key itself, or a file holding it on its first
+    line."""
+    text = arg
+    if "+" not in arg or os.path.exists(arg):
+        first = read_text(arg, "the key").split("\n", 1)[0]
+        text = first.strip(WHITE_SPACE)
+    try:
+        return tlog.parse_verifier_key(text)
+    except tlog.TlogError as e:
+        raise UsageError("the key %s: %s" % (arg, e))
+
+
+def signature_verifies(key, text, signature):
+    """Whether `signature` (the bytes after the key id) is key's signature of the note text:
+    Ed25519 over the text for a key of type 0x01, a cosignature/v1 (a timestamp of at most
+    2^63 - 1 and Ed25519 over the cosigned message) for a key of type 0x04."""
+    if key.sig_type == tlog.SIG_ED25519:
+        return len(signature) == tlog.ED25519_SIG_LEN and tlog.ed25519_verify(
+            key.public_key, text.encode("utf-8"), signature
+        )
+    if len(signature) != tlog.TIMESTAMP_LEN + tlog.ED25519_SIG_LEN:
+        return False
+    timestamp = int.from_bytes(signature[: tlog.TIMESTAMP_LEN], "big")
+    if timestamp > tlog.MAX_TIMESTAMP:
+        return False
+    return tlog.ed25519_verify(
+        key.public_key,
+        tlog.cosignature_message(text, timestamp),
+        signature[tlog.TIMESTAMP_LEN :],
+    )
+
+
+def open_checkpoint(note, keys):
+    """Section 15.4: the checkpoint a signed note carries, and the names of the trusted keys
+    whose signatures on it verified (in note order, once per key). A signature line whose name
+    and key id are a trusted key's must verify; other lines are ignored; at least one must be a
+    trusted key's. Raises TlogError or ValueError saying why the note cannot be used."""
+    parsed = tlog.parse_note(note)
+    signed_by, seen = [], set()
+    for sig in parsed.signatures:
+        matching = {k for k in keys if (k.name, k.key_id) == (sig.name, sig.key_id)}
+        if not matching:
+            continue
+        if len(matching) > 1:
+            raise ValueError(
+                "the signature by %s+%08x names two different trusted keys" % (sig.name, sig.key_id)
+            )
+        if not signature_verifies(matching.pop(), parsed.text, sig.signature):
+            raise ValueError(
+                "the signature by the trusted key %s+%08x does not verify" % (sig.name, sig.key_id)
+            )
+        if (sig.name, sig.key_id) not in seen:
+            seen.add((sig.name, sig.key_id))
+            signed_by.append(sig.name)
+    if not signed_by:
+        raise ValueError("no signature is by a trusted key")
+    return tlog.parse_checkpoint(parsed.text), signed_by
+
+
+def open_checkpoints(notes, keys):
+    """Every checkpoint given, opened (see open_checkpoint); a usage error for the first that
+    cannot be."""
+    if notes and not keys:
+        raise UsageError("checkpoints were given but no key to trust: add the log's verifier key")
+    opened = []
+    for i, note in enumerate(notes, 1):
+        try:
+            opened.append(open_checkpoint(note, keys))
+        except (tlog.TlogError, ValueError) as e:
+            raise UsageError("checkpoint %d: %s" % (i, e))
+    return opened
 
 
 def parse_args(argv):
+    """(directory, receipts, checkpoint files, keys, origin or None)."""
     directory = None
-    receipts = []
+    receipts, checkpoint_files, keys = [], [], []
+    origin = None
     i = 0
     while i < len(argv):
         a = argv[i]
-        if a == "--receipt" or a.startswith("--receipt="):
-            if a == "--receipt":
+        name, eq, value = a.partition("=")
+        if name in ("--receipt", "--checkpoint", "--key", "--origin"):
+            if not eq:
                 i += 1
                 if i >= len(argv):
-                    raise UsageError("--receipt needs SEQ:HEX")
+                    raise UsageError("%s needs a value" % name)
                 value = argv[i]
+            if name == "--receipt":
+                seq, _, hexed = value.partition(":")
+                try:
+                    seq = int(seq)
+                    chain = bytes.fromhex(hexed)
+                except ValueError:
+                    raise UsageError("bad receipt %r: expected SEQ:HEX" % value)
+                if seq < 1 or len(chain) != 32:
+                    raise UsageError("bad receipt %r: expected SEQ:HEX (64 hex digits)" % value)
+                receipts.append((seq, chain))
+            elif name == "--checkpoint":
+                checkpoint_files.append(value)
+            elif name == "--key":
+                keys.append(value)
+            elif origin is not None:
+                raise UsageError("--origin given twice")
             else:
-                value = a.split("=", 1)[1]
-            seq, _, hexed = value.partition(":")
-            try:
-                seq = int(seq)
-                chain = bytes.fromhex(hexed)
-            except ValueError:
-                raise UsageError("bad receipt %r: expected SEQ:HEX" % value)
-            if seq < 1 or len(chain) != 32:
-                raise UsageError("bad receipt %r: expected SEQ:HEX (64 hex digits)" % value)
-            receipts.append((seq, chain))
+                origin = value
         elif a.startswith("-") and a != "-":
             raise UsageError("unknown option %s" % a)
         elif directory is None:
@@ -902,14 +1256,25 @@ def parse_args(argv):
         i += 1
     if directory is None:
         raise UsageError("no directory given")
-    return directory, receipts
+    if checkpoint_files and not keys:
+        raise UsageError("--checkpoint needs --key: the key whose signatures are trusted")
+    return directory, receipts, checkpoint_files, keys, origin
+
+
+USAGE = (
+    "usage: python3 tools/verify_log.py DIR [--receipt SEQ:HEX ...] "
+    "[--checkpoint FILE ... --key KEY ... [--origin ORIGIN]]"
+)
 
 
 def main(argv):
     try:
-        directory, receipts = parse_args(argv[1:])
+        directory, receipts, checkpoint_files, key_args, origin = parse_args(argv[1:])
         if not os.path.isdir(directory):
             raise UsageError("%s is not a directory" % directory)
+        notes = [note for path in checkpoint_files for note in checkpoint_notes(path)]
+        keys = [verifier_key(k) for k in key_args]
+        checkpoints = open_checkpoints(notes, keys)
         names = []
         for entry in os.scandir(directory):
             if entry.is_file(follow_symlinks=False):
@@ -920,10 +1285,12 @@ def main(argv):
                     "%s is not an auditring log: %s is %s, not a regular file"
                     % (directory, entry.name, entry_kind(entry))
                 )
-        segments, _temporary, foreign = classify(names)
+        segments, _temporary, _chunks, foreign = classify(names)
         if not segments:
             raise UsageError("%s is not an auditring log: it holds no segment files" % directory)
-        walk = Walk(directory, {seq: None for seq, _ in receipts})
+        walk = Walk(
+            directory, {seq: None for seq, _ in receipts}, [c.size for c, _ in checkpoints]
+        )
         error = None
         try:
             for i, (number, name) in enumerate(segments):
@@ -939,9 +1306,20 @@ def main(argv):
             error = walk.unjustified_start()
         except Failure as e:
             error = e
+        finally:
+            walk.tree.close()
+        # Section 15.4: checkpoints of another log (or origin) cannot be used.
+        if walk.log_id is not None:
+            expected = origin if origin is not None else DEFAULT_ORIGIN_PREFIX + walk.log_id.hex()
+            for checkpoint, _ in checkpoints:
+                if checkpoint.origin != expected:
+                    raise UsageError(
+                        "a checkpoint of size %d is for the log %r, not this one (%r)"
+                        % (checkpoint.size, checkpoint.origin, expected)
+                    )
     except UsageError as e:
         print("verify_log.py: %s" % e, file=sys.stderr)
-        print("usage: python3 tools/verify_log.py DIR [--receipt SEQ:HEX ...]", file=sys.stderr)
+        print(USAGE, file=sys.stderr)
         return 2
 
     if walk.chain is not None:
@@ -950,6 +1328,15 @@ def main(argv):
         events = next_seq - walk.first_seq
     else:
         head, last_seq, events = ZERO_HASH, 0, 0
+
+    # Section 15: a stored hash of the tree that is not the records', then the checkpoints,
+    # once nothing else failed.
+    if error is None:
+        error = walk.tree.mismatch
+    tree_root, checks = None, []
+    if error is None:
+        tree_root = walk.tree.root()
+        checks, error = walk.check_checkpoints(checkpoints, last_seq)
 
     # Section 11: heads obtained out of band.
     if error is None:
@@ -988,6 +1375,8 @@ def main(argv):
         "torn_tail": walk.torn_tail,
         "notes": walk.notes,
         "foreign_files": foreign,
+        "tree_root": tree_root.hex() if tree_root is not None else None,
+        "checkpoints": checks,
     }
     print(json.dumps(out))
     return 0 if error is None else 1
