@@ -1617,6 +1617,10 @@ fn python_verifier_agrees_on_checkpoints() {
     std::fs::write(&forged, last.replacen("\n3000\n", "\n2999\n", 1)).unwrap();
     let other = SigningKey::generate("audit.example/test").unwrap();
     let other_verifier = other.verifier().to_string();
+    // The log's own key in its cosigner form (type 0x04): a witness's kind of key, which must
+    // not stand in for the log's signature.
+    let cosigner = key.verifier().cosigner();
+    let cosigner_text = cosigner.to_string();
     let forged_arg = forged.to_str().unwrap();
     let refused: Vec<(&str, VerifyOptions<'_>, Vec<&str>)> = vec![
         (
@@ -1647,6 +1651,13 @@ fn python_verifier_agrees_on_checkpoints() {
             "no key",
             VerifyOptions::new().checkpoint(last),
             vec!["--checkpoint", latest_arg],
+        ),
+        (
+            "a cosigner key as the log's key",
+            VerifyOptions::new()
+                .trusted_key(cosigner.clone())
+                .checkpoint(last),
+            vec!["--checkpoint", latest_arg, "--key", &cosigner_text],
         ),
     ];
     assert_ne!(std::fs::read_to_string(&forged).unwrap(), last);

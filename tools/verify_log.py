@@ -1205,6 +1205,12 @@ def open_checkpoints(notes, keys):
     cannot be."""
     if notes and not keys:
         raise UsageError("checkpoints were given but no key to trust: add the log's verifier key")
+    for k in keys:
+        if k.sig_type != tlog.SIG_ED25519:
+            raise UsageError(
+                "%s is a witness's cosigner key, not a log's key: give it as a witness"
+                % tlog.format_verifier_key(k.name, k.public_key, k.sig_type)
+            )
     opened = []
     for i, note in enumerate(notes, 1):
         try:

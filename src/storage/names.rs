@@ -41,8 +41,31 @@ pub fn is_log_name(name: &str) -> bool {
 
 /// Whether `name` is a temporary of a segment's or a tree chunk's creation (`.NAME.tmp`).
 pub(crate) fn is_temporary(name: &str) -> bool {
-    name.starts_with('.')
-        && name.strip_suffix(".tmp").is_some_and(|inner| {
-            parse_segment_name(&inner[1..]).is_some() || parse_chunk_name(&inner[1..]).is_some()
+    name.strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".tmp"))
+        .is_some_and(|inner| {
+            parse_segment_name(inner).is_some() || parse_chunk_name(inner).is_some()
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporaries_are_told_from_names_that_merely_look_alike() {
+        assert!(is_temporary(".0000000000000001.seg.tmp"));
+        assert!(is_temporary(".0000000000000000.t1.tmp"));
+        for other in [
+            ".tmp",
+            "..tmp",
+            ".",
+            "",
+            ".seg.tmp",
+            "0000000000000001.seg.tmp",
+            ".x.tmp",
+        ] {
+            assert!(!is_temporary(other), "{other:?}");
+        }
+    }
 }

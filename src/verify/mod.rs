@@ -38,7 +38,7 @@ mod walk;
 
 use std::path::Path;
 
-use crate::checkpoint::{Checkpoint, VerifierKey, open_note, verify_cosignatures};
+use crate::checkpoint::{Checkpoint, SignatureType, VerifierKey, open_note, verify_cosignatures};
 use crate::error::Error;
 use crate::format::log_id::default_origin;
 use crate::read::reader::check_dir;
@@ -124,6 +124,15 @@ impl<'a> VerifyOptions<'a> {
             return Err(Error::Checkpoint(
                 "checkpoints were given but no key to trust: add the log's verifier key".into(),
             ));
+        }
+        if let Some(k) = self
+            .keys
+            .iter()
+            .find(|k| k.signature_type() != SignatureType::Ed25519)
+        {
+            return Err(Error::Checkpoint(format!(
+                "{k} is a witness's cosigner key, not a log's key: give it as a witness"
+            )));
         }
         self.checkpoints
             .iter()
