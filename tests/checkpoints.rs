@@ -372,3 +372,42 @@ fn a_failing_sink_is_reported_at_close_and_the_log_is_kept() {
         ));
     }
 }
+
+#[test]
+fn checkpoints_are_signed_while_the_ring_runs_under_every_policy() {
+    // Not only at close: the tree worker follows the records as they are committed (written,
+    // under `Durability::None`), so a checkpoint at 1,000 comes while the ring is open.
+    for durability in [Durability::None, Durability::Batch] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (tx, rx) = crossbeam::channel::unbounded();
+        let ring = Ring::builder(tmp.path().join("log"))
+            .durability(durability)
+            .checkpoints(
+                Checkpoints::new(key())
+                    .every_events(1_000)
+                    .to_callback(move |c| {
+                        let _ = tx.send(c.checkpoint().size());
+                        Ok(())
+                    }),
+            )
+            .open()
+            .unwrap();
+        for i in 0..1_500u64 {
+            ring.push(
+                Event::new("while.open")
+                    .with_details_json(format!("{i}"))
+                    .unwrap(),
+            )
+            .unwrap();
+        }
+        ring.flush().unwrap();
+        // A hang guard only: the checkpoint comes within milliseconds.
+        let size = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("a checkpoint while the ring is open");
+        assert_eq!(size, 1_000, "{durability:?}");
+        assert!(ring.snapshot().len() == 1_500);
+        ring.close().unwrap();
+        assert_eq!(rx.iter().collect::<Vec<_>>(), vec![1_500], "{durability:?}");
+    }
+}

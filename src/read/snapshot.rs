@@ -429,21 +429,6 @@ impl Records<'_> {
         Some(Ok(env.record(seq, header.leaf, header.chain)))
     }
 
-    /// The leaf hash of the next record, read from its header (the body is checked to
-    /// decode, as for every record read, but not hashed again).
-    pub(crate) fn next_leaf(&mut self) -> Option<Result<Hash, Error>> {
-        if self.empty || self.next > self.last {
-            return None;
-        }
-        match self.advance() {
-            Ok((_, header)) => Some(Ok(header.leaf)),
-            Err(e) => {
-                self.empty = true;
-                Some(Err(e))
-            }
-        }
-    }
-
     /// Reads record `self.next` into `self.body`.
     fn advance(&mut self) -> Result<(u64, RecordHeader), Error> {
         let seq = self.next;

@@ -9,18 +9,20 @@
 //!
 //! Whether a stored entry can be trusted is decided without any shared state, so that readers
 //! in other processes follow the same rule: the tree worker writes each stratum in index order,
-//! one entry after the other, so once entry `i + 1` is written, entry `i` was written whole. The
-//! newest entry of a stratum is never read: it is hashed from the level below, as is any entry
-//! that is missing (the worker is behind, the tree was never built, or a crash lost it).
+//! one entry after the other, so once entry `i + 1` is written, entry `i` was written whole, and
+//! a read of entry `i` made after `i + 1` was seen written sees it whole. The newest entry of a
+//! stratum is never used: it is hashed from the level below, as is any entry that is missing
+//! (the worker is behind, the tree was never built, or a crash lost it).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
-use crate::error::Error;
+use crate::error::{Error, IntegrityError, Reason};
 use crate::format::hash::Hash;
 use crate::merkle::hash::{leaf_hash, node_hash};
 use crate::merkle::prove::{self, Nodes, ProveError};
 use crate::merkle::{ConsistencyProof, InclusionProof};
+use crate::read::cursor::{Cursor, Step};
 use crate::read::snapshot::Snapshot;
 use crate::storage::tree::{STRATUM_HEIGHT, TreeFiles};
 
@@ -31,6 +33,16 @@ const TILE_LEAVES: u64 = 1 << STRATUM_HEIGHT;
 /// missing walks its leaves in order and needs one.
 const TILES_KEPT: usize = 4;
 
+/// A tile of a stratum, by `(stratum, tile index)`: its 256 entries and the one after.
+type StoredTile = ((u8, u64), Vec<Option<Hash>>);
+
+/// Entry `at` of a tile read with the entry after it, if it can be used: written, and, unless
+/// `trust_newest`, followed by a written one.
+fn usable(entries: &[Option<Hash>], at: usize, trust_newest: bool) -> Option<Hash> {
+    let hash = entries[at]?;
+    (trust_newest || entries[at + 1].is_some()).then_some(hash)
+}
+
 /// The tree over a snapshot's records (leaf `i` is the record with seq `i + 1`), reading the
 /// strata in `files`.
 pub(crate) struct TreeView<'a> {
@@ -39,6 +51,9 @@ pub(crate) struct TreeView<'a> {
     /// The last tiles of tree leaf hashes read from the records, with their tile index, newest
     /// last; at most [`TILES_KEPT`].
     tiles: RefCell<VecDeque<(u64, Vec<Hash>)>>,
+    /// The last tiles of stored entries read, by stratum and tile, each with the entry after
+    /// it; at most twice [`TILES_KEPT`].
+    stored_tiles: RefCell<VecDeque<StoredTile>>,
     /// Whether every written entry can be used, the newest of a stratum included: true for the
     /// writer's own tree worker, the only one that writes them (an entry is written whole or
     /// not at all: it never spans a sector, so not even a crash tears one).
@@ -52,6 +67,7 @@ impl<'a> TreeView<'a> {
             snapshot,
             files,
             tiles: RefCell::new(VecDeque::new()),
+            stored_tiles: RefCell::new(VecDeque::new()),
             trust_newest: false,
         }
     }
@@ -101,26 +117,61 @@ impl<'a> TreeView<'a> {
     }
 
     /// Entry `index` of `stratum`, if it is written and its successor is too (see the module
-    /// documentation).
+    /// documentation). Entries are read a tile (256 entries, and the one after) at a time, as
+    /// `tlog-tiles` serves them: a proof needs a few nodes of each tile it touches.
     fn stored(&self, stratum: u8, index: u64) -> Result<Option<Hash>, Error> {
-        let read = |i: u64| {
-            self.files.read(stratum, i).map_err(|e| {
-                Error::io(
-                    format!(
-                        "reading the Merkle tree of {}",
-                        self.snapshot.location().display()
-                    ),
-                    e,
-                )
-            })
-        };
-        let Some(hash) = read(index)? else {
-            return Ok(None);
-        };
-        if self.trust_newest {
-            return Ok(Some(hash));
+        let tile = index / TILE_LEAVES;
+        let at = (index % TILE_LEAVES) as usize;
+        if let Some((_, t)) = self
+            .stored_tiles
+            .borrow()
+            .iter()
+            .find(|(key, _)| *key == (stratum, tile))
+        {
+            return Ok(usable(t, at, true));
         }
-        Ok(read(index + 1)?.map(|_| hash))
+        let io = |e: std::io::Error| {
+            Error::io(
+                format!(
+                    "reading the Merkle tree of {}",
+                    self.snapshot.location().display()
+                ),
+                e,
+            )
+        };
+        let first = tile * TILE_LEAVES;
+        let run = |files: &TreeFiles<'_>| -> Result<Vec<Option<Hash>>, Error> {
+            let mut entries = files
+                .read_run(stratum, first, TILE_LEAVES as usize)
+                .map_err(io)?;
+            // The entry after the tile, which says whether the tile's last one is whole; it
+            // may be in the next chunk.
+            entries.push(files.read(stratum, first + TILE_LEAVES).map_err(io)?);
+            Ok(entries)
+        };
+        // Whether an entry's successor is written must be read *before* the entry itself:
+        // then the entry was whole before it is read. So the tile is read twice, and an entry
+        // of the second read counts if its successor was written in the first.
+        let before = if self.trust_newest {
+            None
+        } else {
+            Some(run(self.files)?)
+        };
+        let mut entries = run(self.files)?;
+        if let Some(before) = before {
+            for (i, e) in entries.iter_mut().take(TILE_LEAVES as usize).enumerate() {
+                if before[i + 1].is_none() {
+                    *e = None;
+                }
+            }
+        }
+        let hash = usable(&entries, at, true);
+        let mut tiles = self.stored_tiles.borrow_mut();
+        if tiles.len() == TILES_KEPT * 2 {
+            tiles.pop_front();
+        }
+        tiles.push_back(((stratum, tile), entries));
+        Ok(hash)
     }
 
     /// The root of the tree over the first `size` records.
@@ -145,10 +196,9 @@ impl<'a> TreeView<'a> {
             )));
         }
         let mut leaves = Vec::with_capacity((last - first + 1) as usize);
-        let mut records = self.snapshot.range(first + 1..=last + 1);
-        while let Some(leaf) = records.next_leaf() {
-            leaves.push(leaf_hash(&leaf?));
-        }
+        for_each_leaf(self.snapshot, first + 1, last + 1, |leaf| {
+            leaves.push(leaf_hash(leaf));
+        })?;
         debug_assert_eq!(leaves.len() as u64, last - first + 1);
         let hash = leaves[(index - first) as usize];
         let mut tiles = self.tiles.borrow_mut();
@@ -158,6 +208,60 @@ impl<'a> TreeView<'a> {
         tiles.push_back((tile, leaves));
         Ok(hash)
     }
+}
+
+/// Calls `f` with the leaf field of every record with a seq in `from..=to`, in order. Reads the
+/// records' bytes a region at a time and checks their framing and seqs, as every read of
+/// records does, but not their bodies: the tree needs their leaf hashes only.
+pub(crate) fn for_each_leaf(
+    snapshot: &Snapshot,
+    from: u64,
+    to: u64,
+    mut f: impl FnMut(&Hash),
+) -> Result<(), Error> {
+    if from > to {
+        return Ok(());
+    }
+    for region in snapshot.regions(from, to)? {
+        let fail = |seq: u64, offset: u64, reason: Reason| -> Error {
+            IntegrityError {
+                seq: Some(seq),
+                file: region.path.clone(),
+                offset,
+                reason,
+            }
+            .into()
+        };
+        let mut cursor = Cursor::new(region.file.clone(), region.start, region.end);
+        let mut seq = region.first_seq;
+        loop {
+            let step = cursor
+                .next_record()
+                .map_err(|e| Error::io(format!("reading {}", region.path.display()), e))?;
+            match step {
+                Step::Record(r) if r.header.seq == seq => f(&r.header.leaf),
+                Step::Record(r) => {
+                    let reason = Reason::Seq {
+                        expected: seq,
+                        found: r.header.seq,
+                    };
+                    return Err(fail(seq, r.offset, reason));
+                }
+                Step::End => break,
+                Step::Broken { offset, reason } => return Err(fail(seq, offset, reason)),
+            }
+            seq += 1;
+        }
+        if seq != region.last_seq + 1 {
+            let at = cursor.position();
+            return Err(fail(
+                seq,
+                at,
+                Reason::SlotMismatch("the segment ends before the snapshot's head"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Nodes for TreeView<'_> {

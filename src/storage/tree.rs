@@ -188,6 +188,29 @@ impl<'a> TreeFiles<'a> {
         Ok((hash != [0; 32]).then_some(Hash(hash)))
     }
 
+    /// Entries `index..index + count` of `stratum` (`count` at most to the end of `index`'s
+    /// chunk), each `None` if not written; one read.
+    pub(crate) fn read_run(
+        &self,
+        stratum: u8,
+        index: u64,
+        count: usize,
+    ) -> io::Result<Vec<Option<Hash>>> {
+        debug_assert!(index % CHUNK_ENTRIES + count as u64 <= CHUNK_ENTRIES);
+        let Some((file, offset)) = self.chunk(stratum, index, false)? else {
+            return Ok(vec![None; count]);
+        };
+        let mut bytes = vec![0u8; count * 32];
+        file.read_exact_at(&mut bytes, offset)?;
+        Ok(bytes
+            .chunks_exact(32)
+            .map(|e| {
+                let hash: [u8; 32] = e.try_into().expect("32 bytes");
+                (hash != [0; 32]).then_some(Hash(hash))
+            })
+            .collect())
+    }
+
     /// Writes entry `index` of `stratum`, creating its chunk if needed.
     pub(crate) fn write(&self, stratum: u8, index: u64, hash: &Hash) -> io::Result<()> {
         debug_assert!(self.write);

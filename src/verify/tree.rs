@@ -71,8 +71,9 @@ impl<'a> TreeCheck<'a> {
             // As readers do: an entry is taken as written only once the next one is (a live
             // writer may be writing it). A chunk that cannot be read is as good as missing:
             // the stored hashes are a cache, and what is not there is not wrong.
-            let stored = files.read(stratum, index).ok().flatten();
+            // The successor first: if it is written, the entry was whole before it is read.
             let next = files.read(stratum, index + 1).ok().flatten();
+            let stored = files.read(stratum, index).ok().flatten();
             if let (Some(stored), Some(_)) = (stored, next)
                 && stored != *hash
             {

@@ -256,6 +256,8 @@ fn start_helpers(
                 .map(|c| (c, crate::format::log_id::LogId(chain.start.log_id))),
         );
         tree = Some(worker);
+        // Retention waits for the worker from the start: it reads the records before they go.
+        shared.set_tree_size(0);
         Some(tx)
     } else {
         None

@@ -1,8 +1,8 @@
 //! State shared by the producers, the sequencer, the committer and snapshot takers.
 
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 
@@ -39,6 +39,11 @@ pub(crate) struct Shared {
     retention_blocked: AtomicBool,
     /// The retention thread's last failure, cleared by its next success.
     retention_error: ArcSwapOption<Error>,
+    /// How far the tree worker has read the records (the Merkle tree's size), `u64::MAX` when
+    /// there is no tree worker (any more): retention prunes no record before the tree has it.
+    tree_size: Mutex<u64>,
+    /// Signalled when `tree_size` grows.
+    tree_grew: Condvar,
 }
 
 impl Shared {
@@ -59,6 +64,34 @@ impl Shared {
             failure: ArcSwapOption::empty(),
             retention_blocked: AtomicBool::new(false),
             retention_error: ArcSwapOption::empty(),
+            tree_size: Mutex::new(u64::MAX),
+            tree_grew: Condvar::new(),
+        }
+    }
+
+    /// The tree worker has read the first `size` records (or, with `u64::MAX`, is gone).
+    pub(crate) fn set_tree_size(&self, size: u64) {
+        *self
+            .tree_size
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = size;
+        self.tree_grew.notify_all();
+    }
+
+    /// Waits until the tree worker has read the records up to `seq`, or is gone, or the queue
+    /// is closed (the ring is closing: the tree worker catches up on its own then).
+    pub(crate) fn wait_for_tree(&self, seq: u64) {
+        let mut size = self
+            .tree_size
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while *size < seq && !self.queue.is_closed() {
+            // A bounded wait, so that a close is seen even though nothing signals it here.
+            size = self
+                .tree_grew
+                .wait_timeout(size, std::time::Duration::from_millis(50))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 

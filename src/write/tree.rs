@@ -28,24 +28,26 @@ use crate::merkle::hash::leaf_hash;
 use crate::merkle::prove;
 use crate::merkle::range::CompactRange;
 use crate::read::snapshot::Snapshot;
-use crate::read::tree::{TreeView, prove_error};
+use crate::read::tree::{TreeView, for_each_leaf, prove_error};
 use crate::storage::tree::{MAX_STRATUM, STRATUM_HEIGHT, TreeFiles};
 use crate::write::checkpoints::Checkpoints;
+use crate::write::config::Durability;
 use crate::write::shared::Shared;
 
 /// What the committer tells the tree worker, in order. The worker stops when the committer's
 /// sender is dropped (the ring is closing, or the committer failed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TreeMsg {
-    /// Every record up to this seq is committed: synced, or written under
-    /// [`crate::Durability::None`].
+    /// Every record up to this seq is committed (synced). Under [`Durability::None`], where
+    /// written is committed, the worker follows the published head instead.
     Committed(u64),
     /// A segment ending at this seq was sealed.
     Sealed(u64),
 }
 
-/// How long the worker waits for news when it has no checkpoint due.
-const IDLE_WAIT: Duration = Duration::from_millis(100);
+/// How long the worker waits for news when it has no checkpoint due; under
+/// [`Durability::None`], how often it looks for new records.
+const IDLE_WAIT: Duration = Duration::from_millis(10);
 
 /// The tree worker's state.
 pub(crate) struct TreeWorker {
@@ -111,6 +113,15 @@ impl TreeWorker {
     /// deliver a checkpoint; the tree's own files are a cache, and failing to write them only
     /// makes proofs hash more.
     pub(crate) fn run(mut self) -> Result<(), Error> {
+        // However this ends, retention no longer waits for it.
+        struct Gone<'a>(&'a Shared);
+        impl Drop for Gone<'_> {
+            fn drop(&mut self) {
+                self.0.set_tree_size(u64::MAX);
+            }
+        }
+        let shared = self.shared.clone();
+        let _gone = Gone(&shared);
         let Ok(mut range) = self.start() else {
             // The tree cannot be built (records it needs were pruned and its stored hashes
             // lost): the ring goes on without it, and proofs say why they cannot be made.
@@ -154,6 +165,11 @@ impl TreeWorker {
     /// each sealed segment, one at each multiple of the configured count, one when the interval
     /// is past, and, with `closing`, one at the end.
     fn advance(&mut self, range: &mut CompactRange, closing: bool) -> Result<(), Error> {
+        // Under `Durability::None` a record is committed once written: the committer hears of
+        // no batch, and the published head is how far the records go.
+        if self.shared.durability == Durability::None {
+            self.committed = self.committed.max(self.snapshot().head_seq());
+        }
         let committed = self.committed;
         let Some(signer) = self.signer.as_ref() else {
             return self.follow(range, committed);
@@ -234,8 +250,10 @@ impl TreeWorker {
         let snapshot = self.snapshot();
         let view = TreeView::for_writer(&snapshot, &self.files);
         let frontier = prove::frontier(&view, from).map_err(prove_error)?;
-        CompactRange::from_frontier(from, frontier)
-            .map_err(|e| Error::Config(format!("restoring the Merkle tree: {e}")))
+        let range = CompactRange::from_frontier(from, frontier)
+            .map_err(|e| Error::Config(format!("restoring the Merkle tree: {e}")))?;
+        self.shared.set_tree_size(from);
+        Ok(range)
     }
 
     /// How many leading entries of `stratum`, among its first `kept`, are written: found by
@@ -264,10 +282,8 @@ impl TreeWorker {
         if range.size() >= to {
             return Ok(());
         }
-        let mut records = snapshot.range(range.size() + 1..=to);
-        while let Some(leaf) = records.next_leaf() {
-            let leaf = leaf?;
-            range.push(leaf_hash(&leaf), |level, index, hash: &Hash| {
+        for_each_leaf(&snapshot, range.size() + 1, to, |leaf| {
+            range.push(leaf_hash(leaf), |level, index, hash: &Hash| {
                 let level = u32::from(level);
                 if level > 0 && level.is_multiple_of(STRATUM_HEIGHT) && !self.write_failed.get() {
                     let stratum = (level / STRATUM_HEIGHT) as u8;
@@ -275,7 +291,8 @@ impl TreeWorker {
                         .set(self.files.write(stratum, index, hash).is_err());
                 }
             });
-        }
+        })?;
+        self.shared.set_tree_size(range.size());
         Ok(())
     }
 

@@ -164,6 +164,8 @@ impl Worker {
             return Ok(Look::Held);
         }
         let victims = &victims[..prunable];
+        // The Merkle tree is built from the records: none goes before the tree worker has it.
+        self.shared.wait_for_tree(victims[prunable - 1].last_seq);
         self.prune(&snapshot, victims, reason, exported_to)?;
         let (first, last) = (victims[0].first_seq, victims[prunable - 1].last_seq);
         Ok(Look::Pruned {
