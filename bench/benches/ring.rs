@@ -338,7 +338,7 @@ fn proofs(c: &mut Criterion) {
         });
     });
     group.bench_function("root_of_10M", |b| {
-        b.iter(|| snap.tree_root().expect("root"))
+        b.iter(|| snap.tree_root().expect("root"));
     });
     group.finish();
     // Checked once, outside the timing: the proofs are right, and what one reads (the bytes

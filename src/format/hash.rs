@@ -166,8 +166,21 @@ pub(crate) fn chain_hash(prev: &Hash, seq: u64, leaf: &Hash) -> Hash {
     // Padding: a 1 bit, zeros, and the message length in bits, big-endian.
     blocks[1][8] = 0x80;
     blocks[1][56..].copy_from_slice(&(72u64 * 8).to_be_bytes());
+    digest_of_padded(&blocks)
+}
+
+/// One SHA-256 block of 64 bytes, as the compression function takes it.
+pub(crate) type Block = sha2::digest::generic_array::GenericArray<u8, sha2::digest::consts::U64>;
+
+/// The SHA-256 digest of a message already laid out in `blocks` with its padding (a 1 bit,
+/// zeros, and the length in bits, big-endian, in the last 8 bytes): the compression function
+/// applied from the initial state, with SHA extensions where the CPU has them. For short
+/// inputs of a fixed length on hot paths (the chain step, the Merkle tree's nodes), where the
+/// streaming hasher's buffering costs about as much again.
+#[inline]
+pub(crate) fn digest_of_padded(blocks: &[Block]) -> Hash {
     let mut state = SHA256_IV;
-    sha2::compress256(&mut state, &blocks);
+    sha2::compress256(&mut state, blocks);
     let mut out = [0u8; 32];
     for (bytes, word) in out.chunks_exact_mut(4).zip(state) {
         bytes.copy_from_slice(&word.to_be_bytes());

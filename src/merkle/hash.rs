@@ -2,7 +2,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::format::hash::Hash;
+use crate::format::hash::{Block, Hash, digest_of_padded};
 
 /// The tree leaf hash of a record: `SHA-256(0x00 ‖ record_leaf)`, where `record_leaf` is the
 /// record's `leaf` field, `SHA-256(body)`.
@@ -11,20 +11,25 @@ use crate::format::hash::Hash;
 /// equalling an interior node's (prefix `0x01`), so no proof can pass one off as the other.
 #[inline]
 pub fn leaf_hash(record_leaf: &Hash) -> Hash {
-    let mut h = Sha256::new();
-    h.update([0x00]);
-    h.update(record_leaf.as_bytes());
-    Hash(h.finalize().into())
+    let mut block = [Block::default()];
+    block[0][0] = 0x00;
+    block[0][1..33].copy_from_slice(record_leaf.as_bytes());
+    block[0][33] = 0x80;
+    block[0][56..].copy_from_slice(&(33u64 * 8).to_be_bytes());
+    digest_of_padded(&block)
 }
 
-/// The hash of an interior node: `SHA-256(0x01 ‖ left ‖ right)`.
+/// The hash of an interior node: `SHA-256(0x01 ‖ left ‖ right)`, 65 bytes, two blocks.
 #[inline]
 pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut h = Sha256::new();
-    h.update([0x01]);
-    h.update(left.as_bytes());
-    h.update(right.as_bytes());
-    Hash(h.finalize().into())
+    let mut blocks = [Block::default(); 2];
+    blocks[0][0] = 0x01;
+    blocks[0][1..33].copy_from_slice(left.as_bytes());
+    blocks[0][33..].copy_from_slice(&right.as_bytes()[..31]);
+    blocks[1][0] = right.as_bytes()[31];
+    blocks[1][1] = 0x80;
+    blocks[1][56..].copy_from_slice(&(65u64 * 8).to_be_bytes());
+    digest_of_padded(&blocks)
 }
 
 /// The root of the empty tree: `SHA-256("")`.
