@@ -263,3 +263,68 @@ fn a_tree_that_cannot_be_stored_costs_nothing_but_speed() {
     assert!(report.is_ok(), "{:?}", report.failure);
     assert_eq!(report.tree_root, Some(root));
 }
+
+#[test]
+fn a_pruned_log_drops_the_stored_hashes_it_no_longer_needs_and_still_proves_what_it_keeps() {
+    use auditring::{Checkpoints, Retention, SigningKey, Unexported};
+    use std::sync::{Arc, Mutex};
+    // Past 2^20 records, so that the first chunk of stratum 1 (the hashes of the first 2^20
+    // records' 256-record subtrees) is no longer needed once they are pruned.
+    const N: u64 = (1 << 20) + 150_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let key = SigningKey::generate("audit.example/pruned").unwrap();
+    let verifier = key.verifier();
+    let signed = Arc::new(Mutex::new(Vec::new()));
+    let keep = signed.clone();
+    let ring = Ring::builder(&dir)
+        .segment_size(4 << 20)
+        .retention(
+            Retention::new()
+                .max_segments(2)
+                .unexported(Unexported::Remove),
+        )
+        .checkpoints(Checkpoints::new(key).to_callback(move |c| {
+            keep.lock().unwrap().push(c.clone());
+            Ok(())
+        }))
+        .open()
+        .unwrap();
+    let p = ring.producer();
+    for i in 0..N {
+        p.push_ref(&auditring::EventRef::new("p").with_details(&i))
+            .unwrap();
+    }
+    ring.flush().unwrap();
+    ring.apply_retention().unwrap();
+    ring.close().unwrap();
+    let snap = Reader::open(&dir).unwrap().snapshot().unwrap();
+    assert!(
+        snap.first_seq() > (1 << 20) + 65_536,
+        "{}",
+        snap.first_seq()
+    );
+    assert!(
+        !chunk(&dir, 1).exists(),
+        "the first chunk of stratum 1 stayed"
+    );
+    assert!(chunk(&dir, 2).exists());
+    // The last checkpoint, signed at close, still proves every record kept.
+    let last = signed.lock().unwrap().last().unwrap().clone();
+    // Every event, and the prune records.
+    let n = snap.head_seq();
+    assert!(n > N);
+    assert_eq!(last.checkpoint().size(), n);
+    let opened = auditring::open_note(last.note(), &[verifier]).unwrap();
+    let root = auditring::Checkpoint::parse(opened.text()).unwrap().root();
+    assert_eq!(snap.tree_root().unwrap(), root);
+    // The first whole tile of 256 kept records, and records further on.
+    let first_whole = snap.first_seq().div_ceil(256) * 256 + 1;
+    for seq in [first_whole, first_whole + 1_000, n - 1, n] {
+        let proof = snap.inclusion_proof(seq, n).unwrap();
+        proof
+            .verify(&snap.get(seq).unwrap().unwrap().leaf, &root)
+            .unwrap();
+    }
+    assert!(verify(&dir, VerifyOptions::default()).unwrap().is_ok());
+}

@@ -258,6 +258,43 @@ impl<'a> TreeFiles<'a> {
     }
 }
 
+/// Removes the chunks that a log whose records before seq `first_seq` were pruned no longer
+/// needs, and returns how many: every chunk of stratum `k` that ends before the complete node
+/// of level `8k + 8` holding leaf `first_seq - 1`.
+///
+/// What stays is enough for every proof of the records kept: a proof of leaf `i ≥ s` (`s` the
+/// first kept leaf) needs, left of `s`, only the roots of the complete subtrees that make up
+/// `[0, s)`, and one of level `l` in `[8k, 8k + 8)` lies inside that node of level `8k + 8`, so
+/// it is hashed from entries of stratum `k` that stay (those of higher levels from higher
+/// strata, which stay too). Without this, a ring with retention would keep 128 KiB of stratum 1
+/// for every million records it ever wrote.
+pub(crate) fn remove_chunks_before(storage: &dyn Storage, first_seq: u64) -> io::Result<usize> {
+    let first_leaf = first_seq.saturating_sub(1);
+    let mut removed = 0;
+    for name in storage.list()? {
+        let Some((stratum, chunk)) = parse_chunk_name(&name) else {
+            continue;
+        };
+        let block_shift = STRATUM_HEIGHT * (u32::from(stratum) + 1);
+        let chunk_shift = STRATUM_HEIGHT * u32::from(stratum) + CHUNK_ENTRIES.trailing_zeros();
+        if block_shift >= 64 || chunk_shift >= 64 {
+            continue;
+        }
+        let keep_from = (first_leaf >> block_shift) << block_shift;
+        let chunk_end = chunk
+            .checked_add(1)
+            .and_then(|c| c.checked_mul(1 << chunk_shift));
+        if chunk_end.is_some_and(|end| end <= keep_from) {
+            match storage.remove(&name) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(context(&e, &name, "removing")),
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// `e`, with the chunk's name and what was being done.
 fn context(e: &io::Error, name: &str, doing: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{doing} tree chunk {name}: {e}"))
@@ -284,6 +321,37 @@ mod tests {
         ] {
             assert_eq!(parse_chunk_name(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn pruning_removes_only_the_chunks_no_proof_needs() {
+        let storage = MemStorage::new("mem");
+        // Stratum 1: a chunk covers 2^20 leaves; stratum 2: 2^28.
+        for (stratum, chunk) in [(1, 0), (1, 1), (1, 2), (1, 3), (2, 0)] {
+            storage
+                .create(&chunk_name(stratum, chunk), CHUNK_LEN, &[])
+                .unwrap();
+        }
+        // The first kept leaf inside chunk 2 of stratum 1, at 2^21 + 3·2^16 + 5: the level-16
+        // block holding it starts at 2^21 + 3·2^16, so chunks 0 and 1 go, 2 and 3 stay.
+        let first_leaf = (1u64 << 21) + 3 * (1 << 16) + 5;
+        assert_eq!(remove_chunks_before(&storage, first_leaf + 1).unwrap(), 2);
+        let mut left = storage.list().unwrap();
+        left.sort();
+        assert_eq!(
+            left,
+            vec![chunk_name(2, 0), chunk_name(1, 2), chunk_name(1, 3)]
+        );
+        // At the very start of chunk 2's first level-16 block: chunk 1 ended before it.
+        let storage = MemStorage::new("mem");
+        for chunk in 0..3 {
+            storage
+                .create(&chunk_name(1, chunk), CHUNK_LEN, &[])
+                .unwrap();
+        }
+        assert_eq!(remove_chunks_before(&storage, (2 << 20) + 1).unwrap(), 2);
+        // Nothing pruned, nothing removed.
+        assert_eq!(remove_chunks_before(&storage, 1).unwrap(), 0);
     }
 
     #[test]

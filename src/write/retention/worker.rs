@@ -12,6 +12,7 @@ use crate::format::event::{Event, now_nanos};
 use crate::format::prune::{PRUNED_KIND, PruneDetails};
 use crate::read::snapshot::{SegmentSummary, Snapshot};
 use crate::storage::exported::Coverage;
+use crate::storage::tree::remove_chunks_before;
 use crate::write::item::{Item, Prune, encode};
 use crate::write::receipt::Ticket;
 use crate::write::retention::policy::{Retention, Unexported};
@@ -267,6 +268,17 @@ impl Worker {
             .queue
             .push(Item::Prune(Box::new(prune)), || false)
             .map_err(|_| Error::Closed)?;
-        receipt.wait().map(drop)
+        receipt.wait()?;
+        // The Merkle tree's stored hashes that no proof of the records kept needs go too.
+        remove_chunks_before(&*self.shared.storage, last + 1).map_err(|e| {
+            Error::io(
+                format!(
+                    "removing tree chunks of {}",
+                    self.shared.storage.location().display()
+                ),
+                e,
+            )
+        })?;
+        Ok(())
     }
 }
