@@ -256,7 +256,13 @@ impl Snapshot {
         let file = entry.open(storage)?;
         // Start at the index entry for `seq`'s stride. An entry of 0 was never written, or a
         // crash lost it (records past the last commit): start from an earlier one instead.
-        let mut entry_no = (seq - info.first_seq) / INDEX_STRIDE;
+        let Some(k) = seq.checked_sub(info.first_seq) else {
+            return Err(Error::Config(format!(
+                "record {seq} is not in the log, which starts at seq {}",
+                info.first_seq
+            )));
+        };
+        let mut entry_no = k / INDEX_STRIDE;
         let offset = loop {
             if entry_no == 0 {
                 break info.data_offset;

@@ -222,6 +222,12 @@ pub(crate) fn for_each_leaf(
     if from > to {
         return Ok(());
     }
+    if from < snapshot.first_seq() {
+        return Err(Error::Config(format!(
+            "records {from} to {} were pruned from the log",
+            snapshot.first_seq() - 1
+        )));
+    }
     for region in snapshot.regions(from, to)? {
         let fail = |seq: u64, offset: u64, reason: Reason| -> Error {
             IntegrityError {

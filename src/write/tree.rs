@@ -121,12 +121,12 @@ impl TreeWorker {
             }
         }
         let shared = self.shared.clone();
-        let _gone = Gone(&shared);
-        let Ok(mut range) = self.start() else {
+        let gone = Gone(&shared);
+        let mut range = match self.start() {
+            Ok(range) => range,
             // The tree cannot be built (records it needs were pruned and its stored hashes
             // lost): the ring goes on without it, and proofs say why they cannot be made.
-            while self.rx.recv().is_ok() {}
-            return Ok(());
+            Err(e) => return self.without_tree(gone, &e),
         };
         loop {
             let wait = self
@@ -144,14 +144,35 @@ impl TreeWorker {
             while let Ok(msg) = self.rx.try_recv() {
                 self.apply(msg);
             }
-            self.advance(&mut range, false)?;
+            if let Err(e) = self.advance(&mut range, false) {
+                return self.without_tree(gone, &e);
+            }
         }
-        self.advance(&mut range, true)?;
+        if let Err(e) = self.advance(&mut range, true) {
+            return self.without_tree(gone, &e);
+        }
         let _ = self.files.sync();
         match self.signer.and_then(|s| s.failure) {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+
+    /// Goes on without the tree after `e` (records that cannot be read, or were pruned before
+    /// the tree had them): retention no longer waits for it, and the committer's messages are
+    /// taken until it goes. The ring's records are not at stake, so this fails nothing, unless
+    /// checkpoints were asked for: then their failure is what `close` reports.
+    fn without_tree(self, gone: impl Drop, e: &Error) -> Result<(), Error> {
+        drop(gone);
+        while self.rx.recv().is_ok() {}
+        let failure = self.signer.map(|s| {
+            s.failure.unwrap_or_else(|| {
+                Error::Checkpoint(format!(
+                    "no checkpoint can be signed: the Merkle tree stopped: {e}"
+                ))
+            })
+        });
+        failure.map_or(Ok(()), Err)
     }
 
     fn apply(&mut self, msg: TreeMsg) {
@@ -233,6 +254,7 @@ impl TreeWorker {
     /// longest prefix of the tree whose stored nodes are all there.
     fn start(&mut self) -> Result<CompactRange, Error> {
         let n = self.committed;
+        let first_seq = self.snapshot().first_seq();
         let mut from = n;
         for stratum in 1..=MAX_STRATUM {
             let shift = STRATUM_HEIGHT * u32::from(stratum);
@@ -246,6 +268,13 @@ impl TreeWorker {
             if written < kept {
                 from = from.min(written << shift);
             }
+        }
+        if from + 1 < first_seq {
+            return Err(Error::Config(format!(
+                "the Merkle tree cannot be rebuilt: it needs records {} to {}, which were pruned",
+                from + 1,
+                first_seq - 1
+            )));
         }
         let snapshot = self.snapshot();
         let view = TreeView::for_writer(&snapshot, &self.files);
