@@ -328,3 +328,78 @@ fn a_pruned_log_drops_the_stored_hashes_it_no_longer_needs_and_still_proves_what
     }
     assert!(verify(&dir, VerifyOptions::default()).unwrap().is_ok());
 }
+
+#[test]
+fn a_pruned_log_whose_tree_files_are_lost_goes_on_without_a_tree() {
+    use auditring::{Checkpoints, Retention, SigningKey, Unexported};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let ring = Ring::builder(&dir)
+        .segment_size(SEGMENT_SIZE)
+        .retention(
+            Retention::new()
+                .max_segments(2)
+                .unexported(Unexported::Remove),
+        )
+        .open()
+        .unwrap();
+    for i in 0..5_000u64 {
+        ring.push(
+            Event::new("pruned")
+                .with_details_json(format!("{i}"))
+                .unwrap(),
+        )
+        .unwrap();
+    }
+    ring.flush().unwrap();
+    ring.apply_retention().unwrap();
+    ring.close().unwrap();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        if name.contains(".t") {
+            std::fs::remove_file(dir.join(name)).unwrap();
+        }
+    }
+    let first = Reader::open(&dir).unwrap().snapshot().unwrap().first_seq();
+    assert!(first > 1);
+    // The records the tree needs are gone: the ring writes on without one.
+    write_log(&dir, 100);
+    let snap = Reader::open(&dir).unwrap().snapshot().unwrap();
+    assert!(snap.tree_root().is_err());
+    assert!(verify(&dir, VerifyOptions::default()).unwrap().is_ok());
+    // With checkpoints asked for, that is a failure `close` reports (the records are kept).
+    let ring = Ring::builder(&dir)
+        .checkpoints(
+            Checkpoints::new(SigningKey::generate("audit.example/x").unwrap())
+                .to_callback(|_| Ok(())),
+        )
+        .open()
+        .unwrap();
+    ring.push(Event::new("after")).unwrap();
+    let err = ring.close().unwrap_err().to_string();
+    assert!(err.contains("no checkpoint can be signed"), "{err}");
+    assert!(verify(&dir, VerifyOptions::default()).unwrap().is_ok());
+}
+
+#[test]
+fn a_corrupt_newest_stored_hash_is_written_again_before_anything_builds_on_it() {
+    // The newest entry of a stratum is one no verification compares (nothing follows it). A
+    // writer that reopens the log must not build on it, nor leave it wrong for the next entry
+    // to expose: it hashes it again from the records.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    write_log(&dir, 600);
+    let path = chunk(&dir, 1);
+    let mut t1 = std::fs::read(&path).unwrap();
+    assert_ne!(t1[32..64], [0; 32]);
+    assert_eq!(t1[64..96], [0; 32]);
+    t1[40] ^= 1;
+    std::fs::write(&path, &t1).unwrap();
+    assert!(verify(&dir, VerifyOptions::default()).unwrap().is_ok());
+    write_log(&dir, 1_000);
+    let report = verify(&dir, VerifyOptions::default()).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failure);
+    assert_eq!(report.tree_root, Some(Hash(mth(&leaves(&dir)))));
+    let snap = Reader::open(&dir).unwrap().snapshot().unwrap();
+    assert_eq!(snap.tree_root().unwrap(), Hash(mth(&leaves(&dir))));
+}

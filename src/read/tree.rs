@@ -36,13 +36,6 @@ const TILES_KEPT: usize = 4;
 /// A tile of a stratum, by `(stratum, tile index)`: its 256 entries and the one after.
 type StoredTile = ((u8, u64), Vec<Option<Hash>>);
 
-/// Entry `at` of a tile read with the entry after it, if it can be used: written, and, unless
-/// `trust_newest`, followed by a written one.
-fn usable(entries: &[Option<Hash>], at: usize, trust_newest: bool) -> Option<Hash> {
-    let hash = entries[at]?;
-    (trust_newest || entries[at + 1].is_some()).then_some(hash)
-}
-
 /// The tree over a snapshot's records (leaf `i` is the record with seq `i + 1`), reading the
 /// strata in `files`.
 pub(crate) struct TreeView<'a> {
@@ -54,10 +47,6 @@ pub(crate) struct TreeView<'a> {
     /// The last tiles of stored entries read, by stratum and tile, each with the entry after
     /// it; at most twice [`TILES_KEPT`].
     stored_tiles: RefCell<VecDeque<StoredTile>>,
-    /// Whether every written entry can be used, the newest of a stratum included: true for the
-    /// writer's own tree worker, the only one that writes them (an entry is written whole or
-    /// not at all: it never spans a sector, so not even a crash tears one).
-    trust_newest: bool,
 }
 
 impl<'a> TreeView<'a> {
@@ -68,15 +57,6 @@ impl<'a> TreeView<'a> {
             files,
             tiles: RefCell::new(VecDeque::new()),
             stored_tiles: RefCell::new(VecDeque::new()),
-            trust_newest: false,
-        }
-    }
-
-    /// The tree over `snapshot`'s records, for the writer whose tree worker writes `files`.
-    pub(crate) fn for_writer(snapshot: &'a Snapshot, files: &'a TreeFiles<'a>) -> TreeView<'a> {
-        TreeView {
-            trust_newest: true,
-            ..TreeView::new(snapshot, files)
         }
     }
 
@@ -128,7 +108,7 @@ impl<'a> TreeView<'a> {
             .iter()
             .find(|(key, _)| *key == (stratum, tile))
         {
-            return Ok(usable(t, at, true));
+            return Ok(t[at]);
         }
         let io = |e: std::io::Error| {
             Error::io(
@@ -152,20 +132,14 @@ impl<'a> TreeView<'a> {
         // Whether an entry's successor is written must be read *before* the entry itself:
         // then the entry was whole before it is read. So the tile is read twice, and an entry
         // of the second read counts if its successor was written in the first.
-        let before = if self.trust_newest {
-            None
-        } else {
-            Some(run(self.files)?)
-        };
+        let before = run(self.files)?;
         let mut entries = run(self.files)?;
-        if let Some(before) = before {
-            for (i, e) in entries.iter_mut().take(TILE_LEAVES as usize).enumerate() {
-                if before[i + 1].is_none() {
-                    *e = None;
-                }
+        for (i, e) in entries.iter_mut().take(TILE_LEAVES as usize).enumerate() {
+            if before[i + 1].is_none() {
+                *e = None;
             }
         }
-        let hash = usable(&entries, at, true);
+        let hash = entries[at];
         let mut tiles = self.stored_tiles.borrow_mut();
         if tiles.len() == TILES_KEPT * 2 {
             tiles.pop_front();

@@ -24,7 +24,7 @@ use crossbeam::channel::{Receiver, RecvTimeoutError};
 use crate::error::Error;
 use crate::format::hash::Hash;
 use crate::format::log_id::LogId;
-use crate::merkle::hash::leaf_hash;
+use crate::merkle::hash::{leaf_hash, node_hash};
 use crate::merkle::prove;
 use crate::merkle::range::CompactRange;
 use crate::read::snapshot::Snapshot;
@@ -256,6 +256,7 @@ impl TreeWorker {
         let n = self.committed;
         let first_seq = self.snapshot().first_seq();
         let mut from = n;
+        let mut newest = Vec::new();
         for stratum in 1..=MAX_STRATUM {
             let shift = STRATUM_HEIGHT * u32::from(stratum);
             let kept = if shift >= 64 { 0 } else { n >> shift };
@@ -268,6 +269,30 @@ impl TreeWorker {
             if written < kept {
                 from = from.min(written << shift);
             }
+            if written > 0 {
+                newest.push((stratum, written - 1));
+            }
+        }
+        // The newest entry of each stratum is one no verification compares (nothing follows
+        // it): hash it again from the level below and write it over if it differs, before an
+        // entry after it makes it one that is compared.
+        for (stratum, index) in newest {
+            let snapshot = self.snapshot();
+            let view = TreeView::new(&snapshot, &self.files);
+            let level = (STRATUM_HEIGHT * u32::from(stratum)) as u8;
+            let computed = node_hash(
+                &view.node(level - 1, 2 * index)?,
+                &view.node(level - 1, 2 * index + 1)?,
+            );
+            let stored = self
+                .files
+                .read(stratum, index)
+                .map_err(|e| self.io_error("reading the Merkle tree of", e))?;
+            if stored != Some(computed) {
+                self.files
+                    .write(stratum, index, &computed)
+                    .map_err(|e| self.io_error("writing the Merkle tree of", e))?;
+            }
         }
         if from + 1 < first_seq {
             return Err(Error::Config(format!(
@@ -277,7 +302,10 @@ impl TreeWorker {
             )));
         }
         let snapshot = self.snapshot();
-        let view = TreeView::for_writer(&snapshot, &self.files);
+        // As any reader: an entry counts only if the next one is written. Those are the entries
+        // `verify` compares with the records, so a log that verifies gives a right frontier
+        // (trusting the newest entry too would build on one no verification ever checked).
+        let view = TreeView::new(&snapshot, &self.files);
         let frontier = prove::frontier(&view, from).map_err(prove_error)?;
         let range = CompactRange::from_frontier(from, frontier)
             .map_err(|e| Error::Config(format!("restoring the Merkle tree: {e}")))?;
