@@ -172,6 +172,23 @@ pub fn prove(args: &ProveArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// A proof file as `prove` prints it: the JSON object, and its `hashes`.
+pub fn read_proof(path: &Path) -> Result<(Value, Vec<Hash>), Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::input(format!("reading {}: {e}", path.display())))?;
+    let proof: Value = serde_json::from_str(&text)
+        .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    let bad = |what: &str| Failure::input(format!("{}: {what}", path.display()));
+    let hashes = proof["hashes"]
+        .as_array()
+        .ok_or_else(|| bad("no \"hashes\" array"))?
+        .iter()
+        .map(|h| h.as_str().and_then(|h| Hash::from_hex(h).ok()))
+        .collect::<Option<Vec<Hash>>>()
+        .ok_or_else(|| bad("a hash that is not 64 hex digits"))?;
+    Ok((proof, hashes))
+}
+
 fn hexes(hashes: &[Hash]) -> Vec<String> {
     hashes.iter().map(Hash::to_hex).collect()
 }
@@ -215,18 +232,8 @@ pub fn check_proof(args: &CheckProofArgs) -> Result<u8, Failure> {
                 .map_err(|e| Failure::input(format!("{}: {e}", path.display())))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let text = std::fs::read_to_string(&args.proof)
-        .map_err(|e| Failure::input(format!("reading {}: {e}", args.proof.display())))?;
-    let proof: Value = serde_json::from_str(&text)
-        .map_err(|e| Failure::input(format!("{}: {e}", args.proof.display())))?;
+    let (proof, hashes) = read_proof(&args.proof)?;
     let bad = |what: &str| Failure::input(format!("{}: {what}", args.proof.display()));
-    let hashes = proof["hashes"]
-        .as_array()
-        .ok_or_else(|| bad("no \"hashes\" array"))?
-        .iter()
-        .map(|h| h.as_str().and_then(|h| Hash::from_hex(h).ok()))
-        .collect::<Option<Vec<Hash>>>()
-        .ok_or_else(|| bad("a hash that is not 64 hex digits"))?;
     let number = |key: &str| {
         proof[key]
             .as_u64()

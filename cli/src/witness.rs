@@ -5,11 +5,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use auditring::{Checkpoint, ConsistencyProof, Hash, cosign, open_note};
-use serde_json::{Value, json};
+use auditring::{Checkpoint, ConsistencyProof, cosign, open_note};
+use serde_json::json;
 
 use crate::Failure;
-use crate::tlog::{signing_key, verifier_key};
+use crate::tlog::{read_proof, signing_key, verifier_key};
 
 /// Arguments of `auditring witness`.
 #[derive(clap::Args)]
@@ -121,18 +121,7 @@ fn check_extends(old: &Checkpoint, new: &Checkpoint, proof: Option<&Path>) -> Re
             new.size()
         )));
     };
-    let text = std::fs::read_to_string(proof)
-        .map_err(|e| Failure::input(format!("reading {}: {e}", proof.display())))?;
-    let value: Value = serde_json::from_str(&text)
-        .map_err(|e| Failure::input(format!("{}: {e}", proof.display())))?;
-    let hashes = value["hashes"]
-        .as_array()
-        .and_then(|a| {
-            a.iter()
-                .map(|h| h.as_str().and_then(|h| Hash::from_hex(h).ok()))
-                .collect::<Option<Vec<Hash>>>()
-        })
-        .ok_or_else(|| Failure::input(format!("{}: no \"hashes\" of hex", proof.display())))?;
+    let (_, hashes) = read_proof(proof)?;
     let consistency = ConsistencyProof {
         old_size: old.size(),
         new_size: new.size(),

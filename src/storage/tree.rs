@@ -180,12 +180,7 @@ impl<'a> TreeFiles<'a> {
     /// Entry `index` of `stratum`, or `None` if it is not written (its chunk is missing, or the
     /// entry is zeros).
     pub(crate) fn read(&self, stratum: u8, index: u64) -> io::Result<Option<Hash>> {
-        let Some((file, offset)) = self.chunk(stratum, index, false)? else {
-            return Ok(None);
-        };
-        let mut hash = [0u8; 32];
-        file.read_exact_at(&mut hash, offset)?;
-        Ok((hash != [0; 32]).then_some(Hash(hash)))
+        Ok(self.read_run(stratum, index, 1)?[0])
     }
 
     /// Entries `index..index + count` of `stratum` (`count` at most to the end of `index`'s

@@ -186,9 +186,8 @@ pub(crate) struct Committer {
     prunes: Vec<(Vec<String>, (Completion, Receipt))>,
     force: bool,
     closing: bool,
-    /// The tree worker, told how far the records are committed (synced, or only written under
-    /// [`Durability::None`]) and which segments are sealed. Dropped when the committer ends,
-    /// which tells the worker the ring is closing.
+    /// The tree worker, told how far the records are synced and which segments are sealed.
+    /// Dropped when the committer ends, which tells the worker the ring is closing.
     tree: Option<crossbeam::channel::Sender<TreeMsg>>,
     /// The last seq of the records written so far (from `Written` messages).
     written_seq: u64,
@@ -276,7 +275,7 @@ impl Committer {
                 }
                 break;
             }
-            self.tell_tree(committed || self.shared.durability == Durability::None);
+            self.tell_tree(committed);
         }
         // Anything still waiting can no longer be made durable.
         let error = self.shared.poison_error().unwrap_or(Error::Closed);
@@ -348,7 +347,8 @@ impl Committer {
     }
 
     /// Tells the tree worker what is committed: with `committed`, every record written so far
-    /// (just synced, or, under [`Durability::None`], written); and the segments sealed.
+    /// (just synced); and the segments sealed. (Under [`Durability::None`] the worker follows
+    /// the published head instead.)
     fn tell_tree(&mut self, committed: bool) {
         let Some(tree) = &self.tree else {
             return;
