@@ -79,6 +79,8 @@
 //!   Ed25519 keys, interoperable with Go's `sumdb/note`; [`Checkpoint`]: a transparency log's
 //!   tree head as a note text; [`cosign`], [`verify_cosignatures`]: witness cosignatures and a
 //!   quorum of them.
+//! * [`Sealing`], [`SealKey`]: forward-secure sealing, seal records whose keys evolve one way,
+//!   so that whoever takes the host later cannot reseal what was already sealed.
 //! * [`Error`], [`PushError`], [`EventError`], [`IntegrityError`], [`Reason`]: errors.
 //!
 //! The on-disk format is specified byte by byte in `docs/FORMAT.md`.
@@ -98,6 +100,7 @@ mod export;
 mod format;
 mod merkle;
 mod read;
+mod seal;
 pub mod storage;
 mod sys;
 mod verify;
@@ -119,13 +122,17 @@ pub use format::event_ref::EventRef;
 pub use format::hash::{Hash, ParseHashError};
 pub use format::log_id::{LogId, ParseLogIdError};
 pub use format::prune::PRUNED_KIND;
+pub use format::seal::SEALED_KIND;
 pub use format::segment::{HeaderError, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 // The Merkle tree over the records (RFC 6962): what a holder of a proof needs to check it.
 pub use merkle::{ConsistencyProof, InclusionProof, ProofError};
 pub use read::reader::Reader;
 pub use read::recovery::{RecoveryReport, TornTail};
 pub use read::snapshot::{Query, Records, SegmentSummary, Snapshot};
-pub use verify::{CheckpointCheck, VerifyOptions, VerifyReport, verify, verify_storage};
+pub use seal::key::SealKey;
+pub use verify::{
+    CheckpointCheck, SealReport, VerifyOptions, VerifyReport, verify, verify_storage,
+};
 pub use write::checkpoints::{
     CHECKPOINT_HISTORY_FILE, CheckpointCallback, Checkpoints, LATEST_CHECKPOINT_FILE,
     SignedCheckpoint,
@@ -138,6 +145,7 @@ pub use write::producer::Producer;
 pub use write::receipt::{PendingReceipt, Receipt};
 pub use write::retention::{Retention, RetentionPass, Unexported};
 pub use write::ring::{Ring, RingBuilder};
+pub use write::sealing::Sealing;
 #[cfg(feature = "test-support")]
 #[doc(hidden)]
 pub use write::staging::RecordWrites;

@@ -92,6 +92,10 @@ pub enum Error {
     /// log.
     #[error("{0}")]
     Checkpoint(String),
+    /// Forward-secure sealing cannot go on: a sealing key or state file cannot be read,
+    /// written or used (it belongs to another log, or is behind or ahead of the log).
+    #[error("{0}")]
+    Sealing(String),
     /// An export could not be made or read.
     #[error("{0}")]
     Export(ExportError),
@@ -541,6 +545,49 @@ pub enum Reason {
         size: u64,
         /// The log's first seq.
         first_seq: u64,
+    },
+    /// A seal record (`docs/FORMAT.md` §16.1) whose details cannot be read.
+    #[error("a seal record whose details are not those of a seal: {0}")]
+    SealRecord(String),
+    /// A seal record's epoch breaks the order of epochs: the first seal of a log must be for
+    /// epoch 0, and each later one for the previous seal's epoch or the next. Seals were
+    /// removed, or this one was forged by a holder of a later epoch's key.
+    #[error(
+        "a seal for epoch {found} {}: seals were removed, or this one was forged with a later key",
+        match previous {
+            Some(p) => format!("follows a seal for epoch {p}"),
+            None => "is the log's first (it must be for epoch 0)".to_owned(),
+        }
+    )]
+    SealEpoch {
+        /// The previous seal's epoch, if any.
+        previous: Option<u64>,
+        /// This seal's epoch.
+        found: u64,
+    },
+    /// A seal record's MAC is not what the key of its epoch gives: a record at or before it
+    /// was changed after it was sealed (and the chain rewritten to hide it), or the seal was
+    /// forged without the key.
+    #[error(
+        "the seal for epoch {epoch} does not verify with that epoch's key: a record at or \
+         before it was rewritten after it was sealed, or the seal is forged"
+    )]
+    SealMac {
+        /// The seal's epoch.
+        epoch: u64,
+    },
+    /// The log's last seal is older than the auditor knew it to be
+    /// ([`VerifyOptions::expect_epoch`](crate::VerifyOptions::expect_epoch)): seals were
+    /// removed from its end.
+    #[error("the log was sealed up to epoch {expected} at least, but its last seal is {}", match last {
+        Some(l) => format!("for epoch {l}"),
+        None => "missing (it has none)".to_owned(),
+    })]
+    SealMissing {
+        /// The epoch the auditor knew was sealed.
+        expected: u64,
+        /// The log's last seal's epoch.
+        last: Option<u64>,
     },
     /// The manifest of an export lists this file, but what is there is not a regular file (a
     /// symbolic link, a FIFO, a directory, a device): it is not read.

@@ -8,4 +8,5 @@ pub(crate) mod hash;
 pub(crate) mod hex;
 pub(crate) mod log_id;
 pub(crate) mod prune;
+pub(crate) mod seal;
 pub(crate) mod segment;

@@ -32,6 +32,7 @@
 
 pub(crate) mod records;
 mod report;
+mod seal;
 mod segment;
 mod tree;
 mod walk;
@@ -42,9 +43,11 @@ use crate::checkpoint::{Checkpoint, SignatureType, VerifierKey, open_note, verif
 use crate::error::Error;
 use crate::format::log_id::default_origin;
 use crate::read::reader::check_dir;
+use crate::seal::key::SealKey;
 use crate::storage::listing::PRUNE_RETRIES;
 use crate::storage::{FsStorage, Storage};
 pub use report::{CheckpointCheck, VerifyReport};
+pub use seal::SealReport;
 use tree::OpenedCheckpoint;
 use walk::verify_once;
 
@@ -63,6 +66,14 @@ pub struct VerifyOptions<'a> {
     origin: Option<String>,
     witnesses: Vec<VerifierKey>,
     quorum: usize,
+    seals: SealOptions,
+}
+
+/// What [`VerifyOptions::seal_key`] and [`VerifyOptions::expect_epoch`] ask for.
+#[derive(Default)]
+pub(crate) struct SealOptions {
+    pub(crate) key: Option<SealKey>,
+    pub(crate) expect_epoch: Option<u64>,
 }
 
 impl<'a> VerifyOptions<'a> {
@@ -86,6 +97,26 @@ impl<'a> VerifyOptions<'a> {
     /// checkpoints, says after which one the records were changed. Repeatable.
     pub fn checkpoint(mut self, note: impl Into<String>) -> VerifyOptions<'a> {
         self.checkpoints.push(note.into());
+        self
+    }
+
+    /// Checks every seal record against `key`, the initial sealing key the ring's state file
+    /// was made from (forward-secure sealing, `docs/FORMAT.md` §16.4): a seal whose MAC does
+    /// not verify fails with [`Reason::SealMac`](crate::Reason::SealMac), a seal out of the
+    /// order of epochs with [`Reason::SealEpoch`](crate::Reason::SealEpoch). The report's
+    /// [`seals`](VerifyReport::seals) says how far the log is sealed; records after the last
+    /// seal are reported as unsealed, never as sealed.
+    pub fn seal_key(mut self, key: SealKey) -> VerifyOptions<'a> {
+        self.seals.key = Some(key);
+        self
+    }
+
+    /// With [`VerifyOptions::seal_key`]: fails with
+    /// [`Reason::SealMissing`](crate::Reason::SealMissing) unless the log holds a seal for
+    /// `epoch` or a later one. An auditor who saw epoch `epoch` sealed (in an earlier
+    /// verification) catches seals removed from the end of the log.
+    pub fn expect_epoch(mut self, epoch: u64) -> VerifyOptions<'a> {
+        self.seals.expect_epoch = Some(epoch);
         self
     }
 
@@ -196,7 +227,7 @@ pub fn verify_storage(
     let mut attempt = 0;
     let report = loop {
         let last = attempt == PRUNE_RETRIES;
-        match verify_once(storage, progress, last, &checkpoints) {
+        match verify_once(storage, progress, last, &checkpoints, &options.seals) {
             Err(Error::Pruned { .. }) | Ok(None) if !last => attempt += 1,
             Ok(report) => break report.expect("the last walk is not walked again"),
             Err(e) => return Err(e),

@@ -20,6 +20,7 @@ use crate::error::Reason;
 use crate::format::event::decode_body;
 use crate::format::hash::{Hash, chain_hash, leaf_hash};
 use crate::format::prune::PRUNED_KIND;
+use crate::format::seal::SEALED_KIND;
 use crate::format::segment::{RECORD_HEADER_LEN, RecordHeader};
 use crate::sys::parallel::par_map;
 
@@ -234,8 +235,12 @@ pub(crate) fn split(buf: &[u8], start: u64, end: u64) -> Split {
 
 /// For each record: its stored leaf is the SHA-256 of its body, its padding is zero, its body
 /// decodes, and its stored chain hash follows the stored chain hash before it (`prev` for the
-/// first record); and whether it is a prune record. Runs on every core.
-pub(crate) fn check_records(buf: &[u8], spans: &[Span], prev: &Hash) -> Vec<Result<bool, Reason>> {
+/// first record); and whether it is a prune or a seal record. Runs on every core.
+pub(crate) fn check_records(
+    buf: &[u8],
+    spans: &[Span],
+    prev: &Hash,
+) -> Vec<Result<RecordKind, Reason>> {
     let indices: Vec<usize> = (0..spans.len()).collect();
     par_map(&indices, |&i| {
         let s = &spans[i];
@@ -256,12 +261,27 @@ pub(crate) fn check_records(buf: &[u8], spans: &[Span], prev: &Hash) -> Vec<Resu
         if padding.iter().any(|&b| b != 0) {
             return Err(Reason::NonZero("record padding"));
         }
-        let prune = decode_body(body)
-            .map(|e| e.kind == PRUNED_KIND)
+        let kind = decode_body(body)
+            .map(|e| match e.kind {
+                PRUNED_KIND => RecordKind::Prune,
+                SEALED_KIND => RecordKind::Seal,
+                _ => RecordKind::Other,
+            })
             .map_err(Reason::Body)?;
         check_chain(before, s.header.seq, &s.header.leaf, &s.header.chain)?;
-        Ok(prune)
+        Ok(kind)
     })
+}
+
+/// The records the walk reads twice: what retention and sealing wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RecordKind {
+    /// An `auditring.pruned` record.
+    Prune,
+    /// An `auditring.sealed` record.
+    Seal,
+    /// Any other.
+    Other,
 }
 
 /// Whether `chain` is the chain hash of record `seq` with leaf `leaf` after `prev`.

@@ -8,6 +8,7 @@ use crate::error::IntegrityError;
 use crate::format::hash::Hash;
 use crate::format::log_id::LogId;
 use crate::read::recovery::TornTail;
+use crate::verify::seal::SealReport;
 
 /// What verification found.
 #[derive(Clone, Debug, Serialize)]
@@ -51,6 +52,9 @@ pub struct VerifyReport {
     ///
     /// [`VerifyOptions::checkpoint`]: crate::VerifyOptions::checkpoint
     pub checkpoints: Vec<CheckpointCheck>,
+    /// What the seal records say, when verified with a sealing key
+    /// ([`VerifyOptions::seal_key`](crate::VerifyOptions::seal_key)); `None` without one.
+    pub seals: Option<SealReport>,
     /// The first integrity failure; `None` when the log is valid.
     pub failure: Option<IntegrityError>,
 }

@@ -5,11 +5,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::records;
+use super::records::{self, RecordKind};
 use super::walk::{LogStartSeen, Stop, Walk};
 use crate::error::{Error, IntegrityError, Reason};
 use crate::format::event::decode_body;
 use crate::format::hash::Hash;
+use crate::format::seal::SEALED_KIND;
 use crate::format::segment::{
     HEADER_LEN, HeaderError, INDEX_ENTRY_LEN, INDEX_STRIDE, PREFIX_LEN, PREFIX_LOG_ID_AT,
     PREFIX_NUMBER_AT, SLOT_LEN, SLOT_OFFSETS, Slot, SlotState, index_entry_offset,
@@ -516,8 +517,12 @@ impl Walk<'_> {
                     }
                     // Leaf, padding, body and chain (against the stored hash before it, which
                     // every earlier record's check has tied to the anchor).
-                    if check.map_err(|r| seg.fail(Some(seq), span.offset, r))? {
-                        self.note_prune(seq, span.body(&b.buf));
+                    match check.map_err(|r| seg.fail(Some(seq), span.offset, r))? {
+                        RecordKind::Prune => self.note_prune(seq, span.body(&b.buf)),
+                        RecordKind::Seal => self
+                            .note_seal(seq, span.body(&b.buf), &reached.head)
+                            .map_err(|r| seg.fail(Some(seq), span.offset, r))?,
+                        RecordKind::Other => {}
                     }
                     self.tree.push(&span.header.leaf);
                     seg.check_index_entry(index, first_seq, seq, span.offset)?;
@@ -596,6 +601,7 @@ impl Walk<'_> {
         if scan.records > 0 {
             let mut c = Cursor::new(file.clone(), committed.end, scan.end);
             let mut s = committed.next_seq;
+            let mut prev = committed.head;
             while let Step::Record(rec) = c.next_record().map_err(|e| seg.io(e))? {
                 let k = s - first_seq;
                 if k.is_multiple_of(INDEX_STRIDE) {
@@ -615,6 +621,11 @@ impl Walk<'_> {
                     }
                 }
                 self.note_prune(s, rec.body);
+                if decode_body(rec.body).is_ok_and(|e| e.kind == SEALED_KIND) {
+                    self.note_seal(s, rec.body, &prev)
+                        .map_err(|r| seg.fail(Some(s), rec.offset, r))?;
+                }
+                prev = rec.header.chain;
                 self.tree.push(&rec.header.leaf);
                 let timestamp = decode_body(rec.body).map(|e| e.timestamp).ok();
                 self.report.first_timestamp = self.report.first_timestamp.or(timestamp);

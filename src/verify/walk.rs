@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::SealOptions;
 use super::records::Span;
 use super::report::{CheckpointCheck, VerifyReport};
+use super::seal::SealCheck;
 use super::tree::{OpenedCheckpoint, TreeCheck};
 use crate::error::{Error, IntegrityError, Reason};
 use crate::format::event::decode_body;
@@ -16,6 +18,7 @@ use crate::format::log_id::LogId;
 use crate::format::prune::PruneDetails;
 use crate::read::cursor::last_nonzero_end;
 use crate::read::recovery::TornTail;
+use crate::seal::key::SealKey;
 use crate::storage::listing::{Listing, list, pruned_since};
 use crate::storage::names::segment_name;
 use crate::storage::{SegmentFile, Storage};
@@ -30,6 +33,7 @@ pub(super) fn verify_once(
     progress: &mut dyn FnMut(u64, u64),
     last: bool,
     checkpoints: &[OpenedCheckpoint],
+    seals: &SealOptions,
 ) -> Result<Option<VerifyReport>, Error> {
     let listing = list(storage)?;
     let (mut opened, total) = open_oldest(storage, &listing);
@@ -46,6 +50,7 @@ pub(super) fn verify_once(
         &mut tell,
         last,
         checkpoints.iter().map(|c| c.checkpoint.size()),
+        seals.key.as_ref(),
     );
     for (i, (number, name)) in listing.segments.iter().enumerate() {
         if i > 0 && *number != listing.segments[i - 1].0 + 1 {
@@ -62,7 +67,7 @@ pub(super) fn verify_once(
             Err(Stop::Again) => return Ok(None),
         }
     }
-    Ok(Some(walk.into_report(checkpoints)))
+    Ok(Some(walk.into_report(checkpoints, seals.expect_epoch)))
 }
 
 /// Opens the oldest segments of `listing` right away, and sums the sizes of all, for progress.
@@ -151,6 +156,8 @@ pub(super) struct Walk<'a> {
     pub(super) is_last: bool,
     /// The Merkle tree, rebuilt from the records walked.
     pub(super) tree: TreeCheck<'a>,
+    /// The seal check, with a sealing key.
+    pub(super) seal: Option<SealCheck>,
     /// The last segment walked, and where its records end.
     pub(super) last_end: Option<(PathBuf, u64)>,
     /// Set once a segment was found past a tear: activated after records that a crash lost
@@ -168,6 +175,7 @@ impl<'a> Walk<'a> {
         progress: &'a mut dyn FnMut(u64),
         is_last: bool,
         checkpoint_sizes: impl IntoIterator<Item = u64>,
+        seal_key: Option<&SealKey>,
     ) -> Walk<'a> {
         Walk {
             storage,
@@ -188,6 +196,7 @@ impl<'a> Walk<'a> {
                 log_id: None,
                 tree_root: None,
                 checkpoints: Vec::new(),
+                seals: None,
                 failure: None,
             },
             chain: None,
@@ -201,6 +210,7 @@ impl<'a> Walk<'a> {
             is_last,
             past_tear: false,
             tree: TreeCheck::new(storage, checkpoint_sizes),
+            seal: seal_key.cloned().map(SealCheck::new),
             last_end: None,
         }
     }
@@ -227,7 +237,11 @@ impl Walk<'_> {
 
     /// The report once every segment is walked (or the walk stopped at a failure): where the
     /// chain ended, and, if nothing failed before, whether the log's start is justified.
-    fn into_report(mut self, checkpoints: &[OpenedCheckpoint]) -> VerifyReport {
+    fn into_report(
+        mut self,
+        checkpoints: &[OpenedCheckpoint],
+        expect_epoch: Option<u64>,
+    ) -> VerifyReport {
         if self.report.failure.is_none() {
             self.report.failure = self.unjustified_start();
         }
@@ -245,6 +259,30 @@ impl Walk<'_> {
             self.report.tree_root = self.tree.root();
             let failure = self.check_checkpoints(checkpoints);
             self.report.failure = failure;
+        }
+        if let Some(check) = self.seal.take() {
+            let mut seals = check.report;
+            let r = &self.report;
+            seals.unsealed = match r.events {
+                0 => 0,
+                _ => r.last_seq - seals.sealed_through.max(r.first_seq - 1),
+            };
+            if r.failure.is_none()
+                && let Some(expected) = expect_epoch
+                && seals.last_epoch.is_none_or(|l| l < expected)
+            {
+                let end = self.end_of_log();
+                self.report.failure = Some(IntegrityError {
+                    seq: Some(seals.sealed_through + 1),
+                    file: end.0,
+                    offset: end.1,
+                    reason: Reason::SealMissing {
+                        expected,
+                        last: seals.last_epoch,
+                    },
+                });
+            }
+            self.report.seals = Some(seals);
         }
         self.report
     }
@@ -345,6 +383,15 @@ impl Walk<'_> {
             });
         }
         Ok(())
+    }
+
+    /// Checks the seal record at `seq`, whose chain hash before it is `prev`, if the walk was
+    /// given a sealing key.
+    pub(super) fn note_seal(&mut self, seq: u64, body: &[u8], prev: &Hash) -> Result<(), Reason> {
+        let (Some(check), Some(log_id)) = (&mut self.seal, &self.log_id) else {
+            return Ok(());
+        };
+        check.check(log_id, self.report.first_seq, seq, body, prev)
     }
 
     /// Keeps what the prune record at `seq` says, if its details are those of FORMAT.md §14.1

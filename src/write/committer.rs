@@ -34,6 +34,7 @@ use crate::storage::mapped::MappedSegment;
 use crate::sys::wake::WakeSet;
 use crate::write::config::Durability;
 use crate::write::receipt::{self, Completion, Receipt};
+use crate::write::sealing::SealWritten;
 use crate::write::shared::Shared;
 use crate::write::tree::TreeMsg;
 
@@ -66,6 +67,9 @@ pub(crate) enum CommitMsg {
         files: Vec<String>,
         record: (Completion, Receipt),
     },
+    /// The sequencer wrote a seal record (forward-secure sealing): once everything written so
+    /// far is synced, replace the state file with the next epoch's key.
+    SealWritten(SealWritten),
     /// The ring is closing; the last `Written` describes the active segment's final state.
     /// Sync everything, mark it clean, and stop.
     Close,
@@ -184,6 +188,8 @@ pub(crate) struct Committer {
     flushes: Vec<Completion>,
     /// Files to remove after the next sync, and the receipt of the record that says so.
     prunes: Vec<(Vec<String>, (Completion, Receipt))>,
+    /// The newest seal written and not yet synced: its state file is replaced after the sync.
+    seal: Option<SealWritten>,
     force: bool,
     closing: bool,
     /// The tree worker, told how far the records are synced and which segments are sealed.
@@ -213,6 +219,7 @@ impl Committer {
             receipts: Vec::new(),
             flushes: Vec::new(),
             prunes: Vec::new(),
+            seal: None,
             force: false,
             closing: false,
         }
@@ -342,6 +349,11 @@ impl Committer {
                 self.prunes.push((files, record));
                 self.force = true;
             }
+            CommitMsg::SealWritten(seal) => {
+                // A newer seal's state supersedes an older one's: both seals are synced first.
+                self.seal = Some(seal);
+                self.force = true;
+            }
             CommitMsg::Close => self.closing = true,
         }
     }
@@ -371,7 +383,7 @@ impl Committer {
         }
         // A prune record must not be durable before the segments between the pruned ones and
         // it: sync everything first.
-        let mut synced = if self.prunes.is_empty() {
+        let mut synced = if self.prunes.is_empty() && self.seal.is_none() {
             Ok(())
         } else {
             self.sync_unsynced()
@@ -406,7 +418,21 @@ impl Committer {
         }
         wakes.wake();
         self.remove_pruned();
-        Ok(())
+        self.persist_seal()
+    }
+
+    /// Replaces the sealing state file with the next epoch's key, now that the seal record
+    /// that ended the epoch is durable. A failure poisons the ring: it must not go on sealing
+    /// while the old key stays on disk.
+    fn persist_seal(&mut self) -> Result<(), Error> {
+        let Some(seal) = self.seal.take() else {
+            return Ok(());
+        };
+        seal.next.persist(&seal.path).map_err(|e| {
+            let error = self.shared.poison(io::Error::other(e.to_string()));
+            self.fail_waiters(&error);
+            error
+        })
     }
 
     /// Removes the files of prune records now durable.

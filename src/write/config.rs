@@ -47,6 +47,7 @@ pub(crate) struct Options {
     /// Whether the tree worker keeps the Merkle tree's stored hashes.
     pub(crate) merkle_tree: bool,
     pub(crate) checkpoints: Option<crate::write::checkpoints::Checkpoints>,
+    pub(crate) sealing: Option<crate::write::sealing::Sealing>,
 }
 
 /// Default segment size: 64 MiB.
@@ -86,6 +87,7 @@ impl Default for Options {
             record_writes: crate::write::staging::RecordWrites::default(),
             merkle_tree: true,
             checkpoints: None,
+            sealing: None,
         }
     }
 }
@@ -162,6 +164,9 @@ impl Options {
                 ));
             }
             checkpoints.validate()?;
+        }
+        if let Some(sealing) = &self.sealing {
+            sealing.validate()?;
         }
         Ok(())
     }

@@ -26,6 +26,7 @@ use crate::write::queue::{Consumer, Queue};
 use crate::write::receipt::{PendingReceipt, Receipt};
 use crate::write::retention::policy::Retention;
 use crate::write::retention::worker::{self, RetentionPass, Wake};
+use crate::write::sealing::Sealing;
 use crate::write::sequencer::{Sequencer, Start};
 use crate::write::shared::Shared;
 #[cfg(any(test, feature = "test-support"))]
@@ -158,6 +159,16 @@ impl RingBuilder {
         self
     }
 
+    /// Seals the log as `sealing` says (forward-secure sealing): seal records whose keys evolve
+    /// one way, so that whoever takes the host later cannot reseal the epochs already sealed
+    /// ([`VerifyOptions::seal_key`](crate::VerifyOptions::seal_key), `docs/SECURITY.md`).
+    /// Opening fails if the state file cannot be read, belongs to another log, or says more
+    /// was sealed than the log holds.
+    pub fn sealing(mut self, sealing: Sealing) -> RingBuilder {
+        self.options.sealing = Some(sealing);
+        self
+    }
+
     /// Opens the log, creating it if needed, and starts the ring's threads.
     ///
     /// Takes the log's writer lock, then recovers from whatever a crash left (see
@@ -237,6 +248,10 @@ fn start_helpers(
     options: &Options,
     chain: ChainState,
 ) -> Result<Start, Error> {
+    let sealer = match &options.sealing {
+        Some(s) => Some(s.start(chain.start.log_id, chain.head_seq)?),
+        None => None,
+    };
     let (commit_tx, commit_rx) = channel::unbounded();
     let _ = commit_tx.send(CommitMsg::Activated {
         seg: chain.active.clone(),
@@ -302,6 +317,7 @@ fn start_helpers(
         prepared: ready_rx,
         rotated: retention,
         helpers,
+        sealer,
     })
 }
 

@@ -24,6 +24,9 @@
 //! an event until released or closed, and the queue fills). Its prune records travel through
 //! the queue like events; the sequencer writes one, drops the pruned segments from the view,
 //! and has the committer remove their files once the record is synced.
+//!
+//! With [sealing](crate::write::sealing), the sequencer also writes the seal records itself,
+//! between batches: it alone knows the seq and the chain hash a seal's MAC covers.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -50,6 +53,7 @@ use crate::write::preparer::{PREFAULT_AHEAD, PrepMsg, RELEASE_STEP};
 use crate::write::queue::{Consumer, Pop};
 use crate::write::receipt::{self, Completion, Receipt};
 use crate::write::retention::worker::Wake;
+use crate::write::sealing::{SealWritten, Sealer};
 use crate::write::shared::Shared;
 use crate::write::staging::{RecordWrites, Staging};
 
@@ -155,6 +159,12 @@ pub(crate) struct Sequencer {
     unwritten: Vec<Event>,
     /// Threads to join at shutdown.
     helpers: Vec<JoinHandle<Result<(), Error>>>,
+    /// With sealing: when to seal, and the current epoch's key.
+    sealer: Option<Sealer>,
+    /// Seals written in the current batch, for the committer.
+    seals: Vec<SealWritten>,
+    /// The head seq at which a seal is due by count: a batch ends there (`u64::MAX` without).
+    seal_due_at: u64,
 }
 
 /// What [`Sequencer::new`] needs.
@@ -169,6 +179,7 @@ pub(crate) struct Start {
     pub(crate) prepared: Receiver<Result<Arc<MappedSegment>, Error>>,
     pub(crate) rotated: Option<Sender<Wake>>,
     pub(crate) helpers: Vec<JoinHandle<Result<(), Error>>>,
+    pub(crate) sealer: Option<Sealer>,
 }
 
 impl Sequencer {
@@ -212,6 +223,9 @@ impl Sequencer {
             backlog: VecDeque::new(),
             unwritten: Vec::new(),
             helpers: s.helpers,
+            seal_due_at: s.sealer.as_ref().map_or(u64::MAX, Sealer::due_at_seq),
+            sealer: s.sealer,
+            seals: Vec::new(),
         }
     }
 
@@ -220,6 +234,10 @@ impl Sequencer {
     pub(crate) fn run(mut self, mut consumer: Consumer<Item>) -> Result<(), Error> {
         consumer.register_thread();
         self.maybe_prefault();
+        // Records the last ring left unsealed are sealed before anything else.
+        if self.seal_if_due(true) {
+            self.end_batch();
+        }
         // Times in a row the queue was found empty.
         let mut idle = 0;
         loop {
@@ -229,7 +247,8 @@ impl Sequencer {
             let mut taken = 0;
             let mut closed = false;
             let pending = Backoff::new();
-            while taken < self.max_batch && self.stall.is_none() {
+            while taken < self.max_batch && self.stall.is_none() && self.head_seq < self.seal_due_at
+            {
                 // Each event is read in its queue slot and copied straight into the segment.
                 match consumer.pop_with(|item| self.take_or_defer(item)) {
                     Pop::Item(()) => taken += 1,
@@ -241,7 +260,8 @@ impl Sequencer {
                     }
                 }
             }
-            if taken > 0 {
+            let sealed = self.seal_if_due(closed);
+            if taken > 0 || sealed {
                 self.end_batch();
                 idle = 0;
             }
@@ -256,7 +276,9 @@ impl Sequencer {
                     idle += 1;
                     thread::yield_now();
                 } else {
-                    consumer.wait(None);
+                    // With sealing, unsealed records wake it when a seal is due by time.
+                    let limit = (self.sealer.as_ref()).and_then(|s| s.idle_limit(self.head_seq));
+                    consumer.wait(limit);
                     idle = 0;
                 }
             }
@@ -428,6 +450,40 @@ impl Sequencer {
         }
     }
 
+    /// Writes a seal record if one is due (any unsealed record is, with `now`). Returns whether
+    /// it wrote one. Not while stalled or failed: the records stay unsealed until a later seal.
+    fn seal_if_due(&mut self, now: bool) -> bool {
+        let Some(mut sealer) = self.sealer.take() else {
+            return false;
+        };
+        let wrote = self.stall.is_none()
+            && self.failure.is_none()
+            && sealer.due(self.head_seq, now)
+            && self.write_seal(&mut sealer);
+        self.sealer = Some(sealer);
+        wrote
+    }
+
+    /// Writes the seal record of the next seq, evolves the key, and keeps what the committer
+    /// persists once the record is durable. Returns false if it could not be written (a stall,
+    /// which the run loop rides out with nothing in the backlog, or a failure).
+    fn write_seal(&mut self, sealer: &mut Sealer) -> bool {
+        let mut record = match sealer.record(self.head_seq + 1, &self.head) {
+            Ok(record) => record,
+            Err(e) => {
+                let _ = self.shared.poison(std::io::Error::other(e.to_string()));
+                return false;
+            }
+        };
+        if !matches!(self.make_room(&mut record, false), Room::Made) {
+            return false;
+        }
+        self.write(&mut record);
+        self.seals.push(sealer.written(self.head_seq));
+        self.seal_due_at = sealer.due_at_seq();
+        true
+    }
+
     /// Writes a prune record and drops the segments it prunes from the view. Their files are
     /// removed by the committer once the record is synced.
     fn prune(&mut self, p: &mut Prune) {
@@ -568,6 +624,7 @@ impl Sequencer {
         let receipts = std::mem::take(&mut self.receipts);
         let flushes = std::mem::take(&mut self.flushes);
         let prunes = std::mem::take(&mut self.prunes);
+        let seals = std::mem::take(&mut self.seals);
         if let Some(e) = &self.failure {
             // The view no longer holds the pruned segments, but their files stay: reopening
             // finds them and retention prunes them again.
@@ -597,20 +654,24 @@ impl Sequencer {
                     t.complete_into(Ok(head), &mut wakes);
                 }
                 wakes.wake();
-                // Prune records are synced whatever the policy.
-                if !prunes.is_empty() {
+                // Prune and seal records are synced whatever the policy.
+                if !prunes.is_empty() || !seals.is_empty() {
                     let _ = self.committer.send(written(Vec::new(), Vec::new(), true));
                 }
             }
             Durability::Batch | Durability::Periodic(_) => {
                 let force = matches!(self.shared.durability, Durability::Batch)
                     || !flushes.is_empty()
-                    || !prunes.is_empty();
+                    || !prunes.is_empty()
+                    || !seals.is_empty();
                 let _ = self.committer.send(written(receipts, flushes, force));
             }
         }
         for (files, record) in prunes {
             let _ = self.committer.send(CommitMsg::Prune { files, record });
+        }
+        for seal in seals {
+            let _ = self.committer.send(CommitMsg::SealWritten(seal));
         }
     }
 

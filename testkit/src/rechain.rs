@@ -25,12 +25,27 @@ pub fn record_spans(b: &[u8]) -> Vec<(usize, usize)> {
 /// Rewrites a log consistently: every leaf and chain hash, every slot's anchor, head and digest
 /// recomputed (what anyone able to write the files can do).
 pub fn rechain(files: &mut BTreeMap<String, Vec<u8>>) {
+    rechain_with(files, |_, _, _| {});
+}
+
+/// [`rechain`], calling `edit(seq, chain hash before it, body)` on every record before hashing
+/// it: an attacker's edit that depends on the chain so far (a seal's MAC), in one pass. The
+/// body's length must not change.
+pub fn rechain_with(
+    files: &mut BTreeMap<String, Vec<u8>>,
+    mut edit: impl FnMut(u64, &[u8; 32], &mut [u8]),
+) {
     let mut prev = [0u8; 32];
     for b in files.values_mut() {
         let anchor = prev;
         let mut heads = BTreeMap::new();
         for (at, _) in record_spans(b) {
             let body_len = u32::from_le_bytes(b[at + 4..at + 8].try_into().unwrap()) as usize;
+            edit(
+                u64_at(b, at + 8),
+                &prev,
+                &mut b[at + 80..at + 80 + body_len],
+            );
             let leaf: [u8; 32] = Sha256::digest(&b[at + 80..at + 80 + body_len]).into();
             let mut h = Sha256::new();
             h.update(prev);
@@ -57,4 +72,46 @@ pub fn rechain(files: &mut BTreeMap<String, Vec<u8>>) {
             b[slot + 104..slot + 136].copy_from_slice(&d);
         }
     }
+}
+
+/// HMAC-SHA-256 (RFC 2104), written out: the tests' own, independent of the library's.
+pub fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+    let pad = |x: u8| -> Vec<u8> {
+        (0..64)
+            .map(|i| key.get(i).copied().unwrap_or(0) ^ x)
+            .collect()
+    };
+    let inner = Sha256::digest([pad(0x36), message.to_vec()].concat());
+    Sha256::digest([pad(0x5c), inner.to_vec()].concat()).into()
+}
+
+/// The sealing key of `epoch`, evolved from the initial `key` (`docs/FORMAT.md` §16.2).
+pub fn seal_epoch_key(key: &[u8; 32], epoch: u64) -> [u8; 32] {
+    let mut k = *key;
+    for _ in 0..epoch {
+        k = Sha256::digest([&b"auditring-seal-evolve-v1"[..], &k].concat()).into();
+    }
+    k
+}
+
+/// The MAC of a seal record for `epoch` at `seq` of log `log_id`, with the chain hash `prev`
+/// before it, under that epoch's key (`docs/FORMAT.md` §16.2).
+pub fn seal_mac(
+    epoch_key: &[u8; 32],
+    log_id: &[u8; 16],
+    epoch: u64,
+    seq: u64,
+    prev: &[u8; 32],
+) -> [u8; 32] {
+    let mut input = b"auditring-seal-v1".to_vec();
+    input.extend_from_slice(log_id);
+    input.extend_from_slice(&epoch.to_be_bytes());
+    input.extend_from_slice(&seq.to_be_bytes());
+    input.extend_from_slice(prev);
+    hmac_sha256(epoch_key, &input)
+}
+
+/// Where `needle` starts in `hay`.
+pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }

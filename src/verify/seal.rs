@@ -1,0 +1,98 @@
+//! Checking the seal records of a log against its initial sealing key (`docs/FORMAT.md` §16.4).
+//!
+//! Seals are checked in seq order as the walk meets them. Each must read as §16.1 says; its
+//! epoch must be 0 for the first seal of a log that starts at seq 1 (any epoch below its seq in
+//! a pruned log), and the previous seal's epoch or the one after for every later seal; and its
+//! MAC must be the one the epoch's key gives over the log id, the epoch, its seq and the chain
+//! hash before it. The epoch keys are derived from the initial key as the walk goes, each once.
+
+use serde::Serialize;
+
+use crate::error::Reason;
+use crate::format::hash::Hash;
+use crate::format::seal::SealDetails;
+use crate::seal::key::{EpochKey, SealKey};
+
+/// What the seals of a log say, when it was verified with a sealing key
+/// ([`VerifyOptions::seal_key`](crate::VerifyOptions::seal_key)).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SealReport {
+    /// Seal records checked.
+    pub seals: u64,
+    /// Epoch of the first seal checked.
+    pub first_epoch: Option<u64>,
+    /// Epoch of the last seal checked.
+    pub last_epoch: Option<u64>,
+    /// Seq of the last seal checked: every record up to it is sealed. 0 when there is none.
+    pub sealed_through: u64,
+    /// Records after the last seal (or, with none, every record): not sealed, so a holder of
+    /// the current key could have written them. An active ring always has some.
+    pub unsealed: u64,
+    /// Timestamp of the last seal record (when it was sealed), nanoseconds since the Unix
+    /// epoch.
+    pub last_sealed_at: Option<i64>,
+}
+
+/// The state of the seal check during a walk.
+pub(crate) struct SealCheck {
+    initial: SealKey,
+    /// The key of the last epoch derived.
+    key: Option<EpochKey>,
+    pub(crate) report: SealReport,
+}
+
+impl SealCheck {
+    pub(crate) fn new(key: SealKey) -> SealCheck {
+        SealCheck {
+            initial: key,
+            key: None,
+            report: SealReport::default(),
+        }
+    }
+
+    /// Checks the seal record at `seq` with this `body`, whose chain hash before it is `prev`,
+    /// in log `log_id` that starts at `first_seq`.
+    pub(crate) fn check(
+        &mut self,
+        log_id: &[u8; 16],
+        first_seq: u64,
+        seq: u64,
+        body: &[u8],
+        prev: &Hash,
+    ) -> Result<(), Reason> {
+        let details = SealDetails::from_record(body).map_err(Reason::SealRecord)?;
+        let epoch = details.epoch;
+        let allowed = match self.report.last_epoch {
+            Some(last) => epoch == last || Some(epoch) == last.checked_add(1),
+            None if first_seq == 1 => epoch == 0,
+            // Each epoch before it had a seal record of its own, at a smaller seq.
+            None => epoch < seq,
+        };
+        if !allowed {
+            return Err(Reason::SealEpoch {
+                previous: self.report.last_epoch,
+                found: epoch,
+            });
+        }
+        let key = match self.key.take() {
+            Some(k) if k.epoch <= epoch => self.key.insert(k),
+            _ => self.key.insert(self.initial.epoch(0)),
+        };
+        while key.epoch < epoch {
+            key.evolve();
+        }
+        if key.mac(log_id, seq, prev) != details.mac {
+            return Err(Reason::SealMac { epoch });
+        }
+        let r = &mut self.report;
+        r.seals += 1;
+        r.first_epoch = r.first_epoch.or(Some(epoch));
+        r.last_epoch = Some(epoch);
+        r.sealed_through = seq;
+        r.last_sealed_at = crate::format::event::decode_body(body)
+            .ok()
+            .map(|e| e.timestamp);
+        Ok(())
+    }
+}
