@@ -41,6 +41,14 @@ pub struct Args {
     /// Also a checkpoint every this many events.
     #[arg(long, requires = "checkpoint_key")]
     checkpoint_every: Option<u64>,
+    /// Seal the log (forward-secure sealing) with this state file, written by `auditring
+    /// seal-keygen --state` and replaced at every seal: every --seal-every events, every
+    /// minute, and at the end.
+    #[arg(long)]
+    seal_state: Option<PathBuf>,
+    /// Also a seal every this many events.
+    #[arg(long, requires = "seal_state")]
+    seal_every: Option<u64>,
 }
 
 /// Runs `auditring append`.
@@ -56,6 +64,13 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             checkpoints = checkpoints.every_events(n);
         }
         builder = builder.checkpoints(checkpoints);
+    }
+    if let Some(state) = &args.seal_state {
+        let mut sealing = auditring::Sealing::new(state);
+        if let Some(n) = args.seal_every {
+            sealing = sealing.every_events(n);
+        }
+        builder = builder.sealing(sealing);
     }
     let ring = builder.open()?;
     // Receipts are printed in order by a thread of their own, so that reading stdin never waits

@@ -37,6 +37,14 @@ pub struct VerifyArgs {
     /// Require every checkpoint to be cosigned by this many distinct witnesses of --witness.
     #[arg(long, requires = "checkpoint")]
     quorum: Option<usize>,
+    /// Check every seal record against this initial sealing key (a file written by
+    /// `auditring seal-keygen --key`), and say how far the log is sealed.
+    #[arg(long)]
+    seal_key: Option<PathBuf>,
+    /// Fail unless the log holds a seal for this epoch or a later one (the last epoch an
+    /// earlier verification reported): catches seals cut from the end.
+    #[arg(long, requires = "seal_key")]
+    expect_epoch: Option<u64>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -113,6 +121,12 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, Failure> {
     if let Some(k) = args.quorum {
         options = options.quorum(k);
     }
+    if let Some(path) = &args.seal_key {
+        options = options.seal_key(crate::seal::read_key(path)?);
+    }
+    if let Some(epoch) = args.expect_epoch {
+        options = options.expect_epoch(epoch);
+    }
     let report = auditring::verify(&args.dir, options)?;
     drop(bar);
     let error = report.failure.as_ref();
@@ -135,6 +149,7 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, Failure> {
                 "signed_by": c.signed_by,
                 "consistent": c.consistent,
             })).collect::<Vec<_>>(),
+            "seals": report.seals,
             "error": failure_json(error),
         });
         println!("{out}");
@@ -158,6 +173,19 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, Failure> {
                     "verified before the failure: {} events, seq {}..{}",
                     report.events, report.first_seq, report.last_seq
                 );
+            }
+        }
+        if let Some(s) = &report.seals {
+            match s.last_epoch {
+                Some(epoch) => println!(
+                    "sealed through seq {} (epoch {epoch}{}); {} record(s) after it not sealed",
+                    s.sealed_through,
+                    s.last_sealed_at
+                        .map(|t| format!(", sealed at {}", rfc3339(t)))
+                        .unwrap_or_default(),
+                    s.unsealed
+                ),
+                None => println!("no seal: {} record(s) not sealed", s.unsealed),
             }
         }
         if let Some(t) = &report.torn_tail {

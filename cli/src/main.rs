@@ -19,6 +19,7 @@ mod export;
 mod inspect;
 mod progress;
 mod query;
+mod seal;
 mod segments;
 mod tail;
 mod tlog;
@@ -125,6 +126,15 @@ enum Command {
     ///
     /// Example: auditring keygen audit.example.com/payments --out payments.key
     Keygen(tlog::KeygenArgs),
+    /// Create a key for forward-secure sealing: the initial key, for the auditor, and the
+    /// ring's state file made from it.
+    ///
+    /// A ring given the state (append --seal-state) writes a seal record every epoch and
+    /// evolves its key one way, so that whoever takes the host later cannot reseal the epochs
+    /// already sealed; verify --seal-key checks the seals. Exit code 5 if a file exists.
+    ///
+    /// Example: auditring seal-keygen --key /media/offline/audit.sealkey --state ./audit.seal
+    SealKeygen(seal::SealKeygenArgs),
     /// Print a Merkle proof of a log as JSON: that a record is in the tree (--seq), or that an
     /// older tree is a prefix of a newer one (--old).
     ///
@@ -202,6 +212,7 @@ impl From<auditring::Error> for Failure {
             Error::NotALog { .. }
             | Error::Config(_)
             | Error::Checkpoint(_)
+            | Error::Sealing(_)
             | Error::Event(_)
             | Error::Export(_) => 2,
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 2,
@@ -329,6 +340,7 @@ fn main() -> ExitCode {
         Command::Tail(args) => tail::run(&args),
         Command::Segments(args) => segments::run(&args),
         Command::Keygen(args) => tlog::keygen(&args),
+        Command::SealKeygen(args) => seal::keygen(&args),
         Command::Prove(args) => tlog::prove(&args),
         Command::CheckProof(args) => tlog::check_proof(&args),
         Command::Witness(args) => witness::run(&args),
