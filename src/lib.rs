@@ -115,7 +115,7 @@ pub use error::{Error, IntegrityError, PushError, Reason};
 pub use export::{
     Encoding, ExportError, ExportOptions, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION,
     MAX_LINE_BYTES, MAX_MANIFEST_BYTES, MAX_RECORD_BYTES, Manifest, ManifestError, ManifestFile,
-    Selection, VerifyExportOptions, VerifyExportReport, verify_export,
+    Selection, TREE_FILE, VerifyExportOptions, VerifyExportReport, verify_export,
 };
 pub use format::event::{BodyError, Event, EventError, RESERVED_KIND_PREFIX, Record, RecordRef};
 pub use format::event_ref::EventRef;

@@ -55,6 +55,21 @@ fn write_log(
     seen.lock().unwrap().clone()
 }
 
+/// 3,000 events in `tmp/log`, with a checkpoint every 500: the log, its key, the checkpoints.
+fn signed_log(tmp: &Path) -> (std::path::PathBuf, SigningKey, Vec<SignedCheckpoint>) {
+    let (dir, sink) = (tmp.join("log"), tmp.join("checkpoints"));
+    let key = key();
+    let signed = write_log(
+        &dir,
+        3_000,
+        500,
+        &key.expose_secret(),
+        &sink,
+        Durability::Batch,
+    );
+    (dir, key, signed)
+}
+
 fn key() -> SigningKey {
     SigningKey::generate("audit.example/test").unwrap()
 }
@@ -137,16 +152,7 @@ fn segment_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 #[test]
 fn a_cut_and_a_rewrite_that_the_chain_alone_misses_are_caught_and_located() {
     let tmp = tempfile::tempdir().unwrap();
-    let (dir, sink) = (tmp.path().join("log"), tmp.path().join("checkpoints"));
-    let key = key();
-    let signed = write_log(
-        &dir,
-        3_000,
-        500,
-        &key.expose_secret(),
-        &sink,
-        Durability::Batch,
-    );
+    let (dir, key, signed) = signed_log(tmp.path());
     let last = signed.last().unwrap();
     assert_eq!(last.checkpoint().size(), 3_000);
 
@@ -179,31 +185,10 @@ fn a_cut_and_a_rewrite_that_the_chain_alone_misses_are_caught_and_located() {
     //    (as the one who rewrote would). The chain alone accepts it.
     let rewritten = tmp.path().join("rewritten");
     auditring_testkit::slots::copy_dir(&dir, &rewritten);
-    let mut files = segment_files(&rewritten);
     let target = 1_234u64;
-    let needle = format!("\"i\":{}}}", target - 1);
-    let (name, bytes) = files
-        .iter_mut()
-        .find(|(_, b)| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
-        .unwrap();
-    let at = bytes
-        .windows(needle.len())
-        .position(|w| w == needle.as_bytes())
-        .unwrap();
-    bytes[at + 4] = if bytes[at + 4] == b'9' { b'8' } else { b'9' };
-    let name = name.clone();
-    rechain(&mut files);
-    for (n, b) in &files {
-        std::fs::write(rewritten.join(n), b).unwrap();
-    }
-    for e in std::fs::read_dir(&rewritten).unwrap() {
-        let n = e.unwrap().file_name().into_string().unwrap();
-        if n.contains(".t") {
-            std::fs::remove_file(rewritten.join(n)).unwrap();
-        }
-    }
+    rewrite_consistently(&rewritten, target - 1);
     let alone = verify(&rewritten, VerifyOptions::default()).unwrap();
-    assert!(alone.is_ok(), "{name}: {:?}", alone.failure);
+    assert!(alone.is_ok(), "{:?}", alone.failure);
     let all: Vec<&SignedCheckpoint> = signed.iter().collect();
     let report = verify(&rewritten, options(&all, &key)).unwrap();
     let failure = report.failure.expect("the rewrite is caught");
@@ -410,4 +395,183 @@ fn checkpoints_are_signed_while_the_ring_runs_under_every_policy() {
         ring.close().unwrap();
         assert_eq!(rx.iter().collect::<Vec<_>>(), vec![1_500], "{durability:?}");
     }
+}
+
+/// Rewrites the log in `dir` consistently (one record changed, every hash recomputed, the
+/// stored tree removed), as someone who can write the files would.
+fn rewrite_consistently(dir: &Path, event: u64) {
+    let mut files = segment_files(dir);
+    let needle = format!("\"i\":{event}}}");
+    let bytes = files
+        .values_mut()
+        .find(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        .unwrap();
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+        .unwrap();
+    bytes[at + 4] = if bytes[at + 4] == b'9' { b'8' } else { b'9' };
+    rechain(&mut files);
+    for (n, b) in &files {
+        std::fs::write(dir.join(n), b).unwrap();
+    }
+    for e in std::fs::read_dir(dir).unwrap() {
+        let n = e.unwrap().file_name().into_string().unwrap();
+        if n.contains(".t") {
+            std::fs::remove_file(dir.join(n)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn an_export_carries_the_proof_that_ties_it_to_a_checkpoint() {
+    use auditring::{
+        ExportOptions, Reader, Selection, TREE_FILE, VerifyExportOptions, verify_export,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, key, signed) = signed_log(tmp.path());
+    let by_size = |n: u64| {
+        signed
+            .iter()
+            .find(|c| c.checkpoint().size() == n)
+            .unwrap()
+            .note()
+            .to_owned()
+    };
+    let snapshot = Reader::open(&dir).unwrap().snapshot().unwrap();
+    let range = Selection::Seqs {
+        from: Some(1_001),
+        to: Some(2_000),
+    };
+    let export = |name: &str, note: &str| {
+        let out = tmp.path().join(name);
+        snapshot
+            .export(&out, ExportOptions::new().selection(range).checkpoint(note))
+            .map(|_| out)
+    };
+    let trusting = || VerifyExportOptions::new().trusted_key(key.verifier());
+
+    // Tied to the last checkpoint (size 3000, past the export): the export carries the
+    // consistency proof, and the checkpoint it carries is used when none is given.
+    let tied = export("tied", &by_size(3_000)).unwrap();
+    assert!(tied.join(TREE_FILE).is_file());
+    let report = verify_export(&tied, trusting()).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failure);
+    assert_eq!(report.checkpoints.len(), 1);
+    assert!(report.checkpoints[0].consistent && report.checkpoints[0].size == 3_000);
+    // Checkpoints within its reach (first seq − 1 to last seq) are checked from its records.
+    for n in [1_000, 1_500, 2_000] {
+        let report = verify_export(&tied, trusting().checkpoint(by_size(n))).unwrap();
+        assert!(report.is_ok(), "{n}: {:?}", report.failure);
+    }
+    // Out of its reach: before it, or past it without a proof to that size.
+    let failure = |options: VerifyExportOptions<'_>| {
+        verify_export(&tied, options)
+            .unwrap()
+            .failure
+            .expect("fails")
+    };
+    assert_eq!(
+        failure(trusting().checkpoint(by_size(500))).reason,
+        Reason::CheckpointUncheckable {
+            size: 500,
+            first_seq: 1_001
+        }
+    );
+    assert_eq!(
+        failure(trusting().checkpoint(by_size(2_500))).reason,
+        Reason::CheckpointBeyondExport {
+            size: 2_500,
+            last_seq: 2_000,
+            proved: Some(3_000)
+        }
+    );
+
+    // A tree file tampered with: its prefix, or its proof, no longer leads to the root.
+    let text = std::fs::read_to_string(tied.join(TREE_FILE)).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for member in ["prefix", "consistency"] {
+        let hash = value[member][0].as_str().unwrap();
+        let flipped = format!(
+            "{}{}",
+            &hash[..63],
+            if hash.ends_with('0') { "1" } else { "0" }
+        );
+        std::fs::write(tied.join(TREE_FILE), text.replace(hash, &flipped)).unwrap();
+        let f = failure(trusting());
+        assert!(
+            matches!(
+                f.reason,
+                Reason::CheckpointRoot {
+                    size: 3_000,
+                    after: 1_000,
+                    ..
+                }
+            ),
+            "{member}: {f}"
+        );
+        assert_eq!(f.seq, Some(1_001));
+    }
+    std::fs::write(tied.join(TREE_FILE), &text).unwrap();
+    // A tree file for another range, or not a tree file.
+    std::fs::write(tied.join(TREE_FILE), text.replace("1001", "1002")).unwrap();
+    assert!(matches!(failure(trusting()).reason, Reason::ExportTree(_)));
+    std::fs::write(tied.join(TREE_FILE), "{}").unwrap();
+    assert!(matches!(failure(trusting()).reason, Reason::ExportTree(_)));
+    std::fs::remove_file(tied.join(TREE_FILE)).unwrap();
+    let e = verify_export(&tied, trusting()).unwrap_err();
+    assert!(matches!(e, auditring::Error::Checkpoint(_)), "{e}");
+
+    // An untrusted key, or a checkpoint of another size the exporter cannot tie.
+    let other = SigningKey::generate("audit.example/other").unwrap();
+    let e = verify_export(
+        export("other-key", &by_size(3_000)).unwrap(),
+        VerifyExportOptions::new().trusted_key(other.verifier()),
+    )
+    .unwrap_err();
+    assert!(matches!(e, auditring::Error::Checkpoint(_)), "{e}");
+    let e = export("too-small", &by_size(500)).unwrap_err();
+    assert!(matches!(e, auditring::Error::Checkpoint(_)), "{e}");
+
+    // A log rewritten consistently: its exporter cannot tie it to the real checkpoint, and an
+    // export of it (from seq 1, which needs no tree file) fails against that checkpoint.
+    let rewritten = tmp.path().join("rewritten");
+    auditring_testkit::slots::copy_dir(&dir, &rewritten);
+    rewrite_consistently(&rewritten, 1_233);
+    let snapshot = Reader::open(&rewritten).unwrap().snapshot().unwrap();
+    let e = snapshot
+        .export(
+            tmp.path().join("refused"),
+            ExportOptions::new().checkpoint(by_size(3_000)),
+        )
+        .unwrap_err();
+    assert!(matches!(e, auditring::Error::Checkpoint(_)), "{e}");
+    let plain = tmp.path().join("plain");
+    snapshot.export(&plain, ExportOptions::new()).unwrap();
+    assert!(
+        verify_export(&plain, VerifyExportOptions::new())
+            .unwrap()
+            .is_ok()
+    );
+    let f = verify_export(&plain, trusting().checkpoint(by_size(1_000))).unwrap();
+    assert!(
+        f.is_ok(),
+        "the records before the change agree: {:?}",
+        f.failure
+    );
+    let f = verify_export(&plain, trusting().checkpoint(by_size(1_500)))
+        .unwrap()
+        .failure
+        .expect("the rewrite is caught");
+    assert!(
+        matches!(
+            f.reason,
+            Reason::CheckpointRoot {
+                size: 1_500,
+                after: 0,
+                ..
+            }
+        ),
+        "{f}"
+    );
 }

@@ -65,6 +65,8 @@ enum Rival {
     WithoutTree,
     /// auditring (none) with the tree and a signed checkpoint every second.
     Checkpointed,
+    /// As `Checkpointed`, and sealing every second (forward-secure sealing).
+    Sealed,
     InMemory,
     Locked,
     WriteBehind,
@@ -100,6 +102,7 @@ impl Rival {
             ),
             Rival::WithoutTree => "auditring (none), no Merkle tree".into(),
             Rival::Checkpointed => "auditring (none), tree + a checkpoint every second".into(),
+            Rival::Sealed => "auditring (none), tree + a checkpoint and a seal every second".into(),
             Rival::InMemory => "1 Mutex<Vec>".into(),
             Rival::Locked => "2 mutex + BufWriter".into(),
             Rival::WriteBehind => "3 write-behind".into(),
@@ -133,11 +136,21 @@ impl Rival {
             | Rival::Segments(_)
             | Rival::Mapped { .. }
             | Rival::WithoutTree
-            | Rival::Checkpointed => {
+            | Rival::Checkpointed
+            | Rival::Sealed => {
                 let path = dir.join("auditring");
                 let mut builder =
                     Ring::builder(&path).merkle_tree(!matches!(self, Rival::WithoutTree));
-                if matches!(self, Rival::Checkpointed) {
+                if matches!(self, Rival::Sealed) {
+                    let state = dir.join("seal.state");
+                    let _ = std::fs::remove_file(&state);
+                    auditring::SealKey::generate()
+                        .and_then(|k| k.write_state(&state))
+                        .map_err(|e| e.to_string())?;
+                    builder = builder
+                        .sealing(auditring::Sealing::new(&state).every(Duration::from_secs(1)));
+                }
+                if matches!(self, Rival::Checkpointed | Rival::Sealed) {
                     let key = auditring::SigningKey::generate("bench.example/log")
                         .map_err(|e| e.to_string())?;
                     builder = builder.checkpoints(
@@ -212,6 +225,7 @@ impl Rival {
                 | Rival::Mapped { .. }
                 | Rival::WithoutTree
                 | Rival::Checkpointed
+                | Rival::Sealed
                 | Rival::InMemory
         )
     }
@@ -490,7 +504,12 @@ fn writes_section(runs: usize, base: u64) {
 fn tree_section(runs: usize, base: u64) {
     by_producers(
         "tree",
-        &[Rival::WithoutTree, none(), Rival::Checkpointed],
+        &[
+            Rival::WithoutTree,
+            none(),
+            Rival::Checkpointed,
+            Rival::Sealed,
+        ],
         &[2, 8],
         runs,
         base,

@@ -60,6 +60,11 @@ pub struct ExportArgs {
     /// Replace the output if it exists (atomically).
     #[arg(long)]
     force: bool,
+    /// Tie the export to this signed checkpoint of the log (a note, as a ring writes
+    /// `checkpoint`, or the last of a `checkpoints.jsonl` history): the export also holds
+    /// tree.json, the proof that its records are those the checkpoint signed.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
     /// Print the manifest as JSON instead of a summary.
     #[arg(long)]
     json: bool,
@@ -77,6 +82,10 @@ pub struct VerifyExportArgs {
     /// The manifest (or export directory) of the export this one must continue.
     #[arg(long)]
     after: Option<PathBuf>,
+    /// Checkpoints to prove the export against (with --key; without --checkpoint, the one the
+    /// export carries in tree.json).
+    #[command(flatten)]
+    trust: crate::tlog::TrustArgs,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -115,16 +124,27 @@ pub fn export(args: &ExportArgs) -> Result<u8, Failure> {
         FormatArg::Jsonl => Encoding::Jsonl,
         FormatArg::Bundle => Encoding::Bundle,
     };
+    let note = match &args.checkpoint {
+        Some(path) => Some(
+            crate::tlog::checkpoint_notes(path)?
+                .pop()
+                .ok_or_else(|| Failure::input(format!("{}: no checkpoint", path.display())))?,
+        ),
+        None => None,
+    };
     let bar = Progress::new("exporting", "records");
     // Retention may remove segments of the view while they are exported: then export from a
     // newer one (the unfinished export is not published).
     let manifest = with_snapshot(&reader, |snapshot| {
         let mut progress = |done, total| bar.update(done, total);
-        let options = ExportOptions::new()
+        let mut options = ExportOptions::new()
             .selection(selection)
             .encoding(encoding)
             .force(args.force)
             .progress(&mut progress);
+        if let Some(note) = &note {
+            options = options.checkpoint(note.clone());
+        }
         snapshot.export(&args.out, options)
     })?;
     drop(bar);
@@ -183,6 +203,8 @@ pub fn verify_export(args: &VerifyExportArgs) -> Result<u8, Failure> {
     let mut options = VerifyExportOptions::new().progress(&mut progress);
     options.expect_head = args.expect_head;
     options.after = args.after.as_deref().map(read_after).transpose()?;
+    let trust = args.trust.read()?;
+    options = crate::tlog::with_trust!(options, trust);
     let report = auditring::verify_export(&args.path, options)?;
     drop(bar);
     let error = report.failure.as_ref();
@@ -194,18 +216,27 @@ pub fn verify_export(args: &VerifyExportArgs) -> Result<u8, Failure> {
             "last_seq": report.last_seq,
             "head_hash": report.head.to_hex(),
             "manifest": report.manifest,
+            "checkpoints": report.checkpoints,
             "error": failure_json(error),
         });
         println!("{out}");
     } else {
         match error {
-            None => println!(
-                "ok: {}, seq {}..{}, head {}",
-                records(report.events),
-                report.first_seq,
-                report.last_seq,
-                report.head
-            ),
+            None => {
+                println!(
+                    "ok: {}, seq {}..{}, head {}",
+                    records(report.events),
+                    report.first_seq,
+                    report.last_seq,
+                    report.head
+                );
+                if let Some(largest) = report.checkpoints.iter().map(|c| c.size).max() {
+                    println!(
+                        "consistent with {} checkpoint(s), the largest of size {largest}",
+                        report.checkpoints.len()
+                    );
+                }
+            }
             Some(e) => {
                 println!("FAILED: {e}");
                 println!(

@@ -18,25 +18,8 @@ pub struct VerifyArgs {
     /// The log directory.
     #[arg(value_parser = dir_arg)]
     dir: PathBuf,
-    /// Also prove the log consistent with signed checkpoints kept elsewhere: a file holding
-    /// one (as a ring writes `checkpoint`), or a history of them (`checkpoints.jsonl`).
-    /// Repeatable. A cut or a rewrite of what they cover fails, saying where.
-    #[arg(long, requires = "key")]
-    checkpoint: Vec<PathBuf>,
-    /// A key whose signatures on checkpoints are trusted: the verifier key `auditring keygen`
-    /// printed, or a file holding it. Repeatable.
-    #[arg(long)]
-    key: Vec<String>,
-    /// The origin the checkpoints must name (default: `auditring/` and the log id).
-    #[arg(long)]
-    origin: Option<String>,
-    /// A witness whose cosignatures on checkpoints are trusted (its verifier key, or a file
-    /// holding it). Repeatable.
-    #[arg(long, requires = "quorum")]
-    witness: Vec<String>,
-    /// Require every checkpoint to be cosigned by this many distinct witnesses of --witness.
-    #[arg(long, requires = "checkpoint")]
-    quorum: Option<usize>,
+    #[command(flatten)]
+    trust: crate::tlog::TrustArgs,
     /// Check every seal record against this initial sealing key (a file written by
     /// `auditring seal-keygen --key`), and say how far the log is sealed.
     #[arg(long)]
@@ -94,33 +77,11 @@ pub fn check_exit(error: Option<&IntegrityError>) -> u8 {
 
 /// Runs `auditring verify`.
 pub fn verify(args: &VerifyArgs) -> Result<u8, Failure> {
-    let mut notes = Vec::new();
-    for path in &args.checkpoint {
-        notes.extend(crate::tlog::checkpoint_notes(path)?);
-    }
-    let keys = args
-        .key
-        .iter()
-        .map(|k| crate::tlog::verifier_key(k))
-        .collect::<Result<Vec<_>, _>>()?;
+    let trust = args.trust.read()?;
     let bar = Progress::new("verifying", "bytes");
     let mut update = |done, total| bar.update(done, total);
     let mut options = auditring::VerifyOptions::new().progress(&mut update);
-    for note in notes {
-        options = options.checkpoint(note);
-    }
-    for key in keys {
-        options = options.trusted_key(key);
-    }
-    if let Some(origin) = &args.origin {
-        options = options.origin(origin);
-    }
-    for w in &args.witness {
-        options = options.witness(crate::tlog::verifier_key(w)?);
-    }
-    if let Some(k) = args.quorum {
-        options = options.quorum(k);
-    }
+    options = crate::tlog::with_trust!(options, trust);
     if let Some(path) = &args.seal_key {
         options = options.seal_key(crate::seal::read_key(path)?);
     }

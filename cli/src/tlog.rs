@@ -115,6 +115,86 @@ pub fn checkpoint_notes(path: &Path) -> Result<Vec<String>, Failure> {
         .collect()
 }
 
+/// The checkpoints a verification is given and the keys it trusts (`verify`,
+/// `verify-export`).
+#[derive(clap::Args)]
+pub struct TrustArgs {
+    /// Also prove consistency with signed checkpoints kept elsewhere: a file holding one (as a
+    /// ring writes `checkpoint`), or a history of them (`checkpoints.jsonl`). Repeatable. A cut
+    /// or a rewrite of what they cover fails, saying where.
+    #[arg(long, requires = "key")]
+    checkpoint: Vec<PathBuf>,
+    /// A key whose signatures on checkpoints are trusted: the verifier key `auditring keygen`
+    /// printed, or a file holding it. Repeatable.
+    #[arg(long)]
+    key: Vec<String>,
+    /// The origin the checkpoints must name (default: `auditring/` and the log id).
+    #[arg(long)]
+    origin: Option<String>,
+    /// A witness whose cosignatures on checkpoints are trusted (its verifier key, or a file
+    /// holding it). Repeatable.
+    #[arg(long, requires = "quorum")]
+    witness: Vec<String>,
+    /// Require every checkpoint to be cosigned by this many distinct witnesses of --witness.
+    #[arg(long, requires = "key")]
+    quorum: Option<usize>,
+}
+
+/// [`TrustArgs`], read: the notes and the keys.
+pub struct Trust {
+    pub notes: Vec<String>,
+    pub keys: Vec<VerifierKey>,
+    pub origin: Option<String>,
+    pub witnesses: Vec<VerifierKey>,
+    pub quorum: Option<usize>,
+}
+
+impl TrustArgs {
+    /// Reads the checkpoint files and the keys.
+    pub fn read(&self) -> Result<Trust, Failure> {
+        let mut notes = Vec::new();
+        for path in &self.checkpoint {
+            notes.extend(checkpoint_notes(path)?);
+        }
+        Ok(Trust {
+            notes,
+            keys: self
+                .key
+                .iter()
+                .map(|k| verifier_key(k))
+                .collect::<Result<_, _>>()?,
+            origin: self.origin.clone(),
+            witnesses: (self.witness.iter().map(|k| verifier_key(k))).collect::<Result<_, _>>()?,
+            quorum: self.quorum,
+        })
+    }
+}
+
+/// Gives a [`Trust`] to verification options that take checkpoints and keys the same way
+/// (`auditring::VerifyOptions`, `auditring::VerifyExportOptions`).
+macro_rules! with_trust {
+    ($options:expr, $trust:expr) => {{
+        let (mut options, trust) = ($options, $trust);
+        for note in trust.notes {
+            options = options.checkpoint(note);
+        }
+        for key in trust.keys {
+            options = options.trusted_key(key);
+        }
+        if let Some(origin) = trust.origin {
+            options = options.origin(origin);
+        }
+        for w in trust.witnesses {
+            options = options.witness(w);
+        }
+        if let Some(k) = trust.quorum {
+            options = options.quorum(k);
+        }
+        options
+    }};
+}
+pub(crate) use with_trust;
+
 /// Arguments of `auditring prove`.
 #[derive(clap::Args)]
 pub struct ProveArgs {

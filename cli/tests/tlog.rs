@@ -308,3 +308,94 @@ fn a_witness_cosigns_only_one_history() {
         "",
     ));
 }
+
+#[test]
+fn an_export_tied_to_a_checkpoint_is_proved_against_it_without_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, cps) = (tmp.path().join("log"), tmp.path().join("cps"));
+    let (secret, public) = keygen(tmp.path(), "audit.example/log");
+    ok(&AUDITRING.run(
+        &[
+            "append",
+            s(&log),
+            "--checkpoint-key",
+            s(&secret),
+            "--checkpoint-dir",
+            s(&cps),
+            "--checkpoint-every",
+            "100",
+        ],
+        &lines(0, 1_000),
+    ));
+    let latest = cps.join("checkpoint");
+    let out = tmp.path().join("q2");
+    ok(&AUDITRING.run(
+        &[
+            "export",
+            s(&log),
+            "--format",
+            "bundle",
+            "--from",
+            "201",
+            "--to",
+            "600",
+            "--out",
+            s(&out),
+            "--checkpoint",
+            s(&latest),
+        ],
+        "",
+    ));
+    assert!(out.join("tree.json").is_file());
+    // With the key only, the checkpoint the export carries; with a history, each one the
+    // export can reach (sizes 200 to 600, and the one it carries a proof to).
+    let v = json(&AUDITRING.run(
+        &["verify-export", s(&out), "--key", s(&public), "--json"],
+        "",
+    ));
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["checkpoints"][0]["size"], 1_000);
+    let cp300 = tmp.path().join("cp300");
+    let history = std::fs::read_to_string(cps.join("checkpoints.jsonl")).unwrap();
+    let line = history
+        .lines()
+        .find(|l| l.contains("\"size\":300"))
+        .unwrap();
+    let note: serde_json::Value = serde_json::from_str(line).unwrap();
+    std::fs::write(&cp300, note["note"].as_str().unwrap()).unwrap();
+    let text = ok(&AUDITRING.run(
+        &[
+            "verify-export",
+            s(&out),
+            "--key",
+            s(&public),
+            "--checkpoint",
+            s(&cp300),
+        ],
+        "",
+    ));
+    assert!(
+        text.contains("consistent with 1 checkpoint(s), the largest of size 300"),
+        "{text}"
+    );
+    // The tree file tampered with: exit 1, located at the export's first seq.
+    let tree = std::fs::read_to_string(out.join("tree.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&tree).unwrap();
+    let hash = v["prefix"][0].as_str().unwrap();
+    let other = format!(
+        "{}{}",
+        &hash[..63],
+        if hash.ends_with('a') { "b" } else { "a" }
+    );
+    std::fs::write(out.join("tree.json"), tree.replace(hash, &other)).unwrap();
+    let bad = AUDITRING.run(
+        &["verify-export", s(&out), "--key", s(&public), "--json"],
+        "",
+    );
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    assert_eq!(json(&bad)["error"]["seq"], 201);
+    // Without a key it is an export like any other; a checkpoint without a key is a usage error.
+    ok(&AUDITRING.run(&["verify-export", s(&out)], ""));
+    let usage = AUDITRING.run(&["verify-export", s(&out), "--checkpoint", s(&cp300)], "");
+    assert_eq!(usage.status.code(), Some(2), "{usage:?}");
+}

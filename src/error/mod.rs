@@ -546,6 +546,25 @@ pub enum Reason {
         /// The log's first seq.
         first_seq: u64,
     },
+    /// An export's `tree.json` (`docs/FORMAT.md` §13.6) cannot be used: unreadable, not the
+    /// format, for another range, or a prefix of the wrong length.
+    #[error("the export's tree.json cannot be used: {0}")]
+    ExportTree(String),
+    /// A checkpoint is larger than the export, which carries no consistency proof to its size
+    /// (`proved`: the size it carries one to, if any).
+    #[error(
+        "a checkpoint signed the first {size} records, past the export's last seq {last_seq}, \
+         and the export carries no proof to that size{}",
+        match proved { Some(p) => format!(" (only to {p})"), None => String::new() }
+    )]
+    CheckpointBeyondExport {
+        /// The checkpoint's tree size.
+        size: u64,
+        /// The export's last seq.
+        last_seq: u64,
+        /// The size its `tree.json` proves consistency to, if any.
+        proved: Option<u64>,
+    },
     /// A seal record (`docs/FORMAT.md` §16.1) whose details cannot be read.
     #[error("a seal record whose details are not those of a seal: {0}")]
     SealRecord(String),

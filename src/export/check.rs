@@ -21,12 +21,17 @@ use sha2::{Digest, Sha256};
 
 use super::input::{MAX_LINE_BYTES, MAX_RECORD_BYTES, open_regular};
 use super::manifest::{Encoding, MANIFEST_FILE, Manifest, ManifestError};
+use super::tree::{self, ExportTree, TREE_FILE, TreeFile, read_tree_file};
+use crate::checkpoint::VerifierKey;
 use crate::error::ExportError;
 use crate::error::{Error, IntegrityError, Reason};
 use crate::format::event::decode_body;
 use crate::format::hash::{Hash, leaf_hash};
 use crate::sys::parallel::par_map;
+use crate::verify::CheckpointCheck;
 use crate::verify::records;
+use crate::verify::tree::OpenedCheckpoint;
+use crate::verify::trust::CheckpointTrust;
 
 /// What [`verify_export`] checks besides the export itself, and where progress goes. Built
 /// with [`VerifyExportOptions::new`] (or `default()`) and its setters, so that options can be
@@ -41,6 +46,8 @@ pub struct VerifyExportOptions<'a> {
     pub after: Option<Manifest>,
     /// Called with `(bytes_done, bytes_total)` as the check goes.
     pub progress: Option<&'a mut dyn FnMut(u64, u64)>,
+    /// Checkpoints to compare the export with, and the keys trusted to sign them.
+    trust: CheckpointTrust,
 }
 
 impl<'a> VerifyExportOptions<'a> {
@@ -64,6 +71,43 @@ impl<'a> VerifyExportOptions<'a> {
     /// Reports progress to `progress(bytes_done, bytes_total)`.
     pub fn progress(mut self, progress: &'a mut dyn FnMut(u64, u64)) -> VerifyExportOptions<'a> {
         self.progress = Some(progress);
+        self
+    }
+
+    /// Also proves the export's records are those `note`, a signed checkpoint of the log
+    /// obtained out of band, signed (`docs/FORMAT.md` §13.6): its size must lie within the
+    /// export's reach (from its first seq − 1 to its last seq, given the tree file an export
+    /// tied to a checkpoint carries for an export that does not start at seq 1), or be the size
+    /// of the checkpoint the export carries a consistency proof to. A difference fails with
+    /// [`Reason::CheckpointRoot`](crate::Reason::CheckpointRoot). Repeatable. Without any, and
+    /// with a [`VerifyExportOptions::trusted_key`], the checkpoint the export carries is used.
+    pub fn checkpoint(mut self, note: impl Into<String>) -> VerifyExportOptions<'a> {
+        self.trust.notes.push(note.into());
+        self
+    }
+
+    /// Trusts checkpoints signed by `key` (any one trusted key's signature suffices).
+    pub fn trusted_key(mut self, key: VerifierKey) -> VerifyExportOptions<'a> {
+        self.trust.keys.push(key);
+        self
+    }
+
+    /// Trusts cosignatures by `key`, a witness's key; see [`VerifyExportOptions::quorum`].
+    pub fn witness(mut self, key: VerifierKey) -> VerifyExportOptions<'a> {
+        self.trust.witnesses.push(key);
+        self
+    }
+
+    /// Requires every checkpoint to carry valid cosignatures of at least `k` distinct
+    /// witnesses given to [`VerifyExportOptions::witness`].
+    pub fn quorum(mut self, k: usize) -> VerifyExportOptions<'a> {
+        self.trust.quorum = k;
+        self
+    }
+
+    /// The origin the checkpoints must have (default: `auditring/` and the log id).
+    pub fn origin(mut self, origin: impl Into<String>) -> VerifyExportOptions<'a> {
+        self.trust.origin = Some(origin.into());
         self
     }
 }
@@ -94,6 +138,8 @@ pub struct VerifyExportReport {
     pub last_seq: u64,
     /// Chain hash after the last record checked.
     pub head: Hash,
+    /// The checkpoints the export was compared with, smallest first.
+    pub checkpoints: Vec<CheckpointCheck>,
     /// The first failure; `None` when the export is valid.
     pub failure: Option<IntegrityError>,
 }
@@ -108,6 +154,7 @@ impl VerifyExportReport {
             first_seq: 0,
             last_seq: 0,
             head: Hash::ZERO,
+            checkpoints: Vec::new(),
             failure: None,
         }
     }
@@ -131,6 +178,7 @@ pub fn verify_export(
     };
     let dir = dir.as_ref();
     check_is_dir(dir)?;
+    let given = options.trust.open()?;
     let mut report = VerifyExportReport::new(dir);
     let manifest = match read_manifest(dir)? {
         Ok(m) => m,
@@ -140,6 +188,13 @@ pub fn verify_export(
         }
     };
     report.manifest = Some(manifest.clone());
+    let tied = match tie(dir, &manifest, &options.trust, given)? {
+        Ok(tied) => tied,
+        Err(damaged) => {
+            report.failure = Some(damaged);
+            return Ok(report);
+        }
+    };
     report.first_seq = manifest.first_seq;
     report.last_seq = manifest.first_seq - 1;
     report.head = manifest.anchor;
@@ -154,6 +209,7 @@ pub fn verify_export(
     // Never more than the file held when it was opened, however it grows meanwhile.
     let mut reader = DigestReader::new(data.take(actual_len));
     let mut walk = Walk::new(path.clone(), &manifest);
+    walk.tree = tied.as_ref().map(Tied::tree_start);
     let walked = walk.records(manifest.encoding, &mut reader, actual_len, progress);
     report.events = walk.events;
     report.last_seq = walk.next_seq - 1;
@@ -174,7 +230,100 @@ pub fn verify_export(
         digest: reader.finish(),
     };
     report.failure = ending.check(&options);
+    if let (None, Some(tied), Some(tree)) = (&report.failure, &tied, &walk.tree) {
+        let (checks, failure) = tree::compare(
+            &tied.checkpoints,
+            tree,
+            tied.file.as_ref(),
+            (manifest.first_seq, manifest.last_seq),
+            &path,
+        );
+        report.checkpoints = checks;
+        report.failure = failure;
+    }
     Ok(report)
+}
+
+/// The checkpoints an export is compared with, and its tree file.
+struct Tied {
+    checkpoints: Vec<OpenedCheckpoint>,
+    file: Option<TreeFile>,
+    first_seq: u64,
+}
+
+impl Tied {
+    /// The tree before the export's first record, from the tree file's prefix (none needed
+    /// for an export from seq 1).
+    fn tree_start(&self) -> ExportTree {
+        let prefix = self.file.as_ref().map(TreeFile::prefix).unwrap_or_default();
+        let sizes: Vec<u64> = self
+            .checkpoints
+            .iter()
+            .map(|c| c.checkpoint.size())
+            .collect();
+        ExportTree::new(self.first_seq, prefix, &sizes).expect("checked by `tie`")
+    }
+}
+
+/// Which checkpoints the export is compared with (`given`, or the one its tree file carries),
+/// with its tree file: `Ok(Ok(None))` when there is none to compare with; an integrity failure
+/// for a tree file that cannot be used.
+fn tie(
+    dir: &Path,
+    manifest: &Manifest,
+    trust: &CheckpointTrust,
+    given: Vec<OpenedCheckpoint>,
+) -> Result<Result<Option<Tied>, IntegrityError>, Error> {
+    if trust.keys.is_empty() {
+        return Ok(Ok(None));
+    }
+    let file = match read_tree_file(dir)? {
+        Ok(file) => file,
+        Err(damaged) => return Ok(Err(damaged)),
+    };
+    let damaged = |why: String| {
+        Ok(Err(IntegrityError {
+            seq: None,
+            file: dir.join(TREE_FILE),
+            offset: 0,
+            reason: Reason::ExportTree(why),
+        }))
+    };
+    if let Some(f) = &file {
+        if !f.covers(manifest.first_seq, manifest.last_seq) {
+            return damaged(format!(
+                "it is for another range than the manifest's ({} to {})",
+                manifest.first_seq, manifest.last_seq
+            ));
+        }
+        if ExportTree::new(manifest.first_seq, f.prefix(), &[]).is_none() {
+            return damaged(format!(
+                "its prefix does not have one hash per 1 bit of {}",
+                manifest.first_seq - 1
+            ));
+        }
+    }
+    let checkpoints = match (&file, given.is_empty()) {
+        (Some(f), true) => trust.open_notes(&[f.note().to_owned()])?,
+        _ => given,
+    };
+    if checkpoints.is_empty() {
+        return Err(Error::Checkpoint(
+            "no checkpoint to compare the export with: give one, or export it with one".into(),
+        ));
+    }
+    trust.check_origin(manifest.log_id, &checkpoints)?;
+    if file.is_none() && manifest.first_seq > 1 {
+        return Err(Error::Checkpoint(format!(
+            "the export starts at seq {} and carries no {TREE_FILE}: it cannot be compared              with a checkpoint (export it with one)",
+            manifest.first_seq
+        )));
+    }
+    Ok(Ok(Some(Tied {
+        checkpoints,
+        file,
+        first_seq: manifest.first_seq,
+    })))
 }
 
 /// An export is a directory: anything else is not an export.
@@ -431,6 +580,8 @@ struct Checked {
     seq: u64,
     /// Its chain hash.
     chain: Hash,
+    /// Its stored leaf hash.
+    leaf: Hash,
     /// Its leaf hash, padding, body and chain hash checked (see [`Walk::in_order`]).
     check: Result<(), Reason>,
 }
@@ -443,6 +594,9 @@ struct Walk {
     last_seq: u64,
     head: Hash,
     events: u64,
+    /// The Merkle tree over the records confirmed so far, when the export is compared with
+    /// checkpoints.
+    tree: Option<ExportTree>,
 }
 
 impl Walk {
@@ -455,6 +609,7 @@ impl Walk {
             last_seq: manifest.last_seq,
             head: manifest.anchor,
             events: 0,
+            tree: None,
         }
     }
 
@@ -490,6 +645,7 @@ impl Walk {
             offset,
             seq: seq_found,
             chain,
+            leaf,
             check,
         } in records
         {
@@ -514,6 +670,9 @@ impl Walk {
                 ));
             }
             check.map_err(|reason| self.fail(Some(seq), offset, reason))?;
+            if let Some(tree) = &mut self.tree {
+                tree.push(&leaf);
+            }
             self.head = chain;
             self.next_seq += 1;
             self.events += 1;
@@ -543,6 +702,7 @@ impl Walk {
             offset: r.offset,
             seq: r.seq,
             chain: r.chain,
+            leaf: r.leaf,
             check,
         }))
     }
@@ -568,6 +728,7 @@ impl Walk {
                     offset: s.offset,
                     seq: s.header.seq,
                     chain: s.header.chain,
+                    leaf: s.header.leaf,
                     check: c.map(drop),
                 }))?;
                 if let Some((offset, reason)) = split.broken.clone() {

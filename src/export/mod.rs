@@ -17,6 +17,7 @@ mod atomic;
 mod check;
 mod input;
 mod manifest;
+mod tree;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -37,6 +38,7 @@ pub use manifest::{
     Encoding, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, ManifestError,
     ManifestFile,
 };
+pub use tree::TREE_FILE;
 
 use atomic::{PublishError, StagedDir};
 
@@ -83,6 +85,8 @@ pub struct ExportOptions<'a> {
     pub force: bool,
     /// Called with `(records_done, records_total)` as the export goes.
     pub progress: Option<&'a mut dyn FnMut(u64, u64)>,
+    /// A signed checkpoint to tie the export to (see [`ExportOptions::checkpoint`]).
+    pub checkpoint: Option<String>,
 }
 
 impl<'a> ExportOptions<'a> {
@@ -114,6 +118,18 @@ impl<'a> ExportOptions<'a> {
         self.progress = Some(progress);
         self
     }
+
+    /// Ties the export to `note`, a signed checkpoint of the log (`docs/FORMAT.md` §13.6): the
+    /// export also holds [`TREE_FILE`], with the checkpoint, the hashes of the tree before the
+    /// export's first record, and, if the checkpoint is larger than the export, a consistency
+    /// proof to it. [`VerifyExportOptions::checkpoint`] (or the checkpoint it carries, with
+    /// [`VerifyExportOptions::trusted_key`]) then proves the export's records are those the
+    /// checkpoint signed. The checkpoint's size must be at least the export's first seq − 1
+    /// and at most the snapshot's head seq, and its root the log's.
+    pub fn checkpoint(mut self, note: impl Into<String>) -> ExportOptions<'a> {
+        self.checkpoint = Some(note.into());
+        self
+    }
 }
 
 impl std::fmt::Debug for ExportOptions<'_> {
@@ -139,7 +155,10 @@ fn is_export_dir(path: &Path) -> bool {
         let name = e.file_name();
         match name.to_str() {
             Some(MANIFEST_FILE) => has_manifest = true,
-            Some(n) if n == Encoding::Jsonl.file_name() || n == Encoding::Bundle.file_name() => {}
+            Some(n)
+                if n == Encoding::Jsonl.file_name()
+                    || n == Encoding::Bundle.file_name()
+                    || n == TREE_FILE => {}
             _ => return false,
         }
         if !e.file_type().is_ok_and(|t| t.is_file()) {
@@ -195,12 +214,18 @@ impl Snapshot {
             self.get(from - 1)?.map_or(self.anchor(), |r| r.chain)
         };
         let io = |what: &str, e: io::Error| Error::io(format!("{what} {}", out.display()), e);
+        // Before anything is written: a checkpoint that cannot be tied fails the export.
+        let tree = match &options.checkpoint {
+            Some(note) => Some(tree::tree_file(self, from, to, note)?),
+            None => None,
+        };
         let staged = StagedDir::new(
             out,
             &[
                 MANIFEST_FILE,
                 Encoding::Jsonl.file_name(),
                 Encoding::Bundle.file_name(),
+                TREE_FILE,
             ],
         )
         .map_err(|e| io("creating a directory beside", e))?;
@@ -249,6 +274,10 @@ impl Snapshot {
                 "writing the manifest of",
                 io::Error::new(io::ErrorKind::InvalidInput, why),
             ));
+        }
+        if let Some(tree) = &tree {
+            write_synced(&staged.path.join(TREE_FILE), tree)
+                .map_err(|e| io("writing the tree file of", e))?;
         }
         write_synced(&staged.path.join(MANIFEST_FILE), &text)
             .map_err(|e| io("writing the manifest of", e))?;

@@ -307,6 +307,14 @@ impl Snapshot {
             .map_err(prove_error)
     }
 
+    /// The frontier of the tree of size `size` (one hash per 1 bit of `size`, highest first):
+    /// what an export starting at `size + 1` carries to tie its records to a checkpoint.
+    pub(crate) fn tree_frontier(&self, size: u64) -> Result<Vec<Hash>, Error> {
+        self.check_size(size)?;
+        let files = TreeFiles::new(self.storage_arc(), false);
+        prove::frontier(&TreeView::new(self, &files), size).map_err(prove_error)
+    }
+
     fn check_size(&self, size: u64) -> Result<(), Error> {
         if size > self.head_seq() {
             return Err(Error::Config(format!(

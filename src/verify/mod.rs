@@ -34,21 +34,21 @@ pub(crate) mod records;
 mod report;
 mod seal;
 mod segment;
-mod tree;
+pub(crate) mod tree;
+pub(crate) mod trust;
 mod walk;
 
 use std::path::Path;
 
-use crate::checkpoint::{Checkpoint, SignatureType, VerifierKey, open_note, verify_cosignatures};
+use crate::checkpoint::VerifierKey;
 use crate::error::Error;
-use crate::format::log_id::default_origin;
 use crate::read::reader::check_dir;
 use crate::seal::key::SealKey;
 use crate::storage::listing::PRUNE_RETRIES;
 use crate::storage::{FsStorage, Storage};
 pub use report::{CheckpointCheck, VerifyReport};
 pub use seal::SealReport;
-use tree::OpenedCheckpoint;
+use trust::CheckpointTrust;
 use walk::verify_once;
 
 /// What [`verify()`] and [`verify_storage`] do besides checking the log on its own: report
@@ -61,11 +61,7 @@ use walk::verify_once;
 pub struct VerifyOptions<'a> {
     /// Called with `(bytes_done, bytes_total)`, in bytes of segment files, as the walk goes.
     pub progress: Option<&'a mut dyn FnMut(u64, u64)>,
-    checkpoints: Vec<String>,
-    keys: Vec<VerifierKey>,
-    origin: Option<String>,
-    witnesses: Vec<VerifierKey>,
-    quorum: usize,
+    trust: CheckpointTrust,
     seals: SealOptions,
 }
 
@@ -96,7 +92,7 @@ impl<'a> VerifyOptions<'a> {
     /// [`Reason::CheckpointRoot`](crate::Reason::CheckpointRoot), which, given several
     /// checkpoints, says after which one the records were changed. Repeatable.
     pub fn checkpoint(mut self, note: impl Into<String>) -> VerifyOptions<'a> {
-        self.checkpoints.push(note.into());
+        self.trust.notes.push(note.into());
         self
     }
 
@@ -122,7 +118,7 @@ impl<'a> VerifyOptions<'a> {
 
     /// Trusts checkpoints signed by `key` (any one trusted key's signature suffices).
     pub fn trusted_key(mut self, key: VerifierKey) -> VerifyOptions<'a> {
-        self.keys.push(key);
+        self.trust.keys.push(key);
         self
     }
 
@@ -130,65 +126,22 @@ impl<'a> VerifyOptions<'a> {
     /// cosigner key). With [`VerifyOptions::quorum`], every checkpoint must be cosigned by
     /// that many of them.
     pub fn witness(mut self, key: VerifierKey) -> VerifyOptions<'a> {
-        self.witnesses.push(key);
+        self.trust.witnesses.push(key);
         self
     }
 
     /// Requires every checkpoint to carry valid cosignatures of at least `k` distinct
     /// witnesses given to [`VerifyOptions::witness`] (default 0: none required).
     pub fn quorum(mut self, k: usize) -> VerifyOptions<'a> {
-        self.quorum = k;
+        self.trust.quorum = k;
         self
     }
 
     /// The origin the checkpoints must have (default: `auditring/` and the log id, what a
     /// ring signs unless told otherwise).
     pub fn origin(mut self, origin: impl Into<String>) -> VerifyOptions<'a> {
-        self.origin = Some(origin.into());
+        self.trust.origin = Some(origin.into());
         self
-    }
-
-    /// Opens every checkpoint given: each must be a signed note verified by a trusted key,
-    /// holding a checkpoint body.
-    fn open_checkpoints(&self) -> Result<Vec<OpenedCheckpoint>, Error> {
-        if !self.checkpoints.is_empty() && self.keys.is_empty() {
-            return Err(Error::Checkpoint(
-                "checkpoints were given but no key to trust: add the log's verifier key".into(),
-            ));
-        }
-        if let Some(k) = self
-            .keys
-            .iter()
-            .find(|k| k.signature_type() != SignatureType::Ed25519)
-        {
-            return Err(Error::Checkpoint(format!(
-                "{k} is a witness's cosigner key, not a log's key: give it as a witness"
-            )));
-        }
-        self.checkpoints
-            .iter()
-            .enumerate()
-            .map(|(i, note)| {
-                let which = || format!("checkpoint {}", i + 1);
-                let opened = open_note(note, &self.keys)
-                    .map_err(|e| Error::Checkpoint(format!("{}: {e}", which())))?;
-                let checkpoint = Checkpoint::parse(opened.text())
-                    .map_err(|e| Error::Checkpoint(format!("{}: {e}", which())))?;
-                if self.quorum > 0 {
-                    verify_cosignatures(&opened, &self.witnesses, self.quorum).map_err(|e| {
-                        Error::Checkpoint(format!("{} (size {}): {e}", which(), checkpoint.size()))
-                    })?;
-                }
-                Ok(OpenedCheckpoint {
-                    signed_by: opened
-                        .verified()
-                        .iter()
-                        .map(|s| s.name().to_owned())
-                        .collect(),
-                    checkpoint,
-                })
-            })
-            .collect()
     }
 }
 
@@ -221,7 +174,7 @@ pub fn verify_storage(
     storage: &dyn Storage,
     options: VerifyOptions<'_>,
 ) -> Result<VerifyReport, Error> {
-    let checkpoints = options.open_checkpoints()?;
+    let checkpoints = options.trust.open()?;
     let mut no_progress = |_, _| {};
     let progress = options.progress.unwrap_or(&mut no_progress);
     let mut attempt = 0;
@@ -234,17 +187,7 @@ pub fn verify_storage(
         }
     };
     if let Some(log_id) = report.log_id {
-        let origin = options
-            .origin
-            .clone()
-            .unwrap_or_else(|| default_origin(log_id));
-        if let Some(c) = checkpoints.iter().find(|c| c.checkpoint.origin() != origin) {
-            return Err(Error::Checkpoint(format!(
-                "a checkpoint of size {} is for the log {:?}, not this one ({origin:?})",
-                c.checkpoint.size(),
-                c.checkpoint.origin()
-            )));
-        }
+        options.trust.check_origin(log_id, &checkpoints)?;
     }
     Ok(report)
 }
