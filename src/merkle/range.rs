@@ -75,14 +75,30 @@ impl CompactRange {
     /// Panics when the tree already holds `u64::MAX` leaves.
     ///
     /// [`leaf_hash`]: super::hash::leaf_hash
-    pub fn push(&mut self, leaf_hash: Hash, mut completed: impl FnMut(u8, u64, &Hash)) {
+    pub fn push(&mut self, leaf_hash: Hash, completed: impl FnMut(u8, u64, &Hash)) {
+        self.push_subtree(0, leaf_hash, completed);
+    }
+
+    /// Appends the `2^level` leaves of a complete subtree whose root is `hash`, as
+    /// [`CompactRange::push`] would one by one (calling `completed` for the subtree itself and
+    /// the nodes it finishes above it, not for those inside it). The size must be a multiple
+    /// of `2^level`.
+    ///
+    /// Panics when the tree would hold more than `u64::MAX` leaves.
+    pub fn push_subtree(
+        &mut self,
+        level: u8,
+        hash: Hash,
+        mut completed: impl FnMut(u8, u64, &Hash),
+    ) {
         let old = self.size;
+        debug_assert!(level < 64 && old.trailing_zeros() >= u32::from(level));
         self.size = old
-            .checked_add(1)
+            .checked_add(1 << level)
             .expect("a tree holds at most u64::MAX leaves");
-        let mut hash = leaf_hash;
-        let mut level = 0u8;
-        let mut index = old;
+        let mut hash = hash;
+        let mut level = level;
+        let mut index = old >> level;
         completed(level, index, &hash);
         // Each trailing 1 bit of the old size is a complete subtree of that level at the end of
         // the frontier, the left sibling of the one just finished.
@@ -138,6 +154,37 @@ pub struct FrontierError {
 mod tests {
     use super::*;
     use crate::merkle::testing::{leaves, mth};
+
+    #[test]
+    fn a_subtree_pushed_whole_is_the_same_as_its_leaves_one_by_one() {
+        let all = leaves(1024);
+        let (mut one, mut whole) = (CompactRange::new(), CompactRange::new());
+        let (mut seen_one, mut seen_whole) = (Vec::new(), Vec::new());
+        // 16 single leaves, then subtrees of 4, 2 and 8 leaves, a tile of 256 and one of 512:
+        // each starts at a multiple of its width.
+        let mut at = 0;
+        for (count, level) in [(16usize, 0u8), (4, 2), (8, 1), (26, 3), (1, 8), (1, 9)] {
+            for _ in 0..count {
+                let width = 1usize << level;
+                let mut sub = CompactRange::new();
+                for l in &all[at..at + width] {
+                    sub.push(*l, |_, _, _| {});
+                    one.push(*l, |lv, i, h| {
+                        if lv >= level {
+                            seen_one.push((lv, i, *h));
+                        }
+                    });
+                }
+                whole.push_subtree(level, sub.root(), |lv, i, h| seen_whole.push((lv, i, *h)));
+                at += width;
+                assert_eq!(one.root(), whole.root(), "at {at}");
+                assert_eq!(one.frontier(), whole.frontier());
+            }
+        }
+        assert_eq!(at, 1024);
+        assert_eq!(seen_one, seen_whole);
+        assert_eq!(whole.root(), mth(&all[..at]));
+    }
 
     /// The root equals the reference tree hash at every size, and every node reported is a
     /// complete subtree that exists only once, with the reference hash of the leaves it covers.

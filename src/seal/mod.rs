@@ -8,5 +8,7 @@
 //! file is replaced, so that whoever takes the host later holds only keys that cannot seal the
 //! epochs already sealed. The verifier derives every epoch's key from the initial one.
 
+pub(crate) mod epoch;
+pub(crate) mod file;
 pub(crate) mod key;
 pub(crate) mod state;

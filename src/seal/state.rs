@@ -20,7 +20,8 @@ use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::format::log_id::LogId;
-use crate::seal::key::{EpochKey, hex_of, parse_key, read_small};
+use crate::seal::epoch::{EpochKey, hex_of, parse_key};
+use crate::seal::file::read_small;
 
 /// The first line of a state file.
 const STATE_TAG: &str = "auditring-seal-state-v1";

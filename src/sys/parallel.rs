@@ -16,7 +16,17 @@ fn threads() -> usize {
 /// `items.iter().map(f).collect()`, with the items split in contiguous parts across threads;
 /// the results come back in order.
 pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let parts = threads().min(items.len() / MIN_PER_THREAD).max(1);
+    par_map_by(items, MIN_PER_THREAD, f)
+}
+
+/// [`par_map`] for items that each stand for much work: a thread is used for as few as
+/// `min_per_thread` of them.
+pub(crate) fn par_map_by<T: Sync, R: Send>(
+    items: &[T],
+    min_per_thread: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let parts = threads().min(items.len() / min_per_thread.max(1)).max(1);
     if parts == 1 {
         return items.iter().map(f).collect();
     }

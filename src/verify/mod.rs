@@ -47,6 +47,7 @@ use crate::seal::key::SealKey;
 use crate::storage::listing::PRUNE_RETRIES;
 use crate::storage::{FsStorage, Storage};
 pub use report::{CheckpointCheck, VerifyReport};
+use seal::SealOptions;
 pub use seal::SealReport;
 use trust::CheckpointTrust;
 use walk::verify_once;
@@ -63,13 +64,6 @@ pub struct VerifyOptions<'a> {
     pub progress: Option<&'a mut dyn FnMut(u64, u64)>,
     trust: CheckpointTrust,
     seals: SealOptions,
-}
-
-/// What [`VerifyOptions::seal_key`] and [`VerifyOptions::expect_epoch`] ask for.
-#[derive(Default)]
-pub(crate) struct SealOptions {
-    pub(crate) key: Option<SealKey>,
-    pub(crate) expect_epoch: Option<u64>,
 }
 
 impl<'a> VerifyOptions<'a> {

@@ -11,7 +11,8 @@ use serde::Serialize;
 use crate::error::Reason;
 use crate::format::hash::Hash;
 use crate::format::seal::SealDetails;
-use crate::seal::key::{EpochKey, SealKey};
+use crate::seal::epoch::EpochKey;
+use crate::seal::key::SealKey;
 
 /// What the seals of a log say, when it was verified with a sealing key
 /// ([`VerifyOptions::seal_key`](crate::VerifyOptions::seal_key)).
@@ -32,6 +33,14 @@ pub struct SealReport {
     /// Timestamp of the last seal record (when it was sealed), nanoseconds since the Unix
     /// epoch.
     pub last_sealed_at: Option<i64>,
+}
+
+/// What [`VerifyOptions::seal_key`](crate::VerifyOptions::seal_key) and
+/// [`VerifyOptions::expect_epoch`](crate::VerifyOptions::expect_epoch) ask for.
+#[derive(Default)]
+pub(crate) struct SealOptions {
+    pub(crate) key: Option<SealKey>,
+    pub(crate) expect_epoch: Option<u64>,
 }
 
 /// The state of the seal check during a walk.

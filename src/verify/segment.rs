@@ -524,7 +524,6 @@ impl Walk<'_> {
                             .map_err(|r| seg.fail(Some(seq), span.offset, r))?,
                         RecordKind::Other => {}
                     }
-                    self.tree.push(&span.header.leaf);
                     seg.check_index_entry(index, first_seq, seq, span.offset)?;
                     reached = Reached {
                         end: span.offset + span.range.len() as u64,
@@ -534,6 +533,10 @@ impl Walk<'_> {
                     older_seen |= seg.older_names(reached)?;
                     self.report.record_bytes += span.range.len() as u64;
                 }
+                // The batch's records all passed: into the tree at once (a failure above ends
+                // the walk, and a walk that failed reports no tree).
+                let leaves: Vec<Hash> = split.spans.iter().map(|s| s.header.leaf).collect();
+                self.tree.push_all(&leaves);
                 self.note_times(&b.buf, split.spans.first(), split.spans.last());
                 if let Some((offset, reason)) = split.broken.clone() {
                     return Err(seg.fail(Some(reached.next_seq), offset, reason));

@@ -14,6 +14,10 @@ use crate::merkle::hash::leaf_hash;
 use crate::merkle::range::CompactRange;
 use crate::storage::Storage;
 use crate::storage::tree::{CHUNK_ENTRIES, STRATUM_HEIGHT, TreeFiles, chunk_name};
+use crate::sys::parallel::par_map_by;
+
+/// The leaves of a tile hashed as one piece: the level-8 subtrees (FORMAT.md §15.2).
+const TILE: u64 = 1 << STRATUM_HEIGHT;
 
 /// A checkpoint whose signature verified, to compare the log with.
 pub(crate) struct OpenedCheckpoint {
@@ -58,11 +62,49 @@ impl<'a> TreeCheck<'a> {
     /// Adds the next record, whose leaf field is `leaf` (checked by the caller), and checks the
     /// stored hashes it completes.
     pub(super) fn push(&mut self, leaf: &Hash) {
+        self.push_subtree(0, leaf_hash(leaf));
+    }
+
+    /// Adds the next records, whose leaf fields are `leaves`, as [`TreeCheck::push`] would one
+    /// by one: each whole tile of [`TILE`] leaves that starts at a multiple of [`TILE`] is
+    /// hashed on every core, then added as one subtree (unless a wanted root lies inside it).
+    pub(super) fn push_all(&mut self, leaves: &[Hash]) {
+        let Some(size) = self.range.as_ref().map(CompactRange::size) else {
+            return;
+        };
+        // Leaves one by one up to a tile boundary, then whole tiles, then the rest.
+        let head = ((TILE - size % TILE) % TILE).min(leaves.len() as u64) as usize;
+        let tiles = (leaves.len() - head) / TILE as usize;
+        let (first, rest) = leaves.split_at(head);
+        let (whole, last) = rest.split_at(tiles * TILE as usize);
+        first.iter().for_each(|l| self.push(l));
+        let chunks: Vec<&[Hash]> = whole.chunks(TILE as usize).collect();
+        let roots = par_map_by(&chunks, 2, |leaves| {
+            let mut tile = CompactRange::new();
+            leaves
+                .iter()
+                .for_each(|l| tile.push(leaf_hash(l), |_, _, _| {}));
+            tile.root()
+        });
+        for (chunk, root) in chunks.iter().zip(roots) {
+            let start = self.range.as_ref().map_or(0, CompactRange::size);
+            if self.roots.range(start + 1..start + TILE).next().is_some() {
+                chunk.iter().for_each(|l| self.push(l));
+            } else {
+                self.push_subtree(TILE.trailing_zeros() as u8, root);
+            }
+        }
+        last.iter().for_each(|l| self.push(l));
+    }
+
+    /// Adds a complete subtree of `2^level` leaves with root `hash`, and checks the stored
+    /// hashes it completes.
+    fn push_subtree(&mut self, level: u8, hash: Hash) {
         let Some(range) = self.range.as_mut() else {
             return;
         };
         let (files, mismatch) = (&self.files, &mut self.mismatch);
-        range.push(leaf_hash(leaf), |level, index, hash| {
+        range.push_subtree(level, hash, |level, index, hash| {
             let level = u32::from(level);
             if mismatch.is_some() || level == 0 || !level.is_multiple_of(STRATUM_HEIGHT) {
                 return;

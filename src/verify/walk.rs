@@ -6,10 +6,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::SealOptions;
 use super::records::Span;
 use super::report::{CheckpointCheck, VerifyReport};
-use super::seal::SealCheck;
+use super::seal::{SealCheck, SealOptions};
 use super::tree::{OpenedCheckpoint, TreeCheck};
 use crate::error::{Error, IntegrityError, Reason};
 use crate::format::event::decode_body;

@@ -19,9 +19,12 @@ use crate::error::Error;
 use crate::format::event::Event;
 use crate::format::hash::Hash;
 use crate::format::seal::{SEALED_KIND, SealDetails};
-use crate::seal::key::EpochKey;
+use crate::seal::epoch::EpochKey;
 use crate::seal::state::SealState;
 use crate::write::item::{Encoded, encode};
+
+/// The longest time between seals accepted.
+const MAX_SEAL_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// The default time between seals.
 pub const DEFAULT_SEAL_INTERVAL: Duration = Duration::from_secs(60);
@@ -107,14 +110,9 @@ impl Sealing {
         if self.every == Some(Duration::ZERO) {
             return Err(Error::Config("sealing every 0 seconds".into()));
         }
-        if self
-            .every
-            .is_some_and(|d| d > crate::write::config::MAX_SYNC_INTERVAL)
-        {
+        if let Some(d) = self.every.filter(|&d| d > MAX_SEAL_INTERVAL) {
             return Err(Error::Config(format!(
-                "sealing every {:?}: at most {:?}",
-                self.every.unwrap_or_default(),
-                crate::write::config::MAX_SYNC_INTERVAL
+                "sealing every {d:?}: at most {MAX_SEAL_INTERVAL:?}"
             )));
         }
         Ok(())
