@@ -503,3 +503,32 @@ fn a_pruned_log_keeps_sealing_and_verifies_from_its_first_kept_seal() {
     assert!(seals.first_epoch.unwrap() > 0, "{seals:?}");
     assert_eq!(seals.unsealed, 0);
 }
+
+#[test]
+fn a_walk_that_fails_past_a_seal_in_its_last_segment_reports_nothing_unsealed_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, state) = setup(tmp.path());
+    write(&dir, &state, 0, 1_500, 100);
+    let log_id = verify(&dir, VerifyOptions::new())
+        .unwrap()
+        .log_id
+        .unwrap()
+        .0;
+    // The seal of epoch 12 forged: the walk fails in the third segment, after the seal of
+    // epoch 11 there, so that the chain it reports ends before the last seal it checked.
+    let mut files = segment_files(&dir);
+    rechain_resealing(&mut files, log_id, |_, epoch| {
+        (epoch == 12).then_some((epoch, [1; 32]))
+    });
+    write_back(&dir, &files);
+    let report = verify(&dir, with_key()).unwrap();
+    let failure = report.failure.expect("the forged seal is caught");
+    assert_eq!(failure.reason, Reason::SealMac { epoch: 12 });
+    let seals = report.seals.unwrap();
+    assert!(
+        seals.sealed_through > report.last_seq,
+        "{seals:?}, last seq {}",
+        report.last_seq
+    );
+    assert_eq!((seals.last_epoch, seals.unsealed), (Some(11), 0));
+}
