@@ -1,18 +1,23 @@
 //! Proves `docs/FORMAT.md` complete: `tools/verify_log.py`, an independent verifier written from
 //! the document alone, must agree with the crate's own [`auditring::verify`] on valid logs, on a
 //! log copied while its writer is open, on pruned logs (§9 "Pruned logs", §14), on a directory
-//! holding the export marker (§1), on damaged copies, on the stored Merkle tree and on signed
-//! checkpoints (§15).
+//! holding the export marker (§1), on damaged copies, on the stored Merkle tree, on signed and
+//! cosigned checkpoints (§15) and on sealed logs (§16).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use auditring::{
     Checkpoints, Durability, Error, Event, ExportOptions, PRUNED_KIND, Reader, Reason, Retention,
-    Ring, SignedCheckpoint, SigningKey, Unexported, VerifyOptions, verify,
+    Ring, SEALED_KIND, SealKey, SignedCheckpoint, SigningKey, Unexported, VerifierKey,
+    VerifyOptions, cosign, verify,
 };
 use auditring_testkit::python::{Report, python, run_tool, tool};
-use auditring_testkit::rechain::rechain;
+use auditring_testkit::rechain::{
+    Thief, find, hex, log_id_of, rechain, rechain_resealing, rechain_with, rewrite_with_stolen_key,
+    seal_epoch_key, seal_fields, seal_mac, segment_files, write_back,
+};
+use auditring_testkit::sealing::{push_numbered, sealing_ring, write_pruned_sealed, write_sealed};
 use auditring_testkit::slots::{self, copy_dir};
 use serde_json::Value;
 
@@ -102,6 +107,17 @@ fn assert_same_tree(py: &Report, rust: &auditring::VerifyReport) {
     );
 }
 
+/// Asserts that the Python report agrees with the crate's on what §16 adds: the seals checked,
+/// with a sealing key (null without one), as `SealReport` serializes them.
+fn assert_same_seals(py: &Report, rust: &auditring::VerifyReport) {
+    assert_eq!(
+        py.json["seals"],
+        serde_json::to_value(&rust.seals).unwrap(),
+        "seals: {}",
+        py.json
+    );
+}
+
 /// Asserts that both verifiers reject `dir` at the same `(seq, file, offset)`; returns the
 /// crate's failure and the Python report.
 fn assert_agree_fail(dir: &Path) -> (auditring::IntegrityError, Report) {
@@ -143,6 +159,7 @@ fn assert_agree_fail_with(
         "offset: {err} / {failure}"
     );
     assert_same_tree(&py, &rust);
+    assert_same_seals(&py, &rust);
     (failure, py)
 }
 
@@ -182,6 +199,7 @@ fn assert_agree_ok_with(
         py.json
     );
     assert_same_tree(&py, &rust);
+    assert_same_seals(&py, &rust);
     rust
 }
 
@@ -842,10 +860,10 @@ fn forge_last_record(log: &Path, seq: u64, body: &[u8]) {
     }
 }
 
-/// The body of a record of kind `auditring.pruned` (FORMAT.md §6) with `details`, padded with
-/// JSON whitespace to `len` bytes.
-fn prune_body(details: &str, len: usize) -> Vec<u8> {
-    let kind = PRUNED_KIND.as_bytes();
+/// The body of a record of kind `kind` (FORMAT.md §6: `auditring.pruned`, `auditring.sealed`),
+/// without actor or trace id, with `details`, padded with JSON whitespace to `len` bytes.
+fn system_body(kind: &str, details: &str, len: usize) -> Vec<u8> {
+    let kind = kind.as_bytes();
     let d = len - 20 - kind.len();
     assert!(
         details.len() <= d,
@@ -1109,7 +1127,7 @@ fn python_verifier_agrees_on_forged_prune_records() {
         let dir = tmp.path().join("forged");
         let _ = std::fs::remove_dir_all(&dir);
         copy_dir(&log, &dir);
-        forge_last_record(&dir, own, &prune_body(&details, len));
+        forge_last_record(&dir, own, &system_body(PRUNED_KIND, &details, len));
         if justifies {
             let rust = assert_agree_ok(&dir);
             assert_eq!(rust.first_seq, first_seq, "{what}");
@@ -1661,12 +1679,23 @@ fn python_verifier_agrees_on_checkpoints() {
         ),
     ];
     assert_ne!(std::fs::read_to_string(&forged).unwrap(), last);
+    assert_checkpoints_refused(&log, refused);
+}
+
+/// Asserts that both verifiers refuse each `(what, crate options, Python arguments)` as
+/// checkpoints that cannot be used: `Error::Checkpoint` in the crate, a usage error (exit 2, no
+/// report) in Python.
+fn assert_checkpoints_refused<S: AsRef<str>>(
+    log: &Path,
+    refused: Vec<(&str, VerifyOptions<'_>, Vec<S>)>,
+) {
     for (what, options, args) in refused {
+        let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
         assert!(
-            matches!(verify(&log, options), Err(Error::Checkpoint(_))),
+            matches!(verify(log, options), Err(Error::Checkpoint(_))),
             "{what}"
         );
-        let py = run_py_any(&log, &args);
+        let py = run_py_any(log, &args);
         assert_eq!(py.code, 2, "{what}: {}", py.describe());
         assert_eq!(py.json, Value::Null, "{what}: {}", py.describe());
     }
@@ -1721,4 +1750,595 @@ fn python_verifier_agrees_on_a_pruned_log_with_a_tree() {
         py.json["checkpoints"].as_array().unwrap().len(),
         signed.len()
     );
+}
+
+/// The initial sealing key of the sealed logs below (FORMAT.md §16.2).
+const SEAL_KEY: [u8; 32] = [0x5a; 32];
+
+/// The sealing key file made from [`SEAL_KEY`] in `tmp` (made once), and a new state file
+/// `NAME.state` beside it, for a ring to seal with.
+fn seal_files(tmp: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let key = tmp.join("seal.key");
+    if !key.exists() {
+        SealKey::from_bytes(SEAL_KEY).write_new(&key).unwrap();
+    }
+    let state = tmp.join(format!("{name}.state"));
+    SealKey::from_bytes(SEAL_KEY).write_state(&state).unwrap();
+    (key, state)
+}
+
+/// A log of 1500 events sealed every 100 with [`SEAL_KEY`] in `tmp` (`log`, three segments and
+/// more), and the key file.
+fn sealed_log(tmp: &Path) -> (PathBuf, PathBuf) {
+    let (key, state) = seal_files(tmp, "log");
+    let log = tmp.join("log");
+    write_sealed(&log, &state, 0, 1_500, 100);
+    (log, key)
+}
+
+/// The crate's options checking seals against [`SEAL_KEY`].
+fn with_seal_key<'a>() -> VerifyOptions<'a> {
+    VerifyOptions::new().seal_key(SealKey::from_bytes(SEAL_KEY))
+}
+
+/// The Python verifier's arguments checking seals against the key file `key`, then `more`.
+fn seal_args<'a>(key: &'a Path, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--seal-key", key.to_str().unwrap()];
+    args.extend_from_slice(more);
+    args
+}
+
+/// Asserts that the Python verifier gives the crate's reason for `failure`, word for word.
+fn assert_same_words(failure: &auditring::IntegrityError, py: &Report) {
+    assert_eq!(
+        py.json["error"]["reason"].as_str(),
+        Some(failure.reason.to_string().as_str()),
+        "{}",
+        py.json
+    );
+}
+
+/// §16.4, §9 "Seals": both verifiers, given the initial sealing key, report the same seals of a
+/// sealed log (how many, the first and last epochs, how far it is sealed, the records after
+/// the last seal, when it was sealed), with or without an epoch the auditor saw; without the
+/// key, none; so they do of a pruned log, whose first seal kept is of a later epoch. Records
+/// appended without the key are unsealed in both. In a copy taken while the writer is open, a
+/// seal after the last commit is checked as a committed one is: forged, it fails in both at the
+/// same place.
+#[test]
+fn python_verifier_agrees_on_sealed_logs() {
+    python();
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, key) = sealed_log(tmp.path());
+    let rust = assert_agree_ok_with(&log, with_seal_key(), &seal_args(&key, &[]));
+    let seals = rust.seals.clone().unwrap();
+    assert!(rust.segments >= 3, "{rust:?}");
+    assert!(seals.seals >= 15, "{seals:?}");
+    assert_eq!(
+        (seals.first_epoch, seals.last_epoch),
+        (Some(0), Some(seals.seals - 1))
+    );
+    assert_eq!((seals.sealed_through, seals.unsealed), (rust.last_seq, 0));
+    assert!(seals.last_sealed_at.is_some());
+    assert_eq!(assert_agree_ok(&log).seals, None);
+    let last = seals.last_epoch.unwrap();
+    for seen in [0, last] {
+        let seen_text = seen.to_string();
+        assert_agree_ok_with(
+            &log,
+            with_seal_key().expect_epoch(seen),
+            &seal_args(&key, &["--expect-epoch", &seen_text]),
+        );
+    }
+
+    // Pruned: the first seal kept is of a later epoch (below its seq), in both.
+    let (_, pruned_state) = seal_files(tmp.path(), "pruned");
+    let pruned = tmp.path().join("pruned");
+    write_pruned_sealed(&pruned, &pruned_state);
+    let rust = assert_agree_ok_with(&pruned, with_seal_key(), &seal_args(&key, &[]));
+    assert!(rust.first_seq > 1);
+    assert!(rust.seals.unwrap().first_epoch.unwrap() > 0);
+
+    // Appended by a writer without the key: a valid chain, and unsealed in both.
+    let appended = tmp.path().join("appended");
+    copy_dir(&log, &appended);
+    let ring = Ring::open(&appended).unwrap();
+    push_numbered(&ring, 1_500, 7);
+    ring.close().unwrap();
+    let rust = assert_agree_ok_with(&appended, with_seal_key(), &seal_args(&key, &[]));
+    assert_eq!(rust.seals.unwrap().unsealed, 7);
+
+    // A copy taken while the writer is open, after a flush under group commit: the last
+    // flush's records, seals among them, lie past the committed length.
+    let (_, live_state) = seal_files(tmp.path(), "open");
+    let open = tmp.path().join("open");
+    let ring = sealing_ring(&open, &live_state, 10);
+    let mut pushed = 0;
+    let mut batch = |n: u64| {
+        push_numbered(&ring, pushed, n);
+        pushed += n;
+        ring.flush().unwrap();
+    };
+    while ring.snapshot().segment_count() < 2 {
+        batch(25);
+    }
+    for _ in 0..3 {
+        batch(25);
+    }
+    let live = tmp.path().join("live");
+    copy_dir(&open, &live);
+    let rust = assert_agree_ok_with(&live, with_seal_key(), &seal_args(&key, &[]));
+    let py = run_py(&live, &seal_args(&key, &[]));
+    let uncommitted = py.json["uncommitted"].as_u64().unwrap();
+    let sealed_through = rust.seals.unwrap().sealed_through;
+    assert!(
+        sealed_through > rust.last_seq - uncommitted,
+        "no seal past the committed length: {}",
+        py.json
+    );
+    let forged = tmp.path().join("live-forged");
+    copy_dir(&live, &forged);
+    let mut files = segment_files(&forged);
+    rechain_resealing(&mut files, log_id_of(&live), |seq, epoch| {
+        (seq == sealed_through).then_some((epoch, [1; 32]))
+    });
+    write_back(&forged, &files);
+    let (failure, py) = assert_agree_fail_with(&forged, with_seal_key(), &seal_args(&key, &[]));
+    assert!(
+        matches!(failure.reason, Reason::SealMac { .. }),
+        "{failure}"
+    );
+    assert_eq!(failure.seq, Some(sealed_through));
+    assert_same_words(&failure, &py);
+    ring.close().unwrap();
+    assert_agree_ok_with(&open, with_seal_key(), &seal_args(&key, &[]));
+}
+
+/// §16.4 against a thief of the host's current key: event 1200 changed and every hash after
+/// it recomputed (which the chain alone accepts, in both), the seals after it resealed with
+/// the stolen key, keeping their epochs (a seal MAC failure) or claiming the stolen epoch (a
+/// seal epoch failure): both verifiers fail at the same seal, in the same words.
+#[test]
+fn python_verifier_agrees_on_a_rewrite_resealed_with_a_stolen_key() {
+    python();
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, key) = sealed_log(tmp.path());
+    let seals = verify(&log, with_seal_key()).unwrap().seals.unwrap();
+    // The state file holds the key of the epoch after the last seal.
+    let stolen_epoch = seals.last_epoch.unwrap() + 1;
+    let stolen = seal_epoch_key(&SEAL_KEY, stolen_epoch);
+    // Events 1200 to 1299 are sealed by the seal of epoch 12 (two digits, as the stolen one).
+    let (first_resealed, previous) = (12, 11);
+    for thief in Thief::both(stolen_epoch, stolen) {
+        let claim_stolen_epoch = thief.claims_its_epoch;
+        let copy = tmp.path().join(format!("rewrite-{claim_stolen_epoch}"));
+        rewrite_with_stolen_key((&log, &copy), 1_200, &thief, |_, e| e >= first_resealed);
+        assert_agree_ok(&copy);
+        let (failure, py) = assert_agree_fail_with(&copy, with_seal_key(), &seal_args(&key, &[]));
+        let expected = if claim_stolen_epoch {
+            Reason::SealEpoch {
+                previous: Some(previous),
+                found: stolen_epoch,
+            }
+        } else {
+            Reason::SealMac {
+                epoch: first_resealed,
+            }
+        };
+        assert_eq!(failure.reason, expected);
+        assert_same_words(&failure, &py);
+        assert_ne!(failure.file, copy.join(FIRST_SEGMENT), "{failure}");
+    }
+}
+
+/// §16.1 read exactly, by both verifiers: an event of a sealed log forged into a seal record
+/// by a holder of the key (the right epoch and MAC, every later seal made again), its details
+/// written each way below. Those
+/// that follow the member rules of §14.1 are a valid seal in both; every other is a seal
+/// record failure in both, at the forged record; without the key, an ordinary record.
+#[test]
+fn python_verifier_agrees_on_forged_seal_records() {
+    python();
+    let tmp = tempfile::tempdir().unwrap();
+    let (key, state) = seal_files(tmp.path(), "log");
+    let log = tmp.path().join("log");
+    let ring = sealing_ring(&log, &state, 100);
+    push_numbered(&ring, 0, 250);
+    let filler = format!("\"{}\"", "p".repeat(300));
+    ring.push(Event::new("x").with_details_json(filler).unwrap())
+        .unwrap();
+    push_numbered(&ring, 250, 150);
+    ring.close().unwrap();
+    let len = 20 + 1 + 302;
+    let id = log_id_of(&log);
+    let sealed = verify(&log, with_seal_key()).unwrap().seals.unwrap();
+    type Details = fn(u64, &str) -> String;
+    let variants: Vec<(&str, Details, bool)> = vec![
+        (
+            "as a ring writes them",
+            |e, m| format!(r#"{{"epoch":{e},"mac":"{m}"}}"#),
+            true,
+        ),
+        (
+            "the other order, white space",
+            |e, m| format!("\n {{ \"mac\" : \"{m}\" ,\t\"epoch\":{e} }}\r\n"),
+            true,
+        ),
+        (
+            "names escaped",
+            |e, m| format!(r#"{{"\u0065poch":{e},"m\u0061c":"{m}"}}"#),
+            true,
+        ),
+        ("mac missing", |e, _| format!(r#"{{"epoch":{e}}}"#), false),
+        ("epoch missing", |_, m| format!(r#"{{"mac":"{m}"}}"#), false),
+        (
+            "an extra member",
+            |e, m| format!(r#"{{"epoch":{e},"mac":"{m}","note":null}}"#),
+            false,
+        ),
+        (
+            "uppercase hex",
+            |e, m| format!(r#"{{"epoch":{e},"mac":"{}"}}"#, m.to_uppercase()),
+            false,
+        ),
+        (
+            "epoch twice",
+            |e, m| format!(r#"{{"epoch":{e},"epoch":{e},"mac":"{m}"}}"#),
+            false,
+        ),
+        (
+            "epoch twice, once escaped",
+            |e, m| format!(r#"{{"epoch":{e},"mac":"{m}","\u0065poch":{e}}}"#),
+            false,
+        ),
+        (
+            "epoch a string",
+            |e, m| format!(r#"{{"epoch":"{e}","mac":"{m}"}}"#),
+            false,
+        ),
+        (
+            "epoch with a fraction",
+            |e, m| format!(r#"{{"epoch":{e}.0,"mac":"{m}"}}"#),
+            false,
+        ),
+        (
+            "epoch with an exponent",
+            |e, m| format!(r#"{{"epoch":{e}e0,"mac":"{m}"}}"#),
+            false,
+        ),
+        (
+            "mac short",
+            |e, m| format!(r#"{{"epoch":{e},"mac":"{}"}}"#, &m[..62]),
+            false,
+        ),
+        ("an array", |e, m| format!(r#"[{e},"{m}"]"#), false),
+        (
+            "not JSON",
+            |e, m| format!(r#"{{"epoch":{e},"mac":"{m}""#),
+            false,
+        ),
+    ];
+    for (i, (what, details, accepted)) in variants.into_iter().enumerate() {
+        let copy = tmp.path().join(format!("forged-{i}"));
+        copy_dir(&log, &copy);
+        let mut files = segment_files(&copy);
+        let (mut last_epoch, mut forged_at) = (None, None);
+        rechain_with(&mut files, |seq, prev, body| {
+            if find(body, SEALED_KIND.as_bytes()).is_some() {
+                last_epoch = seal_fields(body).map(|(e, _)| e);
+            } else if find(body, b"ppppp").is_some() {
+                let e = last_epoch.unwrap();
+                let mac = seal_mac(&seal_epoch_key(&SEAL_KEY, e), &id, e, seq, prev);
+                body.copy_from_slice(&system_body(SEALED_KIND, &details(e, &hex(&mac)), len));
+                forged_at = Some(seq);
+            }
+        });
+        let forged_at = forged_at.expect("the event to forge");
+        // The chain changed from the forged record on: every later seal made again.
+        rechain_resealing(&mut files, id, |seq, epoch| {
+            (seq > forged_at).then(|| (epoch, seal_epoch_key(&SEAL_KEY, epoch)))
+        });
+        write_back(&copy, &files);
+        let args = seal_args(&key, &[]);
+        if accepted {
+            let rust = assert_agree_ok_with(&copy, with_seal_key(), &args);
+            assert_eq!(rust.seals.unwrap().seals, sealed.seals + 1, "{what}");
+            continue;
+        }
+        let (failure, py) = assert_agree_fail_with(&copy, with_seal_key(), &args);
+        assert!(
+            matches!(failure.reason, Reason::SealRecord(_)),
+            "{what}: {failure}"
+        );
+        assert_eq!(failure.seq, Some(forged_at), "{what}");
+        let reason = py.json["error"]["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("a seal record whose details are not those of a seal: "),
+            "{what}: {reason}"
+        );
+        assert_agree_ok(&copy);
+    }
+}
+
+/// §16.4, "seal missing": given an epoch the auditor saw sealed, both verifiers fail, at the
+/// same place and in the same words, a log whose newest segment was removed (a cut the seals
+/// alone miss) and a log that was never sealed (every record unsealed, in both).
+#[test]
+fn python_verifier_agrees_on_missing_seals() {
+    python();
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, key) = sealed_log(tmp.path());
+    let last = verify(&log, with_seal_key())
+        .unwrap()
+        .seals
+        .unwrap()
+        .last_epoch
+        .unwrap();
+    let last_text = last.to_string();
+
+    let cut = tmp.path().join("cut");
+    copy_dir(&log, &cut);
+    let names = segment_names(&cut);
+    std::fs::remove_file(cut.join(names.last().unwrap())).unwrap();
+    let alone = assert_agree_ok_with(&cut, with_seal_key(), &seal_args(&key, &[]));
+    let left = alone.seals.unwrap();
+    let (failure, py) = assert_agree_fail_with(
+        &cut,
+        with_seal_key().expect_epoch(last),
+        &seal_args(&key, &["--expect-epoch", &last_text]),
+    );
+    assert_eq!(
+        failure.reason,
+        Reason::SealMissing {
+            expected: last,
+            last: left.last_epoch
+        }
+    );
+    assert!(left.last_epoch.unwrap() < last);
+    assert_eq!(failure.seq, Some(left.sealed_through + 1));
+    assert_eq!(failure.file, cut.join(&names[names.len() - 2]));
+    assert_same_words(&failure, &py);
+
+    let plain = tmp.path().join("plain");
+    let ring = Ring::builder(&plain)
+        .segment_size(SEGMENT_SIZE)
+        .open()
+        .unwrap();
+    push_numbered(&ring, 0, 700);
+    ring.close().unwrap();
+    let rust = assert_agree_ok_with(&plain, with_seal_key(), &seal_args(&key, &[]));
+    let none = rust.seals.unwrap();
+    assert_eq!(
+        (
+            none.seals,
+            none.last_epoch,
+            none.sealed_through,
+            none.unsealed
+        ),
+        (0, None, 0, 700)
+    );
+    let (failure, py) = assert_agree_fail_with(
+        &plain,
+        with_seal_key().expect_epoch(0),
+        &seal_args(&key, &["--expect-epoch", "0"]),
+    );
+    assert_eq!(
+        failure.reason,
+        Reason::SealMissing {
+            expected: 0,
+            last: None
+        }
+    );
+    assert_eq!(failure.seq, Some(1));
+    assert_same_words(&failure, &py);
+}
+
+/// §16.2: another initial key fails at the first seal in both, in the same words. A file that
+/// is not a sealing key (the crate's `SealKey::read` refuses it) is a usage error of the
+/// script, as are an expected epoch without a key and an epoch that is not a number.
+#[test]
+fn python_verifier_agrees_on_a_wrong_sealing_key() {
+    python();
+    let tmp = tempfile::tempdir().unwrap();
+    let (log, key) = sealed_log(tmp.path());
+    let other = tmp.path().join("other.key");
+    SealKey::from_bytes([1; 32]).write_new(&other).unwrap();
+    let (failure, py) = assert_agree_fail_with(
+        &log,
+        VerifyOptions::new().seal_key(SealKey::from_bytes([1; 32])),
+        &seal_args(&other, &[]),
+    );
+    assert_eq!(failure.reason, Reason::SealMac { epoch: 0 });
+    assert_eq!(failure.seq, Some(101), "the first seal follows 100 events");
+    assert_same_words(&failure, &py);
+
+    let digits = hex(&SEAL_KEY);
+    let unterminated = tmp.path().join("unterminated.key");
+    std::fs::write(&unterminated, format!("auditring-seal-key-v1 {digits}")).unwrap();
+    assert!(SealKey::read(&unterminated).is_ok());
+    assert_agree_ok_with(&log, with_seal_key(), &seal_args(&unterminated, &[]));
+    let mut refused: Vec<PathBuf> = [
+        format!("auditring-seal-key-v1 {}\n", digits.to_uppercase()),
+        format!("auditring-seal-key-v1 {digits}\n\n"),
+        format!("auditring-seal-key-v1 {digits}\r\n"),
+        format!("auditring-seal-key-v1  {digits}\n"),
+        format!("auditring-seal-key-v2 {digits}\n"),
+        format!("auditring-seal-key-v1 {}\n", &digits[..62]),
+        format!("{digits}\n"),
+        String::new(),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, text)| {
+        let path = tmp.path().join(format!("bad-{i}.key"));
+        std::fs::write(&path, text).unwrap();
+        path
+    })
+    .collect();
+    refused.extend([tmp.path().join("missing.key"), tmp.path().to_path_buf()]);
+    for path in &refused {
+        assert!(SealKey::read(path).is_err(), "{}", path.display());
+        let py = run_py_any(&log, &seal_args(path, &[]));
+        assert_eq!(py.code, 2, "{}: {}", path.display(), py.describe());
+        assert_eq!(py.json, Value::Null, "{}", py.describe());
+    }
+    for args in [
+        vec!["--expect-epoch", "3"],
+        seal_args(&key, &["--expect-epoch", "three"]),
+        seal_args(&key, &["--expect-epoch", "-1"]),
+        seal_args(&key, &["--seal-key", key.to_str().unwrap()]),
+    ] {
+        let py = run_py_any(&log, &args);
+        assert_eq!(py.code, 2, "{args:?}: {}", py.describe());
+    }
+}
+
+/// §15.4 with witnesses (C2SP tlog-cosignature): a checkpoint cosigned by two of three
+/// witnesses. With a quorum both verifiers accept it when enough of the witnesses given
+/// cosigned it (a witness given by its note key or its cosigner key alike), and refuse it
+/// (unusable, not an integrity failure) when too few did, when more are required than were
+/// given, when a cosignature by a witness given does not verify, and when a witness's key is
+/// given as the log's.
+#[test]
+fn python_verifier_agrees_on_witness_cosignatures() {
+    python();
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log");
+    let key = SigningKey::generate("audit.example/test").unwrap();
+    let signed = checkpointed_log(&log, 1_000, &key, &tmp.path().join("sink"), None);
+    let (first, newest) = (&signed[0], signed.last().unwrap());
+    let body = newest.checkpoint().to_body();
+    let witnesses: Vec<SigningKey> = (1..=3)
+        .map(|i| SigningKey::generate(&format!("witness.example/w{i}")).unwrap())
+        .collect();
+    let cosigned_by = |extra: &str| {
+        format!(
+            "{}{}{}{extra}",
+            newest.note(),
+            cosign(&body, &witnesses[0], 1_700_000_000).unwrap(),
+            cosign(&body, &witnesses[1], 1_700_000_100).unwrap(),
+        )
+    };
+    let note = cosigned_by("");
+    // A third line by the first witness, over another checkpoint: it does not verify here.
+    let bad_note = cosigned_by(&cosign(&first.checkpoint().to_body(), &witnesses[0], 1).unwrap());
+    let (note_file, bad_file) = (tmp.path().join("cosigned"), tmp.path().join("bad"));
+    std::fs::write(&note_file, &note).unwrap();
+    std::fs::write(&bad_file, &bad_note).unwrap();
+    let w: Vec<VerifierKey> = witnesses.iter().map(SigningKey::verifier).collect();
+    let texts: Vec<String> = w.iter().map(ToString::to_string).collect();
+    let (w1_cosigner, w2_cosigner) = (w[0].cosigner(), w[1].cosigner());
+    let cosigner_texts = [w1_cosigner.to_string(), w2_cosigner.to_string()];
+    let w1_file = tmp.path().join("w1.pub");
+    std::fs::write(&w1_file, format!("{}\n", w[0])).unwrap();
+    let log_key = key.verifier();
+    let log_text = log_key.to_string();
+    let trusted = [(&log_key, log_text.as_str())];
+    let w1 = (&w[0], texts[0].as_str());
+    let w1_in_file = (&w[0], w1_file.to_str().unwrap());
+    let w1_as_cosigner = (&w1_cosigner, cosigner_texts[0].as_str());
+    let w2 = (&w2_cosigner, cosigner_texts[1].as_str());
+    let w3 = (&w[2], texts[2].as_str());
+    let good = (note.as_str(), note_file.as_path());
+    let bad = (bad_note.as_str(), bad_file.as_path());
+
+    for (witnesses, quorum) in [
+        (vec![w1, w2], 2),
+        (vec![w1_in_file, w2, w3], 2),
+        (vec![w3, w1], 1),
+        (vec![w3], 0),
+    ] {
+        let (options, args) = witnessed(good, &trusted, &witnesses, quorum);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let rust = assert_agree_ok_with(&log, options, &args);
+        assert_eq!(rust.checkpoints.len(), 1);
+        assert!(rust.checkpoints[0].consistent);
+    }
+
+    let cases = [
+        (
+            "one of the two required cosigned",
+            good,
+            &trusted,
+            vec![w1, w3],
+            2,
+        ),
+        ("more required than given", good, &trusted, vec![w1, w2], 3),
+        (
+            "one witness by both its keys",
+            good,
+            &trusted,
+            vec![w1, w1_as_cosigner],
+            2,
+        ),
+        ("none of those given cosigned", good, &trusted, vec![w3], 1),
+        (
+            "a cosignature that does not verify",
+            bad,
+            &trusted,
+            vec![w1, w2],
+            1,
+        ),
+        (
+            "a witness's cosigner key as the log's",
+            good,
+            &[w2],
+            vec![w1],
+            1,
+        ),
+        (
+            "a witness's note key as the log's",
+            good,
+            &[w1],
+            vec![w2],
+            1,
+        ),
+    ];
+    let refused = cases
+        .into_iter()
+        .map(|(what, note, trusted, witnesses, quorum)| {
+            let (options, args) = witnessed(note, trusted, &witnesses, quorum);
+            (what, options, args)
+        })
+        .collect();
+    assert_checkpoints_refused(&log, refused);
+
+    // As the command line has them: a witness goes with a quorum, a quorum with checkpoints.
+    for args in [
+        vec![
+            "--checkpoint",
+            note_file.to_str().unwrap(),
+            "--key",
+            &log_text,
+            "--witness",
+            &texts[0],
+        ],
+        vec!["--key", &log_text, "--witness", &texts[0], "--quorum", "1"],
+    ] {
+        let py = run_py_any(&log, &args);
+        assert_eq!(py.code, 2, "{args:?}: {}", py.describe());
+    }
+}
+
+/// The crate's options and the script's arguments that check the checkpoint `note` (held by
+/// the file `file`) trusting the keys `trusted`, with the `witnesses` and the `quorum`: each
+/// key with its argument (the key's text, or a file holding it).
+fn witnessed<'a>(
+    (note, file): (&str, &Path),
+    trusted: &[(&VerifierKey, &str)],
+    witnesses: &[(&VerifierKey, &str)],
+    quorum: usize,
+) -> (VerifyOptions<'a>, Vec<String>) {
+    let mut options = VerifyOptions::new().checkpoint(note).quorum(quorum);
+    let mut args = vec!["--checkpoint".to_owned(), file.to_str().unwrap().to_owned()];
+    for (k, arg) in trusted {
+        options = options.trusted_key((*k).clone());
+        args.extend(["--key".to_owned(), (*arg).to_owned()]);
+    }
+    for (k, arg) in witnesses {
+        options = options.witness((*k).clone());
+        args.extend(["--witness".to_owned(), (*arg).to_owned()]);
+    }
+    args.extend(["--quorum".to_owned(), quorum.to_string()]);
+    (options, args)
 }

@@ -2,16 +2,17 @@
 //! come when asked, verify against the initial key, and catch what a thief of the host's
 //! current key does to the epochs already sealed; what they can still do is shown too.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use auditring::{
-    Durability, Error, Event, Reason, Retention, Ring, SEALED_KIND, SealKey, Sealing, Unexported,
-    VerifyOptions, verify,
+    Durability, Error, Reason, Ring, SEALED_KIND, SealKey, Sealing, VerifyOptions, verify,
 };
-use auditring_testkit::rechain::{find, rechain_with, seal_epoch_key, seal_mac};
+use auditring_testkit::rechain::{
+    Thief, edit_event, find, log_id_of, rechain_resealing, rechain_with, rewrite_with_stolen_key,
+    seal_epoch_key, segment_files, write_back,
+};
+use auditring_testkit::sealing::{SEGMENT_SIZE, push_numbered, write_pruned_sealed, write_sealed};
 
-const SEGMENT_SIZE: u64 = 64 * 1024;
 const KEY: [u8; 32] = [0x5a; 32];
 
 /// A log directory, and the sealing state file beside it made from [`KEY`].
@@ -19,31 +20,6 @@ fn setup(tmp: &Path) -> (PathBuf, PathBuf) {
     let state = tmp.join("seal.state");
     SealKey::from_bytes(KEY).write_state(&state).unwrap();
     (tmp.join("log"), state)
-}
-
-/// Pushes `events` events numbered from `from` into a ring sealing every `every` events, then
-/// closes it.
-fn write(dir: &Path, state: &Path, from: u64, events: u64, every: u64) {
-    let ring = Ring::builder(dir)
-        .segment_size(SEGMENT_SIZE)
-        .durability(Durability::Batch)
-        .sealing(Sealing::new(state).every_events(every).not_by_time())
-        .open()
-        .unwrap();
-    push(&ring, from, events);
-    ring.close().unwrap();
-}
-
-fn push(ring: &Ring, from: u64, events: u64) {
-    let p = ring.producer();
-    for i in from..from + events {
-        p.push(
-            Event::new("seal.test")
-                .with_details_json(format!("{{\"i\":{i}}}"))
-                .unwrap(),
-        )
-        .unwrap();
-    }
 }
 
 fn with_key() -> VerifyOptions<'static> {
@@ -64,88 +40,11 @@ fn state_key(state: &Path) -> [u8; 32] {
     std::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
 }
 
-fn segment_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| Path::new(n).extension().is_some_and(|e| e == "seg"))
-        .map(|n| {
-            let b = std::fs::read(dir.join(&n)).unwrap();
-            (n, b)
-        })
-        .collect()
-}
-
-/// Writes `files` back and removes the stored tree (which the one who rewrote would recompute
-/// or remove).
-fn write_back(dir: &Path, files: &BTreeMap<String, Vec<u8>>) {
-    for (n, b) in files {
-        std::fs::write(dir.join(n), b).unwrap();
-    }
-    for e in std::fs::read_dir(dir).unwrap() {
-        let n = e.unwrap().file_name().into_string().unwrap();
-        if n.contains(".t") {
-            std::fs::remove_file(dir.join(n)).unwrap();
-        }
-    }
-}
-
-/// A seal record's epoch and where its MAC's hex digits start, in its body.
-fn seal_fields(body: &[u8]) -> Option<(u64, usize)> {
-    let mac = find(body, b"\"mac\":\"")? + 7;
-    let at = find(body, b"\"epoch\":")? + 8;
-    let digits = body[at..].iter().take_while(|b| b.is_ascii_digit()).count();
-    let epoch = std::str::from_utf8(&body[at..at + digits])
-        .unwrap()
-        .parse()
-        .ok()?;
-    Some((epoch, mac))
-}
-
-/// Changes the event numbered `i` (its details' last digit) in `files`.
-fn edit_event(files: &mut BTreeMap<String, Vec<u8>>, i: u64) {
-    let needle = format!("\"i\":{i}}}");
-    let bytes = files
-        .values_mut()
-        .find(|b| find(b, needle.as_bytes()).is_some())
-        .unwrap();
-    let at = find(bytes, needle.as_bytes()).unwrap() + needle.len() - 2;
-    bytes[at] = if bytes[at] == b'9' { b'8' } else { b'9' };
-}
-
-/// Rewrites the log with fresh hashes, recomputing every seal's MAC as `reseal(seq, epoch)`
-/// says: `Some((epoch to write, key of that epoch))`, or `None` to leave it.
-fn rechain_resealing(
-    files: &mut BTreeMap<String, Vec<u8>>,
-    log_id: [u8; 16],
-    mut reseal: impl FnMut(u64, u64) -> Option<(u64, [u8; 32])>,
-) {
-    rechain_with(files, |seq, prev, body| {
-        if find(body, SEALED_KIND.as_bytes()).is_none() {
-            return;
-        }
-        let Some((epoch, mac_at)) = seal_fields(body) else {
-            return;
-        };
-        let Some((new_epoch, key)) = reseal(seq, epoch) else {
-            return;
-        };
-        let digits = epoch.to_string();
-        let new_digits = new_epoch.to_string();
-        assert_eq!(digits.len(), new_digits.len(), "the body keeps its length");
-        let at = find(body, b"\"epoch\":").unwrap() + 8;
-        body[at..at + digits.len()].copy_from_slice(new_digits.as_bytes());
-        let mac = seal_mac(&key, &log_id, new_epoch, seq, prev);
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-        body[mac_at..mac_at + 64].copy_from_slice(hex.as_bytes());
-    });
-}
-
 #[test]
 fn seals_come_at_each_count_and_at_close_and_verify_against_the_initial_key() {
     let tmp = tempfile::tempdir().unwrap();
     let (dir, state) = setup(tmp.path());
-    write(&dir, &state, 0, 1_000, 100);
+    write_sealed(&dir, &state, 0, 1_000, 100);
 
     let plain = verify(&dir, VerifyOptions::new()).unwrap();
     assert!(plain.is_ok(), "{:?}", plain.failure);
@@ -169,8 +68,8 @@ fn seals_come_at_each_count_and_at_close_and_verify_against_the_initial_key() {
     assert_eq!(state_key(&state), seal_epoch_key(&KEY, seals.seals));
 
     // Reopened, it goes on from its state; an idle open and close writes no seal.
-    write(&dir, &state, 1_000, 0, 100);
-    write(&dir, &state, 1_000, 50, 100);
+    write_sealed(&dir, &state, 1_000, 0, 100);
+    write_sealed(&dir, &state, 1_000, 50, 100);
     let again = verify(&dir, with_key()).unwrap();
     assert!(again.is_ok(), "{:?}", again.failure);
     let more = again.seals.unwrap();
@@ -193,12 +92,8 @@ fn a_thief_of_the_current_key_cannot_reseal_a_rewrite_of_earlier_epochs() {
     let tmp = tempfile::tempdir().unwrap();
     let (dir, state) = setup(tmp.path());
     // Fewer than ten seals: the thief's epoch has as many digits as the ones it replaces.
-    write(&dir, &state, 0, 700, 100);
-    let log_id = verify(&dir, VerifyOptions::new())
-        .unwrap()
-        .log_id
-        .unwrap()
-        .0;
+    write_sealed(&dir, &state, 0, 700, 100);
+    let log_id = log_id_of(&dir);
     let stolen_epoch = state_epoch(&state);
     let stolen = state_key(&state);
     assert!(stolen_epoch < 10);
@@ -206,21 +101,10 @@ fn a_thief_of_the_current_key_cannot_reseal_a_rewrite_of_earlier_epochs() {
     // The thief changes event 450 and rewrites every hash after it. Resealing each seal with
     // the stolen key (keeping its epoch) or claiming the stolen epoch: both are caught at the
     // first seal after the edit; the chain alone accepts both.
-    for claim_stolen_epoch in [false, true] {
+    for thief in Thief::both(stolen_epoch, stolen) {
+        let claim_stolen_epoch = thief.claims_its_epoch;
         let copy = tmp.path().join(format!("rewrite-{claim_stolen_epoch}"));
-        auditring_testkit::slots::copy_dir(&dir, &copy);
-        let mut files = segment_files(&copy);
-        edit_event(&mut files, 450);
-        rechain_resealing(&mut files, log_id, |seq, epoch| {
-            let claimed = if claim_stolen_epoch {
-                stolen_epoch
-            } else {
-                epoch
-            };
-            (seq > 451 && epoch.to_string().len() == claimed.to_string().len())
-                .then_some((claimed, stolen))
-        });
-        write_back(&copy, &files);
+        rewrite_with_stolen_key((&dir, &copy), 450, &thief, |seq, _| seq > 451);
         let alone = verify(&copy, VerifyOptions::new()).unwrap();
         assert!(alone.is_ok(), "{:?}", alone.failure);
         let failure = verify(&copy, with_key())
@@ -259,7 +143,7 @@ fn a_thief_of_the_current_key_cannot_reseal_a_rewrite_of_earlier_epochs() {
 fn a_thief_of_the_current_key_can_add_after_the_last_seal_and_is_seen_only_as_unsealed() {
     let tmp = tempfile::tempdir().unwrap();
     let (dir, state) = setup(tmp.path());
-    write(&dir, &state, 0, 300, 100);
+    write_sealed(&dir, &state, 0, 300, 100);
     let sealed = verify(&dir, with_key()).unwrap();
     let before = sealed.seals.clone().unwrap();
 
@@ -269,7 +153,7 @@ fn a_thief_of_the_current_key_can_add_after_the_last_seal_and_is_seen_only_as_un
     std::fs::copy(&state, &stolen).unwrap();
     let with_stolen = tmp.path().join("with-stolen");
     auditring_testkit::slots::copy_dir(&dir, &with_stolen);
-    write(&with_stolen, &stolen, 300, 20, 100);
+    write_sealed(&with_stolen, &stolen, 300, 20, 100);
     let report = verify(&with_stolen, with_key()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
     assert_eq!(report.seals.unwrap().last_epoch, Some(state_epoch(&state)));
@@ -279,7 +163,7 @@ fn a_thief_of_the_current_key_can_add_after_the_last_seal_and_is_seen_only_as_un
     let appended = tmp.path().join("appended");
     auditring_testkit::slots::copy_dir(&dir, &appended);
     let ring = Ring::open(&appended).unwrap();
-    push(&ring, 300, 7);
+    push_numbered(&ring, 300, 7);
     ring.close().unwrap();
     let report = verify(&appended, with_key()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
@@ -292,7 +176,7 @@ fn a_thief_of_the_current_key_can_add_after_the_last_seal_and_is_seen_only_as_un
 fn a_cut_or_the_seals_removed_are_caught_by_the_epoch_the_auditor_saw() {
     let tmp = tempfile::tempdir().unwrap();
     let (dir, state) = setup(tmp.path());
-    write(&dir, &state, 0, 3_000, 100);
+    write_sealed(&dir, &state, 0, 3_000, 100);
     let seen = verify(&dir, with_key()).unwrap();
     let last_epoch = seen.seals.unwrap().last_epoch.unwrap();
     assert!(
@@ -361,7 +245,7 @@ fn a_crash_before_the_state_is_replaced_seals_again_in_the_same_epoch() {
         .sealing(Sealing::new(&state).not_by_time())
         .open()
         .unwrap();
-    push(&ring, 0, 50);
+    push_numbered(&ring, 0, 50);
     ring.flush().unwrap();
     // The state as it was before close sealed epoch 0: what a crash between the seal's sync
     // and the state's replacement leaves.
@@ -372,7 +256,7 @@ fn a_crash_before_the_state_is_replaced_seals_again_in_the_same_epoch() {
 
     // The next ring finds records after the state's last seal and seals them first, with the
     // same epoch; the verifier accepts two seals of one epoch.
-    write(&dir, &state, 50, 10, 1_000);
+    write_sealed(&dir, &state, 50, 10, 1_000);
     let report = verify(&dir, with_key()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
     let seals = report.seals.unwrap();
@@ -385,7 +269,7 @@ fn a_crash_before_the_state_is_replaced_seals_again_in_the_same_epoch() {
 fn state_files_that_do_not_fit_the_log_are_refused_with_their_path() {
     let tmp = tempfile::tempdir().unwrap();
     let (dir, state) = setup(tmp.path());
-    write(&dir, &state, 0, 20, 5);
+    write_sealed(&dir, &state, 0, 20, 5);
 
     // Another log's state.
     let (other, _) = setup(&tmp.path().join("x").tap_create());
@@ -456,7 +340,7 @@ fn an_idle_ring_seals_by_time() {
         .sealing(Sealing::new(&state).every(std::time::Duration::from_millis(1)))
         .open()
         .unwrap();
-    push(&ring, 0, 3);
+    push_numbered(&ring, 0, 3);
     ring.flush().unwrap();
     // No more events: the sequencer wakes by itself to seal. Waits for it (a condition, not a
     // time: a ring that never sealed would hang here and the harness would say so).
@@ -479,27 +363,35 @@ fn an_idle_ring_seals_by_time() {
 fn a_pruned_log_keeps_sealing_and_verifies_from_its_first_kept_seal() {
     let tmp = tempfile::tempdir().unwrap();
     let (dir, state) = setup(tmp.path());
-    let ring = Ring::builder(&dir)
-        .segment_size(SEGMENT_SIZE)
-        .durability(Durability::Batch)
-        .retention(
-            Retention::new()
-                .max_segments(2)
-                .unexported(Unexported::Remove),
-        )
-        .sealing(Sealing::new(&state).every_events(100).not_by_time())
-        .open()
-        .unwrap();
-    push(&ring, 0, 3_000);
-    ring.flush().unwrap();
-    // (Retention prunes as the ring rotates; this pass prunes whatever is left.)
-    ring.apply_retention().unwrap();
-    push(&ring, 3_000, 10);
-    ring.close().unwrap();
+    write_pruned_sealed(&dir, &state);
     let report = verify(&dir, with_key()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
     assert!(report.first_seq > 1);
     let seals = report.seals.unwrap();
     assert!(seals.first_epoch.unwrap() > 0, "{seals:?}");
     assert_eq!(seals.unsealed, 0);
+}
+
+#[test]
+fn a_walk_that_fails_past_a_seal_in_its_last_segment_reports_nothing_unsealed_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, state) = setup(tmp.path());
+    write_sealed(&dir, &state, 0, 1_500, 100);
+    // The seal of epoch 12 forged: the walk fails in the third segment, after the seal of
+    // epoch 11 there, so that the chain it reports ends before the last seal it checked.
+    let mut files = segment_files(&dir);
+    rechain_resealing(&mut files, log_id_of(&dir), |_, epoch| {
+        (epoch == 12).then_some((epoch, [1; 32]))
+    });
+    write_back(&dir, &files);
+    let report = verify(&dir, with_key()).unwrap();
+    let failure = report.failure.expect("the forged seal is caught");
+    assert_eq!(failure.reason, Reason::SealMac { epoch: 12 });
+    let seals = report.seals.unwrap();
+    assert!(
+        seals.sealed_through > report.last_seq,
+        "{seals:?}, last seq {}",
+        report.last_seq
+    );
+    assert_eq!((seals.last_epoch, seals.unsealed), (Some(11), 0));
 }

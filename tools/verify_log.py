@@ -3,7 +3,9 @@
 
 Usage:
     python3 tools/verify_log.py DIR [--receipt SEQ:HEX ...]
-                                    [--checkpoint FILE ... --key KEY ... [--origin ORIGIN]]
+                                    [--checkpoint FILE ... --key KEY ...
+                                     [--witness KEY ... --quorum K] [--origin ORIGIN]]
+                                    [--seal-key FILE [--expect-epoch N]]
 
 Prints one JSON object:
 
@@ -12,11 +14,13 @@ Prints one JSON object:
      "segments": n, "uncommitted": n, "torn_tail": null | {...}, "notes": [...],
      "foreign_files": [...], "tree_root": null | "hex",
      "checkpoints": [{"size": n, "root": "hex", "signed_by": ["key name", ...],
-                      "consistent": bool}, ...]}
+                      "consistent": bool}, ...],
+     "seals": null | {"seals": n, "first_epoch": n | null, "last_epoch": n | null,
+                      "sealed_through": n, "unsealed": n, "last_sealed_at": n | null}}
 
 Exit status: 0 when the log verifies, 1 on an integrity failure, 2 on a usage error (bad
 arguments, DIR not a directory, no segment file in DIR, a file that cannot be read, a checkpoint
-that cannot be used).
+that cannot be used, a sealing key file that is not one).
 
 A log that does not start at segment 1, seq 1 and the zero anchor (its oldest segments were
 pruned, FORMAT.md section 14) must hold the auditring.pruned record that justifies its start
@@ -42,13 +46,34 @@ checkpoint's size was cut; one whose first `size` records do not hash to its roo
 after the largest checkpoint it agrees with (both integrity failures). `checkpoints` lists them,
 smallest first, when nothing failed before.
 
-Standard library only, and tools/tlog.py (beside this file) for signed notes and checkpoints.
+`--witness KEY` (repeatable) is a witness whose cosignatures (c2sp.org/tlog-cosignature) are
+trusted: its cosigner key (type 0x04) or its Ed25519 note key (taken as its cosigner key), or a
+file holding it. `--quorum K` (needs --checkpoint; --witness needs it) requires every checkpoint
+to carry valid cosignatures by at least K distinct witnesses given (0: none required); a
+cosignature by a given witness that does not verify, K larger than the witnesses given, or a
+checkpoint short of the quorum is a usage error. A witness's key is not a log's: given as --key,
+a cosigner key is refused.
+
+`--seal-key FILE` checks the seal records (section 16): FILE holds the initial sealing key, one
+line `auditring-seal-key-v1 <64 lowercase hex digits>` (a file that is not one is a usage
+error). Every record of kind auditring.sealed the walk reaches is checked as it is reached
+(section 16.4): details of section 16.1, an epoch in order, a MAC that the epoch's key gives;
+the first that fails is the failure, at its seq, file and offset. `seals` reports the seals
+checked (null without the option): their number, the first and last epochs, `sealed_through`
+(the seq of the last seal, 0 for none), `unsealed` (the records after it) and `last_sealed_at`
+(the last seal record's timestamp, nanoseconds). `--expect-epoch N` (needs --seal-key) is an
+epoch the auditor knows was sealed: a log whose last seal is for an earlier epoch, or that has
+none, fails (seal missing, at the end of the last segment walked), once nothing failed before.
+
+Standard library only, and tools/tlog.py (beside this file) for signed notes, checkpoints and
+cosignatures.
 The section numbers below refer to docs/FORMAT.md.
 """
 
 import codecs
 import errno
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -86,6 +111,14 @@ EXPORTED_FILE = "EXPORTED"
 EXPORTED_TMP_PREFIX = ".EXPORTED.tmp-"
 PRUNED_KIND = b"auditring.pruned"
 PRUNE_MEMBERS = ("first_seq", "last_seq", "head", "segments", "reason", "exported_to")
+# Section 16.
+SEALED_KIND = b"auditring.sealed"
+SEAL_MEMBERS = ("epoch", "mac")
+SEAL_EVOLVE_DOMAIN = b"auditring-seal-evolve-v1"
+SEAL_MAC_DOMAIN = b"auditring-seal-v1"
+SEAL_KEY_TAG = "auditring-seal-key-v1 "
+# The records whose details the walk reads (sections 14.1 and 16.1): read whole, however long.
+READ_KINDS = (PRUNED_KIND, SEALED_KIND)
 # Section 15.2.
 STRATUM_HEIGHT = 8
 CHUNK_ENTRIES = 4096
@@ -432,13 +465,20 @@ def _is_u64(v):
     return type(v) is int and 0 <= v <= U64_MAX
 
 
-def prune_details(body, seq):
-    """Section 14.1: for the body of the record at seq, (first_seq, last_seq, head) as its
-    details say if it is a prune record whose details are exactly those of section 14.1; None
-    otherwise (such a record justifies nothing). The body decodes (section 6)."""
-    _version, flags, k, a, t, _timestamp, d = struct.unpack_from("<BBHHHqI", body, 0)
-    if body[BODY_FIXED_LEN : BODY_FIXED_LEN + k] != PRUNED_KIND or not flags & 4:
-        return None
+def record_kind(body):
+    """The kind of a record whose body decodes (section 6)."""
+    k = struct.unpack_from("<H", body, 2)[0]
+    return body[BODY_FIXED_LEN : BODY_FIXED_LEN + k]
+
+
+def record_members(body, names):
+    """The member rules of section 14.1, which section 16.1 applies too: for a body that decodes
+    (section 6), its details as {name: value} if they are one JSON object (RFC 8259) holding each
+    of `names` exactly once and no other member (names compared after unescaping; integers are
+    ints, "-0", fractions and exponents are not); else (None, why)."""
+    _version, flags, k, a, t, _timestamp, _d = struct.unpack_from("<BBHHHqI", body, 0)
+    if not flags & 4:
+        return None, "no details"
     details = body[BODY_FIXED_LEN + k + a + t :]
     try:
         value = json.loads(
@@ -447,23 +487,43 @@ def prune_details(body, seq):
             parse_int=_int_or_negative_zero,
             parse_constant=_reject_constant,
         )
-    except (ValueError, RecursionError):
-        return None
+    except (ValueError, RecursionError) as e:
+        return None, "not JSON (%s)" % e
     if not isinstance(value, _Members):
-        return None
+        return None, "the details are not a JSON object"
     members = {}
     for key, v in value:
-        if key not in PRUNE_MEMBERS or key in members:
-            return None  # an unknown member, or one given twice
+        if key in members:
+            return None, "the member %r is given twice" % key
+        if key not in names:
+            return None, "an unknown member %r" % key
         members[key] = v
-    if len(members) != len(PRUNE_MEMBERS):
-        return None  # a member missing
+    missing = [n for n in names if n not in members]
+    if missing:
+        return None, "the member %r is missing" % missing[0]
+    return members, None
+
+
+def _is_hash_hex(v):
+    """64 lowercase hex digits, as a JSON string."""
+    return isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) is not None
+
+
+def prune_details(body, seq):
+    """Section 14.1: for the body of the record at seq, (first_seq, last_seq, head) as its
+    details say if it is a prune record whose details are exactly those of section 14.1; None
+    otherwise (such a record justifies nothing). The body decodes (section 6)."""
+    if record_kind(body) != PRUNED_KIND:
+        return None
+    members, _why = record_members(body, PRUNE_MEMBERS)
+    if members is None:
+        return None
     first, last, head = members["first_seq"], members["last_seq"], members["head"]
     segments, reason = members["segments"], members["reason"]
     exported_to = members["exported_to"]
     if not (_is_u64(first) and _is_u64(last)):
         return None
-    if not (isinstance(head, str) and re.fullmatch(r"[0-9a-f]{64}", head)):
+    if not _is_hash_hex(head):
         return None
     if type(segments) is not list or not all(
         isinstance(n, str) and _is_utf8(n) for n in segments
@@ -478,9 +538,152 @@ def prune_details(body, seq):
     return first, last, bytes.fromhex(head)
 
 
+def seal_details(body):
+    """Section 16.1: (epoch, mac) as the details of the seal record with this body say, or
+    (None, why) when they break a rule. The body decodes (section 6) and is of kind
+    auditring.sealed."""
+    members, why = record_members(body, SEAL_MEMBERS)
+    if members is None:
+        return None, why
+    epoch, mac = members["epoch"], members["mac"]
+    if not _is_u64(epoch):
+        return None, "the epoch is not an integer from 0 to 2^64 - 1"
+    if not _is_hash_hex(mac):
+        return None, "the mac is not 64 lowercase hex digits"
+    return (epoch, bytes.fromhex(mac)), None
+
+
+def read_seal_key(path):
+    """Section 16.2: the initial sealing key in its file, one line: SEAL_KEY_TAG and 64
+    lowercase hex digits, and a newline (or none). A regular file of at most 4 KiB."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise UsageError("reading the sealing key %s: %s" % (path, e))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UsageError("reading the sealing key %s: not a regular file" % path)
+        data = os.read(fd, 4097)
+    except OSError as e:
+        raise UsageError("reading the sealing key %s: %s" % (path, e))
+    finally:
+        os.close(fd)
+    if len(data) > 4096:
+        raise UsageError("reading the sealing key %s: larger than a key file can be" % path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    line = text[:-1] if text.endswith("\n") else text
+    digits = line[len(SEAL_KEY_TAG) :]
+    if not line.startswith(SEAL_KEY_TAG) or not re.fullmatch(r"[0-9a-f]{64}", digits):
+        raise UsageError(
+            "reading the sealing key %s: not a sealing key: it must be one line, %r and the key "
+            "in 64 lowercase hex digits" % (path, SEAL_KEY_TAG.strip())
+        )
+    return bytes.fromhex(digits)
+
+
+class SealCheck:
+    """Section 16.4: checks each seal record the walk reaches, in seq order, against the
+    initial sealing key, and keeps what the report says of the seals. The epoch keys are derived
+    from the initial key as the walk goes (section 16.2)."""
+
+    def __init__(self, key):
+        self.initial = key
+        self.key = None  # (epoch, key of that epoch): the last derived
+        self.seals = 0
+        self.first_epoch = None
+        self.last_epoch = None
+        self.sealed_through = 0
+        self.last_sealed_at = None
+
+    def epoch_key(self, epoch):
+        """key(epoch): SHA-256(SEAL_EVOLVE_DOMAIN || key) applied `epoch` times to key(0)."""
+        e, key = self.key if self.key is not None and self.key[0] <= epoch else (0, self.initial)
+        while e < epoch:
+            key = sha256(SEAL_EVOLVE_DOMAIN, key)
+            e += 1
+        self.key = (e, key)
+        return key
+
+    def check(self, log_id, first_seq, seq, body, prev):
+        """The seal record at seq, with this body, the chain hash before it `prev`, in the log
+        `log_id` starting at first_seq: None if it verifies, else the reason."""
+        details, why = seal_details(body)
+        if details is None:
+            return "a seal record whose details are not those of a seal: " + why
+        epoch, mac = details
+        last = self.last_epoch
+        if last is not None:
+            allowed = epoch in (last, last + 1)
+        elif first_seq == 1:
+            allowed = epoch == 0
+        else:
+            # Each epoch before it had a seal record of its own, at a smaller seq.
+            allowed = epoch < seq
+        if not allowed:
+            return (
+                "a seal for epoch %d %s: seals were removed, or this one was forged with a later "
+                "key"
+                % (
+                    epoch,
+                    "follows a seal for epoch %d" % last
+                    if last is not None
+                    else "is the log's first (it must be for epoch 0)",
+                )
+            )
+        message = SEAL_MAC_DOMAIN + log_id + struct.pack(">QQ", epoch, seq) + prev
+        computed = hmac.new(self.epoch_key(epoch), message, hashlib.sha256).digest()
+        if not hmac.compare_digest(computed, mac):
+            return (
+                "the seal for epoch %d does not verify with that epoch's key: a record at or "
+                "before it was rewritten after it was sealed, or the seal is forged" % epoch
+            )
+        self.seals += 1
+        if self.first_epoch is None:
+            self.first_epoch = epoch
+        self.last_epoch = epoch
+        self.sealed_through = seq
+        self.last_sealed_at = struct.unpack_from("<q", body, 8)[0]
+        return None
+
+    def report(self, first_seq, last_seq, events):
+        """The seals as the report shows them: `unsealed` counts the records after the last seal
+        (every record when there is none). A walk that failed after a seal in the segment it
+        failed in ends before that seal: none of its records is then unsealed."""
+        unsealed = 0 if events == 0 else max(0, last_seq - max(self.sealed_through, first_seq - 1))
+        return {
+            "seals": self.seals,
+            "first_epoch": self.first_epoch,
+            "last_epoch": self.last_epoch,
+            "sealed_through": self.sealed_through,
+            "unsealed": unsealed,
+            "last_sealed_at": self.last_sealed_at,
+        }
+
+    def missing(self, expected, end_path, end_offset):
+        """Section 16.4: the failure when the last seal's epoch is below `expected`, else None."""
+        if self.last_epoch is not None and self.last_epoch >= expected:
+            return None
+        return Failure(
+            self.sealed_through + 1,
+            end_path,
+            end_offset,
+            "the log was sealed up to epoch %d at least, but its last seal is %s"
+            % (
+                expected,
+                "for epoch %d" % self.last_epoch
+                if self.last_epoch is not None
+                else "missing (it has none)",
+            ),
+        )
+
+
 class LargeBody:
-    """A body longer than CHUNK, other than a prune record's, read chunk by chunk rather than
-    held: its leaf hash, whether it decodes (section 6, checks in their order), and its kind."""
+    """A body longer than CHUNK, other than a prune or seal record's, read chunk by chunk rather
+    than held: its leaf hash, whether it decodes (section 6, checks in their order), and its
+    kind."""
 
     def __init__(self, f, offset, body_len):
         h = hashlib.sha256()
@@ -532,10 +735,10 @@ def next_record(f, pos, end):
         return ("overrun", body_len)
     header = {"body_len": body_len, "seq": seq, "leaf": h[16:48], "chain": h[48:80]}
     if total > CHUNK:
-        # Bounded memory whatever the length field says: streamed, unless it is a prune record
-        # (whose details section 14.1 reads).
+        # Bounded memory whatever the length field says: streamed, unless it is a prune or seal
+        # record (whose details sections 14.1 and 16.1 read).
         body = LargeBody(f, pos + RECORD_HEADER_LEN, body_len)
-        if body.kind == PRUNED_KIND:
+        if body.kind in READ_KINDS:
             body = f.pread(pos + RECORD_HEADER_LEN, body_len)
         after = pos + RECORD_HEADER_LEN + body_len
         padding = f.pread(after, total - RECORD_HEADER_LEN - body_len)
@@ -683,7 +886,7 @@ class TreeCheck:
 
 
 class Walk:
-    def __init__(self, directory, wanted, checkpoint_sizes=()):
+    def __init__(self, directory, wanted, checkpoint_sizes=(), seal_key=None):
         self.dir = directory
         self.chain = None  # (next_seq, prev)
         self.log_id = None
@@ -705,6 +908,8 @@ class Walk:
         self.tree = TreeCheck(directory, checkpoint_sizes)
         # The last segment walked (not past a tear), and where its records end.
         self.last_end = None
+        # The seal check (section 16.4), given the initial sealing key.
+        self.seal = SealCheck(seal_key) if seal_key is not None else None
 
     def note_torn_tail(self, f, path, start, file_len, after_seq):
         """The first non-zero bytes past the last valid record (from start) are the torn tail."""
@@ -723,6 +928,13 @@ class Walk:
         found = prune_details(body, seq)
         if found is not None:
             self.pruned.append(found)
+
+    def note_seal(self, seq, body, prev):
+        """Section 9, "Seals": checks the record at seq, whose chain hash before it is prev, if
+        it is a seal record and a sealing key was given; returns the reason it fails, or None."""
+        if self.seal is None or isinstance(body, LargeBody) or record_kind(body) != SEALED_KIND:
+            return None  # a large body is not a seal record's: those are read whole
+        return self.seal.check(self.log_id, self.first_seq, seq, body, prev)
 
     def unjustified_start(self):
         """Section 9, "Pruned logs": a log that does not start at segment 1, seq 1, anchor all
@@ -993,6 +1205,9 @@ class Walk:
             if chain is None:
                 raise fail(seq, pos, why)
             self.note_prune(seq, body)
+            why = self.note_seal(seq, body, head)
+            if why is not None:
+                raise fail(seq, pos, why)
             self.tree.push(header["leaf"])
             head = chain
             k = seq - next_seq
@@ -1077,6 +1292,9 @@ class Walk:
                             "index entry %d says byte %d, but record %d starts at byte %d"
                             % (k // INDEX_STRIDE, found, seq, end),
                         )
+                why = self.note_seal(seq, body, head)
+                if why is not None:
+                    raise fail(seq, end, why)
                 self.remember(seq, chain, path, end)
                 self.uncommitted += 1
                 head = chain
@@ -1200,9 +1418,21 @@ def open_checkpoint(note, keys):
     return tlog.parse_checkpoint(parsed.text), signed_by
 
 
-def open_checkpoints(notes, keys):
-    """Every checkpoint given, opened (see open_checkpoint); a usage error for the first that
-    cannot be."""
+def witness_key(arg):
+    """A witness's key argument (as verifier_key), in its cosigner form (type 0x04): a witness
+    given by its Ed25519 note key (type 0x01) cosigns with the same key under type 0x04, whose
+    key id differs (c2sp.org/tlog-cosignature)."""
+    k = verifier_key(arg)
+    if k.sig_type == tlog.SIG_COSIGNATURE_V1:
+        return k
+    kid = tlog.key_id(k.name, tlog.SIG_COSIGNATURE_V1, k.public_key)
+    return tlog.VerifierKey(k.name, kid, tlog.SIG_COSIGNATURE_V1, k.public_key)
+
+
+def open_checkpoints(notes, keys, witnesses=(), quorum=0):
+    """Every checkpoint given, opened (see open_checkpoint), and with a quorum, cosigned by that
+    many distinct witnesses of `witnesses` (cosigner keys), every cosignature by one of them
+    verifying (tlog.verify_cosignatures); a usage error for the first that cannot be."""
     if notes and not keys:
         raise UsageError("checkpoints were given but no key to trust: add the log's verifier key")
     for k in keys:
@@ -1214,27 +1444,71 @@ def open_checkpoints(notes, keys):
     opened = []
     for i, note in enumerate(notes, 1):
         try:
-            opened.append(open_checkpoint(note, keys))
+            checkpoint, signed_by = open_checkpoint(note, keys)
         except (tlog.TlogError, ValueError) as e:
             raise UsageError("checkpoint %d: %s" % (i, e))
+        if quorum:
+            try:
+                tlog.verify_cosignatures(note, witnesses, quorum)
+            except (tlog.TlogError, ValueError) as e:
+                raise UsageError("checkpoint %d (size %d): %s" % (i, checkpoint.size, e))
+        opened.append((checkpoint, signed_by))
     return opened
 
 
+class Args:
+    """The command line: the directory, receipts, checkpoint files, trusted keys, witnesses,
+    quorum, origin, sealing key file and expected epoch (None for an option not given)."""
+
+    def __init__(self):
+        self.directory = None
+        self.receipts, self.checkpoint_files, self.keys, self.witnesses = [], [], [], []
+        self.quorum = None
+        self.origin = None
+        self.seal_key = None
+        self.expect_epoch = None
+
+
+# Options that take a value, and those of them given once at most.
+VALUE_OPTIONS = (
+    "--receipt",
+    "--checkpoint",
+    "--key",
+    "--witness",
+    "--quorum",
+    "--origin",
+    "--seal-key",
+    "--expect-epoch",
+)
+SINGLE_OPTIONS = {
+    "--quorum": "quorum",
+    "--origin": "origin",
+    "--seal-key": "seal_key",
+    "--expect-epoch": "expect_epoch",
+}
+
+
+def whole_number(name, value):
+    """A decimal integer from 0 to 2^64 - 1."""
+    if not re.fullmatch(r"[0-9]+", value) or int(value) > U64_MAX:
+        raise UsageError("%s takes a whole number, not %r" % (name, value))
+    return int(value)
+
+
 def parse_args(argv):
-    """(directory, receipts, checkpoint files, keys, origin or None)."""
-    directory = None
-    receipts, checkpoint_files, keys = [], [], []
-    origin = None
+    args = Args()
     i = 0
     while i < len(argv):
         a = argv[i]
         name, eq, value = a.partition("=")
-        if name in ("--receipt", "--checkpoint", "--key", "--origin"):
+        if name in VALUE_OPTIONS:
             if not eq:
                 i += 1
                 if i >= len(argv):
                     raise UsageError("%s needs a value" % name)
                 value = argv[i]
+            if name in SINGLE_OPTIONS and getattr(args, SINGLE_OPTIONS[name]) is not None:
+                raise UsageError("%s given twice" % name)
             if name == "--receipt":
                 seq, _, hexed = value.partition(":")
                 try:
@@ -1244,43 +1518,59 @@ def parse_args(argv):
                     raise UsageError("bad receipt %r: expected SEQ:HEX" % value)
                 if seq < 1 or len(chain) != 32:
                     raise UsageError("bad receipt %r: expected SEQ:HEX (64 hex digits)" % value)
-                receipts.append((seq, chain))
+                args.receipts.append((seq, chain))
             elif name == "--checkpoint":
-                checkpoint_files.append(value)
+                args.checkpoint_files.append(value)
             elif name == "--key":
-                keys.append(value)
-            elif origin is not None:
-                raise UsageError("--origin given twice")
+                args.keys.append(value)
+            elif name == "--witness":
+                args.witnesses.append(value)
+            elif name == "--quorum":
+                args.quorum = whole_number(name, value)
+            elif name == "--origin":
+                args.origin = value
+            elif name == "--seal-key":
+                args.seal_key = value
             else:
-                origin = value
+                args.expect_epoch = whole_number(name, value)
         elif a.startswith("-") and a != "-":
             raise UsageError("unknown option %s" % a)
-        elif directory is None:
-            directory = a
+        elif args.directory is None:
+            args.directory = a
         else:
             raise UsageError("more than one directory given")
         i += 1
-    if directory is None:
+    if args.directory is None:
         raise UsageError("no directory given")
-    if checkpoint_files and not keys:
+    if args.checkpoint_files and not args.keys:
         raise UsageError("--checkpoint needs --key: the key whose signatures are trusted")
-    return directory, receipts, checkpoint_files, keys, origin
+    if args.witnesses and args.quorum is None:
+        raise UsageError("--witness needs --quorum: how many witnesses must cosign")
+    if args.quorum is not None and not args.checkpoint_files:
+        raise UsageError("--quorum needs --checkpoint: the checkpoints to be cosigned")
+    if args.expect_epoch is not None and args.seal_key is None:
+        raise UsageError("--expect-epoch needs --seal-key: the key the seals are checked with")
+    return args
 
 
 USAGE = (
     "usage: python3 tools/verify_log.py DIR [--receipt SEQ:HEX ...] "
-    "[--checkpoint FILE ... --key KEY ... [--origin ORIGIN]]"
+    "[--checkpoint FILE ... --key KEY ... [--witness KEY ... --quorum K] [--origin ORIGIN]] "
+    "[--seal-key FILE [--expect-epoch N]]"
 )
 
 
 def main(argv):
     try:
-        directory, receipts, checkpoint_files, key_args, origin = parse_args(argv[1:])
+        args = parse_args(argv[1:])
+        directory, receipts, origin = args.directory, args.receipts, args.origin
         if not os.path.isdir(directory):
             raise UsageError("%s is not a directory" % directory)
-        notes = [note for path in checkpoint_files for note in checkpoint_notes(path)]
-        keys = [verifier_key(k) for k in key_args]
-        checkpoints = open_checkpoints(notes, keys)
+        notes = [note for path in args.checkpoint_files for note in checkpoint_notes(path)]
+        keys = [verifier_key(k) for k in args.keys]
+        witnesses = [witness_key(w) for w in args.witnesses]
+        checkpoints = open_checkpoints(notes, keys, witnesses, args.quorum or 0)
+        seal_key = read_seal_key(args.seal_key) if args.seal_key is not None else None
         names = []
         for entry in os.scandir(directory):
             if entry.is_file(follow_symlinks=False):
@@ -1295,7 +1585,10 @@ def main(argv):
         if not segments:
             raise UsageError("%s is not an auditring log: it holds no segment files" % directory)
         walk = Walk(
-            directory, {seq: None for seq, _ in receipts}, [c.size for c, _ in checkpoints]
+            directory,
+            {seq: None for seq, _ in receipts},
+            [c.size for c, _ in checkpoints],
+            seal_key,
         )
         error = None
         try:
@@ -1344,6 +1637,14 @@ def main(argv):
         tree_root = walk.tree.root()
         checks, error = walk.check_checkpoints(checkpoints, last_seq)
 
+    # Section 16.4: the seals, checked during the walk; with an epoch known to be sealed, a log
+    # whose last seal is older (or that has none) lost seals from its end.
+    seals = None
+    if walk.seal is not None:
+        seals = walk.seal.report(walk.first_seq, last_seq, events)
+        if error is None and args.expect_epoch is not None:
+            error = walk.seal.missing(args.expect_epoch, *(walk.last_end or (directory, 0)))
+
     # Section 11: heads obtained out of band.
     if error is None:
         last_file = os.path.join(directory, segments[-1][1])
@@ -1383,6 +1684,7 @@ def main(argv):
         "foreign_files": foreign,
         "tree_root": tree_root.hex() if tree_root is not None else None,
         "checkpoints": checks,
+        "seals": seals,
     }
     print(json.dumps(out))
     return 0 if error is None else 1

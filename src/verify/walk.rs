@@ -262,9 +262,14 @@ impl Walk<'_> {
         if let Some(check) = self.seal.take() {
             let mut seals = check.report;
             let r = &self.report;
+            // A walk that failed in a segment after a seal it checked there reports the chain
+            // as the segments before ended, short of that seal: none of their records is
+            // unsealed.
             seals.unsealed = match r.events {
                 0 => 0,
-                _ => r.last_seq - seals.sealed_through.max(r.first_seq - 1),
+                _ => r
+                    .last_seq
+                    .saturating_sub(seals.sealed_through.max(r.first_seq - 1)),
             };
             if r.failure.is_none()
                 && let Some(expected) = expect_epoch

@@ -8,6 +8,7 @@
 //! * [`python`]: running the independent verifiers of `tools/` and reading their reports;
 //! * [`slots`], [`rechain`]: reading and editing segment files by hand, as a crash or an
 //!   attacker would;
+//! * [`sealing`]: writing sealed logs;
 //! * [`splitmix`]: the seeded randomness of the crash, fault and kill tests; [`xorshift`]:
 //!   that of the tamper mutants and the corpus edits;
 //! * [`fuzz`]: the hostile-input harnesses of the fuzz targets, which `tests/fuzz_corpus.rs`
@@ -20,6 +21,7 @@ pub mod fuzz;
 pub mod intercept;
 pub mod python;
 pub mod rechain;
+pub mod sealing;
 pub mod slots;
 pub mod splitmix;
 pub mod xorshift;

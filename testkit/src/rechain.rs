@@ -1,7 +1,9 @@
 //! Rewriting a log consistently, as anyone able to write its files can: every leaf and chain
-//! hash, every slot's anchor, head and digest recomputed (`docs/FORMAT.md` §3.2, §5, §7).
+//! hash, every slot's anchor, head and digest recomputed (`docs/FORMAT.md` §3.2, §5, §7); and
+//! resealing it, as a holder of a sealing key can (§16).
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
@@ -109,6 +111,148 @@ pub fn seal_mac(
     input.extend_from_slice(&seq.to_be_bytes());
     input.extend_from_slice(prev);
     hmac_sha256(epoch_key, &input)
+}
+
+/// The segment files of the log in `dir`, by name, with their bytes.
+pub fn segment_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| Path::new(n).extension().is_some_and(|e| e == "seg"))
+        .map(|n| {
+            let b = std::fs::read(dir.join(&n)).unwrap();
+            (n, b)
+        })
+        .collect()
+}
+
+/// Writes `files` back into `dir` and removes the stored tree (which the one who rewrote would
+/// recompute or remove).
+pub fn write_back(dir: &Path, files: &BTreeMap<String, Vec<u8>>) {
+    for (n, b) in files {
+        std::fs::write(dir.join(n), b).unwrap();
+    }
+    for e in std::fs::read_dir(dir).unwrap() {
+        let n = e.unwrap().file_name().into_string().unwrap();
+        if n.contains(".t") {
+            std::fs::remove_file(dir.join(n)).unwrap();
+        }
+    }
+}
+
+/// A seal record's epoch and where its MAC's hex digits start, in its body (as the ring writes
+/// its details: `{"epoch":E,"mac":"…"}`).
+pub fn seal_fields(body: &[u8]) -> Option<(u64, usize)> {
+    let mac = find(body, b"\"mac\":\"")? + 7;
+    let at = find(body, b"\"epoch\":")? + 8;
+    let digits = body[at..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let epoch = std::str::from_utf8(&body[at..at + digits])
+        .unwrap()
+        .parse()
+        .ok()?;
+    Some((epoch, mac))
+}
+
+/// Rewrites the log with fresh hashes ([`rechain_with`]), recomputing the MAC of every seal
+/// record (`docs/FORMAT.md` §16.2) as `reseal(seq, epoch)` says: `Some((epoch to write, key of
+/// that epoch))`, or `None` to leave it. The epoch written must have as many digits as the
+/// one it replaces.
+pub fn rechain_resealing(
+    files: &mut BTreeMap<String, Vec<u8>>,
+    log_id: [u8; 16],
+    mut reseal: impl FnMut(u64, u64) -> Option<(u64, [u8; 32])>,
+) {
+    rechain_with(files, |seq, prev, body| {
+        if find(body, auditring::SEALED_KIND.as_bytes()).is_none() {
+            return;
+        }
+        let Some((epoch, mac_at)) = seal_fields(body) else {
+            return;
+        };
+        let Some((new_epoch, key)) = reseal(seq, epoch) else {
+            return;
+        };
+        let digits = epoch.to_string();
+        let new_digits = new_epoch.to_string();
+        assert_eq!(digits.len(), new_digits.len(), "the body keeps its length");
+        let at = find(body, b"\"epoch\":").unwrap() + 8;
+        body[at..at + digits.len()].copy_from_slice(new_digits.as_bytes());
+        let mac = seal_mac(&key, &log_id, new_epoch, seq, prev);
+        body[mac_at..mac_at + 64].copy_from_slice(hex(&mac).as_bytes());
+    });
+}
+
+/// A thief of the host's sealing state: the epoch it was in and that epoch's key, and whether
+/// the seals it makes again claim that epoch or keep their own.
+pub struct Thief {
+    /// The stolen epoch.
+    pub epoch: u64,
+    /// Its key.
+    pub key: [u8; 32],
+    /// Whether the seals it makes again are for the stolen epoch (else for their own).
+    pub claims_its_epoch: bool,
+}
+
+impl Thief {
+    /// The two thieves of the key of `epoch`, `key`: the one that keeps the epochs of the seals
+    /// it makes again, and the one that claims the stolen epoch.
+    pub fn both(epoch: u64, key: [u8; 32]) -> [Thief; 2] {
+        [false, true].map(|claims_its_epoch| Thief {
+            epoch,
+            key,
+            claims_its_epoch,
+        })
+    }
+}
+
+/// What `thief` makes of the log `from`, in `to`: the event numbered `i` changed
+/// ([`edit_event`]), every hash after it recomputed, and each seal that `reseal(seq, epoch)`
+/// selects made again with the stolen key (a seal whose epoch has another number of digits than
+/// the one it would claim is left: the body keeps its length). The stored tree is removed.
+pub fn rewrite_with_stolen_key(
+    (from, to): (&Path, &Path),
+    i: u64,
+    thief: &Thief,
+    mut reseal: impl FnMut(u64, u64) -> bool,
+) {
+    crate::slots::copy_dir(from, to);
+    let mut files = segment_files(to);
+    edit_event(&mut files, i);
+    rechain_resealing(&mut files, log_id_of(from), |seq, epoch| {
+        let claimed = if thief.claims_its_epoch {
+            thief.epoch
+        } else {
+            epoch
+        };
+        (reseal(seq, epoch) && epoch.to_string().len() == claimed.to_string().len())
+            .then_some((claimed, thief.key))
+    });
+    write_back(to, &files);
+}
+
+/// The id of the log in `dir` (which must verify as far as its first segment's header).
+pub fn log_id_of(dir: &Path) -> [u8; 16] {
+    auditring::verify(dir, auditring::VerifyOptions::new())
+        .unwrap()
+        .log_id
+        .unwrap()
+        .0
+}
+
+/// Bytes in lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Changes the event whose details end in `"i":i}` (its last digit) in `files`.
+pub fn edit_event(files: &mut BTreeMap<String, Vec<u8>>, i: u64) {
+    let needle = format!("\"i\":{i}}}");
+    let bytes = files
+        .values_mut()
+        .find(|b| find(b, needle.as_bytes()).is_some())
+        .unwrap();
+    let at = find(bytes, needle.as_bytes()).unwrap() + needle.len() - 2;
+    bytes[at] = if bytes[at] == b'9' { b'8' } else { b'9' };
 }
 
 /// Where `needle` starts in `hay`.
