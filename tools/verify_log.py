@@ -630,7 +630,7 @@ class SealCheck:
                     epoch,
                     "follows a seal for epoch %d" % last
                     if last is not None
-                    else "is the log's first (it must be for epoch 0)",
+                    else "is the log's first, for an epoch it cannot have (0 from seq 1, else below its seq)",
                 )
             )
         message = SEAL_MAC_DOMAIN + log_id + struct.pack(">QQ", epoch, seq) + prev

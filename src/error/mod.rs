@@ -575,7 +575,7 @@ pub enum Reason {
         "a seal for epoch {found} {}: seals were removed, or this one was forged with a later key",
         match previous {
             Some(p) => format!("follows a seal for epoch {p}"),
-            None => "is the log's first (it must be for epoch 0)".to_owned(),
+            None => "is the log's first, for an epoch it cannot have (0 from seq 1, else below its seq)".to_owned(),
         }
     )]
     SealEpoch {

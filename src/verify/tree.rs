@@ -77,7 +77,9 @@ impl<'a> TreeCheck<'a> {
         let tiles = (leaves.len() - head) / TILE as usize;
         let (first, rest) = leaves.split_at(head);
         let (whole, last) = rest.split_at(tiles * TILE as usize);
-        first.iter().for_each(|l| self.push(l));
+        for l in first {
+            self.push(l);
+        }
         let chunks: Vec<&[Hash]> = whole.chunks(TILE as usize).collect();
         let roots = par_map_by(&chunks, 2, |leaves| {
             let mut tile = CompactRange::new();
@@ -89,12 +91,16 @@ impl<'a> TreeCheck<'a> {
         for (chunk, root) in chunks.iter().zip(roots) {
             let start = self.range.as_ref().map_or(0, CompactRange::size);
             if self.roots.range(start + 1..start + TILE).next().is_some() {
-                chunk.iter().for_each(|l| self.push(l));
+                for l in *chunk {
+                    self.push(l);
+                }
             } else {
                 self.push_subtree(TILE.trailing_zeros() as u8, root);
             }
         }
-        last.iter().for_each(|l| self.push(l));
+        for l in last {
+            self.push(l);
+        }
     }
 
     /// Adds a complete subtree of `2^level` leaves with root `hash`, and checks the stored
