@@ -395,3 +395,38 @@ fn a_walk_that_fails_past_a_seal_in_its_last_segment_reports_nothing_unsealed_be
     );
     assert_eq!((seals.last_epoch, seals.unsealed), (Some(11), 0));
 }
+
+#[test]
+fn a_poisoned_ring_that_seals_still_drains_its_queue_and_closes() {
+    use auditring::storage::MemStorage;
+    use auditring_testkit::faults::{Faults, FaultyStorage};
+    use std::sync::atomic::Ordering;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, state) = setup(tmp.path());
+    let faults = Faults::new();
+    // A few syncs succeed, then every sync fails: the ring is poisoned while events are
+    // queued, with a seal due every 10 of them.
+    faults.syncs_until_failure.store(3, Ordering::SeqCst);
+    let ring = Ring::with_storage(FaultyStorage::new(MemStorage::new("poisoned"), faults))
+        .durability(Durability::Batch)
+        .queue_capacity(64)
+        .sealing(Sealing::new(&state).every_events(10).not_by_time())
+        .open()
+        .unwrap();
+    let p = ring.producer();
+    let mut pending = Vec::new();
+    for i in 0..500u64 {
+        let event = Event::new("seal.test")
+            .with_details_json(format!("{{\"i\":{i}}}"))
+            .unwrap();
+        match p.push_tracked(event) {
+            Ok(r) => pending.push(r),
+            Err(_) => break,
+        }
+    }
+    // Every receipt completes (durable, or failed with the poison), and close returns.
+    let failed = pending.into_iter().filter(|r| r.wait().is_err()).count();
+    assert!(failed > 0, "the sync failures reached some receipts");
+    assert!(matches!(ring.close(), Err(Error::Poisoned { .. })));
+}

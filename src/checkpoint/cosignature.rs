@@ -164,10 +164,15 @@ pub fn verify_cosignatures(
             keys.push(w);
         }
     }
-    if quorum > keys.len() {
+    // A witness is its public key: the cosigned message does not hold the key's name, so one
+    // key given under two names would let one cosignature, copied under the other name, count
+    // twice.
+    let witness_of = |key: &VerifierKey| keys.iter().position(|k| k.public_key() == key.public_key());
+    let distinct = (0..keys.len()).filter(|&i| witness_of(&keys[i]) == Some(i)).count();
+    if quorum > distinct {
         return Err(CosignatureError::QuorumTooLarge {
             required: quorum,
-            witnesses: keys.len(),
+            witnesses: distinct,
         });
     }
 
@@ -196,7 +201,7 @@ pub fn verify_cosignatures(
         if !key.verify(note.text(), signature.bytes()) {
             return Err(invalid("the signature does not verify"));
         }
-        let rank = keys.iter().position(|k| k == key).unwrap_or(usize::MAX);
+        let rank = witness_of(key).unwrap_or(usize::MAX);
         if !found.iter().any(|(r, _)| *r == rank) {
             found.push((
                 rank,
@@ -393,6 +398,33 @@ mod tests {
         // Cosignature lines are by 0x04 keys: opened with them, they verify.
         let by_witnesses = open_note(&note, &trusted).unwrap();
         assert_eq!(by_witnesses.verified().len(), 2);
+    }
+
+    #[test]
+    fn one_witness_key_under_two_names_counts_once() {
+        let log = key("example.com/log", 1);
+        let (w, alias) = (key("w.example", 2), key("alias.example", 2));
+        let body = Checkpoint::new("example.com/log", 1, Hash([1; 32]))
+            .unwrap()
+            .to_body();
+        let mut note = sign_note(&body, &[&log]).unwrap();
+        let line = cosign(&body, &w, 100).unwrap();
+        note.push_str(&line);
+        // The same signature, under the alias's name and id: it verifies with the alias's key.
+        let signature = line.rsplit_once(' ').unwrap().1;
+        let mut bytes = STANDARD.decode(signature.trim_end()).unwrap();
+        bytes[..4].copy_from_slice(&alias.verifier().cosigner().id().to_be_bytes());
+        note.push_str(&format!("\u{2014} alias.example {}\n", STANDARD.encode(&bytes)));
+        let opened = open_note(&note, &[log.verifier()]).unwrap();
+        let trusted = [w.verifier().cosigner(), alias.verifier().cosigner()];
+        assert_eq!(
+            verify_cosignatures(&opened, &trusted, 2).unwrap_err(),
+            CosignatureError::QuorumTooLarge {
+                required: 2,
+                witnesses: 1
+            }
+        );
+        assert_eq!(verify_cosignatures(&opened, &trusted, 1).unwrap().len(), 1);
     }
 
     #[test]

@@ -460,6 +460,11 @@ impl Sequencer {
             && self.failure.is_none()
             && sealer.due(self.head_seq, now)
             && self.write_seal(&mut sealer);
+        if self.failure.is_some() || self.shared.is_poisoned() {
+            // A ring that can no longer write seals no more: batches must not stop at the
+            // count any longer, or the queue would never be drained.
+            self.seal_due_at = u64::MAX;
+        }
         self.sealer = Some(sealer);
         wrote
     }
