@@ -3,34 +3,61 @@
 
 Usage:
     python3 tools/verify_export.py EXPORT_DIR [--expect-head HEX] [--after MANIFEST_OR_DIR]
+                                   [--key KEY ... [--checkpoint FILE ...] [--origin ORIGIN]
+                                    [--witness KEY ... --quorum K]]
 
 Prints one JSON object:
 
     {"ok": bool, "events": n, "first_seq": n, "last_seq": n, "head_hash": "hex",
+     "checkpoints": [{"size": n, "root": "hex", "signed_by": ["key name", ...],
+                      "consistent": bool}, ...],
      "error": null | {"seq": n | null, "file": "...", "offset": n, "reason": "..."}}
 
 `events`, `last_seq` and `head_hash` describe the records verified: on success they are the
-export's; after a failure, those of the records before it.
+export's; after a failure, those of the records before it. `checkpoints` lists the checkpoints
+the export was compared with (section 13.6), smallest first, once checks 1 to 10 passed; empty
+otherwise.
 
 Exit status: 0 when the export verifies, 1 on an integrity failure, 2 on a usage error (bad
 arguments, EXPORT_DIR not a directory or without `manifest.json`, a file that cannot be read,
-an `--after` manifest that is not one).
+an `--after` manifest that is not one, a checkpoint that cannot be used or nothing to compare
+the export with).
 
 The checks run in the order of the table of section 13.4, and a failure is reported where that
-table says. Files in EXPORT_DIR other than the manifest and its data file are ignored. Each JSONL
-line is parsed, written again from its values as section 13.3 says, and compared byte for byte
-("one record, one line"): a line that cannot be read fails where it starts, a line that is not
-in its one form at its first byte that differs.
+table says. Files in EXPORT_DIR other than the manifest, its data file and (given --key)
+`tree.json` are ignored. Each JSONL line is parsed, written again from its values as section
+13.3 says, and compared byte for byte ("one record, one line"): a line that cannot be read fails
+where it starts, a line that is not in its one form at its first byte that differs.
 
 `--expect-head HEX` checks the export against a head obtained out of band (section 13.4 check 9).
 `--after MANIFEST_OR_DIR` checks that this export links to a previous one (section 13.1): the
 same `log_id`, its `first_seq` the previous `last_seq + 1` and its `anchor` the previous `head`.
 
-The work is bounded whatever the files hold (section 13.5): the manifest and the data
-file are opened without following a symbolic link and without blocking, and read only if they
-are regular files; the manifest is read up to 64 KiB, the data file as a stream (one line of at
-most 64 MiB, or one chunk of a record of at most 64 MiB, at a time); no regular expression runs
-over a whole string. Standard library only. The section numbers below refer to docs/FORMAT.md.
+`--key KEY` (repeatable) ties the export to signed checkpoints (section 13.6): KEY is a trusted
+verifier key, `<name>+<key id>+<base64>`, or a file holding it on its first line (a witness's
+cosigner key is refused). The checkpoints are those of `--checkpoint FILE` (repeatable; FILE
+holds one signed note, or a history of them, one JSON object `{"size": n, "note": "..."}` a
+line, as `checkpoints.jsonl`), or, without any, the one the export's `tree.json` carries. Each
+must carry a signature by a trusted key that verifies and name the log's origin: ORIGIN, by
+default `auditring/` and the manifest's `log_id`. `--witness KEY` (repeatable; the witness's
+cosigner key, or its Ed25519 note key taken as its cosigner key) with `--quorum K` (0: none)
+requires each checkpoint to be cosigned by at least K distinct witnesses given. A checkpoint
+that cannot be used so, none at all, or an export from a seq above 1 without `tree.json` is a
+usage error. Given a key, `tree.json` (if there is one) must be a regular file of at most 256
+KiB holding exactly the members of section 13.6 (T1) and one prefix hash per 1 bit of
+`first_seq - 1` (T2), checked after check 2; after check 10, each checkpoint is compared with
+the roots computed from the prefix and the records (a size from `first_seq - 1` to `last_seq`),
+or, for a larger one, through `tree.json`'s consistency proof to the size of the checkpoint it
+carries (T3). A failure of T3 is reported at the export's first seq, in its data file, offset
+0; the checkpoints are all reported, with whether they matched.
+
+The work is bounded whatever the files hold (sections 13.5 and 13.6): the manifest, the data
+file and tree.json are opened without following a symbolic link and without blocking, and read
+only if they are regular files; the manifest is read up to 64 KiB, tree.json up to 256 KiB, the
+data file as a stream (one line of at most 64 MiB, or one chunk of a record of at most 64 MiB,
+at a time); no regular expression runs over a whole string. Standard library only, and
+tools/tlog.py (beside this file) for signed notes, checkpoints, cosignatures and Merkle proofs.
+The section numbers below refer to docs/FORMAT.md.
 """
 
 import argparse
@@ -44,6 +71,10 @@ import re
 import stat
 import struct
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import tlog  # noqa: E402
 
 # Section 5.
 RECORD_MAGIC = b"AREC"
@@ -83,6 +114,17 @@ MANIFEST_MEMBERS = {
     "files",
 }
 FILE_MEMBERS = {"name", "bytes", "sha256"}
+# Section 13.6.
+TREE = "tree.json"
+MAX_TREE = 256 << 10
+TREE_FORMAT = "auditring-export-tree"
+TREE_MEMBERS = {"format", "version", "first_seq", "last_seq", "prefix", "checkpoint", "consistency"}
+# Section 15.4.
+DEFAULT_ORIGIN_PREFIX = "auditring/"
+# What Rust's str::trim removes (Unicode White_Space), around a key read from a file and on the
+# blank lines of a checkpoint history.
+WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+WHITE_SPACE += "\u2028\u2029\u202f\u205f\u3000"
 DETAILS_KEY = b',"details":'
 DETAILS_RAW_KEY = b',"details_raw":'
 
@@ -163,8 +205,10 @@ def _pairs_no_duplicates(pairs):
     return out
 
 
-def parse_manifest(text):
-    """Parses and checks a manifest (section 13.1); returns a dict or raises ValueError."""
+def load_object(text, members, section):
+    """The JSON object `text` (bytes) holds, with exactly `members`, none twice; integers are
+    ints (not "-0", fractions or exponents: section 14.1), NaN and Infinity are not JSON. Raises
+    ValueError."""
     try:
         m = json.loads(
             text.decode("utf-8"),
@@ -179,13 +223,18 @@ def parse_manifest(text):
     # json.loads raises ValueError (JSONDecodeError is one) for the rest.
     if not isinstance(m, dict):
         raise ValueError("not a JSON object")
-    members = set(m)
-    if members != MANIFEST_MEMBERS:
-        missing = sorted(MANIFEST_MEMBERS - members)
-        unknown = sorted(members - MANIFEST_MEMBERS)
+    if set(m) != members:
+        missing = sorted(members - set(m))
+        unknown = sorted(set(m) - members)
         raise ValueError(
-            "members differ from section 13.1 (missing %s, unknown %s)" % (missing, unknown)
+            "members differ from section %s (missing %s, unknown %s)" % (section, missing, unknown)
         )
+    return m
+
+
+def parse_manifest(text):
+    """Parses and checks a manifest (section 13.1); returns a dict or raises ValueError."""
+    m = load_object(text, MANIFEST_MEMBERS, "13.1")
     for name in ("format", "encoding", "chain", "log_id", "source", "anchor", "head", "exported_at"):
         if not isinstance(m[name], str):
             raise ValueError("%s is not a string" % name)
@@ -457,7 +506,7 @@ def walk_bundle(fh, size, path, result, last_seq):
             )
         prev = chain
         seq += 1
-        result.next_seq, result.head = seq, prev
+        result.confirmed(seq, prev, leaf)
     return r
 
 
@@ -843,7 +892,7 @@ def walk_jsonl(fh, path, result, last_seq):
             )
         prev = chain
         seq += 1
-        result.next_seq, result.head = seq, prev
+        result.confirmed(seq, prev, leaf)
     return r
 
 
@@ -856,6 +905,16 @@ class Result:
         self.first_seq = 0
         self.next_seq = 1
         self.head = ZERO_HASH
+        # The tree the walk grows when the export is compared with checkpoints (section 13.6),
+        # and how it compared with each.
+        self.tree = None
+        self.checkpoints = []
+
+    def confirmed(self, next_seq, head, leaf):
+        """A record passed check 4: the walk goes on at next_seq, from head."""
+        self.next_seq, self.head = next_seq, head
+        if self.tree is not None:
+            self.tree.push(leaf)
 
     def as_json(self, error):
         return {
@@ -864,6 +923,7 @@ class Result:
             "first_seq": self.first_seq,
             "last_seq": self.next_seq - 1 if self.first_seq else 0,
             "head_hash": self.head.hex(),
+            "checkpoints": self.checkpoints,
             "error": error.as_json() if error else None,
         }
 
@@ -885,8 +945,292 @@ def load_previous(arg):
         raise UsageError("--after %s: not an export manifest: %s" % (path, e))
 
 
-def verify(directory, expect_head, after, result):
-    """Section 13.4: the checks in the order of its table, each failure where the table says."""
+# ---------------------------------------------------------------------------------------------
+# Section 13.6: tying an export to a checkpoint (section 15.4), which keys are trusted for.
+
+
+def read_text(path, what):
+    """The UTF-8 text of the file at path, as it is (no newline translation)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError("reading %s %s: %s" % (what, path, e))
+
+
+def key_arg(arg, witness=False):
+    """A key argument (--key, --witness): the verifier key itself when it holds a '+' and names
+    no file, else the first line of the file it names, trimmed. A log's key signs notes (type
+    0x01): a witness's cosigner key (type 0x04) is refused. A witness's key is taken in its
+    cosigner form (c2sp.org/tlog-cosignature): given by its Ed25519 note key, the same name and
+    public key under type 0x04, with that type's key id."""
+    text = arg
+    if os.path.exists(arg) or "+" not in arg:
+        text = read_text(arg, "the key").split("\n", 1)[0].strip(WHITE_SPACE)
+    try:
+        key = tlog.parse_verifier_key(text)
+    except tlog.TlogError as e:
+        raise UsageError("the key %s: %s" % (arg, e))
+    if witness and key.sig_type != tlog.SIG_COSIGNATURE_V1:
+        cosigner_id = tlog.key_id(key.name, tlog.SIG_COSIGNATURE_V1, key.public_key)
+        key = key._replace(key_id=cosigner_id, sig_type=tlog.SIG_COSIGNATURE_V1)
+    elif not witness and key.sig_type != tlog.SIG_ED25519:
+        raise UsageError(
+            "%s is a witness's cosigner key, not a log's key: give it as a witness" % text
+        )
+    return key
+
+
+def checkpoint_notes(path):
+    """The signed notes in a --checkpoint file: the whole file, or, when it starts with '{', a
+    history of them (checkpoints.jsonl): the "note" of one JSON object a line, blank lines
+    skipped."""
+    text = read_text(path, "the checkpoint file")
+    if not text.startswith("{"):
+        return [text]
+    notes = []
+    history = [line for line in text.split("\n") if line.strip(WHITE_SPACE)]
+    for n, line in enumerate(history, 1):
+        try:
+            value = json.loads(line, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            value = None
+        notes.append(value.get("note") if isinstance(value, dict) else None)
+        if not isinstance(notes[-1], str):
+            raise UsageError(
+                '%s line %d: not a checkpoint history line ({"size":..,"note":..})' % (path, n)
+            )
+    return notes
+
+
+class Trust:
+    """The keys trusted to sign checkpoints (--key) and to cosign them (--witness, with
+    --quorum), the origin they must name (--origin), and the checkpoints given (--checkpoint),
+    once opened: [(tlog.Checkpoint, names of the trusted keys that signed it)]."""
+
+    def __init__(self, keys=(), witnesses=(), quorum=0, origin=None):
+        self.keys, self.witnesses, self.quorum, self.origin = list(keys), witnesses, quorum, origin
+        self.given = []
+
+    def open(self, notes):
+        """Section 15.4, as section 9 "Checkpoints" opens them: each note signed by a trusted key
+        (whose signatures all verify), a checkpoint, and cosigned by `quorum` distinct witnesses
+        given. A note that cannot be opened is a usage error."""
+        opened = []
+        for i, note in enumerate(notes, 1):
+            try:
+                checkpoint, signed_by = tlog.open_checkpoint(note, self.keys)
+                # Counted by witness key given (distinct name and key id), as the crate does.
+                cosigned = tlog.verify_cosignatures(note, self.witnesses, 0) if self.quorum else []
+            except tlog.TlogError as e:
+                raise UsageError("checkpoint %d: %s" % (i, e))
+            if len(cosigned) < self.quorum:
+                raise UsageError(
+                    "checkpoint %d (size %d): %d of the witnesses given cosigned it, %d required"
+                    % (i, checkpoint.size, len(cosigned), self.quorum)
+                )
+            opened.append((checkpoint, signed_by))
+        return opened
+
+    def check_origin(self, log_id, checkpoints):
+        """A checkpoint of another log (by default, origin `auditring/<log id>`) is unusable."""
+        origin = self.origin if self.origin is not None else DEFAULT_ORIGIN_PREFIX + log_id
+        for checkpoint, _ in checkpoints:
+            if checkpoint.origin != origin:
+                raise UsageError(
+                    "a checkpoint of size %d is for the log %r, not this one (%r)"
+                    % (checkpoint.size, checkpoint.origin, origin)
+                )
+
+
+def _is_unicode(s):
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False  # a lone surrogate escape
+    return True
+
+
+def parse_tree(text):
+    """tree.json as section 13.6 has it (the member rules of section 14.1), with its format and
+    version; the hashes as bytes. Raises ValueError."""
+    t = load_object(text, TREE_MEMBERS, "13.6")
+    for name in ("format", "checkpoint"):
+        if not isinstance(t[name], str) or not _is_unicode(t[name]):
+            raise ValueError("%s is not a string" % name)
+    for name, most in (("version", U32_MAX), ("first_seq", U64_MAX), ("last_seq", U64_MAX)):
+        if not _is_int(t[name]) or not 0 <= t[name] <= most:
+            raise ValueError("%s is not an integer from 0 to %d" % (name, most))
+    for name in ("prefix", "consistency"):
+        hashes = t[name]
+        if not isinstance(hashes, list) or not all(
+            isinstance(h, str) and HEX64.match(h) for h in hashes
+        ):
+            raise ValueError("%s is not an array of 64 lowercase hex digits each" % name)
+        t[name] = [bytes.fromhex(h) for h in hashes]
+    if t["format"] != TREE_FORMAT or t["version"] != 1:
+        raise ValueError("format %s version %d" % (json.dumps(t["format"]), t["version"]))
+    return t
+
+
+def read_tree(directory, m):
+    """Checks T1 and T2 of section 13.6: tree.json, read from a regular file of at most
+    MAX_TREE bytes, parsed, for the manifest's range, with one prefix hash per 1 bit of
+    first_seq - 1. None when there is none; raises Failure."""
+    path = os.path.join(directory, TREE)
+
+    def damaged(why):
+        return Failure(None, path, 0, "the export's tree.json cannot be used: %s" % why)
+
+    try:
+        fh, size = open_regular(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise UsageError("reading %s: %s" % (path, e))
+    if fh is None:
+        raise damaged("it is %s, not a regular file" % size)
+    with fh:
+        if size > MAX_TREE:
+            raise damaged("%d bytes, more than it may have (%d)" % (size, MAX_TREE))
+        try:
+            text = fh.read(MAX_TREE)
+        except OSError as e:
+            raise UsageError("reading %s: %s" % (path, e))
+    try:
+        t = parse_tree(text)
+    except ValueError as e:
+        raise damaged(e)
+    first_seq, last_seq = m["first_seq"], m["last_seq"]
+    if (t["first_seq"], t["last_seq"]) != (first_seq, last_seq):
+        raise damaged(
+            "it is for another range than the manifest's (%d to %d)" % (first_seq, last_seq)
+        )
+    if len(t["prefix"]) != bin(first_seq - 1).count("1"):
+        raise damaged("its prefix does not have one hash per 1 bit of %d" % (first_seq - 1))
+    return t
+
+
+class ExportTree:
+    """The Merkle tree (section 15.1) of the records before the export, from tree.json's prefix
+    (the frontier: the roots of its complete subtrees, largest first), grown by each record the
+    walk confirms; keeps the root at each of `sizes` once reached."""
+
+    def __init__(self, size, prefix, sizes):
+        self.size, self.frontier = size, list(prefix)
+        self.roots = dict.fromkeys(sizes)
+        self.reached()
+
+    def reached(self):
+        if self.size in self.roots:
+            self.roots[self.size] = self.root()
+
+    def push(self, leaf):
+        """The next record, whose leaf field is `leaf`: its tree leaf SHA-256(0x00 || leaf) merges
+        with one subtree of the frontier for each trailing 1 bit of the size."""
+        node, bits = tlog.leaf_hash(leaf), self.size
+        while bits & 1:
+            node = tlog.node_hash(self.frontier.pop(), node)
+            bits >>= 1
+        self.frontier.append(node)
+        self.size += 1
+        self.reached()
+
+    def root(self):
+        """MTH of the tree so far: the frontier folded from the right (the empty root for none)."""
+        root = self.frontier[-1] if self.frontier else tlog.EMPTY_ROOT
+        for left in self.frontier[-2::-1]:
+            root = tlog.node_hash(left, root)
+        return root
+
+
+def tie(directory, m, trust):
+    """Section 13.6, after check 2: (the checkpoints to compare the export with, its tree.json
+    or None, the tree before its first record), or None without a trusted key. The checkpoints
+    are those given, or else the one tree.json carries. Raises Failure (T1, T2), or UsageError
+    when there is nothing to compare: no checkpoint, or an export from seq > 1 without
+    tree.json; or for a checkpoint that cannot be used."""
+    if not trust.keys:
+        return None
+    tree = read_tree(directory, m)
+    checkpoints = trust.given
+    if not checkpoints and tree is not None:
+        checkpoints = trust.open([tree["checkpoint"]])
+    if not checkpoints:
+        raise UsageError(
+            "no checkpoint to compare the export with: give one, or export it with one"
+        )
+    trust.check_origin(m["log_id"], checkpoints)
+    if tree is None and m["first_seq"] > 1:
+        raise UsageError(
+            "the export starts at seq %d and carries no %s: it cannot be compared with a "
+            "checkpoint (export it with one)" % (m["first_seq"], TREE)
+        )
+    prefix = tree["prefix"] if tree is not None else []
+    sizes = [checkpoint.size for checkpoint, _ in checkpoints]
+    return checkpoints, tree, ExportTree(m["first_seq"] - 1, prefix, sizes)
+
+
+def carried_size(note):
+    """The size of the checkpoint a tree.json carries, as the crate reads it: the note's text up
+    to its first blank line, parsed as a checkpoint, signatures unchecked (None if it is not
+    one). A checkpoint given of that size is proved with tree.json's consistency proof."""
+    blank = note.find("\n\n")
+    if blank < 0:
+        return None
+    try:
+        return tlog.parse_checkpoint(note[: blank + 1]).size
+    except tlog.TlogError:
+        return None
+
+
+def compare(tied, first_seq, last_seq, data_path):
+    """T3 of section 13.6: each checkpoint, smallest first, against the roots the walk computed
+    (a size from first_seq - 1 to last_seq) or tree.json's consistency proof from last_seq (a
+    larger size, that of the checkpoint tree.json carries). Returns the list the report shows
+    and the first failure (or None)."""
+    checkpoints, tree_file, tree = tied
+    proved = carried_size(tree_file["checkpoint"]) if tree_file is not None else None
+    consistency = tree_file["consistency"] if tree_file is not None else []
+    checks, failure = [], None
+    for checkpoint, signed_by in sorted(checkpoints, key=lambda c: c[0].size):
+        n, signed = checkpoint.size, checkpoint.root_hash
+        rewritten = (
+            "the log's first %d records are not those a checkpoint signed (root %s): records "
+            "after seq %d and up to seq %d were rewritten" % (n, signed.hex(), first_seq - 1, n)
+        )
+        reason = None
+        if n + 1 < first_seq:
+            reason = (
+                "a checkpoint signed the first %d records, but the log starts at seq %d: its "
+                "root cannot be recomputed without the pruned records" % (n, first_seq)
+            )
+        elif n <= last_seq:
+            if tree.roots[n] != signed:
+                reason = rewritten
+        elif proved != n:
+            reason = (
+                "a checkpoint signed the first %d records, past the export's last seq %d, and "
+                "the export carries no proof to that size%s"
+                % (n, last_seq, "" if proved is None else " (only to %d)" % proved)
+            )
+        else:
+            try:
+                tlog.verify_consistency(last_seq, n, tree.root(), signed, consistency)
+            except tlog.ConsistencyProofError:
+                reason = rewritten
+        checks.append(
+            {"size": n, "root": signed.hex(), "signed_by": signed_by, "consistent": not reason}
+        )
+        if reason and failure is None:
+            failure = Failure(first_seq, data_path, 0, reason)
+    return checks, failure
+
+
+def verify(directory, expect_head, after, trust, result):
+    """Section 13.4: the checks in the order of its table, each failure where the table says;
+    given trusted keys, T1 and T2 of section 13.6 after check 2 and T3 after check 10."""
     manifest_path = os.path.join(directory, MANIFEST)
 
     # Check 1: the manifest exists (and is a regular file).
@@ -900,6 +1244,10 @@ def verify(directory, expect_head, after, result):
         m = parse_manifest(text)
     except ValueError as e:
         raise Failure(None, manifest_path, 0, "damaged manifest: %s" % e)
+    # T1, T2: tree.json, and which checkpoints to compare with.
+    tied = tie(directory, m, trust)
+    if tied is not None:
+        result.tree = tied[2]
     first_seq, last_seq = m["first_seq"], m["last_seq"]
     anchor, head = bytes.fromhex(m["anchor"]), bytes.fromhex(m["head"])
     entry = m["files"][0]
@@ -1004,6 +1352,18 @@ def verify(directory, expect_head, after, result):
                 "does not link: the anchor %s is not the previous export's head %s"
                 % (m["anchor"], after["head"]),
             )
+    # T3: the checkpoints.
+    if tied is not None:
+        result.checkpoints, failure = compare(tied, first_seq, last_seq, data_path)
+        if failure is not None:
+            raise failure
+
+
+USAGE = (
+    "usage: python3 tools/verify_export.py EXPORT_DIR [--expect-head HEX] "
+    "[--after MANIFEST_OR_DIR] [--key KEY ... [--checkpoint FILE ...] [--origin ORIGIN] "
+    "[--witness KEY ... --quorum K]]"
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -1011,14 +1371,54 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+class Once(argparse.Action):
+    """An option that may be given once."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest) is not None:
+            raise UsageError("%s given twice" % option_string)
+        setattr(namespace, self.dest, values)
+
+
+def count(text):
+    """--quorum: a number of witnesses."""
+    if not text.isdigit():
+        raise ValueError(text)
+    return int(text)
+
+
+def read_trust(args):
+    """The keys, witnesses, quorum and origin given, and the checkpoints given, opened."""
+    if args.checkpoint and not args.key:
+        raise UsageError("--checkpoint needs --key: the key whose signatures are trusted")
+    if args.witness and args.quorum is None:
+        raise UsageError("--witness needs --quorum: how many of the witnesses must cosign")
+    if args.quorum is not None and not args.key:
+        raise UsageError("--quorum needs --key: the key whose signatures are trusted")
+    notes = [note for path in args.checkpoint for note in checkpoint_notes(path)]
+    trust = Trust(
+        [key_arg(k) for k in args.key],
+        [key_arg(w, witness=True) for w in args.witness],
+        args.quorum or 0,
+        args.origin,
+    )
+    trust.given = trust.open(notes)
+    return trust
+
+
 def main(argv):
     parser = Parser(
         prog="verify_export.py",
+        allow_abbrev=False,
         description="Verify an auditring export (docs/FORMAT.md section 13).",
     )
     parser.add_argument("export_dir", metavar="EXPORT_DIR")
     parser.add_argument("--expect-head", metavar="HEX")
     parser.add_argument("--after", metavar="MANIFEST_OR_DIR")
+    for name in ("--key", "--checkpoint", "--witness"):
+        parser.add_argument(name, action="append", default=[])
+    parser.add_argument("--origin", action=Once)
+    parser.add_argument("--quorum", action=Once, type=count)
     result = Result()
     error = None
     try:
@@ -1034,8 +1434,9 @@ def main(argv):
         after = load_previous(args.after) if args.after is not None else None
         if not os.path.isdir(args.export_dir):
             raise UsageError("%s is not a directory" % args.export_dir)
+        trust = read_trust(args)
         try:
-            verify(args.export_dir, expect_head, after, result)
+            verify(args.export_dir, expect_head, after, trust, result)
         except Failure as e:
             error = e
     except NotAnExport as e:
@@ -1047,11 +1448,7 @@ def main(argv):
         return 2
     except UsageError as e:
         print("verify_export.py: %s" % e, file=sys.stderr)
-        print(
-            "usage: python3 tools/verify_export.py EXPORT_DIR [--expect-head HEX] "
-            "[--after MANIFEST_OR_DIR]",
-            file=sys.stderr,
-        )
+        print(USAGE, file=sys.stderr)
         out = result.as_json(None)
         out["ok"] = False
         out["error"] = {"seq": None, "file": None, "offset": 0, "reason": str(e)}

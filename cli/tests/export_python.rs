@@ -3,7 +3,11 @@
 //! bundle, several ranges), agree with `auditring verify-export --json` on what it verified, link
 //! consecutive exports, and reject damaged copies at the same record as the crate: lines not in
 //! their one form (§13.3), and every row of the verification table (§13.4), each failure at the
-//! seq, file and byte offset the table gives.
+//! seq, file and byte offset the table gives. Given keys to trust (§13.6), both compare an export
+//! with signed checkpoints alike: the one its `tree.json` carries or those given, each reported
+//! with whether it matched; a `tree.json` that cannot be used (T1, T2), or records, a prefix or a
+//! proof that do not lead to a checkpoint's root (T3), fail at the same place for the same
+//! reason; a checkpoint that cannot be used, or nothing to compare with, is a usage error.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -51,10 +55,16 @@ fn crate_verify(dir: &Path, extra: &[&str]) -> Report {
 
 /// `auditring append DIR` with `lines` on stdin.
 fn append(dir: &Path, lines: &str) {
+    append_with(dir, &[], lines);
+}
+
+/// `auditring append DIR EXTRA..` with `lines` on stdin.
+fn append_with(dir: &Path, extra: &[&str], lines: &str) {
     let mut child = auditring()
         .arg("append")
         .arg(dir)
         .args(["--segment-size", &SEGMENT_SIZE.to_string()])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -1381,5 +1391,409 @@ fn both_verifiers_do_bounded_work_on_hostile_files() {
         assert_eq!(r.error_at(), (Value::from(1), file.clone(), 0.into()));
         let reason = r.json["error"]["reason"].as_str().unwrap();
         assert!(reason.contains("kind"), "{reason}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// §13.6: exports tied to signed checkpoints.
+
+/// The start of every reason a `tree.json` that cannot be used gives (`Reason::ExportTree`);
+/// what follows it may be a JSON parser's own words, which differ between the two verifiers.
+const EXPORT_TREE: &str = "the export's tree.json cannot be used: ";
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `auditring keygen NAME` in `dir`: (the secret key file, a file holding the verifier key).
+fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let secret = dir.join(format!("{name}.key"));
+    let o = auditring()
+        .args(["keygen", name, "--out"])
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let public = dir.join(format!("{name}.pub"));
+    std::fs::write(&public, &o.stdout).unwrap();
+    (secret, public)
+}
+
+/// A log of 1,000 events with a checkpoint signed every 100 (`append --checkpoint-every`) and at
+/// each segment sealed, as an auditor has it: the log's verifier key, and each checkpoint in a
+/// file of its own.
+struct SignedLog {
+    tmp: PathBuf,
+    log: PathBuf,
+    /// The file holding the log's verifier key.
+    key: PathBuf,
+    /// `checkpoints.jsonl`: every checkpoint signed.
+    history: PathBuf,
+    /// Their sizes, in order: every 100 records, and where a segment was sealed.
+    sizes: Vec<u64>,
+}
+
+impl SignedLog {
+    fn new(tmp: &Path) -> SignedLog {
+        let (log, cps) = (tmp.join("log"), tmp.join("cps"));
+        let (secret, key) = keygen(tmp, "log");
+        let events: String = (0..1_000)
+            .map(|i| format!("{{\"kind\":\"tied\",\"details\":{{\"i\":{i}}}}}\n"))
+            .collect();
+        let signing = format!("--checkpoint-key={}", s(&secret));
+        let sink = format!("--checkpoint-dir={}", s(&cps));
+        append_with(&log, &[&signing, &sink, "--checkpoint-every=100"], &events);
+        let history = cps.join("checkpoints.jsonl");
+        let mut sizes = Vec::new();
+        for line in std::fs::read_to_string(&history).unwrap().lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            let note = v["note"].as_str().unwrap();
+            std::fs::write(tmp.join(format!("cp{}", v["size"])), note).unwrap();
+            sizes.push(v["size"].as_u64().unwrap());
+        }
+        assert!(sizes.len() > 10 && sizes.is_sorted(), "{sizes:?}");
+        SignedLog {
+            tmp: tmp.to_path_buf(),
+            log,
+            key,
+            history,
+            sizes,
+        }
+    }
+
+    /// The file holding the checkpoint of size `n`.
+    fn checkpoint(&self, n: u64) -> String {
+        let path = self.tmp.join(format!("cp{n}"));
+        assert!(path.is_file(), "no checkpoint of size {n}");
+        path.to_str().unwrap().to_owned()
+    }
+
+    /// Exports seqs `from..=to` as `format` to `name`, tied to the checkpoint of size `n`.
+    fn export_tied(&self, name: &str, format: &str, (from, to): (u64, u64), n: u64) -> PathBuf {
+        let out = self.tmp.join(name);
+        let (from, to, cp) = (from.to_string(), to.to_string(), self.checkpoint(n));
+        let range = ["--from", &from, "--to", &to, "--checkpoint", &cp];
+        export(&self.log, &out, format, &range);
+        assert!(out.join("tree.json").is_file());
+        out
+    }
+}
+
+/// Both verifiers, given `extra`, exit with `code` on `dir`. Short of a usage error (2), they
+/// report the same records and the same checkpoints, each with whether it matched, and the same
+/// failure: at the same seq, file and offset, for the same reason (for a `tree.json` that cannot
+/// be used, both say so). Returns the crate's report.
+fn assert_agree(dir: &Path, extra: &[&str], code: i32) -> Report {
+    let (rust, py) = (crate_verify(dir, extra), py_verify(dir, extra));
+    let both = || {
+        format!(
+            "{extra:?} on {}:\ncrate: {}\npython: {}",
+            dir.display(),
+            rust.describe(),
+            py.describe()
+        )
+    };
+    assert_eq!((rust.code, py.code), (code, code), "{}", both());
+    if code == 2 {
+        return rust;
+    }
+    for key in ["ok", "events", "last_seq", "head_hash", "checkpoints"] {
+        assert_eq!(py.json[key], rust.json[key], "{key}: {}", both());
+    }
+    if code == 0 {
+        assert!(py.json["error"].is_null(), "{}", both());
+        return rust;
+    }
+    assert_eq!(py.error_at(), rust.error_at(), "{}", both());
+    let (r, p) = (reason(&rust), reason(&py));
+    if r.starts_with(EXPORT_TREE) {
+        assert!(p.starts_with(EXPORT_TREE), "{}", both());
+    } else {
+        assert_eq!(p, r, "{}", both());
+    }
+    rust
+}
+
+fn reason(r: &Report) -> &str {
+    r.json["error"]["reason"].as_str().unwrap()
+}
+
+/// `(size, consistent)` of every checkpoint a report lists.
+fn compared(r: &Report) -> Vec<(u64, bool)> {
+    let list = r.json["checkpoints"].as_array().unwrap();
+    let one = |c: &Value| (c["size"].as_u64().unwrap(), c["consistent"] == true);
+    list.iter().map(one).collect()
+}
+
+/// `(seq, file, offset)` as a report has them.
+fn at(seq: Option<u64>, file: &Path, offset: u64) -> (Value, Value, Value) {
+    (seq.into(), s(file).into(), offset.into())
+}
+
+/// §13.6 T3 as both verifiers run it: an export tied to the checkpoint after it is proved with
+/// the checkpoint it carries, and with checkpoints given from its first seq − 1 to its last
+/// seq; one before it cannot be checked, one past it at another size than its proof's is beyond
+/// it. Witnesses' cosignatures count alike.
+#[test]
+fn python_verifier_agrees_on_exports_tied_to_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let signed = SignedLog::new(tmp.path());
+    let key = s(&signed.key);
+    let tied = signed.export_tied("tied", "bundle", (201, 600), 1_000);
+    let data = tied.join("records.bin");
+    let with = |sizes: &[u64]| -> Vec<String> {
+        let mut args = vec!["--key".to_owned(), key.to_owned()];
+        for &n in sizes {
+            args.extend(["--checkpoint".to_owned(), signed.checkpoint(n)]);
+        }
+        args
+    };
+    let agree = |dir: &Path, args: &[String], code| {
+        assert_agree(
+            dir,
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            code,
+        )
+    };
+
+    // The checkpoint the export carries (size 1,000), through its consistency proof.
+    assert_eq!(compared(&agree(&tied, &with(&[]), 0)), [(1_000, true)]);
+    // Within its reach, from the root of its prefix (200) to its last seq (600).
+    for sizes in [&[200][..], &[600], &[500, 300]] {
+        let mut expected: Vec<(u64, bool)> = sizes.iter().map(|&n| (n, true)).collect();
+        expected.sort_unstable();
+        assert_eq!(compared(&agree(&tied, &with(sizes), 0)), expected);
+    }
+    // Before it: uncheckable. Past it without a proof to that size: beyond the export.
+    let r = agree(&tied, &with(&[100]), 1);
+    assert_eq!(r.error_at(), at(Some(201), &data, 0));
+    assert!(reason(&r).contains("starts at seq 201"), "{}", reason(&r));
+    let r = agree(&tied, &with(&[700, 1_000]), 1);
+    assert_eq!(r.error_at(), at(Some(201), &data, 0));
+    assert!(reason(&r).contains("(only to 1000)"), "{}", reason(&r));
+    assert_eq!(compared(&r), [(700, false), (1_000, true)]);
+    // The whole history: each reported, the first that fails being the failure.
+    let history = [
+        with(&[]),
+        vec!["--checkpoint".into(), s(&signed.history).into()],
+    ]
+    .concat();
+    let r = agree(&tied, &history, 1);
+    let within = |n: &u64| (200..=600).contains(n) || *n == 1_000;
+    let expected: Vec<(u64, bool)> = signed.sizes.iter().map(|n| (*n, within(n))).collect();
+    assert_eq!(compared(&r), expected);
+    assert!(reason(&r).contains("first 100 records"), "{}", reason(&r));
+
+    // From seq 1 (an empty prefix), as JSONL, tied to a checkpoint at its last seq.
+    let first = signed.export_tied("first", "jsonl", (1, 600), 600);
+    assert_eq!(compared(&agree(&first, &with(&[]), 0)), [(600, true)]);
+    assert_eq!(
+        compared(&agree(&first, &with(&[100, 600]), 0)),
+        [(100, true), (600, true)]
+    );
+    let r = agree(&first, &with(&[1_000]), 1);
+    assert_eq!(r.error_at(), at(Some(1), &first.join("events.jsonl"), 0));
+    assert!(reason(&r).contains("(only to 600)"), "{}", reason(&r));
+
+    // A witness cosigns the checkpoint of size 1,000; a quorum of it is met, one of two is not.
+    let (witness, witness_key) = keygen(tmp.path(), "witness");
+    let (_, other_witness) = keygen(tmp.path(), "other-witness");
+    let o = auditring()
+        .args(["witness", "--key", s(&witness), "--log-key", key, "--state"])
+        .arg(tmp.path().join("witness-state"))
+        .arg(signed.checkpoint(1_000))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let cosigned = tmp.path().join("cosigned");
+    std::fs::write(&cosigned, &o.stdout).unwrap();
+    let quorum = |k: &str| {
+        let mut args = with(&[]);
+        args.extend(["--checkpoint", s(&cosigned), "--witness", s(&witness_key)].map(String::from));
+        args.extend(["--witness", s(&other_witness), "--quorum", k].map(String::from));
+        args
+    };
+    assert_eq!(compared(&agree(&tied, &quorum("1"), 0)), [(1_000, true)]);
+    agree(&tied, &quorum("2"), 2);
+}
+
+/// §13.6 T1 to T3 on a `tree.json` tampered with: a prefix or a proof that no longer leads to
+/// the checkpoint's root fails at the export's first seq; a file that is not a tree file (another
+/// range, malformed, a member more or less, upper-case hex, numbers in other forms, a prefix of
+/// the wrong length, a symbolic link, a directory, over 256 KiB) fails at `tree.json`. Without a
+/// key to trust, `tree.json` is not read.
+#[test]
+fn python_verifier_agrees_on_tampered_tree_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let signed = SignedLog::new(tmp.path());
+    let tied = signed.export_tied("tied", "bundle", (201, 600), 1_000);
+    let trusting = ["--key", s(&signed.key)];
+    let text = std::fs::read(tied.join("tree.json")).unwrap();
+    let tree: Value = serde_json::from_slice(&text).unwrap();
+    let hash = |member: &str| tree[member][0].as_str().unwrap().to_owned();
+    let flip = |h: &str| format!("{}{}", &h[..63], if h.ends_with('0') { "1" } else { "0" });
+    let edit = |f: &dyn Fn(&mut Value)| {
+        let mut t = tree.clone();
+        f(&mut t);
+        serde_json::to_vec_pretty(&t).unwrap()
+    };
+    let text_str = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+    let padded = |len: usize| [&text[..], &vec![b' '; len - text.len()]].concat();
+    let (prefix, proof) = (hash("prefix"), hash("consistency"));
+
+    // T3: the prefix or the proof no longer leads to the root of the checkpoint.
+    let leads_elsewhere = [
+        replace_once(&text, &prefix, &flip(&prefix)),
+        replace_once(&text, &proof, &flip(&proof)),
+        edit(&|t| t["consistency"] = Value::Array(vec![])),
+    ];
+    // T1 and T2: not a tree file for this export.
+    let not_a_tree_file = [
+        edit(&|t| t["first_seq"] = 202.into()),
+        text[..text.len() / 2].to_vec(),
+        edit(&|t| t["extra"] = 1.into()),
+        edit(&|t| drop(t.as_object_mut().unwrap().remove("consistency"))),
+        replace_once(&text, &prefix, &prefix.to_uppercase()),
+        replace_once(&text, "\"version\": 1,", "\"version\": 1,\"version\": 1,"),
+        replace_once(&text, "\"version\": 1,", "\"version\": 1.0,"),
+        replace_once(&text, "\"version\": 1,", "\"version\": -0,"),
+        replace_once(&text, "\"first_seq\": 201,", "\"first_seq\": 2.01e2,"),
+        edit(&|t| t["format"] = "auditring-export".into()),
+        edit(&|t| t["version"] = 2.into()),
+        edit(&|t| drop(t["prefix"].as_array_mut().unwrap().remove(0))),
+        padded(256 * 1024 + 1),
+    ];
+    let mut n = 0;
+    let mut case = |put: &dyn Fn(&Path)| {
+        n += 1;
+        let dir = tmp.path().join(format!("tree-{n}"));
+        copy_dir(&tied, &dir);
+        let path = dir.join("tree.json");
+        std::fs::remove_file(&path).unwrap();
+        put(&path);
+        dir
+    };
+    for content in &leads_elsewhere {
+        let dir = case(&|p| std::fs::write(p, content).unwrap());
+        let r = assert_agree(&dir, &trusting, 1);
+        assert_eq!(r.error_at(), at(Some(201), &dir.join("records.bin"), 0));
+        let rewritten = "records after seq 200 and up to seq 1000 were rewritten";
+        assert!(reason(&r).contains(rewritten), "{}", text_str(content));
+        // Without a key it is an export like any other.
+        assert_agree(&dir, &[], 0);
+    }
+    let link_to_the_real_one = |p: &Path| std::os::unix::fs::symlink(tied.join("tree.json"), p);
+    let mut unusable: Vec<PathBuf> = not_a_tree_file
+        .iter()
+        .map(|content| case(&|p| std::fs::write(p, content).unwrap()))
+        .collect();
+    unusable.push(case(&|p| link_to_the_real_one(p).unwrap()));
+    unusable.push(case(&|p| std::fs::create_dir(p).unwrap()));
+    for dir in &unusable {
+        let r = assert_agree(dir, &trusting, 1);
+        assert_eq!(r.error_at(), at(None, &dir.join("tree.json"), 0));
+        assert!(reason(&r).starts_with(EXPORT_TREE), "{}", reason(&r));
+        assert_agree(dir, &[], 0);
+    }
+    // At most 256 KiB, exactly: one of that size is read.
+    let dir = case(&|p| std::fs::write(p, padded(256 * 1024)).unwrap());
+    assert_eq!(compared(&assert_agree(&dir, &trusting, 0)), [(1_000, true)]);
+}
+
+/// §13.6 against a rewrite that the chain alone misses: a log whose record 451 was changed and
+/// every hash after it recomputed exports (from seq 1, without `tree.json`) as a valid export;
+/// both verifiers find it consistent with the real checkpoints before the change and refuse it
+/// against those after, as records rewritten after seq 0 (`after` is the export's first seq
+/// − 1, §13.6).
+#[test]
+fn python_verifier_agrees_on_a_rewritten_log_against_real_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let signed = SignedLog::new(tmp.path());
+    let rewritten = tmp.path().join("rewritten");
+    copy_dir(&signed.log, &rewritten);
+    let mut segments = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(&rewritten).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let path = rewritten.join(&name);
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("seg") => drop(segments.insert(name, std::fs::read(&path).unwrap())),
+            // The tree's stored hashes (§15.2), no longer those of the records.
+            Some(e) if e.starts_with('t') => std::fs::remove_file(&path).unwrap(),
+            _ => {}
+        }
+    }
+    let needle = b"\"i\":450}";
+    let changed = segments
+        .values_mut()
+        .filter_map(|b| find(b, needle).map(|at| (b, at)))
+        .map(|(b, at)| b[at + 4] = b'9')
+        .count();
+    assert_eq!(changed, 1);
+    auditring_testkit::rechain::rechain(&mut segments);
+    for (name, bytes) in &segments {
+        std::fs::write(rewritten.join(name), bytes).unwrap();
+    }
+    let plain = tmp.path().join("plain");
+    export(&rewritten, &plain, "jsonl", &[]);
+    assert!(!plain.join("tree.json").exists());
+    assert_agree(&plain, &[], 0);
+
+    let key = s(&signed.key);
+    let (cp400, cp500) = (signed.checkpoint(400), signed.checkpoint(500));
+    let r = assert_agree(&plain, &["--key", key, "--checkpoint", &cp400], 0);
+    assert_eq!(compared(&r), [(400, true)]);
+    let r = assert_agree(&plain, &["--key", key, "--checkpoint", &cp500], 1);
+    assert_eq!(r.error_at(), at(Some(1), &plain.join("events.jsonl"), 0));
+    let rewritten = "records after seq 0 and up to seq 500 were rewritten";
+    assert!(reason(&r).contains(rewritten), "{}", reason(&r));
+    let r = assert_agree(
+        &plain,
+        &["--key", key, "--checkpoint", s(&signed.history)],
+        1,
+    );
+    let expected: Vec<(u64, bool)> = signed.sizes.iter().map(|&n| (n, n <= 450)).collect();
+    assert_eq!(compared(&r), expected);
+    let first_refused = signed.sizes.iter().find(|&&n| n > 450).unwrap();
+    let up_to = format!("after seq 0 and up to seq {first_refused} were");
+    assert!(reason(&r).contains(&up_to), "{}", reason(&r));
+}
+
+/// §13.6: what leaves nothing to compare, or cannot be used, is a usage error (exit 2) for
+/// both: a checkpoint without a key, a key that signed none of them, another log's origin, an
+/// export from seq > 1 without `tree.json`, one from seq 1 without it and no checkpoint given,
+/// a history line that is not one.
+#[test]
+fn python_verifier_agrees_on_unusable_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let signed = SignedLog::new(tmp.path());
+    let tied = signed.export_tied("tied", "bundle", (201, 600), 1_000);
+    let key = s(&signed.key);
+    let (_, other) = keygen(tmp.path(), "other");
+    let cp600 = signed.checkpoint(600);
+    let not_history = tmp.path().join("not-history");
+    std::fs::write(&not_history, "{\"size\":1}\n").unwrap();
+    let untied = tmp.path().join("untied");
+    copy_dir(&tied, &untied);
+    std::fs::remove_file(untied.join("tree.json")).unwrap();
+    let plain = tmp.path().join("plain");
+    export(&signed.log, &plain, "bundle", &["--to", "600"]);
+
+    // Each export verifies on its own, and the tied one with its key.
+    for dir in [&tied, &untied, &plain] {
+        assert_agree(dir, &[], 0);
+    }
+    assert_agree(&tied, &["--key", key], 0);
+    let other = s(&other);
+    for (dir, extra) in [
+        (&tied, &["--checkpoint", &cp600][..]),
+        (&tied, &["--key", other]),
+        (&tied, &["--key", other, "--checkpoint", &cp600]),
+        (&tied, &["--key", key, "--origin", "auditring/another-log"]),
+        (&tied, &["--key", key, "--checkpoint", s(&not_history)]),
+        (&untied, &["--key", key]),
+        (&untied, &["--key", key, "--checkpoint", &cp600]),
+        (&plain, &["--key", key]),
+    ] {
+        assert_agree(dir, extra, 2);
     }
 }

@@ -315,7 +315,8 @@ fn tie(
     trust.check_origin(manifest.log_id, &checkpoints)?;
     if file.is_none() && manifest.first_seq > 1 {
         return Err(Error::Checkpoint(format!(
-            "the export starts at seq {} and carries no {TREE_FILE}: it cannot be compared              with a checkpoint (export it with one)",
+            "the export starts at seq {} and carries no {TREE_FILE}: it cannot be compared \
+             with a checkpoint (export it with one)",
             manifest.first_seq
         )));
     }
