@@ -473,7 +473,7 @@ fn an_export_carries_the_proof_that_ties_it_to_a_checkpoint() {
     };
     assert_eq!(
         failure(trusting().checkpoint(by_size(500))).reason,
-        Reason::CheckpointUncheckable {
+        Reason::CheckpointBeforeExport {
             size: 500,
             first_seq: 1_001
         }

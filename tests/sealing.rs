@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use auditring::{
-    Durability, Error, Reason, Ring, SEALED_KIND, SealKey, Sealing, VerifyOptions, verify,
+    Durability, Error, Event, Reason, Ring, SEALED_KIND, SealKey, Sealing, VerifyOptions, verify,
 };
 use auditring_testkit::rechain::{
     Thief, edit_event, find, log_id_of, rechain_resealing, rechain_with, rewrite_with_stolen_key,
@@ -405,13 +405,13 @@ fn a_poisoned_ring_that_seals_still_drains_its_queue_and_closes() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, state) = setup(tmp.path());
     let faults = Faults::new();
-    // A few syncs succeed, then every sync fails: the ring is poisoned while events are
-    // queued, with a seal due every 10 of them.
-    faults.syncs_until_failure.store(3, Ordering::SeqCst);
+    // Every sync after the one at open fails: the ring is poisoned at its first batch, while events are
+    // queued, with a seal due after each of them.
+    faults.syncs_until_failure.store(1, Ordering::SeqCst);
     let ring = Ring::with_storage(FaultyStorage::new(MemStorage::new("poisoned"), faults))
         .durability(Durability::Batch)
         .queue_capacity(64)
-        .sealing(Sealing::new(&state).every_events(10).not_by_time())
+        .sealing(Sealing::new(&state).every_events(1).not_by_time())
         .open()
         .unwrap();
     let p = ring.producer();
@@ -426,7 +426,11 @@ fn a_poisoned_ring_that_seals_still_drains_its_queue_and_closes() {
         }
     }
     // Every receipt completes (durable, or failed with the poison), and close returns.
-    let failed = pending.into_iter().filter(|r| r.wait().is_err()).count();
+    let failed = pending
+        .into_iter()
+        .map(auditring::PendingReceipt::wait)
+        .filter(Result::is_err)
+        .count();
     assert!(failed > 0, "the sync failures reached some receipts");
     assert!(matches!(ring.close(), Err(Error::Poisoned { .. })));
 }

@@ -1174,9 +1174,10 @@ def tie(directory, m, trust):
 
 def carried_size(note):
     """The size of the checkpoint a tree.json carries, as the crate reads it: the note's text up
-    to its first blank line, parsed as a checkpoint, signatures unchecked (None if it is not
-    one). A checkpoint given of that size is proved with tree.json's consistency proof."""
-    blank = note.find("\n\n")
+    to its last blank line (where a signed note's signatures start), parsed as a checkpoint,
+    signatures unchecked (None if it is not one). A checkpoint given of that size is proved
+    with tree.json's consistency proof."""
+    blank = note.rfind("\n\n")
     if blank < 0:
         return None
     try:
@@ -1203,8 +1204,8 @@ def compare(tied, first_seq, last_seq, data_path):
         reason = None
         if n + 1 < first_seq:
             reason = (
-                "a checkpoint signed the first %d records, but the log starts at seq %d: its "
-                "root cannot be recomputed without the pruned records" % (n, first_seq)
+                "a checkpoint signed the first %d records, fewer than the %d before the export: "
+                "it cannot be compared with the export's records" % (n, first_seq - 1)
             )
         elif n <= last_seq:
             if tree.roots[n] != signed:

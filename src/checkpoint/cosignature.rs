@@ -167,8 +167,11 @@ pub fn verify_cosignatures(
     // A witness is its public key: the cosigned message does not hold the key's name, so one
     // key given under two names would let one cosignature, copied under the other name, count
     // twice.
-    let witness_of = |key: &VerifierKey| keys.iter().position(|k| k.public_key() == key.public_key());
-    let distinct = (0..keys.len()).filter(|&i| witness_of(&keys[i]) == Some(i)).count();
+    let witness_of =
+        |key: &VerifierKey| keys.iter().position(|k| k.public_key() == key.public_key());
+    let distinct = (0..keys.len())
+        .filter(|&i| witness_of(&keys[i]) == Some(i))
+        .count();
     if quorum > distinct {
         return Err(CosignatureError::QuorumTooLarge {
             required: quorum,
@@ -414,7 +417,9 @@ mod tests {
         let signature = line.rsplit_once(' ').unwrap().1;
         let mut bytes = STANDARD.decode(signature.trim_end()).unwrap();
         bytes[..4].copy_from_slice(&alias.verifier().cosigner().id().to_be_bytes());
-        note.push_str(&format!("\u{2014} alias.example {}\n", STANDARD.encode(&bytes)));
+        note.push_str("\u{2014} alias.example ");
+        note.push_str(&STANDARD.encode(&bytes));
+        note.push('\n');
         let opened = open_note(&note, &[log.verifier()]).unwrap();
         let trusted = [w.verifier().cosigner(), alias.verifier().cosigner()];
         assert_eq!(

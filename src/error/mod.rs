@@ -550,6 +550,19 @@ pub enum Reason {
     /// format, for another range, or a prefix of the wrong length.
     #[error("the export's tree.json cannot be used: {0}")]
     ExportTree(String),
+    /// A checkpoint covers fewer records than come before an export's first: its root cannot be
+    /// computed from the export.
+    #[error(
+        "a checkpoint signed the first {size} records, fewer than the {} before the export: \
+         it cannot be compared with the export's records",
+        first_seq - 1
+    )]
+    CheckpointBeforeExport {
+        /// The checkpoint's tree size.
+        size: u64,
+        /// The export's first seq.
+        first_seq: u64,
+    },
     /// A checkpoint is larger than the export, which carries no consistency proof to its size
     /// (`proved`: the size it carries one to, if any).
     #[error(

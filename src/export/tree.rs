@@ -57,8 +57,9 @@ pub(crate) struct TreeFile {
 /// The body of a signed note (its text before the blank line), as a checkpoint, without
 /// checking any signature: the exporter only needs its size and root.
 fn unverified_checkpoint(note: &str) -> Result<Checkpoint, Error> {
+    // A signed note's signatures follow its last blank line.
     let body = note
-        .find("\n\n")
+        .rfind("\n\n")
         .map(|at| &note[..=at])
         .ok_or_else(|| Error::Checkpoint("the checkpoint is not a signed note".into()))?;
     Checkpoint::parse(body).map_err(|e| Error::Checkpoint(format!("the checkpoint: {e}")))
@@ -210,7 +211,7 @@ pub(crate) fn compare(
     for c in sorted {
         let (n, signed) = (c.checkpoint.size(), c.checkpoint.root());
         let found: Result<(), Reason> = if n + 1 < first_seq {
-            Err(Reason::CheckpointUncheckable { size: n, first_seq })
+            Err(Reason::CheckpointBeforeExport { size: n, first_seq })
         } else if n <= last_seq {
             match tree.root_at(n) {
                 Some(root) if root == signed => Ok(()),
