@@ -170,8 +170,27 @@ impl Rival {
                     })
                     .open()
                     .map_err(|e| e.to_string())?;
-                let run = load::drive(load, Auditring::new(&ring, wait))?;
+                let mut design = Auditring::new(&ring, wait);
+                design.seals = matches!(self, Rival::Sealed);
+                let run = load::drive(load, design)?;
                 ring.close().map_err(|e| e.to_string())?;
+                if matches!(self, Rival::Sealed) {
+                    // Every event is there, besides the seals (counted after the clock).
+                    let snapshot = auditring::Reader::open(&path)
+                        .and_then(|r| r.snapshot())
+                        .map_err(|e| e.to_string())?;
+                    let seals = snapshot
+                        .query(&auditring::Query::new().kind(auditring::SEALED_KIND))
+                        .map_err(|e| e.to_string())?
+                        .len() as u64;
+                    if snapshot.head_seq() - seals != load.events {
+                        return Err(format!(
+                            "the log holds {} events and {seals} seals, not {} events",
+                            snapshot.head_seq() - seals,
+                            load.events
+                        ));
+                    }
+                }
                 std::fs::remove_dir_all(&path).map_err(io)?;
                 Ok(run)
             }
