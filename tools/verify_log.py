@@ -116,6 +116,9 @@ SEALED_KIND = b"auditring.sealed"
 SEAL_MEMBERS = ("epoch", "mac")
 SEAL_EVOLVE_DOMAIN = b"auditring-seal-evolve-v1"
 SEAL_MAC_DOMAIN = b"auditring-seal-v1"
+# Epochs are numbered below 2**28 (section 16.2): a forged epoch must not make the verifier
+# derive keys for ever.
+MAX_SEAL_EPOCHS = 1 << 28
 SEAL_KEY_TAG = "auditring-seal-key-v1 "
 # The records whose details the walk reads (sections 14.1 and 16.1): read whole, however long.
 READ_KINDS = (PRUNED_KIND, SEALED_KIND)
@@ -622,7 +625,7 @@ class SealCheck:
         else:
             # Each epoch before it had a seal record of its own, at a smaller seq.
             allowed = epoch < seq
-        if not allowed:
+        if not allowed or epoch >= MAX_SEAL_EPOCHS:
             return (
                 "a seal for epoch %d %s: seals were removed, or this one was forged with a later "
                 "key"

@@ -10,6 +10,11 @@ use crate::format::hash::Hash;
 /// The domain of the one-way function that evolves an epoch's key into the next one's.
 const EVOLVE_DOMAIN: &[u8] = b"auditring-seal-evolve-v1";
 
+/// Epochs are numbered below this (2^28): deriving an epoch's key takes as many SHA-256
+/// computations as its number, so a verifier given a forged log claiming a huge epoch must not
+/// be made to hash for ever (at a seal a second, 2^28 epochs last eight and a half years).
+pub const MAX_EPOCHS: u64 = 1 << 28;
+
 /// The domain of the seal MAC's input.
 const MAC_DOMAIN: &[u8] = b"auditring-seal-v1";
 

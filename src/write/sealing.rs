@@ -19,7 +19,7 @@ use crate::error::Error;
 use crate::format::event::Event;
 use crate::format::hash::Hash;
 use crate::format::seal::{SEALED_KIND, SealDetails};
-use crate::seal::epoch::EpochKey;
+use crate::seal::epoch::{EpochKey, MAX_EPOCHS};
 use crate::seal::state::SealState;
 use crate::write::item::{Encoded, encode};
 
@@ -132,6 +132,12 @@ impl Sealing {
                 crate::format::log_id::LogId(log_id)
             )));
         }
+        if state.key.epoch >= MAX_EPOCHS {
+            return Err(Error::Sealing(format!(
+                "the sealing state {path} is at epoch {}, the last one: make a new sealing key",
+                state.key.epoch
+            )));
+        }
         if state.sealed_seq > head_seq {
             return Err(Error::Sealing(format!(
                 "the sealing state {path} says seq {} was sealed, but the log ends at seq \
@@ -178,7 +184,9 @@ impl Sealer {
     /// whatever is unsealed; otherwise only at the count or the time.
     pub(crate) fn due(&self, head_seq: u64, closing: bool) -> bool {
         let unsealed = head_seq - self.sealed_seq;
+        // A key evolved to the last epoch seals no more (see `MAX_EPOCHS`).
         unsealed > 0
+            && self.key.epoch < MAX_EPOCHS
             && (closing
                 || self.every_events.is_some_and(|n| unsealed >= n)
                 || self.every.is_some_and(|d| self.last.elapsed() >= d))
