@@ -3,28 +3,12 @@
 //! (`docs/SECURITY.md`, "Sealed epochs").
 
 use std::path::Path;
-use std::process::Output;
 
-use auditring_testkit::cli::{Cli, json};
+use auditring_testkit::cli::{Cli, json, ok, s};
 use auditring_testkit::rechain::{find, rechain_with};
 
 /// The binary under test.
 const AUDITRING: Cli = Cli::new(env!("CARGO_BIN_EXE_auditring"));
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{:?}: {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn lines(from: u64, n: u64) -> String {
     (from..from + n)

@@ -389,6 +389,28 @@ pub(crate) fn system_time_nanos(time: SystemTime) -> Result<i64, EventError> {
         .ok_or(EventError::TimestampOutOfRange)
 }
 
+/// The details of a record the library writes (`docs/FORMAT.md` §14.1, §16.1), of kind `kind`,
+/// read as the JSON object `T`; or why they are not: another kind, no details, or details that
+/// are not such an object.
+pub(crate) fn system_details<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    kind: &str,
+) -> Result<T, String> {
+    let envelope = decode_body(body).map_err(|e| e.to_string())?;
+    if envelope.kind != kind {
+        return Err(format!("a record of kind {:?}", envelope.kind));
+    }
+    let text = envelope.details.ok_or("no details")?;
+    // An object (serde would take an array of the members in order too).
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return Err("the details are not a JSON object".into());
+    }
+    serde_json::from_str(text).map_err(|e| e.to_string())
+}
+
 /// The current time in nanoseconds since the Unix epoch.
 pub(crate) fn now_nanos() -> i64 {
     // The clock is after 1970 and before 2262 on any machine this runs on; saturate otherwise.

@@ -43,19 +43,7 @@ impl PruneDetails {
     /// prune record, or details that are not those of FORMAT.md §14.1. The one reading of prune
     /// records (verification follows it; `tools/verify_log.py` reads them the same way).
     pub(crate) fn from_record(body: &[u8], seq: u64) -> Result<PruneDetails, String> {
-        let envelope = crate::format::event::decode_body(body).map_err(|e| e.to_string())?;
-        if envelope.kind != PRUNED_KIND {
-            return Err(format!("a record of kind {:?}", envelope.kind));
-        }
-        let text = envelope.details.ok_or("no details")?;
-        // An object (serde would take an array of the members in order too).
-        if !text
-            .trim_start_matches([' ', '\t', '\n', '\r'])
-            .starts_with('{')
-        {
-            return Err("the details are not a JSON object".into());
-        }
-        let d: PruneDetails = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let d: PruneDetails = crate::format::event::system_details(body, PRUNED_KIND)?;
         if d.first_seq == 0 {
             return Err("first_seq is 0".into());
         }

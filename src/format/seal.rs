@@ -25,18 +25,7 @@ impl SealDetails {
     /// or details that are not those of FORMAT.md §16. The one reading of seal records
     /// (verification follows it; `tools/verify_log.py` reads them the same way).
     pub(crate) fn from_record(body: &[u8]) -> Result<SealDetails, String> {
-        let envelope = crate::format::event::decode_body(body).map_err(|e| e.to_string())?;
-        if envelope.kind != SEALED_KIND {
-            return Err(format!("a record of kind {:?}", envelope.kind));
-        }
-        let text = envelope.details.ok_or("no details")?;
-        if !text
-            .trim_start_matches([' ', '\t', '\n', '\r'])
-            .starts_with('{')
-        {
-            return Err("the details are not a JSON object".into());
-        }
-        serde_json::from_str(text).map_err(|e| e.to_string())
+        crate::format::event::system_details(body, SEALED_KIND)
     }
 }
 

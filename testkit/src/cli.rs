@@ -99,3 +99,21 @@ pub fn json(out: &Output) -> serde_json::Value {
         )
     })
 }
+
+/// The standard output of a command that must have succeeded (its output and error shown if
+/// not).
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{:?}: {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
