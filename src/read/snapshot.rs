@@ -187,6 +187,26 @@ impl Snapshot {
         Ok(out)
     }
 
+    /// The segments numbered `from` or more that the writer has moved past, as (segment
+    /// number, seq of its last record), oldest first. The last segment is left out: it may
+    /// still be active.
+    pub(crate) fn rolled_from(&self, from: u64) -> Result<Vec<(u64, u64)>, Error> {
+        let view = &*self.view;
+        let mut out = Vec::new();
+        for pair in view.segments.windows(2) {
+            if pair[0].number >= from {
+                let next = pair[1].info(&*view.storage)?;
+                out.push((pair[0].number, next.first_seq.saturating_sub(1)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The number of the view's last segment (0 if it has none).
+    pub(crate) fn last_segment_number(&self) -> u64 {
+        self.view.segments.last().map_or(0, |s| s.number)
+    }
+
     /// Keeps the files of segments numbered up to `last_segment` open for as long as any view
     /// holding them lives: retention removes them next.
     pub(crate) fn pin_files(&self, last_segment: u64) -> Result<(), Error> {

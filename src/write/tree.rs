@@ -58,6 +58,10 @@ pub(crate) struct TreeWorker {
     committed: u64,
     /// Sizes of segments sealed and not yet checkpointed, oldest first.
     sealed: VecDeque<u64>,
+    /// Under [`Durability::None`]: the first segment number not yet looked at for a seal.
+    /// There the worker follows the published head, which can pass a segment's end before the
+    /// committer's [`TreeMsg::Sealed`] arrives, so it reads the ends from the same view.
+    rolled_from: u64,
     signer: Option<Signer>,
     /// A stratum entry could not be written: none is written after it, so that every stratum
     /// stays written in index order (see [`crate::read::tree`]).
@@ -97,12 +101,14 @@ impl TreeWorker {
             base: recovered,
             failure: None,
         });
+        let rolled_from = Snapshot::new(shared.published.load_full()).last_segment_number();
         TreeWorker {
             shared,
             files,
             rx,
             committed: recovered,
             sealed: VecDeque::new(),
+            rolled_from,
             signer,
             write_failed: std::cell::Cell::new(false),
         }
@@ -189,7 +195,14 @@ impl TreeWorker {
         // Under `Durability::None` a record is committed once written: the committer hears of
         // no batch, and the published head is how far the records go.
         if self.shared.durability == Durability::None {
-            self.committed = self.committed.max(self.snapshot().head_seq());
+            let snapshot = self.snapshot();
+            if self.signer.is_some() {
+                for (number, last_seq) in snapshot.rolled_from(self.rolled_from)? {
+                    self.sealed.push_back(last_seq);
+                    self.rolled_from = number + 1;
+                }
+            }
+            self.committed = self.committed.max(snapshot.head_seq());
         }
         let committed = self.committed;
         let Some(signer) = self.signer.as_ref() else {
