@@ -1701,9 +1701,11 @@ fn assert_checkpoints_refused<S: AsRef<str>>(
     }
 }
 
-/// §15.1, §15.4: a pruned log cannot rebuild its tree (the records before its first are gone):
-/// both verifiers accept it with no root, compare none of its stored hashes, and refuse a
-/// checkpoint they cannot recompute, at the same place.
+/// §15.5: a pruned log rebuilds its tree from the stored hashes and the tree base of what it
+/// lost: both verifiers report the same root, compare the checkpoints from its first record
+/// on and refuse the older ones at the same place; a changed base shows against the
+/// checkpoints, and a missing one leaves no tree. The library's roots and proofs reach down to
+/// the base's first leaf.
 #[test]
 fn python_verifier_agrees_on_a_pruned_log_with_a_tree() {
     python();
@@ -1714,27 +1716,32 @@ fn python_verifier_agrees_on_a_pruned_log_with_a_tree() {
     assert_ne!(segment_names(&log)[0], FIRST_SEGMENT, "nothing was pruned");
     assert!(chunk(&log, 1).is_file());
     let rust = assert_agree_ok(&log);
-    assert!(rust.first_seq > 1);
-    assert_eq!(rust.tree_root, None);
-
-    // A wrong stored hash, followed by written ones: never compared.
-    edit_file(&chunk(&log, 1), |b| b[0] ^= 1);
-    assert_agree_ok(&log);
+    let pruned = rust.first_seq - 1;
+    assert!(pruned > 256, "{pruned}");
+    // §15.5: the tree over every record since seq 1 is rebuilt from the stored hashes and the
+    // tree base of the pruned records.
+    let snapshot = Reader::open(&log).unwrap().snapshot().unwrap();
+    assert_eq!(rust.tree_root, Some(snapshot.tree_root().unwrap()));
+    let base = log.join(format!("{pruned:016x}.tb"));
+    let base_start = (pruned - pruned % 256).saturating_sub(256);
+    assert_eq!(
+        std::fs::metadata(&base).unwrap().len(),
+        (pruned - base_start) * 32
+    );
 
     let history = sink.join(auditring::CHECKPOINT_HISTORY_FILE);
     let verifier = key.verifier().to_string();
+    let py_args = [
+        "--checkpoint",
+        history.to_str().unwrap(),
+        "--key",
+        &verifier,
+    ];
     let notes: Vec<&str> = signed.iter().map(SignedCheckpoint::note).collect();
-    let (failure, py) = assert_agree_fail_with(
-        &log,
-        with_checkpoints(&notes, &key),
-        &[
-            "--checkpoint",
-            history.to_str().unwrap(),
-            "--key",
-            &verifier,
-        ],
-    );
+    // Checkpoints of the pruned records' sizes have no root in the rebuilt tree.
+    let (failure, py) = assert_agree_fail_with(&log, with_checkpoints(&notes, &key), &py_args);
     let smallest = signed.iter().map(|c| c.checkpoint().size()).min().unwrap();
+    assert!(smallest < pruned);
     assert_eq!(
         failure.reason,
         Reason::CheckpointUncheckable {
@@ -1746,9 +1753,78 @@ fn python_verifier_agrees_on_a_pruned_log_with_a_tree() {
         (failure.seq, failure.file.as_path(), failure.offset),
         (Some(rust.first_seq), log.as_path(), 0)
     );
-    assert_eq!(
-        py.json["checkpoints"].as_array().unwrap().len(),
-        signed.len()
+    let checked = py.json["checkpoints"].as_array().unwrap();
+    assert_eq!(checked.len(), signed.len());
+    for (c, s) in checked.iter().zip(&signed) {
+        assert_eq!(c["size"], s.checkpoint().size());
+        assert_eq!(c["consistent"], s.checkpoint().size() >= pruned, "{c}");
+    }
+
+    // The ones from the first record kept on are consistent with the log, in both; the
+    // library's proofs reach down to the base's first leaf.
+    let kept: Vec<&SignedCheckpoint> = signed
+        .iter()
+        .filter(|c| c.checkpoint().size() >= pruned)
+        .collect();
+    assert!(kept.len() >= 2, "{kept:?}");
+    let kept_notes: Vec<&str> = kept.iter().map(|c| c.note()).collect();
+    let kept_file = tmp.path().join("kept");
+    let lines: String = kept_notes
+        .iter()
+        .map(|n| format!("{}\n", serde_json::json!({ "note": n })))
+        .collect();
+    std::fs::write(&kept_file, lines).unwrap();
+    let kept_args = [
+        "--checkpoint",
+        kept_file.to_str().unwrap(),
+        "--key",
+        &verifier,
+    ];
+    let report = assert_agree_ok_with(&log, with_checkpoints(&kept_notes, &key), &kept_args);
+    assert!(report.checkpoints.iter().all(|c| c.consistent));
+    let head = snapshot.head_seq();
+    for c in &signed {
+        let size = c.checkpoint().size();
+        if size >= base_start {
+            assert_eq!(snapshot.root_at(size).unwrap(), c.checkpoint().root());
+            let proof = snapshot.consistency_proof(size, head).unwrap();
+            proof
+                .verify(&c.checkpoint().root(), &rust.tree_root.unwrap())
+                .unwrap();
+        } else {
+            assert!(snapshot.root_at(size).is_err(), "{size}");
+        }
+    }
+    for seq in [pruned + 1, pruned + 2, head] {
+        let record = snapshot.get(seq).unwrap().unwrap();
+        let proof = snapshot.inclusion_proof(seq, head).unwrap();
+        proof
+            .verify(&record.leaf, &rust.tree_root.unwrap())
+            .unwrap();
+    }
+
+    // A changed tree base changes the node over the first record's tile, which the stored
+    // hash of that tile contradicts, in both. (Its last leaf: the tile before is complete, and
+    // its stored hash stands for it.)
+    assert_ne!(pruned % 256, 0);
+    let saved = std::fs::read(&base).unwrap();
+    edit_file(&base, |b| *b.last_mut().unwrap() ^= 1);
+    let (failure, _) = assert_agree_fail(&log);
+    assert!(
+        matches!(failure.reason, Reason::TreeEntry { level: 8, index, .. } if index == pruned / 256),
+        "{failure}"
+    );
+    assert_eq!(failure.file, chunk(&log, 1));
+    std::fs::write(&base, saved).unwrap();
+    assert_agree_ok_with(&log, with_checkpoints(&kept_notes, &key), &kept_args);
+    // Without it there is no tree, and the checkpoints cannot be checked.
+    std::fs::remove_file(&base).unwrap();
+    assert_eq!(assert_agree_ok(&log).tree_root, None);
+    let (failure, _) =
+        assert_agree_fail_with(&log, with_checkpoints(&kept_notes, &key), &kept_args);
+    assert!(
+        matches!(failure.reason, Reason::CheckpointUncheckable { .. }),
+        "{failure}"
     );
 }
 

@@ -318,9 +318,9 @@ fn a_pruned_log_drops_the_stored_hashes_it_no_longer_needs_and_still_proves_what
     let opened = auditring::open_note(last.note(), &[verifier]).unwrap();
     let root = auditring::Checkpoint::parse(opened.text()).unwrap().root();
     assert_eq!(snap.tree_root().unwrap(), root);
-    // The first whole tile of 256 kept records, and records further on.
-    let first_whole = snap.first_seq().div_ceil(256) * 256 + 1;
-    for seq in [first_whole, first_whole + 1_000, n - 1, n] {
+    // The first record kept (its tile's pruned part is the tree base), and records further on.
+    let first = snap.first_seq();
+    for seq in [first, first + 1, first + 1_000, n - 1, n] {
         let proof = snap.inclusion_proof(seq, n).unwrap();
         proof
             .verify(&snap.get(seq).unwrap().unwrap().leaf, &root)
@@ -402,4 +402,179 @@ fn a_corrupt_newest_stored_hash_is_written_again_before_anything_builds_on_it() 
     assert_eq!(report.tree_root, Some(Hash(mth(&leaves(&dir)))));
     let snap = Reader::open(&dir).unwrap().snapshot().unwrap();
     assert_eq!(snap.tree_root().unwrap(), Hash(mth(&leaves(&dir))));
+}
+
+/// Checks that the log in `dir` proves, from its first record on, what the tree over every
+/// record since seq 1 holds (`docs/FORMAT.md` §15.5): its roots are the signed ones from the
+/// tree base's first leaf on, consistency proofs tie them to the head, the first records kept
+/// have inclusion proofs, and `verify` agrees with the checkpoints from the first record on
+/// and cannot check the older ones. Returns the number of pruned records.
+fn assert_provable_from_the_first_record(
+    dir: &Path,
+    signed: &[auditring::SignedCheckpoint],
+    key: &auditring::SigningKey,
+) -> u64 {
+    let snap = Reader::open(dir).unwrap().snapshot().unwrap();
+    let (pruned, head) = (snap.first_seq() - 1, snap.head_seq());
+    assert!(pruned > 0);
+    let base_start = (pruned - pruned % 256).saturating_sub(256);
+    let root = snap.tree_root().unwrap();
+    let mut checked = 0;
+    for c in signed.iter().filter(|c| c.checkpoint().size() <= head) {
+        let size = c.checkpoint().size();
+        if size >= base_start {
+            assert_eq!(snap.root_at(size).unwrap(), c.checkpoint().root(), "{size}");
+            snap.consistency_proof(size, head)
+                .unwrap()
+                .verify(&c.checkpoint().root(), &root)
+                .unwrap();
+            checked += 1;
+        } else {
+            assert!(snap.root_at(size).is_err(), "{size}");
+        }
+    }
+    assert!(
+        checked >= 2,
+        "{checked} checkpoints from leaf {base_start} on"
+    );
+    for seq in [pruned + 1, pruned + 2, pruned + 300, head] {
+        let record = snap.get(seq).unwrap().unwrap();
+        snap.inclusion_proof(seq, head)
+            .unwrap()
+            .verify(&record.leaf, &root)
+            .unwrap();
+    }
+    let with = |keep: &dyn Fn(u64) -> bool| {
+        signed
+            .iter()
+            .filter(|c| keep(c.checkpoint().size()))
+            .fold(VerifyOptions::new().trusted_key(key.verifier()), |o, c| {
+                o.checkpoint(c.note())
+            })
+    };
+    let report = verify(dir, with(&|size| size >= pruned && size <= head)).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failure);
+    assert_eq!(report.tree_root, Some(root));
+    assert!(report.checkpoints.iter().all(|c| c.consistent));
+    let report = verify(dir, with(&|size| size < pruned)).unwrap();
+    assert!(
+        matches!(
+            report.failure.map(|f| f.reason),
+            Some(Reason::CheckpointUncheckable { .. })
+        ),
+        "a checkpoint of pruned records"
+    );
+    pruned
+}
+
+/// §14.2, §15.5: a ring that prunes keeps, for every start its log can have, the tree base its
+/// tree needs: the log proves its records and its checkpoints from its first record on, after
+/// a prune that a crash cut short between two removals, after one that completed, and after
+/// reopening (the tree worker starts from the pruned log's frontier), and only the tree bases
+/// still of use stay.
+#[test]
+fn a_pruned_log_proves_its_records_and_checkpoints_from_its_first_record_on() {
+    use auditring::storage::FsStorage;
+    use auditring::{Checkpoints, Retention, SignedCheckpoint, SigningKey, Unexported};
+    use auditring_testkit::faults::{Faults, FaultyStorage};
+    use std::sync::atomic::Ordering;
+    use std::sync::{Arc, Mutex};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    std::fs::create_dir(&dir).unwrap();
+    let key = SigningKey::generate("audit.example/pruned").unwrap();
+    let signed: Arc<Mutex<Vec<SignedCheckpoint>>> = Arc::default();
+    let ring_with = |storage: FaultyStorage, retention: bool| {
+        let keep = signed.clone();
+        let mut builder = Ring::with_storage(storage)
+            .segment_size(SEGMENT_SIZE)
+            .checkpoints(
+                Checkpoints::new(key.expose_secret().parse().unwrap())
+                    .every_events(250)
+                    .to_callback(move |c| {
+                        keep.lock().unwrap().push(c.clone());
+                        Ok(())
+                    }),
+            );
+        if retention {
+            builder = builder.retention(
+                Retention::new()
+                    .max_segments(2)
+                    .unexported(Unexported::Remove),
+            );
+        }
+        builder.open().unwrap()
+    };
+    let push = |ring: &Ring, from: u64, n: u64| {
+        for i in from..from + n {
+            ring.push(
+                Event::new("pruned")
+                    .with_details_json(format!("{{\"i\":{i}}}"))
+                    .unwrap(),
+            )
+            .unwrap();
+        }
+        ring.flush().unwrap();
+    };
+
+    // Ten segments and more, no retention yet.
+    let ring = ring_with(
+        FaultyStorage::new(FsStorage::new(&dir), Faults::new()),
+        false,
+    );
+    push(&ring, 0, 6_000);
+    ring.close().unwrap();
+    assert!(std::fs::read_dir(&dir).unwrap().count() > 10);
+
+    // A prune of eight segments and more whose fourth removal fails, as a crash would leave it.
+    let faults = Faults::new();
+    faults
+        .segment_removals_until_failure
+        .store(3, Ordering::SeqCst);
+    let ring = ring_with(
+        FaultyStorage::new(FsStorage::new(&dir), faults.clone()),
+        true,
+    );
+    // (The retention thread may have got there first: either way the removals stopped.)
+    let _ = ring.apply_retention();
+    assert_eq!(
+        faults.segment_removals_until_failure.load(Ordering::SeqCst),
+        0
+    );
+    push(&ring, 6_000, 300);
+    ring.close().unwrap();
+    let bases = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| Path::new(n).extension() == Some("tb".as_ref()))
+            .collect();
+        names.sort();
+        names
+    };
+    assert!(bases().len() > 4, "one per boundary: {:?}", bases());
+    let cut_short = assert_provable_from_the_first_record(&dir, &signed.lock().unwrap(), &key);
+
+    // Reopened without faults: the prune completes, the tree goes on from the pruned log.
+    let ring = ring_with(
+        FaultyStorage::new(FsStorage::new(&dir), Faults::new()),
+        true,
+    );
+    ring.apply_retention().unwrap();
+    push(&ring, 6_300, 2_000);
+    ring.close().unwrap();
+    let pruned = assert_provable_from_the_first_record(&dir, &signed.lock().unwrap(), &key);
+    assert!(pruned > cut_short);
+    assert!(bases().contains(&format!("{pruned:016x}.tb")));
+    // A writer opening the log keeps only the base of its start: others are left by prunes
+    // that a close or a crash cut short. (The tree worker removes them as it starts, and
+    // the close waits for it.)
+    let ring = ring_with(
+        FaultyStorage::new(FsStorage::new(&dir), Faults::new()),
+        false,
+    );
+    ring.close().unwrap();
+    assert_eq!(bases(), [format!("{pruned:016x}.tb")]);
+    assert_provable_from_the_first_record(&dir, &signed.lock().unwrap(), &key);
 }

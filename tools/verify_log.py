@@ -26,11 +26,14 @@ A log that does not start at segment 1, seq 1 and the zero anchor (its oldest se
 pruned, FORMAT.md section 14) must hold the auditring.pruned record that justifies its start
 (section 9, "Pruned logs").
 
-The Merkle tree over the records (section 15) is rebuilt from them while they are verified, when
-the log starts at seq 1; every stored hash of the tree (the tree chunk files, section 15.2) that
-is followed by a written one is checked against it, and `tree_root` is its root (null for a
-pruned log, or when a failure came before). A stored hash that differs is a failure, reported
-only when nothing failed before.
+The Merkle tree over the records (section 15) is rebuilt from them while they are verified: from
+the empty tree when the log starts at seq 1, and for a pruned log that starts at seq p + 1 from
+the frontier of the tree of size p, taken from the stored strata and the tree base file of p
+(section 15.5). Every stored hash of the tree (the tree chunk files, section 15.2) that is
+completed while the leaves from p on are added and is followed by a written one is checked
+against it, and `tree_root` is its root, over every record since seq 1 (null when a node of a
+pruned log's frontier is unavailable, or when a failure came before). A stored hash that differs
+is a failure, reported only when nothing failed before.
 
 `--receipt SEQ:HEX` (repeatable) also checks the log against a head obtained out of band: the log
 must reach SEQ and record SEQ must have chain hash HEX (FORMAT.md section 11).
@@ -43,8 +46,9 @@ on its first line; each checkpoint must carry a signature by one of them that ve
 the log's origin: ORIGIN, by default `auditring/` followed by the log id's 32 hex digits. A
 checkpoint that cannot be used so is a usage error. A log holding fewer records than a
 checkpoint's size was cut; one whose first `size` records do not hash to its root was rewritten
-after the largest checkpoint it agrees with (both integrity failures). `checkpoints` lists them,
-smallest first, when nothing failed before.
+after the largest checkpoint it agrees with; a checkpoint the rebuilt tree has no root for (a
+pruned log with no tree, or a size below its first seq - 1) is uncheckable (all three integrity
+failures). `checkpoints` lists them, smallest first, when nothing failed before.
 
 `--witness KEY` (repeatable) is a witness whose cosignatures (c2sp.org/tlog-cosignature) are
 trusted: its cosigner key (type 0x04) or its Ed25519 note key (taken as its cosigner key), or a
@@ -127,6 +131,11 @@ STRATUM_HEIGHT = 8
 CHUNK_ENTRIES = 4096
 CHUNK_LEN = CHUNK_ENTRIES * 32
 CHUNK_NAME = re.compile(r"[0-9a-f]{16}\.t[1-7]")
+# Section 15.5.
+TILE = 1 << STRATUM_HEIGHT
+MAX_STRATUM = 7
+BASE_NAME = re.compile(r"[0-9a-f]{16}\.tb")
+BASE_REPLACEMENT = re.compile(r"\.[0-9a-f]{16}\.tb\.tmp-.*", re.DOTALL)
 # Section 15.4.
 DEFAULT_ORIGIN_PREFIX = "auditring/"
 # What Rust's str::trim removes (Unicode White_Space), for lines of a checkpoint history.
@@ -208,6 +217,30 @@ def chunk_name(stratum, chunk):
     return "%016x.t%d" % (chunk, stratum)
 
 
+def parse_base_name(name):
+    """Sections 1 and 15.5: 16 lowercase hex digits p + '.tb'; returns p, or None when name is
+    not a tree base's."""
+    if not BASE_NAME.fullmatch(name):
+        return None
+    return int(name[:16], 16)
+
+
+def base_start(pruned):
+    """Section 15.5: the first leaf of the tree base of `pruned`, t = p - (p mod 256) - 256, or 0
+    if that is negative."""
+    return max(0, pruned - pruned % TILE - TILE)
+
+
+def base_name(pruned):
+    """Section 15.5: the file name of the tree base of `pruned`."""
+    return "%016x.tb" % pruned
+
+
+def is_base_replacement(name):
+    """Section 1: '.' + a tree base name + '.tmp-' + anything (its replacement in progress)."""
+    return BASE_REPLACEMENT.fullmatch(name) is not None
+
+
 def is_temporary(name):
     """Section 1: '.' + a segment or tree chunk name + '.tmp'."""
     if not (name.startswith(".") and name.endswith(".tmp")):
@@ -217,11 +250,14 @@ def is_temporary(name):
 
 
 def is_log_name(name):
-    """Section 1: a name the log uses (segment, tree chunk, temporary, lock file, export marker);
-    an entry with such a name must be a regular file."""
+    """Section 1: a name the log uses (segment, tree chunk, tree base or its replacement,
+    temporary, lock file, export marker or its replacement); an entry with such a name must be a
+    regular file."""
     return (
         parse_segment_name(name) is not None
         or parse_chunk_name(name) is not None
+        or parse_base_name(name) is not None
+        or is_base_replacement(name)
         or is_temporary(name)
         or name in (LOCK_FILE, EXPORTED_FILE)
         or name.startswith(EXPORTED_TMP_PREFIX)
@@ -245,8 +281,9 @@ def entry_kind(entry):
 
 
 def classify(names):
-    """Section 1: segments, temporaries, tree chunks and foreign files (the lock file and the
-    export marker, with its replacements in progress, are none of these)."""
+    """Section 1: segments, temporaries, the tree's files (tree chunks, tree bases and their
+    replacements in progress) and foreign files (the lock file and the export marker, with its
+    replacements in progress, are none of these)."""
     segments, temporary, chunks, foreign = [], [], [], []
     for name in names:
         n = parse_segment_name(name)
@@ -255,6 +292,8 @@ def classify(names):
         elif is_temporary(name):
             temporary.append(name)
         elif parse_chunk_name(name) is not None:
+            chunks.append(name)
+        elif parse_base_name(name) is not None or is_base_replacement(name):
             chunks.append(name)
         elif name in (LOCK_FILE, EXPORTED_FILE) or name.startswith(EXPORTED_TMP_PREFIX):
             continue
@@ -779,17 +818,21 @@ def check_record(header, body, padding, seq, prev):
 
 class TreeCheck:
     """Section 15: the Merkle tree over the records, rebuilt from their leaf fields as the walk
-    checks them (only when the log starts at seq 1: a pruned log has lost the tree's left side),
-    kept as its frontier (the roots of the complete subtrees covering the records so far, largest
-    first). Every complete node of a level 8k (k >= 1) is compared, as it is completed, with
-    entry `index` of stratum k (section 15.2), if that entry and the next one of the stratum are
+    checks them, kept as its frontier (the roots of the complete subtrees covering the records
+    so far, largest first). A log that starts at seq 1 starts from the empty tree; a pruned log
+    that starts at seq f = p + 1 starts from the frontier of the tree of size p (section 15.5),
+    taken from the stored strata and the tree base file of p, and has no tree at all (no root,
+    nothing compared) if a node of that frontier is unavailable. Every complete node of a level
+    8k (k >= 1) is compared, as it is completed while the leaves from p on are added, with entry
+    `index` of stratum k (section 15.2), if that entry and the next one of the stratum are
     written (the writer writes a stratum in index order); a chunk that is missing, unreadable or
     not 131072 bytes holds nothing written. Stored hashes are never used in place of the
-    records."""
+    records walked; only the pruned part of the tree, which no record walked covers, is taken
+    from them."""
 
     def __init__(self, directory, sizes):
         self.dir = directory
-        self.frontier = []  # None once the log is found not to start at seq 1
+        self.frontier = []  # None when the log has no tree to rebuild (section 15.5)
         self.size = 0
         self.roots = {size: None for size in sizes}  # the checkpoints' sizes -> root once reached
         self.mismatch = None  # the first stored hash found not to match the records
@@ -802,8 +845,83 @@ class TreeCheck:
         self.chunks = {}
 
     def start_at(self, first_seq):
-        if first_seq != 1:
+        """The log starts at `first_seq`: from the empty tree at seq 1, else from the frontier of
+        the tree of size p = first_seq - 1 (section 15.5), or with no tree if a node of it is
+        unavailable."""
+        if first_seq == 1:
+            return
+        if first_seq < 1:
             self.frontier = None
+            return
+        pruned = first_seq - 1
+        base = self.read_base(pruned)
+        start = base_start(pruned)
+
+        def node(level, index):
+            """Node (level, index) of the tree, which ends at or before leaf `pruned`, or None
+            when it is unavailable (section 15.5). Recursion depth <= 64."""
+            if level == 0:
+                if base is not None and start <= index < pruned:
+                    return base[(index - start) * 32 : (index - start + 1) * 32]
+                return None
+            if level % STRATUM_HEIGHT == 0 and level // STRATUM_HEIGHT <= MAX_STRATUM:
+                stratum = level // STRATUM_HEIGHT
+                # The successor first: if it is written, the entry was whole before it is read.
+                written_after = self.read(stratum, index + 1)
+                entry = self.read(stratum, index)
+                if entry is not None and written_after is not None:
+                    return entry
+            left = node(level - 1, 2 * index)
+            if left is None:
+                return None
+            right = node(level - 1, 2 * index + 1)
+            if right is None:
+                return None
+            return sha256(b"\x01", left, right)
+
+        frontier = []
+        for bit in range(pruned.bit_length() - 1, -1, -1):
+            if pruned >> bit & 1:
+                hash_ = node(bit, (pruned >> bit) - 1)
+                if hash_ is None:
+                    self.frontier = None
+                    return
+                frontier.append(hash_)
+        self.frontier = frontier
+        self.size = pruned
+        if pruned in self.roots:
+            self.roots[pruned] = self.root()
+
+    def read_base(self, pruned):
+        """Section 15.5: the contents of the tree base file of `pruned` (the leaf hashes of leaves
+        base_start(pruned) to pruned - 1), if it is valid: a regular file (not followed if a
+        symlink) of exactly that many hashes. None when it is anything else, or absent."""
+        want = (pruned - base_start(pruned)) * 32
+        try:
+            fd = os.open(
+                os.path.join(self.dir, base_name(pruned)),
+                os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK,
+            )
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size != want:
+                return None
+            data = b""
+            while len(data) < want:
+                more = os.pread(fd, want - len(data), len(data))
+                if not more:
+                    break
+                data += more
+            # Exactly `want` bytes, and no more (the file may have changed since fstat).
+            if len(data) != want or os.pread(fd, 1, want):
+                return None
+            return data
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
 
     def read(self, stratum, index):
         """Entry `index` of `stratum`, or None if it is not written (its chunk is missing, cannot
@@ -872,8 +990,9 @@ class TreeCheck:
             self.roots[self.size] = self.root()
 
     def root(self):
-        """MTH of the records pushed (section 15.1), or None when the log does not start at seq
-        1: the frontier folded from the right."""
+        """MTH of the tree rebuilt so far (section 15.1: over every record since seq 1, for a
+        pruned log too), or None when the log has no tree to rebuild: the frontier folded from
+        the right."""
         if self.frontier is None:
             return None
         if not self.frontier:
@@ -884,7 +1003,8 @@ class TreeCheck:
         return root
 
     def root_at(self, size):
-        """The root at `size`, if the walk reached it from seq 1."""
+        """The root at `size`, if the rebuilt tree held `size` leaves at some point (from the
+        frontier of a pruned log's start on); None otherwise."""
         return self.roots.get(size)
 
 
@@ -963,11 +1083,14 @@ class Walk:
         )
 
     def check_checkpoints(self, checkpoints, last_seq):
-        """Section 15.4: compares the log with each opened checkpoint, smallest first. Returns
-        the list the report shows and the first failure (or None): a checkpoint larger than the
-        log shows a cut (at the end of the last segment walked), one whose root differs a
-        rewrite after the largest checkpoint the log agrees with, one the log cannot be compared
-        with (it does not start at seq 1) says so."""
+        """Sections 9 ("Checkpoints") and 15.4: compares the log with each opened checkpoint,
+        smallest first, the root at size n being the rebuilt tree's once it held n leaves (a
+        pruned log's tree holds first seq - 1 leaves before its first record is added, and has
+        no root at a smaller size). Returns the list the report shows and the first failure (or
+        None): a checkpoint larger than the log shows a cut (at the end of the last segment
+        walked), one whose root differs a rewrite after the largest checkpoint the log agrees
+        with, one the rebuilt tree has no root for (no tree, or a size below the log's first
+        seq - 1) says so."""
         checks, failure, agreed = [], None, 0
         end_path, end_offset = self.last_end or (self.dir, 0)
         for checkpoint, signed_by in sorted(checkpoints, key=lambda c: c[0].size):
@@ -1005,6 +1128,9 @@ class Walk:
                     % (size, signed.hex(), agreed, size),
                 )
             else:
+                # The rebuilt tree has no root at this size: the log has no tree to rebuild (a
+                # node of its frontier is unavailable, section 15.5), or the size is below the
+                # log's first seq - 1.
                 failure = Failure(
                     self.first_seq,
                     self.dir,

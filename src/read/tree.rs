@@ -25,6 +25,7 @@ use crate::merkle::{ConsistencyProof, InclusionProof};
 use crate::read::cursor::{Cursor, Step};
 use crate::read::snapshot::Snapshot;
 use crate::storage::tree::{STRATUM_HEIGHT, TreeFiles};
+use crate::storage::tree_base::{PrefixError, PrunedPrefix};
 
 /// Leaves per tile of the bottom level: records are read a tile at a time.
 const TILE_LEAVES: u64 = 1 << STRATUM_HEIGHT;
@@ -47,17 +48,27 @@ pub(crate) struct TreeView<'a> {
     /// The last tiles of stored entries read, by stratum and tile, each with the entry after
     /// it; at most twice [`TILES_KEPT`].
     stored_tiles: RefCell<VecDeque<StoredTile>>,
+    /// For a pruned log, the nodes inside its pruned leaves (`docs/FORMAT.md` §15.5).
+    prefix: Option<PrunedPrefix<'a>>,
 }
 
 impl<'a> TreeView<'a> {
     /// The tree over `snapshot`'s records.
     pub(crate) fn new(snapshot: &'a Snapshot, files: &'a TreeFiles<'a>) -> TreeView<'a> {
+        let pruned = snapshot.first_seq().saturating_sub(1);
         TreeView {
             snapshot,
             files,
             tiles: RefCell::new(VecDeque::new()),
             stored_tiles: RefCell::new(VecDeque::new()),
+            prefix: (pruned > 0).then(|| PrunedPrefix::new(snapshot.storage(), files, pruned)),
         }
+    }
+
+    /// The smallest tree size whose root and proofs this view can compute: 0, or for a
+    /// pruned log the first leaf of its tree base (`docs/FORMAT.md` §15.5).
+    pub(crate) fn first_size(&self) -> u64 {
+        self.prefix.as_ref().map_or(0, PrunedPrefix::first_leaf)
     }
 
     /// The number of leaves: the snapshot's head seq.
@@ -80,6 +91,11 @@ impl<'a> TreeView<'a> {
                 "the tree of {} records has no complete node of level {level} at index {index}",
                 self.size()
             )));
+        }
+        if let Some(prefix) = &self.prefix
+            && end.is_some_and(|end| end < self.snapshot.first_seq())
+        {
+            return Nodes::node(prefix, level, index).map_err(|e| self.prefix_error(e));
         }
         if level == 0 {
             return self.leaf(index);
@@ -161,16 +177,16 @@ impl<'a> TreeView<'a> {
         }
         let first = tile * TILE_LEAVES;
         let last = (first + TILE_LEAVES).min(self.size()) - 1;
-        if first + 1 < self.snapshot.first_seq() {
-            return Err(Error::Config(format!(
-                "the tree cannot be computed: records {} to {} were pruned from the log, \
-                 and its stored hashes do not cover them",
-                first + 1,
-                self.snapshot.first_seq() - 1
-            )));
-        }
+        let pruned = self.snapshot.first_seq() - 1;
         let mut leaves = Vec::with_capacity((last - first + 1) as usize);
-        for_each_leaf(self.snapshot, first + 1, last + 1, |leaf| {
+        // A tile's pruned leaves are the tree base's (`docs/FORMAT.md` §15.5).
+        for i in first..pruned.min(last + 1) {
+            match self.prefix.as_ref().and_then(|p| p.leaf(i)) {
+                Some(hash) => leaves.push(hash),
+                None => return Err(self.prefix_error(PrefixError::Pruned { leaf: i })),
+            }
+        }
+        for_each_leaf(self.snapshot, pruned.max(first) + 1, last + 1, |leaf| {
             leaves.push(leaf_hash(leaf));
         })?;
         debug_assert_eq!(leaves.len() as u64, last - first + 1);
@@ -181,6 +197,15 @@ impl<'a> TreeView<'a> {
         }
         tiles.push_back((tile, leaves));
         Ok(hash)
+    }
+
+    /// A node of the pruned part of the tree that could not be had, as the crate's error.
+    fn prefix_error(&self, e: PrefixError) -> Error {
+        Error::Config(format!(
+            "the Merkle tree of {} cannot be computed there: {e} (the log starts at seq {})",
+            self.snapshot.location().display(),
+            self.snapshot.first_seq()
+        ))
     }
 }
 
@@ -313,6 +338,15 @@ impl Snapshot {
         self.check_size(size)?;
         let files = TreeFiles::new(self.storage_arc(), false);
         prove::frontier(&TreeView::new(self, &files), size).map_err(prove_error)
+    }
+
+    /// The tree leaf hashes of leaves `from..to` (the records with seqs `from + 1..=to`, or
+    /// for a pruned log the part of them its tree base holds).
+    pub(crate) fn leaf_hashes(&self, from: u64, to: u64) -> Result<Vec<Hash>, Error> {
+        self.check_size(to)?;
+        let files = TreeFiles::new(self.storage_arc(), false);
+        let view = TreeView::new(self, &files);
+        (from..to).map(|i| view.node(0, i)).collect()
     }
 
     fn check_size(&self, size: u64) -> Result<(), Error> {

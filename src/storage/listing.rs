@@ -16,7 +16,8 @@ use std::io;
 use crate::error::{Error, IntegrityError, Reason};
 use crate::storage::Storage;
 use crate::storage::names::{
-    EXPORTED_FILE, LOCK_FILE, is_temporary, parse_segment_name, segment_name,
+    EXPORTED_FILE, LOCK_FILE, is_base_replacement, is_temporary, parse_base_name,
+    parse_segment_name, segment_name,
 };
 use crate::storage::tree::parse_chunk_name;
 
@@ -27,7 +28,8 @@ pub(crate) struct Listing {
     pub(crate) segments: Vec<(u64, String)>,
     /// Leftovers of a segment creation that a crash interrupted (`.NAME.tmp`).
     pub(crate) temporary: Vec<String>,
-    /// Chunks of the Merkle tree's strata (`crate::storage::tree`), sorted by name.
+    /// Chunks of the Merkle tree's strata (`crate::storage::tree`) and tree bases
+    /// (`crate::storage::tree_base`), sorted by name.
     pub(crate) tree: Vec<String>,
     /// Files that are not part of a log.
     pub(crate) foreign: Vec<String>,
@@ -55,7 +57,10 @@ pub(crate) fn list(storage: &dyn Storage) -> Result<Listing, Error> {
             listing.segments.push((n, name));
         } else if is_temporary(&name) {
             listing.temporary.push(name);
-        } else if parse_chunk_name(&name).is_some() {
+        } else if parse_chunk_name(&name).is_some()
+            || parse_base_name(&name).is_some()
+            || is_base_replacement(&name)
+        {
             listing.tree.push(name);
         } else if name != LOCK_FILE
             && name != EXPORTED_FILE

@@ -24,6 +24,7 @@ mod memory;
 pub(crate) mod names;
 pub(crate) mod sigbus;
 pub(crate) mod tree;
+pub(crate) mod tree_base;
 
 use std::any::Any;
 use std::fmt;

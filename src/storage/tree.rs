@@ -254,15 +254,17 @@ impl<'a> TreeFiles<'a> {
 }
 
 /// Removes the chunks that a log whose records before seq `first_seq` were pruned no longer
-/// needs, and returns how many: every chunk of stratum `k` that ends before the complete node
-/// of level `8k + 8` holding leaf `first_seq - 1`.
+/// needs, and returns how many: every chunk of stratum `k` that ends before the node of level
+/// `8k + 8` that precedes the one holding leaf `first_seq - 1` (`docs/FORMAT.md` §14.2).
 ///
 /// What stays is enough for every proof of the records kept: a proof of leaf `i ≥ s` (`s` the
 /// first kept leaf) needs, left of `s`, only the roots of the complete subtrees that make up
-/// `[0, s)`, and one of level `l` in `[8k, 8k + 8)` lies inside that node of level `8k + 8`, so
-/// it is hashed from entries of stratum `k` that stay (those of higher levels from higher
-/// strata, which stay too). Without this, a ring with retention would keep 128 KiB of stratum 1
-/// for every million records it ever wrote.
+/// `[0, s)`, and one of level `l` in `[8k, 8k + 8)` lies inside the node of level `8k + 8`
+/// holding `s`, so it is hashed from entries of stratum `k` that stay (those of higher levels
+/// from higher strata, which stay too). The node before it stays as well: the newest entry of
+/// stratum `k + 1` before `s` counts only once the next one, which holds `s`, is written, and
+/// until then it is hashed from the entries of stratum `k` below it. Without this, a ring with
+/// retention would keep 128 KiB of stratum 1 for every million records it ever wrote.
 pub(crate) fn remove_chunks_before(storage: &dyn Storage, first_seq: u64) -> io::Result<usize> {
     let first_leaf = first_seq.saturating_sub(1);
     let mut removed = 0;
@@ -275,7 +277,7 @@ pub(crate) fn remove_chunks_before(storage: &dyn Storage, first_seq: u64) -> io:
         if block_shift >= 64 || chunk_shift >= 64 {
             continue;
         }
-        let keep_from = (first_leaf >> block_shift) << block_shift;
+        let keep_from = ((first_leaf >> block_shift).saturating_sub(1)) << block_shift;
         let chunk_end = chunk
             .checked_add(1)
             .and_then(|c| c.checked_mul(1 << chunk_shift));
@@ -328,7 +330,8 @@ mod tests {
                 .unwrap();
         }
         // The first kept leaf inside chunk 2 of stratum 1, at 2^21 + 3·2^16 + 5: the level-16
-        // block holding it starts at 2^21 + 3·2^16, so chunks 0 and 1 go, 2 and 3 stay.
+        // block before the one holding it starts at 2^21 + 2·2^16, so chunks 0 and 1 go, 2
+        // and 3 stay.
         let first_leaf = (1u64 << 21) + 3 * (1 << 16) + 5;
         assert_eq!(remove_chunks_before(&storage, first_leaf + 1).unwrap(), 2);
         let mut left = storage.list().unwrap();
@@ -337,14 +340,19 @@ mod tests {
             left,
             vec![chunk_name(2, 0), chunk_name(1, 2), chunk_name(1, 3)]
         );
-        // At the very start of chunk 2's first level-16 block: chunk 1 ended before it.
+        // At the very start of chunk 2's first level-16 block: the block before it is the
+        // last of chunk 1, which stays.
         let storage = MemStorage::new("mem");
         for chunk in 0..3 {
             storage
                 .create(&chunk_name(1, chunk), CHUNK_LEN, &[])
                 .unwrap();
         }
-        assert_eq!(remove_chunks_before(&storage, (2 << 20) + 1).unwrap(), 2);
+        assert_eq!(remove_chunks_before(&storage, (2 << 20) + 1).unwrap(), 1);
+        assert_eq!(
+            remove_chunks_before(&storage, (2 << 20) + (1 << 16) + 1).unwrap(),
+            1
+        );
         // Nothing pruned, nothing removed.
         assert_eq!(remove_chunks_before(&storage, 1).unwrap(), 0);
     }

@@ -44,8 +44,9 @@ pub struct VerifyReport {
     /// The log's id, from its first segment's header (`None` if it could not be read).
     pub log_id: Option<LogId>,
     /// The root of the Merkle tree over every record verified (`docs/FORMAT.md` §15), rebuilt
-    /// from the records; `None` for a log that does not start at seq 1 (pruned), or when a
-    /// failure stopped the walk.
+    /// from the records (for a pruned log, from the frontier of its pruned records that the
+    /// stored hashes and the tree base give, §15.5); `None` when there is no tree to rebuild
+    /// (a pruned log without them), or when a failure stopped the walk.
     pub tree_root: Option<Hash>,
     /// The checkpoints the log was compared with ([`VerifyOptions::checkpoint`]), smallest
     /// first.

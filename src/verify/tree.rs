@@ -11,9 +11,11 @@ use crate::checkpoint::Checkpoint;
 use crate::error::{IntegrityError, Reason};
 use crate::format::hash::Hash;
 use crate::merkle::hash::leaf_hash;
+use crate::merkle::prove::frontier;
 use crate::merkle::range::CompactRange;
 use crate::storage::Storage;
 use crate::storage::tree::{CHUNK_ENTRIES, STRATUM_HEIGHT, TreeFiles, chunk_name};
+use crate::storage::tree_base::PrunedPrefix;
 use crate::sys::parallel::par_map_by;
 
 /// The leaves of a tile hashed as one piece: the level-8 subtrees (FORMAT.md §15.2).
@@ -28,8 +30,9 @@ pub(crate) struct OpenedCheckpoint {
 
 /// The tree rebuilt by one walk.
 pub(super) struct TreeCheck<'a> {
-    /// `None` once the log is found not to start at seq 1: the records before it are gone,
-    /// and with them the tree's left side.
+    storage: &'a dyn Storage,
+    /// `None` once the log is found to start after seq 1 without the stored hashes that stand
+    /// for the records it lost (`docs/FORMAT.md` §15.5): there is no tree to rebuild.
     range: Option<CompactRange>,
     files: TreeFiles<'a>,
     /// The sizes whose roots are wanted (the checkpoints'), with the roots once reached.
@@ -45,6 +48,7 @@ impl<'a> TreeCheck<'a> {
         sizes: impl IntoIterator<Item = u64>,
     ) -> TreeCheck<'a> {
         TreeCheck {
+            storage,
             range: Some(CompactRange::new()),
             files: TreeFiles::borrowed(storage),
             roots: sizes.into_iter().map(|s| (s, None)).collect(),
@@ -52,10 +56,24 @@ impl<'a> TreeCheck<'a> {
         }
     }
 
-    /// The log starts at `first_seq`: the tree can be rebuilt only from seq 1.
+    /// The log starts at `first_seq`. A pruned log's tree starts from the frontier of its
+    /// pruned leaves, taken from the strata and the tree base (`docs/FORMAT.md` §15.5): they
+    /// are not checked, but whoever changed them changed every root after them, which signed
+    /// checkpoints show.
     pub(super) fn start_at(&mut self, first_seq: u64) {
-        if first_seq != 1 {
-            self.range = None;
+        let pruned = first_seq.saturating_sub(1);
+        if pruned == 0 {
+            return;
+        }
+        let frontier = frontier(
+            &PrunedPrefix::new(self.storage, &self.files, pruned),
+            pruned,
+        );
+        self.range = frontier
+            .ok()
+            .and_then(|f| CompactRange::from_frontier(pruned, f).ok());
+        if let (Some(range), Some(root)) = (&self.range, self.roots.get_mut(&pruned)) {
+            *root = Some(range.root());
         }
     }
 
@@ -145,12 +163,12 @@ impl<'a> TreeCheck<'a> {
         }
     }
 
-    /// The root of the whole tree walked, if the log starts at seq 1.
+    /// The root of the whole tree walked, if there is a tree to rebuild.
     pub(super) fn root(&self) -> Option<Hash> {
         self.range.as_ref().map(CompactRange::root)
     }
 
-    /// The root at `size`, if the walk reached it from seq 1.
+    /// The root at `size`, if the rebuilt tree had that size.
     pub(super) fn root_at(&self, size: u64) -> Option<Hash> {
         self.roots.get(&size).copied().flatten()
     }

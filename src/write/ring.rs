@@ -301,6 +301,7 @@ fn start_helpers(
             shared: shared.clone(),
             policy: options.retention.clone(),
             wake: rx,
+            tree: options.merkle_tree,
         };
         helpers.push(spawn("auditring-retention", shared, move || worker.run())?);
         Some(tx)

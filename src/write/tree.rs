@@ -9,10 +9,12 @@
 //! committed sizes, so a checkpoint never covers a record that a crash can take back under the
 //! ring's durability policy.
 //!
-//! On start it clears every stored entry that covers records recovery did not keep, finds the
-//! first entry missing from each stratum (a crash may lose some, and a log written without the
-//! tree has none), and rebuilds from there, reading the records. So the tree is rebuilt from
-//! the records whenever its files are lost, in this thread, while the ring already runs.
+//! On start it removes the tree bases of other starts than the log's, clears every stored
+//! entry that covers records recovery did not keep, finds the first entry missing from each
+//! stratum (a crash may lose some, and a log written without the tree has none), and rebuilds
+//! from there, reading the records. So the tree is rebuilt from the records whenever its files
+//! are lost, in this thread, while the ring already runs. (Retention prunes nothing before
+//! this start is done: it waits for the tree to reach what it prunes.)
 
 use std::collections::VecDeque;
 use std::io;
@@ -30,6 +32,7 @@ use crate::merkle::range::CompactRange;
 use crate::read::snapshot::Snapshot;
 use crate::read::tree::{TreeView, for_each_leaf, prove_error};
 use crate::storage::tree::{MAX_STRATUM, STRATUM_HEIGHT, TreeFiles};
+use crate::storage::tree_base::remove_bases_except;
 use crate::write::checkpoints::Checkpoints;
 use crate::write::config::Durability;
 use crate::write::shared::Shared;
@@ -268,6 +271,10 @@ impl TreeWorker {
     fn start(&mut self) -> Result<CompactRange, Error> {
         let n = self.committed;
         let first_seq = self.snapshot().first_seq();
+        // Tree bases of other starts than the log's are left by prunes that a crash or a close
+        // cut short (`docs/FORMAT.md` §14.2); nothing needs them. (A failure to remove one
+        // costs nothing but its bytes: the next prune tries again.)
+        let _ = remove_bases_except(&*self.shared.storage, &[first_seq - 1]);
         let mut from = n;
         let mut newest = Vec::new();
         for stratum in 1..=MAX_STRATUM {
@@ -307,18 +314,18 @@ impl TreeWorker {
                     .map_err(|e| self.io_error("writing the Merkle tree of", e))?;
             }
         }
-        if from + 1 < first_seq {
+        let snapshot = self.snapshot();
+        // As any reader: an entry counts only if the next one is written. Those are the entries
+        // `verify` compares with the records, so a log that verifies gives a right frontier
+        // (trusting the newest entry too would build on one no verification ever checked).
+        let view = TreeView::new(&snapshot, &self.files);
+        if from < view.first_size() {
             return Err(Error::Config(format!(
                 "the Merkle tree cannot be rebuilt: it needs records {} to {}, which were pruned",
                 from + 1,
                 first_seq - 1
             )));
         }
-        let snapshot = self.snapshot();
-        // As any reader: an entry counts only if the next one is written. Those are the entries
-        // `verify` compares with the records, so a log that verifies gives a right frontier
-        // (trusting the newest entry too would build on one no verification ever checked).
-        let view = TreeView::new(&snapshot, &self.files);
         let frontier = prove::frontier(&view, from).map_err(prove_error)?;
         let range = CompactRange::from_frontier(from, frontier)
             .map_err(|e| Error::Config(format!("restoring the Merkle tree: {e}")))?;

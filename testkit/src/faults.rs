@@ -33,6 +33,9 @@ pub struct Faults {
     pub remove_on_open: Mutex<HashMap<String, Vec<String>>>,
     /// Set when the [`FaultyStorage`] is dropped (by whoever held it last).
     pub storage_dropped: AtomicBool,
+    /// Segment removals left before every later one fails with EIO (negative: never fail):
+    /// a prune that a crash cut short.
+    pub segment_removals_until_failure: AtomicI64,
 }
 
 impl Faults {
@@ -40,6 +43,7 @@ impl Faults {
     pub fn new() -> Arc<Faults> {
         let f = Faults::default();
         f.syncs_until_failure.store(-1, Ordering::SeqCst);
+        f.segment_removals_until_failure.store(-1, Ordering::SeqCst);
         Arc::new(f)
     }
 }
@@ -108,6 +112,9 @@ impl Storage for FaultyStorage {
         }))
     }
     fn remove(&self, name: &str) -> io::Result<()> {
+        if std::path::Path::new(name).extension() == Some("seg".as_ref()) {
+            countdown(&self.faults.segment_removals_until_failure)?;
+        }
         self.inner.remove(name)
     }
     fn write_small(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
@@ -137,14 +144,19 @@ fn sync_allowed(faults: &Faults) -> io::Result<()> {
         !faults.panic_on_sync.load(Ordering::SeqCst),
         "injected panic in a sync"
     );
-    let left = faults.syncs_until_failure.load(Ordering::SeqCst);
-    if left < 0 {
+    countdown(&faults.syncs_until_failure)
+}
+
+/// Counts one call down on `left`: an error (EIO) once it reaches 0, nothing while negative.
+fn countdown(left: &AtomicI64) -> io::Result<()> {
+    let n = left.load(Ordering::SeqCst);
+    if n < 0 {
         return Ok(());
     }
-    if left == 0 {
+    if n == 0 {
         return Err(io::Error::from_raw_os_error(5)); // EIO
     }
-    faults.syncs_until_failure.fetch_sub(1, Ordering::SeqCst);
+    left.fetch_sub(1, Ordering::SeqCst);
     Ok(())
 }
 

@@ -13,6 +13,7 @@ use crate::format::prune::{PRUNED_KIND, PruneDetails};
 use crate::read::snapshot::{SegmentSummary, Snapshot};
 use crate::storage::exported::Coverage;
 use crate::storage::tree::remove_chunks_before;
+use crate::storage::tree_base::{base_start, remove_bases_except, write_base};
 use crate::write::item::{Item, Prune, encode};
 use crate::write::receipt::Ticket;
 use crate::write::retention::policy::{Retention, Unexported};
@@ -63,6 +64,9 @@ pub(crate) struct Worker {
     pub(crate) policy: Retention,
     /// Rotations and requests; disconnected when the ring closes.
     pub(crate) wake: Receiver<Wake>,
+    /// Whether the ring keeps the Merkle tree: then a prune keeps the tree base the pruned
+    /// log's tree needs (`crate::storage::tree_base`).
+    pub(crate) tree: bool,
 }
 
 impl Worker {
@@ -252,6 +256,19 @@ impl Worker {
             PRUNED_KIND,
             serde_json::to_string(&details).expect("prune details serialize"),
         );
+        // The tree bases first, one for each segment boundary the removals may stop at: they
+        // are read from the records about to go. They are worth a prune only as a shortcut:
+        // one that cannot be had (its leaves went in an earlier prune without one, the disk is
+        // full) is not written, and proofs that need it say so; the prune goes on, since it is
+        // what frees the space.
+        if self.tree {
+            for v in victims {
+                let pruned = v.last_seq;
+                if let Ok(leaves) = snapshot.leaf_hashes(base_start(pruned), pruned) {
+                    let _ = write_base(&*self.shared.storage, pruned, &leaves);
+                }
+            }
+        }
         let mut record = encode(&event, usize::MAX)?;
         let (receipt, completion) = Ticket::new();
         record.ticket = Some(completion);
@@ -269,16 +286,18 @@ impl Worker {
             .push(Item::Prune(Box::new(prune)), || false)
             .map_err(|_| Error::Closed)?;
         receipt.wait()?;
-        // The Merkle tree's stored hashes that no proof of the records kept needs go too.
-        remove_chunks_before(&*self.shared.storage, last + 1).map_err(|e| {
-            Error::io(
-                format!(
-                    "removing tree chunks of {}",
-                    self.shared.storage.location().display()
-                ),
-                e,
-            )
-        })?;
+        // The Merkle tree's stored hashes that no proof of the records kept needs go too, and
+        // the tree bases of older starts, but the one readers of the previous view may use.
+        let storage = &*self.shared.storage;
+        remove_chunks_before(storage, last + 1)
+            .map_err(|e| Error::io(self.location("removing tree chunks of"), e))?;
+        remove_bases_except(storage, &[last, snapshot.first_seq() - 1])
+            .map_err(|e| Error::io(self.location("removing tree bases of"), e))?;
         Ok(())
+    }
+
+    /// `doing` and the log's location, for an error's context.
+    fn location(&self, doing: &str) -> String {
+        format!("{doing} {}", self.shared.storage.location().display())
     }
 }
