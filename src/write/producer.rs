@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::task::Poll;
 
 use serde::Serialize;
 
@@ -10,7 +11,7 @@ use crate::format::event::{Event, EventError};
 use crate::format::event_ref::EventRef;
 use crate::sys::fork::Opener;
 use crate::write::item::{Encoded, Item, encode_into, encode_ref_into};
-use crate::write::queue::TryPushError;
+use crate::write::queue::{PollPush, TryPushError};
 use crate::write::receipt::{Completion, PendingReceipt, Receipt, Ticket};
 use crate::write::shared::Shared;
 
@@ -124,14 +125,93 @@ impl Producer {
         ticket.wait().map(drop)
     }
 
-    /// Encodes an event with `encode` (given the maximum body size, into the queue item, in
-    /// place) and enqueues it. The error hands back `()`: the callers hand back the event.
-    fn enqueue(
+    /// Pushes an event, waiting while the queue is full without blocking the thread: the
+    /// returned future is woken by the ring's sequencer when there is room. For async code,
+    /// under any executor; otherwise the same as [`Producer::push`]. The event is encoded and
+    /// hashed before the first await. Dropping the future before it completes drops the event.
+    pub async fn push_async(&self, event: Event) -> Result<(), PushError> {
+        let item = match self.prepare(|max, out| encode_into(&event, max, out), None) {
+            Ok(item) => item,
+            Err(e) => return Err(e.map(|()| event)),
+        };
+        self.enqueue_async(item)
+            .await
+            .map_err(|e| e.map(|()| event))
+    }
+
+    /// Pushes an event as [`Producer::push_async`] does, and returns a handle on its receipt,
+    /// which is itself a future (see [`PendingReceipt`]): `producer.push_tracked_async(e)
+    /// .await?.await?` waits for room, then for the receipt, blocking no thread.
+    pub async fn push_tracked_async(&self, event: Event) -> Result<PendingReceipt, PushError> {
+        let (ticket, completion) = Ticket::new();
+        let item = match self.prepare(|max, out| encode_into(&event, max, out), Some(completion)) {
+            Ok(item) => item,
+            Err(e) => return Err(e.map(|()| event)),
+        };
+        self.enqueue_async(item)
+            .await
+            .map_err(|e| e.map(|()| event))?;
+        Ok(PendingReceipt {
+            ticket,
+            opener: self.opener,
+        })
+    }
+
+    /// Waits as [`Producer::flush`] does, blocking no thread.
+    pub async fn flush_async(&self) -> Result<(), Error> {
+        self.check_opener()?;
+        self.shared.check_health()?;
+        let (ticket, completion) = Ticket::new();
+        self.enqueue_async(Item::Flush(Some(completion)))
+            .await
+            .map_err(Error::from)?;
+        PendingReceipt {
+            ticket,
+            opener: self.opener,
+        }
+        .await
+        .map(drop)
+    }
+
+    /// Enqueues `item`, registering the task to be woken while the queue is full.
+    async fn enqueue_async(&self, item: Item) -> Result<(), PushError<()>> {
+        let shared = &*self.shared;
+        let mut item = Some(item);
+        std::future::poll_fn(|cx| {
+            let Some(value) = item.take() else {
+                return Poll::Ready(Ok(()));
+            };
+            match shared
+                .queue
+                .poll_push(value, cx.waker(), || shared.is_failing())
+            {
+                PollPush::Pushed => Poll::Ready(Ok(())),
+                PollPush::Refused(_) => Poll::Ready(Err(self.refused())),
+                PollPush::Waiting(value) => {
+                    item = Some(value);
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// Why the queue refused an item: the ring's failure, or its close.
+    fn refused(&self) -> PushError<()> {
+        match self.shared.check_health() {
+            Err(source) => PushError::Failed { event: (), source },
+            Ok(()) => PushError::Closed(()),
+        }
+    }
+
+    /// Checks that the ring takes events, and encodes one with `encode` (given the maximum
+    /// body size, into the queue item, in place). The error hands back `()`: the callers hand
+    /// back the event.
+    fn prepare(
         &self,
         encode: impl FnOnce(usize, &mut Encoded) -> Result<(), EventError>,
         ticket: Option<Completion>,
-        wait: bool,
-    ) -> Result<(), PushError<()>> {
+    ) -> Result<Item, PushError<()>> {
         let event = ();
         if let Err(source) = self.check_opener() {
             return Err(PushError::Failed { event, source });
@@ -148,15 +228,24 @@ impl Producer {
             return Err(PushError::Invalid { event, source });
         }
         encoded.ticket = ticket;
+        Ok(item)
+    }
+
+    /// Encodes an event with `encode` (see [`Producer::prepare`]) and enqueues it.
+    fn enqueue(
+        &self,
+        encode: impl FnOnce(usize, &mut Encoded) -> Result<(), EventError>,
+        ticket: Option<Completion>,
+        wait: bool,
+    ) -> Result<(), PushError<()>> {
+        let event = ();
+        let item = self.prepare(encode, ticket)?;
         if wait {
             let shared = &*self.shared;
             shared
                 .queue
                 .push(item, || shared.is_failing())
-                .map_err(|_| match shared.check_health() {
-                    Err(source) => PushError::Failed { event, source },
-                    Ok(()) => PushError::Closed(event),
-                })
+                .map_err(|_| self.refused())
         } else {
             match self.shared.queue.try_push(item) {
                 Ok(()) => Ok(()),

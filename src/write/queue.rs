@@ -130,11 +130,33 @@ pub(crate) struct Queue<T> {
 /// keeps a spurious return from `park` from sending the producer round the register-and-retry
 /// loop again.
 struct Waiter {
-    /// The producer's thread.
-    thread: Thread,
-    /// Set (Release) by the pass that pops this registration, before it unparks `thread`;
+    /// Who waits: a producer's thread, or an async push's task.
+    target: Target,
+    /// Set (Release) by the pass that pops this registration, before it wakes `target`;
     /// read (Acquire) by the producer before each park.
     woken: AtomicBool,
+}
+
+/// Whom a [`Waiter`] wakes.
+enum Target {
+    /// A thread parked in [`Queue::push`].
+    Thread(Thread),
+    /// A task waiting in [`Queue::poll_push`]: woken, it polls again, and registers anew if
+    /// the queue is full again. A registration whose task is gone (its future dropped) costs
+    /// one wake-up that finds nobody: the consumer's pass that wakes every waiter when the
+    /// queue is empty still comes.
+    Task(std::task::Waker),
+}
+
+/// What [`Queue::poll_push`] did with a value.
+pub(crate) enum PollPush<T> {
+    /// It is in the queue.
+    Pushed,
+    /// The queue is closed, or the caller gave up: the value is handed back.
+    Refused(T),
+    /// The queue is full: the task is registered to be woken when there may be room, and the
+    /// value handed back to push again then.
+    Waiting(T),
 }
 
 // SAFETY: values move between threads through the slots, so `T: Send` suffices; access to each
@@ -245,19 +267,8 @@ impl<T> Queue<T> {
                 backoff.snooze();
                 continue;
             }
-            // Register, re-check, park: see "Parking" in the module docs. The fence orders the
-            // registration before the re-check's loads of `tail` (closed?) and of the slot and
-            // `head` (room?): with the fence in `wake_all_producers`, after the close or the
-            // consumer's pops, either the re-check sees them or the waker sees the registration.
-            // (A SeqCst read-modify-write alone does not order the Relaxed load of `tail` after
-            // it; the model in `src/loom_models.rs` found the lost wake-up at close.)
-            let waiter = std::sync::Arc::new(Waiter {
-                thread: thread::current(),
-                woken: AtomicBool::new(false),
-            });
-            self.waiters.push(waiter.clone());
-            self.waiting.fetch_add(1, Ordering::SeqCst);
-            atomic::fence(Ordering::SeqCst);
+            // Register, re-check, park: see "Parking" in the module docs.
+            let waiter = self.register(Target::Thread(thread::current()));
             match self.try_push(value) {
                 Ok(()) => return Ok(()),
                 Err(TryPushError::Closed(v)) => return Err(v),
@@ -272,6 +283,47 @@ impl<T> Queue<T> {
                 thread::park();
             }
         }
+    }
+
+    /// Pushes for a task that must not block its thread: as [`Queue::push`], but where that
+    /// parks, this registers `waker` (same protocol: register, fence, re-check) and returns
+    /// [`PollPush::Waiting`], for the task to poll again when woken.
+    pub(crate) fn poll_push(
+        &self,
+        value: T,
+        waker: &std::task::Waker,
+        give_up: impl Fn() -> bool,
+    ) -> PollPush<T> {
+        let value = match self.try_push(value) {
+            Ok(()) => return PollPush::Pushed,
+            Err(TryPushError::Closed(v)) => return PollPush::Refused(v),
+            Err(TryPushError::Full(v)) => v,
+        };
+        self.register(Target::Task(waker.clone()));
+        match self.try_push(value) {
+            Ok(()) => PollPush::Pushed,
+            Err(TryPushError::Closed(v)) => PollPush::Refused(v),
+            Err(TryPushError::Full(v)) if give_up() => PollPush::Refused(v),
+            Err(TryPushError::Full(v)) => PollPush::Waiting(v),
+        }
+    }
+
+    /// Registers `target` as waiting for room, and issues the fence that orders the
+    /// registration before the caller's re-check (see "Parking" in the module docs).
+    fn register(&self, target: Target) -> std::sync::Arc<Waiter> {
+        // The fence orders the registration before the re-check's loads of `tail` (closed?)
+        // and of the slot and `head` (room?): with the fence in `wake_all_producers`, after
+        // the close or the consumer's pops, either the re-check sees them or the waker sees the
+        // registration. (A SeqCst read-modify-write alone does not order the Relaxed load of
+        // `tail` after it; the model in `src/loom_models.rs` found the lost wake-up at close.)
+        let waiter = std::sync::Arc::new(Waiter {
+            target,
+            woken: AtomicBool::new(false),
+        });
+        self.waiters.push(waiter.clone());
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        atomic::fence(Ordering::SeqCst);
+        waiter
     }
 
     /// Closes the queue: every later push hands its value back. Values already pushed stay for
@@ -349,7 +401,10 @@ impl<T> Queue<T> {
             let Some(w) = self.waiters.pop() else { break };
             self.waiting.fetch_sub(1, Ordering::Relaxed);
             w.woken.store(true, Ordering::Release);
-            w.thread.unpark();
+            match &w.target {
+                Target::Thread(t) => t.unpark(),
+                Target::Task(waker) => waker.wake_by_ref(),
+            }
             woken += 1;
         }
         woken

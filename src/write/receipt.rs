@@ -1,11 +1,15 @@
 //! Receipts: what a producer learns about its event once it is in the chain.
 //!
 //! A [`Ticket`] travels with a tracked event (or a flush marker) through the queue; the sequencer
-//! or the committer completes it, and the producer asleep in [`PendingReceipt::wait`] wakes.
+//! or the committer completes it, and the producer asleep in [`PendingReceipt::wait`] wakes, or
+//! the task that awaits the [`PendingReceipt`] is woken.
 
 use std::fmt;
-use std::sync::atomic::{Ordering, fence};
-use std::sync::{Arc, OnceLock};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 use serde::Serialize;
 
@@ -34,9 +38,17 @@ pub struct Receipt {
 /// it looks for a waiter, and a sequentially consistent fence on each side makes sure at least
 /// one of them sees the other: the waiter never sleeps through its result (see
 /// [`crate::sys::wake`]).
+///
+/// A task that awaits the result follows the same protocol with its [`Waker`]: it stores the
+/// waker, sets `has_task`, fences, and looks for the result; the completer, after its fence,
+/// wakes the stored waker if `has_task` is set.
 pub(crate) struct Ticket {
     result: OnceLock<Result<Receipt, Error>>,
     waiter: OnceLock<Sleeper>,
+    /// The waker of the task that last polled the receipt, if one did.
+    task: Mutex<Option<Waker>>,
+    /// Set once a task has stored its waker in `task`.
+    has_task: AtomicBool,
 }
 
 impl Ticket {
@@ -45,6 +57,8 @@ impl Ticket {
         let ticket = Arc::new(Ticket {
             result: OnceLock::new(),
             waiter: OnceLock::new(),
+            task: Mutex::new(None),
+            has_task: AtomicBool::new(false),
         });
         (ticket.clone(), Completion(ticket))
     }
@@ -57,6 +71,36 @@ impl Ticket {
             if let Some(w) = self.waiter.get() {
                 wakes.add(w);
             }
+            if self.has_task.load(Ordering::SeqCst) {
+                let task = self
+                    .task
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                if let Some(task) = task {
+                    task.wake();
+                }
+            }
+        }
+    }
+
+    /// The result, or, if there is none yet, registers `waker` to be woken when it comes.
+    fn poll(&self, waker: &Waker) -> Poll<Result<Receipt, Error>> {
+        if let Some(r) = self.get() {
+            return Poll::Ready(r.clone());
+        }
+        {
+            let mut task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+            match &mut *task {
+                Some(t) if t.will_wake(waker) => {}
+                other => *other = Some(waker.clone()),
+            }
+        }
+        self.has_task.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        match self.get() {
+            Some(r) => Poll::Ready(r.clone()),
+            None => Poll::Pending,
         }
     }
 
@@ -126,8 +170,10 @@ impl Drop for Completion {
 
 /// A receipt that will arrive once the event is sequenced (and, under a durable policy, synced).
 ///
-/// Returned by [`Producer::push_tracked`](crate::Producer::push_tracked). Any one thread may
-/// wait for it.
+/// Returned by [`Producer::push_tracked`](crate::Producer::push_tracked) and
+/// [`Producer::push_tracked_async`](crate::Producer::push_tracked_async). Any one thread may
+/// wait for it, or a task may `.await` it: it is a [`Future`] that blocks no thread, and works
+/// under any executor (the ring's own thread wakes the task).
 ///
 /// In a process forked while the receipt was pending, it can never arrive (the ring's threads are
 /// the parent's): [`PendingReceipt::wait`] then fails at once with [`Error::Forked`].
@@ -153,6 +199,19 @@ impl PendingReceipt {
     /// The receipt, if it is ready.
     pub fn try_get(&self) -> Option<Result<Receipt, Error>> {
         self.ticket.get().cloned()
+    }
+}
+
+impl Future for PendingReceipt {
+    type Output = Result<Receipt, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.ticket.get().is_none() && self.opener.forked() {
+            return Poll::Ready(Err(Error::Forked {
+                pid: self.opener.pid,
+            }));
+        }
+        self.ticket.poll(cx.waker())
     }
 }
 
