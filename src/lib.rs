@@ -98,6 +98,7 @@ mod checkpoint;
 mod error;
 mod export;
 mod format;
+mod integrate;
 mod merkle;
 mod read;
 mod seal;
@@ -124,6 +125,11 @@ pub use format::log_id::{LogId, ParseLogIdError};
 pub use format::prune::PRUNED_KIND;
 pub use format::seal::SEALED_KIND;
 pub use format::segment::{HeaderError, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
+#[cfg(feature = "log")]
+pub use integrate::log_backend::{AuditLogger, AuditLoggerBuilder};
+pub use integrate::sink::{AuditGuard, DROPPED_KIND, Overflow};
+#[cfg(feature = "tracing")]
+pub use integrate::tracing_layer::{AuditLayer, AuditLayerBuilder};
 // The Merkle tree over the records (RFC 6962): what a holder of a proof needs to check it.
 pub use merkle::{ConsistencyProof, InclusionProof, ProofError};
 pub use read::reader::Reader;

@@ -3,10 +3,11 @@
 //! event is lost, duplicated or reordered.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
 
 use auditring::{Durability, Event, Reader, Ring, VerifyOptions, verify};
+use auditring_testkit::threads::gated_ring;
 
 fn event(task: u64, i: u64) -> Event {
     Event::new("async.test")
@@ -98,12 +99,7 @@ fn a_task_waiting_for_room_leaves_its_thread_to_other_tasks() {
     const EVENTS: u64 = 50;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    let gate = Arc::new(Barrier::new(2));
-    let ring = Ring::builder(&dir)
-        .queue_capacity(SLOTS)
-        .sequencer_start_gate(gate.clone(), false)
-        .open()
-        .unwrap();
+    let (ring, gate) = gated_ring(&dir, SLOTS);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -149,12 +145,7 @@ fn a_push_dropped_while_waiting_loses_only_its_own_event() {
     const SLOTS: usize = 2;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    let gate = Arc::new(Barrier::new(2));
-    let ring = Ring::builder(&dir)
-        .queue_capacity(SLOTS)
-        .sequencer_start_gate(gate.clone(), false)
-        .open()
-        .unwrap();
+    let (ring, gate) = gated_ring(&dir, SLOTS);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

@@ -87,6 +87,11 @@ pub enum Error {
     /// The configuration or an argument is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A logging integration (`AuditLayer`, `AuditLogger`) could not record some events: the
+    /// ring refused them (it was closed or poisoned, or an event was invalid). Reported when
+    /// its guard flushes or closes.
+    #[error("audit integration: {0}")]
+    Integration(String),
     /// A checkpoint given to check a log against cannot be used: it is not a signed note, no
     /// trusted key signed it, a trusted key's signature does not verify, or it names another
     /// log.

@@ -9,6 +9,8 @@
 //! * [`slots`], [`rechain`]: reading and editing segment files by hand, as a crash or an
 //!   attacker would;
 //! * [`sealing`]: writing sealed logs;
+//! * [`threads`]: the logs of many producers, checked for loss, duplicates and order; a ring
+//!   whose sequencer waits to start;
 //! * [`splitmix`]: the seeded randomness of the crash, fault and kill tests; [`xorshift`]:
 //!   that of the tamper mutants and the corpus edits;
 //! * [`fuzz`]: the hostile-input harnesses of the fuzz targets, which `tests/fuzz_corpus.rs`
@@ -24,4 +26,5 @@ pub mod rechain;
 pub mod sealing;
 pub mod slots;
 pub mod splitmix;
+pub mod threads;
 pub mod xorshift;
