@@ -127,6 +127,7 @@ pub use format::seal::SEALED_KIND;
 pub use format::segment::{HeaderError, MAX_SEGMENT_SIZE, MIN_SEGMENT_SIZE};
 #[cfg(feature = "log")]
 pub use integrate::log_backend::{AuditLogger, AuditLoggerBuilder};
+#[cfg(any(feature = "tracing", feature = "log"))]
 pub use integrate::sink::{AuditGuard, DROPPED_KIND, Overflow};
 #[cfg(feature = "tracing")]
 pub use integrate::tracing_layer::{AuditLayer, AuditLayerBuilder};

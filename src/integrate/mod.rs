@@ -9,6 +9,7 @@
 
 #[cfg(feature = "log")]
 pub(crate) mod log_backend;
+#[cfg(any(feature = "tracing", feature = "log"))]
 pub(crate) mod sink;
 #[cfg(feature = "tracing")]
 pub(crate) mod tracing_layer;

@@ -27,11 +27,9 @@ use crate::write::ring::Ring;
 pub const DROPPED_KIND: &str = "auditring.dropped";
 
 /// The default target of the events and records the integrations choose.
-#[cfg_attr(not(any(feature = "tracing", feature = "log")), allow(dead_code))]
 pub(crate) const DEFAULT_TARGET: &str = "audit";
 
 /// Whether `target` is `prefix` or lies under it (`prefix::…`).
-#[cfg_attr(not(any(feature = "tracing", feature = "log")), allow(dead_code))]
 pub(crate) fn under_target(target: &str, prefix: &str) -> bool {
     target
         .strip_prefix(prefix)
@@ -40,7 +38,6 @@ pub(crate) fn under_target(target: &str, prefix: &str) -> bool {
 
 /// What a logging event carries, sorted out: the kind, actor and trace id it names, and the
 /// rest, which becomes the details.
-#[cfg_attr(not(any(feature = "tracing", feature = "log")), allow(dead_code))]
 pub(crate) struct Fields<'a> {
     /// The name of the field or key-value that names the actor.
     actor_name: &'a str,
@@ -50,7 +47,6 @@ pub(crate) struct Fields<'a> {
     details: serde_json::Map<String, serde_json::Value>,
 }
 
-#[cfg_attr(not(any(feature = "tracing", feature = "log")), allow(dead_code))]
 impl<'a> Fields<'a> {
     pub(crate) fn new(actor_name: &'a str) -> Fields<'a> {
         Fields {
