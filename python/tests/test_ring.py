@@ -99,6 +99,10 @@ def test_an_export_verifies_offline_and_a_changed_one_does_not(log_dir, tmp_path
     lines[3] = edited
     (tmp_path / "out" / "events.jsonl").write_text("\n".join(lines) + "\n")
     assert not auditring.verify_export(tmp_path / "out")["ok"]
+    # From the directory alone, as a tool that exports a log it does not write would.
+    manifest = auditring.export(log_dir, tmp_path / "bundle", encoding="bundle")
+    assert (manifest["first_seq"], manifest["last_seq"]) == (1, 50)
+    assert auditring.verify_export(tmp_path / "bundle")["events"] == 50
 
 
 def test_a_reader_in_another_process_sees_a_consistent_snapshot(log_dir):

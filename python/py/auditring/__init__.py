@@ -50,6 +50,7 @@ __all__ = [
     "Ring",
     "Snapshot",
     "StorageError",
+    "export",
     "open_snapshot",
     "verify",
     "verify_export",
@@ -184,6 +185,12 @@ def verify(path):
     `segments`, `tree_root` and `failure` (None, or `seq`, `file`, `offset`, `reason`,
     `message`: exactly where the log was edited, cut or torn, and why)."""
     return _native.verify(str(path))
+
+
+def export(path, out, first=None, last_seq=None, encoding="jsonl"):
+    """Exports records first..=last_seq (default: all) of the log in `path` (which another
+    process may be writing) to the new directory `out`; returns the manifest as a dict."""
+    return open_snapshot(path).export(out, first, last_seq, encoding)
 
 
 def verify_export(path):
