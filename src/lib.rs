@@ -102,6 +102,7 @@ mod integrate;
 mod merkle;
 mod read;
 mod seal;
+mod serve;
 pub mod storage;
 mod sys;
 mod verify;
@@ -137,6 +138,9 @@ pub use read::reader::Reader;
 pub use read::recovery::{RecoveryReport, TornTail};
 pub use read::snapshot::{Query, Records, SegmentSummary, Snapshot};
 pub use seal::key::SealKey;
+pub use serve::client::Client as DaemonClient;
+pub use serve::protocol::{ErrorClass as DaemonErrorClass, HELLO as DAEMON_HELLO};
+pub use serve::server::{ServeOptions, Server as Daemon};
 pub use verify::{
     CheckpointCheck, SealReport, VerifyOptions, VerifyReport, verify, verify_storage,
 };

@@ -10,9 +10,14 @@ use crate::{DurabilityArg, Failure, dir_arg};
 /// Arguments of `auditring append`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The log directory (created if missing).
-    #[arg(value_parser = dir_arg)]
-    dir: PathBuf,
+    /// The log directory (created if missing). Not with --socket.
+    #[arg(value_parser = dir_arg, required_unless_present = "socket")]
+    dir: Option<PathBuf>,
+    /// Send the events to the daemon listening at this socket (`auditring serve`), which
+    /// holds the log, instead of opening it: many processes may append at once. The daemon's
+    /// policy decides durability; receipts arrive once it says an event is durable.
+    #[arg(long, conflicts_with_all = ["dir", "wait", "checkpoint_key", "seal_state"])]
+    pub(crate) socket: Option<PathBuf>,
     /// Wait for another writer to release the log instead of failing (exit code 3).
     #[arg(long)]
     wait: bool,
@@ -53,7 +58,14 @@ pub struct Args {
 
 /// Runs `auditring append`.
 pub fn run(args: &Args) -> Result<u8, Failure> {
-    let mut builder = auditring::Ring::builder(&args.dir)
+    if let Some(socket) = &args.socket {
+        return crate::serve::append(socket, args.receipts, args.json);
+    }
+    let dir = args
+        .dir
+        .as_ref()
+        .expect("clap requires a directory without --socket");
+    let mut builder = auditring::Ring::builder(dir)
         .durability(args.durability.policy())
         .segment_size(args.segment_size)
         .wait_for_lock(args.wait);
@@ -163,7 +175,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             }
             e => matches!(e, auditring::Error::Poisoned { .. }),
         };
-        match auditring::Reader::open(&args.dir).and_then(|r| r.snapshot()) {
+        match auditring::Reader::open(dir).and_then(|r| r.snapshot()) {
             Ok(snap) => written = written.min((snap.head_seq() + 1).saturating_sub(first_seq)),
             Err(e) if poisoned => unreadable = Some(e),
             Err(_) => {}
@@ -210,7 +222,7 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
     if json {
         let appended = lines.count();
         let head_seq = first_seq + appended - 1;
-        let head = auditring::Reader::open(&args.dir)
+        let head = auditring::Reader::open(dir)
             .and_then(|r| r.snapshot())
             .map(|s| s.head().to_string())
             .unwrap_or_default();

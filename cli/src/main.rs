@@ -21,6 +21,7 @@ mod progress;
 mod query;
 mod seal;
 mod segments;
+mod serve;
 mod tail;
 mod tlog;
 mod views;
@@ -75,6 +76,15 @@ enum Command {
     /// Example: echo '{"kind":"user.login","actor":"alice"}' | auditring append ./audit --receipts --json
     #[allow(clippy::doc_markdown)] // help text, printed as written
     Append(append::Args),
+    /// Hold a log for many local processes: accept events over a Unix socket until SIGTERM.
+    ///
+    /// Clients (`auditring append --socket`, the library's `DaemonClient`, the Python
+    /// package) get the same receipts as a process holding the log itself. The socket's
+    /// permissions (--mode) decide who may append. On SIGTERM or SIGINT it stops accepting,
+    /// and closes the log with everything queued written and synced.
+    ///
+    /// Example: auditring serve ./audit --socket /run/audit.sock --mode 660
+    Serve(serve::Args),
     /// Verify every segment, record and hash of a log.
     ///
     /// Example: auditring verify ./audit --json
@@ -214,7 +224,11 @@ impl From<auditring::Error> for Failure {
             | Error::Checkpoint(_)
             | Error::Sealing(_)
             | Error::Event(_)
-            | Error::Export(_) => 2,
+            | Error::Export(_)
+            | Error::Refused {
+                class: auditring::DaemonErrorClass::InvalidEvent,
+                ..
+            } => 2,
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 2,
             _ => 4,
         };
@@ -332,6 +346,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Append(args) => append::run(&args),
+        Command::Serve(args) => serve::run(&args),
         Command::Verify(args) => inspect::verify(&args),
         Command::Stat(args) => inspect::stat(&args),
         Command::Export(args) => export::export(&args),

@@ -87,6 +87,15 @@ pub enum Error {
     /// The configuration or an argument is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The daemon refused an event or a frame ([`DaemonClient`](crate::DaemonClient)): the
+    /// event was invalid, the ring is unavailable, or the client broke the protocol.
+    #[error("the daemon refused: {message}")]
+    Refused {
+        /// Why.
+        class: crate::serve::protocol::ErrorClass,
+        /// The daemon's message.
+        message: String,
+    },
     /// A logging integration (`AuditLayer`, `AuditLogger`) could not record some events: the
     /// ring refused them (it was closed or poisoned, or an event was invalid). Reported when
     /// its guard flushes or closes.
