@@ -17,5 +17,7 @@ fi
 # fetched again.
 export PATH="$PWD/$venv/bin:$PATH"
 "$venv/bin/python" -m pip install --quiet --no-build-isolation --force-reinstall ./python
+# The daemon's tests start `auditring serve`: the command-line tool of this checkout.
+cargo build --release -p auditring-cli
 cd python
 "../$venv/bin/python" -m pytest -q tests "$@"

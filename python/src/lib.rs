@@ -17,8 +17,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use auditring::{
-    Durability, Encoding, Error, Event, ExportOptions, Producer, Query, Reader, Record, Ring,
-    Selection, Snapshot, VerifyExportOptions, VerifyOptions,
+    DaemonClient, Durability, Encoding, Error, Event, ExportOptions, Producer, Query, Reader,
+    Record, Ring, Selection, Snapshot, VerifyExportOptions, VerifyOptions,
 };
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
@@ -83,7 +83,11 @@ fn py_err(e: Error) -> PyErr {
         Error::QueueFull => QueueFullError::new_err(text),
         Error::Locked { .. } => LockedError::new_err(text),
         Error::Config(_) | Error::Checkpoint(_) | Error::Sealing(_) => ConfigError::new_err(text),
-        Error::Event(_) => EventError::new_err(text),
+        Error::Event(_)
+        | Error::Refused {
+            class: auditring::DaemonErrorClass::InvalidEvent,
+            ..
+        } => EventError::new_err(text),
         Error::Poisoned { .. } | Error::Unwritten { .. } => PoisonedError::new_err(text),
         Error::Integrity(_) => IntegrityError::new_err(text),
         Error::Io { .. } | Error::NotALog { .. } => StorageError::new_err(text),
@@ -196,21 +200,7 @@ impl NativeRing {
         receipt: bool,
         wait: bool,
     ) -> PyResult<Option<Receipt>> {
-        let mut event = Event::new(kind);
-        if let Some(actor) = actor {
-            event = event.with_actor(actor);
-        }
-        if let Some(trace_id) = trace_id {
-            event = event.with_trace_id(trace_id);
-        }
-        if let Some(ns) = timestamp_ns {
-            event = event.with_timestamp_nanos(ns);
-        }
-        if let Some(json) = details_json {
-            event = event
-                .with_details_json(json)
-                .map_err(|e| py_err(e.into()))?;
-        }
+        let event = make_event(kind, actor, trace_id, timestamp_ns, details_json)?;
         let producer = &self.producer;
         py.allow_threads(|| {
             if receipt {
@@ -267,6 +257,91 @@ impl NativeRing {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .is_none()
+    }
+}
+
+/// The event the arguments of `record` describe.
+fn make_event(
+    kind: String,
+    actor: Option<String>,
+    trace_id: Option<String>,
+    timestamp_ns: Option<i64>,
+    details_json: Option<String>,
+) -> PyResult<Event> {
+    let mut event = Event::new(kind);
+    if let Some(actor) = actor {
+        event = event.with_actor(actor);
+    }
+    if let Some(trace_id) = trace_id {
+        event = event.with_trace_id(trace_id);
+    }
+    if let Some(ns) = timestamp_ns {
+        event = event.with_timestamp_nanos(ns);
+    }
+    if let Some(json) = details_json {
+        event = event
+            .with_details_json(json)
+            .map_err(|e| py_err(e.into()))?;
+    }
+    Ok(event)
+}
+
+/// A connection to a daemon (`auditring serve`) that holds a log for many processes.
+#[pyclass(module = "auditring._native")]
+struct NativeDaemonClient {
+    client: Mutex<DaemonClient>,
+}
+
+#[pymethods]
+impl NativeDaemonClient {
+    #[new]
+    fn new(py: Python<'_>, socket: PathBuf) -> PyResult<NativeDaemonClient> {
+        let client = py
+            .allow_threads(|| DaemonClient::connect(&socket))
+            .map_err(py_err)?;
+        Ok(NativeDaemonClient {
+            client: Mutex::new(client),
+        })
+    }
+
+    /// Records an event through the daemon; with `receipt`, waits for its receipt.
+    #[pyo3(signature = (kind, actor=None, trace_id=None, timestamp_ns=None, details_json=None, receipt=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        py: Python<'_>,
+        kind: String,
+        actor: Option<String>,
+        trace_id: Option<String>,
+        timestamp_ns: Option<i64>,
+        details_json: Option<String>,
+        receipt: bool,
+    ) -> PyResult<Option<Receipt>> {
+        let event = make_event(kind, actor, trace_id, timestamp_ns, details_json)?;
+        let client = &self.client;
+        py.allow_threads(|| {
+            let mut c = client
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if receipt {
+                c.record_receipt(&event).map(|r| Some(r.into()))
+            } else {
+                c.record(&event).map(|()| None)
+            }
+        })
+        .map_err(py_err)
+    }
+
+    /// Waits until every event sent so far is sequenced (and synced, per the daemon's policy).
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
+        let client = &self.client;
+        py.allow_threads(|| {
+            client
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .flush()
+        })
+        .map_err(py_err)
     }
 }
 
@@ -464,6 +539,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeRing>()?;
     m.add_class::<NativeSnapshot>()?;
     m.add_class::<Receipt>()?;
+    m.add_class::<NativeDaemonClient>()?;
     m.add_function(wrap_pyfunction!(open_snapshot, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(verify_export, m)?)?;

@@ -41,6 +41,7 @@ __all__ = [
     "AuditringError",
     "ClosedError",
     "ConfigError",
+    "DaemonClient",
     "EventError",
     "IntegrityError",
     "LockedError",
@@ -172,6 +173,39 @@ class Ring:
 
     def __exit__(self, *exc):
         self.close()
+        return False
+
+
+class DaemonClient:
+    """A connection to a daemon (`auditring serve DIR --socket PATH`) that holds a log for
+    many processes: records go through it as through a Ring, with the same receipts.
+
+        with auditring.DaemonClient("/run/audit.sock") as client:
+            client.record("job.done", actor="cron", details={"job": "backup"})
+
+    Records sent without a receipt are batched; one the daemon refuses is reported by the
+    next call that waits (a receipt, flush, or leaving the block)."""
+
+    def __init__(self, socket):
+        self._native = _native.NativeDaemonClient(str(socket))
+
+    def record(self, kind, actor=None, trace_id=None, timestamp=None, details=None,
+               receipt=False):
+        """Records an event, as Ring.record does."""
+        details_json = None if details is None else _json.dumps(details)
+        return self._native.record(kind, actor, trace_id, _nanos(timestamp), details_json,
+                                   receipt)
+
+    def flush(self):
+        """Waits until every event sent is sequenced (and synced, per the daemon's policy)."""
+        self._native.flush()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        if exc_type is None:
+            self.flush()
         return False
 
 
