@@ -92,7 +92,7 @@ pub enum Error {
     #[error("the daemon refused: {message}")]
     Refused {
         /// Why.
-        class: crate::serve::protocol::ErrorClass,
+        class: ErrorClass,
         /// The daemon's message.
         message: String,
     },
@@ -294,6 +294,20 @@ impl<T> From<PushError<T>> for Error {
             PushError::Failed { source, .. } => source,
         }
     }
+}
+
+/// Why a daemon (`auditring serve`) refused a frame: the class of [`Error::Refused`].
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The event is invalid (a reserved kind, too large, details that are not JSON, a body
+    /// that does not decode): it was not recorded, and the connection goes on.
+    InvalidEvent,
+    /// The ring is closed or can no longer write: nothing more will be recorded.
+    Unavailable,
+    /// The frame breaks the protocol (an unknown operation, a length beyond the limit): the
+    /// daemon closes the connection after this reply.
+    Protocol,
 }
 
 /// Where a log fails verification, and why.

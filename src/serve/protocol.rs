@@ -19,6 +19,7 @@
 
 use std::io::{self, Read, Write};
 
+pub use crate::error::ErrorClass;
 use crate::format::hash::Hash;
 use crate::write::receipt::Receipt;
 
@@ -39,36 +40,22 @@ pub(crate) const FLUSHED: u8 = 2;
 /// Reply status: an error.
 pub(crate) const ERROR: u8 = 3;
 
-/// Why the daemon refused a frame.
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// The event is invalid (a reserved kind, too large, details that are not JSON, a body
-    /// that does not decode): it was not recorded, and the connection goes on.
-    InvalidEvent,
-    /// The ring is closed or can no longer write: nothing more will be recorded.
-    Unavailable,
-    /// The frame breaks the protocol (an unknown operation, a length beyond the limit): the
-    /// daemon closes the connection after this reply.
-    Protocol,
+/// The code of an error class on the wire.
+fn class_code(class: ErrorClass) -> u8 {
+    match class {
+        ErrorClass::InvalidEvent => 1,
+        ErrorClass::Unavailable => 2,
+        ErrorClass::Protocol => 3,
+    }
 }
 
-impl ErrorClass {
-    fn code(self) -> u8 {
-        match self {
-            ErrorClass::InvalidEvent => 1,
-            ErrorClass::Unavailable => 2,
-            ErrorClass::Protocol => 3,
-        }
-    }
-
-    fn from_code(code: u8) -> Option<ErrorClass> {
-        match code {
-            1 => Some(ErrorClass::InvalidEvent),
-            2 => Some(ErrorClass::Unavailable),
-            3 => Some(ErrorClass::Protocol),
-            _ => None,
-        }
+/// The error class a code on the wire stands for.
+fn class_from_code(code: u8) -> Option<ErrorClass> {
+    match code {
+        1 => Some(ErrorClass::InvalidEvent),
+        2 => Some(ErrorClass::Unavailable),
+        3 => Some(ErrorClass::Protocol),
+        _ => None,
     }
 }
 
@@ -103,7 +90,7 @@ pub(crate) fn write_reply(out: &mut impl Write, reply: &Reply) -> io::Result<()>
                 end -= 1;
             }
             let text = &message.as_bytes()[..end];
-            out.write_all(&[ERROR, class.code()])?;
+            out.write_all(&[ERROR, class_code(*class)])?;
             out.write_all(&(text.len() as u16).to_le_bytes())?;
             out.write_all(text)
         }
@@ -129,7 +116,7 @@ pub(crate) fn read_reply(input: &mut impl Read) -> io::Result<Reply> {
         ERROR => {
             let mut head = [0u8; 3];
             input.read_exact(&mut head)?;
-            let class = ErrorClass::from_code(head[0]).unwrap_or(ErrorClass::Protocol);
+            let class = class_from_code(head[0]).unwrap_or(ErrorClass::Protocol);
             let len = usize::from(u16::from_le_bytes([head[1], head[2]]));
             let mut text = vec![0u8; len];
             input.read_exact(&mut text)?;
