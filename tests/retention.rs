@@ -498,3 +498,52 @@ fn a_removal_interrupted_by_a_crash_still_verifies_and_is_finished_later() {
             .is_ok()
     );
 }
+
+/// A retention thread far behind (a ring reopened with a limit over a large log; a tree worker
+/// or an export that held it on a busy machine) prunes the backlog with several prune records.
+/// One record naming them all would be larger than a segment: this many names did not fit in
+/// one, and it was written past the segment's end.
+#[test]
+fn a_backlog_of_thousands_of_segments_is_pruned_in_records_that_fit_a_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    const SEGMENTS: u64 = 2600;
+    {
+        let ring = Ring::builder(dir.path())
+            .segment_size(SEGMENT)
+            .durability(auditring::Durability::None)
+            .open()
+            .unwrap();
+        let mut i = 0;
+        while segment_files(dir.path()).len() < SEGMENTS as usize {
+            for _ in 0..10_000 {
+                ring.push(event(i)).unwrap();
+                i += 1;
+            }
+        }
+        ring.close().unwrap();
+    }
+    let ring = ring(
+        dir.path(),
+        Retention::new()
+            .max_segments(3)
+            .unexported(Unexported::Remove),
+    );
+    ring.apply_retention().unwrap();
+    ring.flush().unwrap();
+    let snap = ring.snapshot();
+    let segments = snap.segments().unwrap();
+    assert!(
+        segments.iter().filter(|s| s.sealed).count() <= 3,
+        "{} segments left",
+        segments.len()
+    );
+    let (_, prunes) = contents(&ring);
+    let named: Vec<usize> = prunes
+        .iter()
+        .map(|p| p["segments"].as_array().unwrap().len())
+        .collect();
+    assert!(named.iter().all(|&n| n <= 256), "{named:?}");
+    assert!(named.len() >= 10, "{named:?}");
+    let report = verify(dir.path(), auditring::VerifyOptions::default()).unwrap();
+    assert!(report.is_ok(), "{report:?}");
+}

@@ -145,6 +145,56 @@ fn verify_walks_again_when_the_first_segment_goes_before_it_is_opened() {
     );
 }
 
+/// A storage over `mem` whose next `times` listings still show `stale`, gone already: what
+/// a listing taken while retention removes files can show (the entries are read one batch at
+/// a time, and a file removed between two batches may have been read in the first).
+fn stale_listings(mem: &MemStorage, stale: &str, times: usize) -> FaultyStorage {
+    let faults = Faults::new();
+    let mut listings = faults.stale_listings.lock().unwrap();
+    listings.extend(std::iter::repeat_n(vec![stale.to_string()], times));
+    drop(listings);
+    FaultyStorage::new(mem.clone(), faults)
+}
+
+#[test]
+fn a_listing_that_caught_a_prune_half_way_is_a_prune_however_often_it_recurs() {
+    let mem = segments(6);
+    // Retention removed segments 1 to 3, oldest first; the listings the readers take next
+    // still show segment 2 (read before its removal) and not segment 3 (read after).
+    for n in 1..=3 {
+        mem.remove(&seg(n)).unwrap();
+    }
+    let reference = Reader::with_storage(mem.clone()).snapshot().unwrap();
+    // Twice: the listing taken to judge the gap may be as stale as the one that showed it.
+    let snap = Reader::with_storage(stale_listings(&mem, &seg(2), 2))
+        .snapshot()
+        .unwrap();
+    assert_eq!(snap.first_seq(), reference.first_seq());
+    assert_eq!(snap.segment_count(), reference.segment_count());
+    // Verification walks again, and judges the start (no prune record justifies this one, as
+    // the removals were by hand): not a missing segment, not a file that came back.
+    let report = auditring::verify_storage(
+        &stale_listings(&mem, &seg(2), 2),
+        auditring::VerifyOptions::default(),
+    )
+    .unwrap();
+    let failure = report.failure.expect("an unjustified start");
+    assert!(
+        matches!(failure.reason, Reason::Unpruned { .. }),
+        "{failure}"
+    );
+    // A segment gone from between others still is one, however stale the listings.
+    mem.remove(&seg(5)).unwrap();
+    let err = Reader::with_storage(stale_listings(&mem, &seg(2), 2))
+        .snapshot()
+        .unwrap_err();
+    assert_eq!(
+        err.integrity().map(|e| e.reason.clone()),
+        Some(Reason::MissingSegment(5)),
+        "{err}"
+    );
+}
+
 /// Kills a child process if the test fails before it is done with it (SIGKILL to a child
 /// that is already gone, and not yet reaped, does nothing).
 struct KillOnDrop(libc::pid_t);
@@ -230,7 +280,9 @@ fn readers_in_other_processes_never_lose_the_race_with_a_pruning_writer() {
                     f.missed.push((first, last));
                     f.seqs.extend(first..=last);
                 } else {
-                    f.seqs.push(v["seq"].as_u64().unwrap());
+                    let seq = v["seq"].as_u64();
+                    f.seqs
+                        .push(seq.unwrap_or_else(|| panic!("the follower printed {v}")));
                 }
             }
         })

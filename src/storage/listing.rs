@@ -2,14 +2,14 @@
 //!
 //! A listing is out of date as soon as it is taken: retention (in another process, too) removes
 //! the oldest segments at any time. A reader that lists the segments and then opens one may find
-//! it gone. Every such open goes through [`open_error`], which lists the directory again to tell
-//! the two cases apart: a segment removed from the front of the log (every segment still there
-//! comes after it) was pruned, and the reader retries on a newer view ([`Error::Pruned`]; that
-//! the prune was audited is what `verify` checks, from the prune records); a segment missing
-//! between others, or from a log that no longer has any, is an integrity failure
-//! ([`Reason::MissingSegment`]). A gap seen in one listing is judged the same way
+//! it gone. Every such open goes through [`open_error`], which tells the two cases apart
+//! ([`pruned_since`]): retention removes segments oldest first, so a segment gone together with
+//! the one before it was pruned, and the reader retries on a newer view ([`Error::Pruned`]; that
+//! the prune was audited is what `verify` checks, from the prune records); a segment gone while
+//! the one before it is still there, or from a log that no longer has any, is an integrity
+//! failure ([`Reason::MissingSegment`]). A gap seen in one listing is judged the same way
 //! ([`check_gapless`]): a directory listing is not atomic, and may catch retention between the
-//! removals of two segments.
+//! removals of two segments, showing the older one and not the newer.
 
 use std::io;
 
@@ -95,38 +95,63 @@ pub(crate) fn open_error(
     if e.kind() != io::ErrorKind::NotFound {
         return Error::io(format!("{what} {}", path.display()), e);
     }
-    let now = match list(storage) {
-        Ok(now) => now,
+    let pruned = match pruned_since(storage, number) {
+        Ok(pruned) => pruned,
         Err(e) => return e,
     };
-    match now.segments.first() {
-        Some(&(first, _)) if first > number => Error::Pruned {
-            file: path,
-            segment: number,
-        },
-        _ if now.segments.iter().any(|&(n, _)| n == number) => Error::io(
+    if pruned {
+        // Retention never removes the active segment: a log with none left was not pruned.
+        return match list(storage) {
+            Ok(now) if now.segments.is_empty() => Error::from(IntegrityError {
+                seq: None,
+                file: path,
+                offset: 0,
+                reason: Reason::MissingSegment(number),
+            }),
+            Ok(_) => Error::Pruned {
+                file: path,
+                segment: number,
+            },
+            Err(e) => e,
+        };
+    }
+    if storage.open(name, false).is_ok() {
+        return Error::io(
             format!(
                 "{what} {}: the file was gone, then there again (replaced by another process?)",
                 path.display()
             ),
             e,
-        ),
-        _ => Error::from(IntegrityError {
-            seq: None,
-            file: path,
-            offset: 0,
-            reason: Reason::MissingSegment(number),
-        }),
+        );
     }
+    Error::from(IntegrityError {
+        seq: None,
+        file: path,
+        offset: 0,
+        reason: Reason::MissingSegment(number),
+    })
 }
 
-/// Whether the log in `storage` now starts after segment `number` (its segments were pruned
-/// since an earlier listing showed a gap there).
+/// Whether segment `number`, found gone, was pruned: removed from the front of the log.
+///
+/// Retention removes the oldest segments first, one at a time: a segment gone while the one
+/// before it is still there was not pruned (it is missing), and one gone with the one before
+/// it gone too was (or that one is missing, which a new walk then finds). The segment before
+/// it is opened directly, not looked for in a new listing: a directory listing taken while
+/// retention removes files is not atomic, and may show a segment already removed.
 pub(crate) fn pruned_since(storage: &dyn Storage, number: u64) -> Result<bool, Error> {
-    Ok(list(storage)?
-        .segments
-        .first()
-        .is_some_and(|&(first, _)| first > number))
+    let Some(before) = number.checked_sub(1).filter(|&n| n >= 1) else {
+        return Ok(true);
+    };
+    let name = segment_name(before);
+    match storage.open(&name, false) {
+        Ok(_) => Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(Error::io(
+            format!("opening {}", storage.location().join(name).display()),
+            e,
+        )),
+    }
 }
 
 /// Fails unless the segments of `listing` are numbered without a gap. A gap that a new listing

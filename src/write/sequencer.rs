@@ -85,6 +85,9 @@ enum Room {
     Failed,
     /// No segment could be created for it: it waits in the backlog.
     Stalled,
+    /// It is larger than a whole segment's data region, so no segment can take it: its
+    /// receipt was failed with this error, and nothing else changed.
+    TooLarge(Error),
 }
 
 /// The segment being written.
@@ -321,7 +324,7 @@ impl Sequencer {
         // Retention may hold the log at its size: events wait, its own records do not.
         match self.make_room(event, true) {
             Room::Made => self.write(event),
-            Room::Failed => {}
+            Room::Failed | Room::TooLarge(_) => {}
             Room::Stalled => return false,
         }
         true
@@ -336,6 +339,24 @@ impl Sequencer {
         }
         if self.failure.is_none() {
             let total = record_len(event.body.as_slice().len()) as u64;
+            // Every segment of a ring has the same size. The builder bounds events to fit, and
+            // retention bounds its prune records; this is the guard that no record is ever
+            // written past the end of a segment, whoever made it.
+            let p = &self.active.seg.prefix;
+            if total > p.file_len - p.data_offset {
+                let e = Error::io(
+                    format!("writing a record to {}", self.active.seg.name),
+                    std::io::Error::other(format!(
+                        "the record is {total} bytes, and a segment of {} bytes holds at most {}",
+                        p.file_len,
+                        p.file_len - p.data_offset
+                    )),
+                );
+                if let Some(t) = event.ticket.take() {
+                    t.complete(Err(e.clone()));
+                }
+                return Room::TooLarge(e);
+            }
             if self.active.write_off + total > self.active.seg.prefix.file_len {
                 if held {
                     self.wait_while_held();
@@ -515,13 +536,20 @@ impl Sequencer {
             )));
             return;
         }
-        if !matches!(self.make_room(&mut p.record, false), Room::Made) {
-            // A stall stays set (the run loop rides it out, with nothing in the backlog), so
-            // that the ring's health is restored once a segment can be created again.
-            let error =
-                (self.stall.clone().or_else(|| self.failure.clone())).unwrap_or(Error::Closed);
-            ticket.complete(Err(error));
-            return;
+        match self.make_room(&mut p.record, false) {
+            Room::Made => {}
+            Room::TooLarge(error) => {
+                ticket.complete(Err(error));
+                return;
+            }
+            Room::Failed | Room::Stalled => {
+                // A stall stays set (the run loop rides it out, with nothing in the backlog),
+                // so that the ring's health is restored once a segment can be created again.
+                let error =
+                    (self.stall.clone().or_else(|| self.failure.clone())).unwrap_or(Error::Closed);
+                ticket.complete(Err(error));
+                return;
+            }
         }
         self.write(&mut p.record);
         let files = self.segments.drain(..k).map(|e| e.name.clone()).collect();

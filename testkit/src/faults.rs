@@ -1,6 +1,6 @@
 //! A storage that fails, stalls or panics on demand, and counts what is read through it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::path::Path;
@@ -36,6 +36,9 @@ pub struct Faults {
     /// Segment removals left before every later one fails with EIO (negative: never fail):
     /// a prune that a crash cut short.
     pub segment_removals_until_failure: AtomicI64,
+    /// Names the next listings show although they are gone, one set per listing: a directory
+    /// listing is not atomic, and may read an entry just before retention removes the file.
+    pub stale_listings: Mutex<VecDeque<Vec<String>>>,
 }
 
 impl Faults {
@@ -83,7 +86,11 @@ impl Storage for FaultyStorage {
         self.inner.location()
     }
     fn list(&self) -> io::Result<Vec<String>> {
-        self.inner.list()
+        let mut names = self.inner.list()?;
+        if let Some(stale) = self.faults.stale_listings.lock().unwrap().pop_front() {
+            names.extend(stale);
+        }
+        Ok(names)
     }
     fn create(&self, name: &str, len: u64, prefix: &[u8]) -> io::Result<Arc<dyn SegmentFile>> {
         self.faults.creates.fetch_add(1, Ordering::SeqCst);

@@ -23,6 +23,12 @@ use crate::write::shared::Shared;
 /// others, and segments growing old).
 const RECHECK: Duration = Duration::from_millis(500);
 
+/// The most segments one prune record names. A retention thread that fell behind (held by an
+/// export, or by the Merkle tree's worker on a busy machine) prunes its backlog with several
+/// records: one that named them all could be larger than a segment, which no segment can hold.
+/// At this bound a record is a few KiB, far below the smallest segment's data region.
+const MAX_SEGMENTS_PER_PRUNE: usize = 256;
+
 /// What wakes the retention thread.
 pub(crate) enum Wake {
     /// The sequencer started a new segment.
@@ -179,7 +185,8 @@ impl Worker {
         })
     }
 
-    /// The oldest sealed segments past a limit, and the first limit they are past.
+    /// The oldest sealed segments past a limit (at most [`MAX_SEGMENTS_PER_PRUNE`]), and the
+    /// first limit they are past.
     fn victims(
         &self,
         snapshot: &Snapshot,
@@ -222,6 +229,9 @@ impl Worker {
             }
             total -= s.file_bytes;
             out.push((*s).clone());
+            if out.len() == MAX_SEGMENTS_PER_PRUNE {
+                break;
+            }
         }
         Ok((out, reason))
     }
