@@ -81,7 +81,16 @@
 //!   quorum of them.
 //! * [`Sealing`], [`SealKey`]: forward-secure sealing, seal records whose keys evolve one way,
 //!   so that whoever takes the host later cannot reseal what was already sealed.
+//! * [`Daemon`], [`ServeOptions`]: one process holding a ring for many local ones over a Unix
+//!   socket (`docs/PROTOCOL.md`); [`DaemonClient`] (and `AsyncDaemonClient`, feature `tokio`):
+//!   recording into it from another process.
 //! * [`Error`], [`PushError`], [`EventError`], [`IntegrityError`], [`Reason`]: errors.
+//!
+//! # Features
+//!
+//! * `tracing` (default): `AuditLayer`, a `tracing_subscriber::Layer` that records events.
+//! * `log` (default): `AuditLogger`, a `log::Log` backend that records events.
+//! * `tokio`: `AsyncDaemonClient`, the daemon's client for asynchronous code.
 //!
 //! The on-disk format is specified byte by byte in `docs/FORMAT.md`.
 
@@ -138,6 +147,8 @@ pub use read::reader::Reader;
 pub use read::recovery::{RecoveryReport, TornTail};
 pub use read::snapshot::{Query, Records, SegmentSummary, Snapshot};
 pub use seal::key::SealKey;
+#[cfg(feature = "tokio")]
+pub use serve::async_client::AsyncDaemonClient;
 pub use serve::client::Client as DaemonClient;
 pub use serve::protocol::{ErrorClass as DaemonErrorClass, HELLO as DAEMON_HELLO};
 pub use serve::server::{ServeOptions, Server as Daemon};

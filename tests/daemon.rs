@@ -7,9 +7,11 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Barrier};
 
+use std::future::Future;
+
 use auditring::{
-    DAEMON_HELLO, Daemon, DaemonClient, DaemonErrorClass, Durability, Error, Event, Ring,
-    ServeOptions, VerifyOptions, verify,
+    AsyncDaemonClient, DAEMON_HELLO, Daemon, DaemonClient, DaemonErrorClass, Durability, Error,
+    Event, Ring, ServeOptions, VerifyOptions, verify,
 };
 use auditring_testkit::threads::{assert_each_thread_in_order, records};
 
@@ -30,6 +32,27 @@ struct Setup {
 
 /// The largest event the daemons of these tests take.
 const MAX_EVENT: usize = 4096;
+
+/// An event larger than the daemons of these tests take.
+fn too_large() -> Event {
+    Event::new("large")
+        .with_details(&"x".repeat(2 * MAX_EVENT))
+        .unwrap()
+}
+
+/// Fails unless `refused` is the daemon's refusal of an invalid event.
+fn assert_invalid_event(refused: &Error) {
+    assert!(
+        matches!(
+            refused,
+            Error::Refused {
+                class: DaemonErrorClass::InvalidEvent,
+                ..
+            }
+        ),
+        "{refused}"
+    );
+}
 
 fn setup(durability: Durability) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
@@ -120,20 +143,8 @@ fn an_invalid_event_is_refused_and_the_connection_goes_on() {
         Err(Error::Event(_))
     ));
     // Larger than this daemon's ring takes: refused by the daemon, with the reason.
-    let large = Event::new("large")
-        .with_details(&"x".repeat(2 * MAX_EVENT))
-        .unwrap();
-    let refused = c.record_receipt(&large).unwrap_err();
-    assert!(
-        matches!(
-            refused,
-            Error::Refused {
-                class: DaemonErrorClass::InvalidEvent,
-                ..
-            }
-        ),
-        "{refused}"
-    );
+    let large = too_large();
+    assert_invalid_event(&c.record_receipt(&large).unwrap_err());
     // Refused without waiting: reported by the next call that reads replies.
     c.record(&large).unwrap();
     assert!(matches!(c.flush(), Err(Error::Refused { .. })));
@@ -278,4 +289,109 @@ fn a_ring_closed_under_the_daemon_makes_clients_fail_not_hang() {
     assert!(matches!(c.flush(), Err(Error::Refused { .. })));
     daemon.stop();
     assert_eq!(records(&dir).len(), 1);
+}
+
+/// The asynchronous client: 16 tasks on a multi-threaded runtime, each on its own connection,
+/// record without waiting and with receipts: one gapless chain, each task's events in order,
+/// and every receipt the log's.
+#[test]
+fn sixteen_async_clients_make_one_gapless_chain_with_the_logs_receipts() {
+    const TASKS: u64 = 16;
+    const EACH: u64 = 2_000;
+    let s = setup(Durability::None);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let receipts = runtime.block_on(async {
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|t| {
+                let socket = s.socket.clone();
+                tokio::spawn(async move {
+                    let mut c = AsyncDaemonClient::connect(&socket).await.unwrap();
+                    let mut receipts = Vec::new();
+                    for i in 0..EACH {
+                        if i % 500 == 499 {
+                            receipts.push(c.record_receipt(&event(t, i)).await.unwrap());
+                        } else {
+                            c.record(&event(t, i)).await.unwrap();
+                        }
+                    }
+                    c.flush().await.unwrap();
+                    receipts
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    let (_tmp, dir) = s.finish();
+    let rs = records(&dir);
+    assert_each_thread_in_order(&rs, TASKS, EACH);
+    assert_eq!(receipts.len() as u64, TASKS * EACH / 500);
+    for r in receipts {
+        assert_eq!(rs[r.seq as usize - 1].chain, r.chain);
+    }
+}
+
+/// The asynchronous client reports refusals at the same calls as the blocking one.
+#[test]
+fn the_async_client_reports_refusals_as_the_blocking_one_does() {
+    let s = setup(Durability::Batch);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut c = AsyncDaemonClient::connect(&s.socket).await.unwrap();
+        assert!(matches!(
+            c.record_receipt(&Event::new("auditring.forged")).await,
+            Err(Error::Event(_))
+        ));
+        c.record(&too_large()).await.unwrap();
+        assert_invalid_event(&c.flush().await.unwrap_err());
+        let r = c.record_receipt(&event(0, 1)).await.unwrap();
+        assert_eq!(r.seq, 1);
+        assert!(r.durable);
+    });
+    let (_tmp, dir) = s.finish();
+    assert_eq!(records(&dir).len(), 1);
+}
+
+/// A call of the asynchronous client dropped while it waited for the daemon (a timeout, a
+/// `select!`) leaves the connection in an unknown state: the next call says so instead of
+/// taking the dropped call's reply for its own.
+#[test]
+fn a_cancelled_async_call_fails_the_next_one_instead_of_mixing_replies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let socket = tmp.path().join("silent.sock");
+    // A daemon that greets, then reads and never answers.
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let silent = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.write_all(DAEMON_HELLO).unwrap();
+        let mut sink = Vec::new();
+        let _ = conn.read_to_end(&mut sink);
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut c = AsyncDaemonClient::connect(&socket).await.unwrap();
+        {
+            let mut flush = std::pin::pin!(c.flush());
+            let polled =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(flush.as_mut().poll(cx))).await;
+            assert!(polled.is_pending(), "no reply can have come");
+        }
+        let err = c.record_receipt(&event(0, 0)).await.unwrap_err();
+        assert!(err.to_string().contains("cancelled"), "{err}");
+        drop(c);
+    });
+    silent.join().unwrap();
 }

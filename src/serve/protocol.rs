@@ -17,7 +17,7 @@
 //!   3 error:      u8 class | u16 len | message (UTF-8)
 //! ```
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 
 pub use crate::error::ErrorClass;
 use crate::format::hash::Hash;
@@ -97,33 +97,37 @@ pub(crate) fn write_reply(out: &mut impl Write, reply: &Reply) -> io::Result<()>
     }
 }
 
-/// Reads a reply.
-pub(crate) fn read_reply(input: &mut impl Read) -> io::Result<Reply> {
-    let mut status = [0u8; 1];
-    input.read_exact(&mut status)?;
-    match status[0] {
-        QUEUED => Ok(Reply::Queued),
-        FLUSHED => Ok(Reply::Flushed),
+/// Parses the reply at the front of `buf`: the reply and its length in bytes, or `None` if
+/// `buf` does not hold all of it yet. Fails on a status no daemon sends.
+pub(crate) fn parse_reply(buf: &[u8]) -> io::Result<Option<(Reply, usize)>> {
+    let Some(&status) = buf.first() else {
+        return Ok(None);
+    };
+    match status {
+        QUEUED => Ok(Some((Reply::Queued, 1))),
+        FLUSHED => Ok(Some((Reply::Flushed, 1))),
         RECEIPT => {
-            let mut b = [0u8; 41];
-            input.read_exact(&mut b)?;
-            Ok(Reply::Receipt(Receipt {
+            let Some(b) = buf.get(1..42) else {
+                return Ok(None);
+            };
+            let receipt = Receipt {
                 seq: u64::from_le_bytes(b[0..8].try_into().expect("8 bytes")),
                 chain: Hash(b[8..40].try_into().expect("32 bytes")),
                 durable: b[40] != 0,
-            }))
+            };
+            Ok(Some((Reply::Receipt(receipt), 42)))
         }
         ERROR => {
-            let mut head = [0u8; 3];
-            input.read_exact(&mut head)?;
+            let Some(head) = buf.get(1..4) else {
+                return Ok(None);
+            };
             let class = class_from_code(head[0]).unwrap_or(ErrorClass::Protocol);
-            let len = usize::from(u16::from_le_bytes([head[1], head[2]]));
-            let mut text = vec![0u8; len];
-            input.read_exact(&mut text)?;
-            Ok(Reply::Error(
-                class,
-                String::from_utf8_lossy(&text).into_owned(),
-            ))
+            let end = 4 + usize::from(u16::from_le_bytes([head[1], head[2]]));
+            let Some(text) = buf.get(4..end) else {
+                return Ok(None);
+            };
+            let message = String::from_utf8_lossy(text).into_owned();
+            Ok(Some((Reply::Error(class, message), end)))
         }
         other => Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -132,20 +136,19 @@ pub(crate) fn read_reply(input: &mut impl Read) -> io::Result<Reply> {
     }
 }
 
-/// Writes a frame of `op` with `payload` (and `want` first, for a record).
-pub(crate) fn write_frame(
-    out: &mut impl Write,
+/// Appends the head of a frame of `op` whose payload (after `want`, for a record) is
+/// `payload_len` bytes; the caller appends the payload.
+pub(crate) fn frame_head(
+    out: &mut Vec<u8>,
     op: u8,
     want: Option<u8>,
-    payload: &[u8],
+    payload_len: usize,
 ) -> io::Result<()> {
-    let len = 1 + usize::from(want.is_some()) + payload.len();
+    let len = 1 + usize::from(want.is_some()) + payload_len;
     let len = u32::try_from(len)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a frame over 4 GiB"))?;
-    out.write_all(&len.to_le_bytes())?;
-    out.write_all(&[op])?;
-    if let Some(w) = want {
-        out.write_all(&[w])?;
-    }
-    out.write_all(payload)
+    out.extend_from_slice(&len.to_le_bytes());
+    out.push(op);
+    out.extend(want);
+    Ok(())
 }
