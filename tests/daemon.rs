@@ -395,3 +395,40 @@ fn a_cancelled_async_call_fails_the_next_one_instead_of_mixing_replies() {
     });
     silent.join().unwrap();
 }
+
+/// An event through the daemon is stored byte for byte as a producer in the daemon's process
+/// would store it: the same leaf hash, whatever its details look like (whitespace around
+/// them, escapes, nesting) or whichever fields it leaves out.
+#[test]
+fn events_through_the_daemon_are_stored_byte_for_byte_as_a_producers() {
+    let s = setup(Durability::None);
+    let events = [
+        Event::new("bare"),
+        Event::new("full")
+            .with_actor("alice")
+            .with_trace_id("4bf92f3577b34da6a3ce929d0e0e4736"),
+        Event::new("spaced")
+            .with_details_json(" \n {\"a\": [1, 2.5e3, \"\\u00e9\\n\"]} \t")
+            .unwrap(),
+        Event::new("scalar").with_details_json("null").unwrap(),
+    ];
+    let mut c = DaemonClient::connect(&s.socket).unwrap();
+    for (i, e) in events.iter().enumerate() {
+        let at = 1_700_000_000_000_000_000 + i as i64;
+        c.record(&e.clone().with_timestamp_nanos(at)).unwrap();
+        c.flush().unwrap();
+        s.ring.push(e.clone().with_timestamp_nanos(at)).unwrap();
+        s.ring.flush().unwrap();
+    }
+    let (_tmp, dir) = s.finish();
+    let rs = records(&dir);
+    assert_eq!(rs.len(), 2 * events.len());
+    for pair in rs.chunks(2) {
+        assert_eq!(pair[0].leaf, pair[1].leaf, "{:?}", pair[0].kind);
+        assert_eq!(pair[0].details, pair[1].details);
+    }
+    assert_eq!(
+        rs[4].details.as_deref(),
+        Some(" \n {\"a\": [1, 2.5e3, \"\\u00e9\\n\"]} \t")
+    );
+}

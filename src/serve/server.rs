@@ -21,8 +21,11 @@ use std::thread::JoinHandle;
 use crossbeam::channel::{Receiver, Sender, bounded};
 
 use crate::error::{Error, PushError};
-use crate::format::event::{Event, decode_body};
-use crate::serve::protocol::{ErrorClass, HELLO, OP_FLUSH, OP_RECORD, Reply, write_reply};
+use serde_json::value::RawValue;
+
+use crate::format::event::{Envelope, Event, EventError, decode_body};
+use crate::format::event_ref::EventRef;
+use crate::serve::protocol::{ErrorClass, HELLO, OP_FLUSH, OP_RECORD, QUEUED, Reply, write_reply};
 use crate::write::producer::Producer;
 use crate::write::receipt::PendingReceipt;
 
@@ -242,6 +245,10 @@ fn connect(mut stream: UnixStream, producer: &Producer) -> io::Result<Connection
 
 /// What the reader hands the replier, in frame order.
 enum Due {
+    /// This many events in a row were queued: as many `queued` replies. The reader gathers
+    /// them while frames are waiting in its buffer, so that a stream of events costs the
+    /// replier one message per read, not one per event.
+    Queued(u32),
     /// A reply known now.
     Now(Reply),
     /// The receipt of an event, once it comes.
@@ -269,7 +276,16 @@ fn read_frames(stream: &UnixStream, producer: &Producer, tx: &Sender<Due>) {
     // on; a length beyond that is not an event, and ends the connection.
     let max_frame = 2 + (2 * producer.shared.max_body).max(64 * 1024);
     let mut frame = Vec::new();
+    // Events queued whose replies are not handed to the replier yet.
+    let mut queued = 0u32;
     loop {
+        // Before a read that may block, and before any other reply, the queued ones go.
+        if queued > 0 && (input.buffer().is_empty() || queued == u32::MAX) {
+            if tx.send(Due::Queued(queued)).is_err() {
+                return;
+            }
+            queued = 0;
+        }
         let mut len = [0u8; 4];
         if input.read_exact(&mut len).is_err() {
             return;
@@ -294,6 +310,13 @@ fn read_frames(stream: &UnixStream, producer: &Producer, tx: &Sender<Due>) {
                 format!("an unknown frame (operation {op}, {len} bytes)"),
             )),
         };
+        if matches!(due, Due::Now(Reply::Queued)) {
+            queued += 1;
+            continue;
+        }
+        if queued > 0 && tx.send(Due::Queued(std::mem::take(&mut queued))).is_err() {
+            return;
+        }
         let last = matches!(due, Due::Last(_));
         if tx.send(due).is_err() || last {
             return;
@@ -301,16 +324,41 @@ fn read_frames(stream: &UnixStream, producer: &Producer, tx: &Sender<Due>) {
     }
 }
 
-/// Pushes the event of a record frame.
+/// Pushes the event of a record frame: borrowed from the frame, as
+/// [`Producer::push_ref`] takes it, so that nothing is allocated or parsed into values.
 fn record(producer: &Producer, body: &[u8], want_receipt: bool) -> Due {
-    let event = match event_from_body(body) {
-        Ok(e) => e,
-        Err(message) => return Due::Now(Reply::Error(ErrorClass::InvalidEvent, message)),
+    let env = match decode_body(body) {
+        Ok(env) => env,
+        Err(e) => {
+            return Due::Now(Reply::Error(
+                ErrorClass::InvalidEvent,
+                format!("the event does not decode: {e}"),
+            ));
+        }
     };
-    let pushed = if want_receipt {
-        producer.push_tracked(event).map(Due::Receipt)
-    } else {
-        producer.push(event).map(|()| Due::Now(Reply::Queued))
+    let pushed = match env.details {
+        None => push(producer, &event_ref(&env), want_receipt),
+        Some(details) => match serde_json::from_str::<&RawValue>(details) {
+            // The details go in as the client wrote them: as a raw value when that is
+            // exactly their text (a raw value leaves out the whitespace around it).
+            Ok(raw) if raw.get().len() == details.len() => {
+                push(producer, &event_ref(&env).with_details(raw), want_receipt)
+            }
+            // Rare: such details are copied into an owned event, which keeps them verbatim.
+            Ok(_) => {
+                let event = match owned_event(&env, details) {
+                    Ok(event) => event,
+                    Err(e) => return invalid(&e),
+                };
+                if want_receipt {
+                    producer.push_tracked(event).map(Due::Receipt)
+                } else {
+                    producer.push(event).map(|()| Due::Now(Reply::Queued))
+                }
+                .map_err(|e| e.map(|_| ()))
+            }
+            Err(e) => return invalid(&EventError::Details(e)),
+        },
     };
     pushed.unwrap_or_else(|e| {
         let class = match e {
@@ -321,10 +369,32 @@ fn record(producer: &Producer, body: &[u8], want_receipt: bool) -> Due {
     })
 }
 
-/// The event a client's body encodes, checked as a producer's would be (the details must be
-/// JSON).
-fn event_from_body(body: &[u8]) -> Result<Event, String> {
-    let env = decode_body(body).map_err(|e| format!("the event does not decode: {e}"))?;
+/// The envelope's event without its details.
+fn event_ref<'a>(env: &Envelope<'a>) -> EventRef<'a> {
+    let mut event = EventRef::new(env.kind).with_timestamp_nanos(env.timestamp);
+    if let Some(actor) = env.actor {
+        event = event.with_actor(actor);
+    }
+    if let Some(trace_id) = env.trace_id {
+        event = event.with_trace_id(trace_id);
+    }
+    event
+}
+
+fn push<D: serde::Serialize + ?Sized>(
+    producer: &Producer,
+    event: &EventRef<'_, D>,
+    want_receipt: bool,
+) -> Result<Due, PushError<()>> {
+    if want_receipt {
+        producer.push_ref_tracked(event).map(Due::Receipt)
+    } else {
+        producer.push_ref(event).map(|()| Due::Now(Reply::Queued))
+    }
+}
+
+/// The envelope's event, owned, with `details` (checked to be JSON) exactly as they are.
+fn owned_event(env: &Envelope<'_>, details: &str) -> Result<Event, EventError> {
     let mut event = Event::new(env.kind.to_owned()).with_timestamp_nanos(env.timestamp);
     if let Some(actor) = env.actor {
         event = event.with_actor(actor);
@@ -332,12 +402,32 @@ fn event_from_body(body: &[u8]) -> Result<Event, String> {
     if let Some(trace_id) = env.trace_id {
         event = event.with_trace_id(trace_id);
     }
-    if let Some(details) = env.details {
-        event = event
-            .with_details_json(details)
-            .map_err(|e| format!("invalid event: {e}"))?;
+    event.with_details_json(details)
+}
+
+/// The reply to an event that is not valid.
+fn invalid(e: &EventError) -> Due {
+    Due::Now(Reply::Error(
+        ErrorClass::InvalidEvent,
+        format!("invalid event: {e}"),
+    ))
+}
+
+/// Writes `n` queued replies.
+fn write_queued(out: &mut impl Write, n: u32) -> io::Result<()> {
+    const REPLIES: [u8; 1024] = [QUEUED; 1024];
+    let mut left = n as usize;
+    while left > 0 {
+        let now = left.min(REPLIES.len());
+        out.write_all(&REPLIES[..now])?;
+        left -= now;
     }
-    Ok(event)
+    Ok(())
+}
+
+/// Writes the replies out if no more are waiting to be written after them.
+fn flush_if_idle(out: &mut BufWriter<&UnixStream>, rx: &Receiver<Due>) -> io::Result<()> {
+    if rx.is_empty() { out.flush() } else { Ok(()) }
 }
 
 /// The replier: answers every frame in order, flushing the socket whenever no reply is
@@ -347,6 +437,16 @@ fn reply(stream: &UnixStream, producer: &Producer, rx: &Receiver<Due>) {
     let unavailable = |e: &Error| Reply::Error(ErrorClass::Unavailable, e.to_string());
     for due in rx {
         let (reply, last) = match due {
+            Due::Queued(n) => {
+                if write_queued(&mut out, n)
+                    .and_then(|()| flush_if_idle(&mut out, rx))
+                    .is_err()
+                {
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    return;
+                }
+                continue;
+            }
             Due::Now(r) => (r, false),
             Due::Last(r) => (r, true),
             Due::Receipt(p) => (
@@ -361,10 +461,10 @@ fn reply(stream: &UnixStream, producer: &Producer, rx: &Receiver<Due>) {
             ),
         };
         let written = write_reply(&mut out, &reply).and_then(|()| {
-            if rx.is_empty() || last {
+            if last {
                 out.flush()
             } else {
-                Ok(())
+                flush_if_idle(&mut out, rx)
             }
         });
         if written.is_err() || last {
