@@ -290,8 +290,52 @@ impl Snapshot {
         // Best effort: the export is complete either way. Only a ring holding its log at its
         // size until an export covers it (`Unexported::Wait`) depends on the marker, and it
         // keeps waiting if the log's directory cannot be written.
-        let _ = Coverage::extend(self.storage(), self.first_seq(), from, to, head);
+        let location = out.display().to_string();
+        let _ = Coverage::extend(
+            self.storage(),
+            self.first_seq(),
+            (from, to),
+            head,
+            Some(&location),
+        );
         Ok(manifest)
+    }
+
+    /// Records in the log's export marker (`docs/FORMAT.md` §14.3) that seqs
+    /// `first_seq..=last_seq` of this snapshot are kept at `location` (an object-storage URL
+    /// they were shipped to, an archive): a ring whose retention waits for exports
+    /// ([`Unexported::Wait`](crate::Unexported::Wait)) may then prune them, and its prune
+    /// record names `location`. [`Snapshot::export`] does this itself.
+    ///
+    /// The marker covers a range from the log's first seq without a gap: a range that would
+    /// leave one is not recorded (this returns `Ok`, and the marker is as it was).
+    pub fn mark_exported(
+        &self,
+        first_seq: u64,
+        last_seq: u64,
+        location: &str,
+    ) -> Result<(), Error> {
+        let (from, to) = self.select(&Selection::Seqs {
+            from: Some(first_seq),
+            to: Some(last_seq),
+        })?;
+        let head = self.get(to)?.map(|r| r.chain).ok_or(Error::Closed)?;
+        Coverage::extend(
+            self.storage(),
+            self.first_seq(),
+            (from, to),
+            head,
+            Some(location),
+        )
+        .map_err(|e| {
+            Error::io(
+                format!(
+                    "recording the export of seqs {from}..={to} in {}",
+                    self.storage().location().display()
+                ),
+                e,
+            )
+        })
     }
 
     /// The seqs a selection stands for, checked against the snapshot.

@@ -162,10 +162,22 @@ impl Worker {
             }
             Unexported::Wait => {
                 let coverage = Coverage::read(&*self.shared.storage);
-                victims
+                let covered = victims
                     .iter()
-                    .take_while(|v| coverage.is_some_and(|c| c.covers(v.first_seq, v.last_seq)))
-                    .count()
+                    .take_while(|v| {
+                        coverage
+                            .as_ref()
+                            .is_some_and(|c| c.covers(v.first_seq, v.last_seq))
+                    })
+                    .count();
+                // The prune record names where the records went, if the marker says.
+                if covered > 0 {
+                    exported_to = coverage
+                        .as_ref()
+                        .and_then(|c| c.kept_at(first, victims[covered - 1].last_seq))
+                        .map(str::to_owned);
+                }
+                covered
             }
         };
         // Held only while nothing can be pruned. A prune record must reach the queue, which a
