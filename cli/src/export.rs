@@ -106,7 +106,7 @@ fn parse_hash(s: &str) -> Result<Hash, String> {
 
 /// Runs `auditring export`.
 pub fn export(args: &ExportArgs) -> Result<u8, Failure> {
-    let reader = auditring::Reader::open(&args.dir)?;
+    let reader = crate::ship::open_reader(&args.dir)?;
     let selection = if let Some(n) = args.last {
         Selection::Last(n)
     } else if args.since.is_some() || args.until.is_some() {

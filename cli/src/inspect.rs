@@ -15,9 +15,13 @@ use crate::{Failure, dir_arg};
 /// Arguments of `auditring verify`.
 #[derive(clap::Args)]
 pub struct VerifyArgs {
-    /// The log directory.
+    /// The log directory, or the URL of a log shipped to object storage.
     #[arg(value_parser = dir_arg)]
     dir: PathBuf,
+    /// The URL is a fleet's prefix: verify each host's log under it (each sub-prefix that
+    /// holds segments), printing a line per host; exit code 1 if any fails.
+    #[arg(long)]
+    hosts: bool,
     #[command(flatten)]
     trust: crate::tlog::TrustArgs,
     /// Check every seal record against this initial sealing key (a file written by
@@ -88,7 +92,23 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, Failure> {
     if let Some(epoch) = args.expect_epoch {
         options = options.expect_epoch(epoch);
     }
-    let report = auditring::verify(&args.dir, options)?;
+    let report = match crate::ship::url_of(&args.dir) {
+        Some(url) => {
+            let remote = auditring_ship::Remote::open(url)?;
+            if args.hosts {
+                drop(bar);
+                return verify_fleet(&remote, args.json);
+            }
+            auditring_ship::verify_remote(&remote, options)?
+        }
+        None if args.hosts => {
+            return Err(Failure::input(format!(
+                "--hosts: {} is not a URL (a fleet's logs are verified in their store)",
+                args.dir.display()
+            )));
+        }
+        None => auditring::verify(&args.dir, options)?,
+    };
     drop(bar);
     let error = report.failure.as_ref();
     if args.json {
@@ -171,9 +191,80 @@ pub fn verify(args: &VerifyArgs) -> Result<u8, Failure> {
     Ok(check_exit(error))
 }
 
+/// `auditring verify URL --hosts`: every host's log under a fleet's prefix, a line each.
+fn verify_fleet(remote: &auditring_ship::Remote, json: bool) -> Result<u8, Failure> {
+    let reports = auditring_ship::verify_fleet(remote, auditring::VerifyOptions::default)?;
+    if reports.is_empty() {
+        return Err(Failure::input(format!(
+            "{}: no host's log under it (a sub-prefix holding segments)",
+            remote.url()
+        )));
+    }
+    let mut failed = 0;
+    for host in &reports {
+        let line = match &host.result {
+            Ok(r) if r.is_ok() => {
+                if json {
+                    json!({"host": host.host, "url": host.url, "ok": true, "log_id": r.log_id.map(|id| id.to_string()),
+                        "events": r.events, "first_seq": r.first_seq, "last_seq": r.last_seq,
+                        "head_hash": r.head.to_hex(), "error": null})
+                    .to_string()
+                } else {
+                    format!(
+                        "ok      {}: {} events, seq {}..{}, log {}, head {}",
+                        host.host,
+                        r.events,
+                        r.first_seq,
+                        r.last_seq,
+                        r.log_id.map(|id| id.to_string()).unwrap_or_default(),
+                        r.head
+                    )
+                }
+            }
+            Ok(r) => {
+                failed += 1;
+                if json {
+                    json!({"host": host.host, "url": host.url, "ok": false, "log_id": r.log_id.map(|id| id.to_string()),
+                        "events": r.events, "first_seq": r.first_seq, "last_seq": r.last_seq,
+                        "error": failure_json(r.failure.as_ref())})
+                    .to_string()
+                } else {
+                    format!(
+                        "FAILED  {}: {}",
+                        host.host,
+                        r.failure
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    )
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                if json {
+                    json!({"host": host.host, "url": host.url, "ok": false,
+                        "error": {"reason": e.to_string()}})
+                    .to_string()
+                } else {
+                    format!("FAILED  {}: {e}", host.host)
+                }
+            }
+        };
+        println!("{line}");
+    }
+    if !json {
+        println!(
+            "{} host(s): {} verified, {failed} failed",
+            reports.len(),
+            reports.len() - failed
+        );
+    }
+    Ok(u8::from(failed > 0))
+}
+
 /// Runs `auditring stat`.
 pub fn stat(args: &StatArgs) -> Result<u8, Failure> {
-    let reader = auditring::Reader::open(&args.dir)?;
+    let reader = crate::ship::open_reader(&args.dir)?;
     // Retention may remove segments of the view while it is read: then read a newer one.
     let (snap, segments, first, last) = with_snapshot(&reader, |snap| {
         let segments = snap.segments()?;

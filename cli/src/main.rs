@@ -22,6 +22,7 @@ mod query;
 mod seal;
 mod segments;
 mod serve;
+mod ship;
 mod tail;
 mod tlog;
 mod views;
@@ -87,8 +88,24 @@ enum Command {
     Serve(serve::Args),
     /// Verify every segment, record and hash of a log.
     ///
+    /// The log may be one shipped to object storage (`auditring ship`), given by its URL: it
+    /// is verified where it is, and failures name its objects by URL. With --hosts, the URL
+    /// is a fleet's: every log under it (one per host) is verified, with a line per host.
+    ///
     /// Example: auditring verify ./audit --json
     Verify(inspect::VerifyArgs),
+    /// Ship a log's sealed segments to object storage, where `verify`, `export`, `query` and
+    /// the other reading commands read it by URL.
+    ///
+    /// Each segment is written once, create-only; the store's head object (how far the log
+    /// goes) and latest checkpoint only move forward, by conditional puts. Requests that fail
+    /// are retried with backoff. Each pass records in the log's export marker that what it
+    /// shipped is kept at the URL, so that a writer whose retention waits for exports prunes
+    /// it, its prune records naming the URL. A pass cut short is resumed by the next one.
+    ///
+    /// Example: AWS_REGION=eu-west-1 auditring ship ./audit --to s3://audit-fleet/host-a --every 60
+    #[allow(clippy::doc_markdown)] // help text, printed as written
+    Ship(ship::Args),
     /// Show a log's segments, events, size, seq and time range, and head hash.
     ///
     /// Example: auditring stat ./audit
@@ -348,6 +365,7 @@ fn main() -> ExitCode {
         Command::Append(args) => append::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Verify(args) => inspect::verify(&args),
+        Command::Ship(args) => ship::run(&args),
         Command::Stat(args) => inspect::stat(&args),
         Command::Export(args) => export::export(&args),
         Command::VerifyExport(args) => export::verify_export(&args),

@@ -82,7 +82,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
 
     // Retention may remove records while they are read: the query goes on in a newer view,
     // and says which records it could not read (see `crate::views`).
-    let reader = auditring::Reader::open(&args.dir)?;
+    let reader = crate::ship::open_reader(&args.dir)?;
     let snap = reader.snapshot()?;
     let head = snap.head_seq();
     let stdout = io::stdout();

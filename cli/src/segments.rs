@@ -23,7 +23,7 @@ pub struct Args {
 
 /// Runs `auditring segments`.
 pub fn run(args: &Args) -> Result<u8, Failure> {
-    let reader = auditring::Reader::open(&args.dir)?;
+    let reader = crate::ship::open_reader(&args.dir)?;
     let segments = with_snapshot(&reader, auditring::Snapshot::segments)?;
     let name = |s: &auditring::SegmentSummary| {
         s.path.file_name().map_or_else(

@@ -39,7 +39,7 @@ const CHUNK: usize = 64 * 1024;
 /// behind): which seqs were missed, and why, is said (see `crate::views`), and following goes
 /// on from the first record still there.
 pub fn run(args: &Args) -> Result<u8, Failure> {
-    let reader = auditring::Reader::open(&args.dir)?;
+    let reader = crate::ship::open_reader(&args.dir)?;
     let snap = reader.snapshot()?;
     let stdout = io::stdout();
     let mut out = stdout.lock();
