@@ -5,6 +5,7 @@
 # object_store reads them), and stops the server, whatever happens.
 #
 #   scripts/s3-tests.sh              # the tests
+#   scripts/s3-tests.sh COMMAND...   # COMMAND instead, with the server and its environment
 #   scripts/s3-tests.sh --serve      # only start the server and print its environment
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,4 +50,8 @@ if [ "${1:-}" = "--serve" ]; then
     wait "$server"
     exit 0
 fi
-cargo test --release -p auditring-ship --test s3 -- --ignored
+if [ $# -gt 0 ]; then
+    "$@"
+else
+    cargo test --release -p auditring-ship --test s3 -- --ignored
+fi
