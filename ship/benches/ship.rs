@@ -65,7 +65,10 @@ fn write(dir: &Path, segments: usize) -> (f64, u64) {
         .filter(|s| s.sealed)
         .map(|s| s.file_bytes)
         .sum();
-    Arc::into_inner(ring).expect("producers done").close().expect("close");
+    Arc::into_inner(ring)
+        .expect("producers done")
+        .close()
+        .expect("close");
     (bytes as f64 / took, bytes)
 }
 
@@ -109,7 +112,10 @@ fn main() {
         let _ = std::fs::remove_dir_all(&scratch);
         let dir = scratch.join("log");
         let (rate, bytes) = write(&dir, segments);
-        let file = ship(&dir, &format!("file://{}/store/run-{run}", scratch.display()));
+        let file = ship(
+            &dir,
+            &format!("file://{}/store/run-{run}", scratch.display()),
+        );
         eprintln!(
             "run {run}: wrote {:.0} MB at {:.0} MB/s; shipped to file:// at {:.0} MB/s",
             bytes as f64 / 1e6,
