@@ -27,7 +27,9 @@ pub struct Args {
     #[arg(long)]
     checkpoint: Option<PathBuf>,
     /// Ship again every this many seconds, until stopped (SIGTERM, SIGINT: a pass cut short
-    /// is resumed by the next run, nothing uploaded twice or skipped).
+    /// is resumed by the next run, nothing uploaded twice or skipped). A pass that fails for
+    /// a reason that may pass (the store out of reach) is reported and tried again at the next
+    /// interval; one that cannot (another log's prefix, a gap) ends the command.
     #[arg(long)]
     every: Option<f64>,
     /// Print one JSON object per pass instead of text.
@@ -70,7 +72,19 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
     }
     loop {
         let started = Instant::now();
-        let report = shipper.ship(&args.dir)?;
+        let report = match (shipper.ship(&args.dir), every) {
+            (Ok(report), _) => report,
+            // Shipping again later may succeed: the next pass resumes where this one stopped.
+            (Err(e), Some(wait)) if passes(&e) => {
+                eprintln!(
+                    "auditring: this pass failed, the next one is in {:.0} s: {e}",
+                    wait.as_secs_f64()
+                );
+                std::thread::sleep(wait);
+                continue;
+            }
+            (Err(e), _) => return Err(e.into()),
+        };
         let seconds = started.elapsed().as_secs_f64();
         let rate = report.bytes as f64 / 1e6 / seconds.max(1e-9);
         if args.json {
@@ -114,6 +128,21 @@ pub fn run(args: &Args) -> Result<u8, Failure> {
             None => return Ok(0),
         }
     }
+}
+
+/// Whether a pass that failed with `e` may succeed later (the store or the log was out of
+/// reach), rather than never without someone's help (another log's prefix, a gap, a copy that
+/// differs, a bad URL or head object).
+fn passes(e: &ShipError) -> bool {
+    !matches!(
+        e,
+        ShipError::BadUrl { .. }
+            | ShipError::OtherLog { .. }
+            | ShipError::Differs { .. }
+            | ShipError::Gap { .. }
+            | ShipError::BadHead { .. }
+            | ShipError::Log(auditring::Error::Integrity(_) | auditring::Error::NotALog { .. })
+    )
 }
 
 /// The URL a log argument names, if it names one (`scheme://...`) rather than a directory.

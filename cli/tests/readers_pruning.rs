@@ -195,6 +195,30 @@ fn a_listing_that_caught_a_prune_half_way_is_a_prune_however_often_it_recurs() {
     );
 }
 
+#[test]
+fn a_listing_that_missed_a_segment_created_meanwhile_is_taken_again() {
+    let mem = segments(6);
+    let reference = Reader::with_storage(mem.clone()).snapshot().unwrap();
+    let hiding = |times| {
+        let faults = Faults::new();
+        faults
+            .hidden_in_listings
+            .lock()
+            .unwrap()
+            .extend(std::iter::repeat_n(vec![seg(3)], times));
+        FaultyStorage::new(mem.clone(), faults)
+    };
+    // Segment 3 is there, but the first two listings missed it (created while they were
+    // taken): not a missing segment.
+    let snap = Reader::with_storage(hiding(2)).snapshot().unwrap();
+    assert_eq!(snap.segment_count(), reference.segment_count());
+    assert_eq!(snap.head(), reference.head());
+    let report =
+        auditring::verify_storage(&hiding(2), auditring::VerifyOptions::default()).unwrap();
+    assert!(report.is_ok(), "{:?}", report.failure);
+    assert_eq!(report.segments, reference.segment_count() as u64);
+}
+
 /// Kills a child process if the test fails before it is done with it (SIGKILL to a child
 /// that is already gone, and not yet reaped, does nothing).
 struct KillOnDrop(libc::pid_t);

@@ -176,3 +176,34 @@ fn mistakes_are_refused_with_the_reason() {
     let out = AUDITRING.run(&["verify", &empty], "");
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+/// `ship --every` outlives a store out of reach: the failed pass is reported, and the next
+/// one ships once the store is back.
+#[test]
+fn ship_every_rides_out_a_store_out_of_reach() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    log(&dir, 0, 800);
+    // A file where the store's directory must go: every put fails.
+    let store = tmp.path().join("store");
+    std::fs::write(&store, b"in the way").unwrap();
+    let url = format!("file://{}/h", store.display());
+    let mut child = AUDITRING.spawn(&["ship", s(&dir), "--to", &url, "--every", "0.05"]);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(
+        line.contains("this pass failed, the next one is in"),
+        "{line}"
+    );
+    std::fs::remove_file(&store).unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut shipped = String::new();
+    stdout.read_line(&mut shipped).unwrap();
+    // SAFETY: kill(2) of our own child, reaped below.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    child.wait().unwrap();
+    assert!(shipped.starts_with("shipped "), "{shipped}");
+    assert!(!shipped.starts_with("shipped 0 "), "{shipped}");
+}

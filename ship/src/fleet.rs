@@ -17,19 +17,18 @@ pub fn verify_remote(
     remote: &Remote,
     options: VerifyOptions<'_>,
 ) -> Result<VerifyReport, ShipError> {
-    let storage = RemoteStorage::new(remote.clone());
-    let report = verify_storage(&storage, options)?;
-    if !report.is_ok() {
-        return Ok(report);
-    }
+    // The head first: a shipper moves it only after the segments it names are in place, so
+    // the walk that follows sees at least as much, however far a shipper gets meanwhile.
     let state = RemoteStorage::new(remote.child(STATE_PREFIX));
     let head_location = remote.child(STATE_PREFIX).location(HEAD_OBJECT);
     let read = auditring::storage::Storage::read_small(&state, HEAD_OBJECT);
-    let Some(bytes) = read.map_err(|source| ShipError::Local {
+    let head = read.map_err(|source| ShipError::Local {
         path: head_location.clone().into(),
         source,
-    })?
-    else {
+    })?;
+    let storage = RemoteStorage::new(remote.clone());
+    let report = verify_storage(&storage, options)?;
+    let Some(bytes) = head.filter(|_| report.is_ok()) else {
         return Ok(report);
     };
     let head: Head = serde_json::from_slice(&bytes).map_err(|e| ShipError::BadHead {

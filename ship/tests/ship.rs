@@ -85,12 +85,16 @@ fn a_log_shipped_to_a_filesystem_store_verifies_there_and_each_pass_ships_only_w
     let ring = ring(&dir);
     push(&ring, 0, 2000);
     let shipper = Shipper::new(Remote::open(&url).unwrap());
+    // (The ring seals a segment in its file a little after it rotates: each pass ships the
+    // segments sealed when it looks, and the assertions count from what each pass reports.)
     let first = shipper.ship(&dir).unwrap();
-    let (count, last) = sealed(&dir);
-    assert!(count >= 3, "{count} sealed segments");
-    assert_eq!(first.uploaded.len(), count);
+    let n1 = first.uploaded.len();
+    assert!(n1 >= 3, "{first:?}");
+    let expected: Vec<String> = (1..=n1 as u64).map(|n| format!("{n:016x}.seg")).collect();
+    assert_eq!(first.uploaded, expected);
     assert_eq!(first.already_there, 0);
-    assert_eq!(first.head.as_ref().unwrap().last_seq, last);
+    let head = first.head.clone().unwrap();
+    assert_eq!(head.last_segment, n1 as u64);
     // The shipped objects are the segment files, byte for byte.
     for name in &first.uploaded {
         let shipped = std::fs::read(tmp.path().join("bucket/host-a").join(name)).unwrap();
@@ -98,20 +102,24 @@ fn a_log_shipped_to_a_filesystem_store_verifies_there_and_each_pass_ships_only_w
     }
     let report = verify_remote(shipper.remote(), VerifyOptions::default()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
-    assert_eq!((report.first_seq, report.last_seq), (1, last));
+    assert_eq!((report.first_seq, report.last_seq), (1, head.last_seq));
 
-    // Nothing new: nothing uploaded. More sealed: only those.
+    // Again: only what was sealed since, if anything. Then more: only the new ones.
     let again = shipper.ship(&dir).unwrap();
-    assert!(again.uploaded.is_empty(), "{again:?}");
-    assert_eq!(again.already_there, count);
+    assert_eq!(again.already_there, n1);
+    assert!(again.uploaded.len() <= 1, "{again:?}");
     push(&ring, 2000, 4000);
     let more = shipper.ship(&dir).unwrap();
-    let (count2, last2) = sealed(&dir);
-    assert_eq!(more.uploaded.len(), count2 - count);
-    assert_eq!(more.already_there, count);
+    let n2 = n1 + again.uploaded.len();
+    assert_eq!(more.already_there, n2);
+    let expected: Vec<String> = (n2 as u64 + 1..=(n2 + more.uploaded.len()) as u64)
+        .map(|n| format!("{n:016x}.seg"))
+        .collect();
+    assert!(!more.uploaded.is_empty());
+    assert_eq!(more.uploaded, expected);
     let report = verify_remote(shipper.remote(), VerifyOptions::default()).unwrap();
     assert!(report.is_ok(), "{:?}", report.failure);
-    assert_eq!(report.last_seq, last2);
+    assert_eq!(report.last_seq, more.head.unwrap().last_seq);
     ring.close().unwrap();
 }
 
@@ -639,4 +647,38 @@ fn a_shipped_log_reads_as_a_log_where_it_is() {
             .open()
             .is_err()
     );
+}
+
+/// A central verifier running while a host ships never takes the shipper's progress for a
+/// cut: it reads the head object before it lists the segments.
+#[test]
+fn verifying_while_a_pass_ships_never_reports_a_cut() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let ring = ring(&dir);
+    push(&ring, 0, 300);
+    let memory = Arc::new(InMemory::new());
+    let shipper = Shipper::new(remote(memory.clone(), "h"));
+    shipper.ship(&dir).unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let verifier = {
+        let (memory, done) = (memory.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut runs = 0;
+            while !done.load(Ordering::SeqCst) || runs == 0 {
+                let report = verify_remote(&remote(memory.clone(), "h"), VerifyOptions::default())
+                    .unwrap_or_else(|e| panic!("run {runs}: {e}"));
+                assert!(report.is_ok(), "run {runs}: {:?}", report.failure);
+                runs += 1;
+            }
+            runs
+        })
+    };
+    for round in 0..40 {
+        push(&ring, 300 + round * 150, 300 + (round + 1) * 150);
+        shipper.ship(&dir).unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    assert!(verifier.join().unwrap() > 0);
+    ring.close().unwrap();
 }

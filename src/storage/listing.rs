@@ -8,8 +8,10 @@
 //! the prune was audited is what `verify` checks, from the prune records); a segment gone while
 //! the one before it is still there, or from a log that no longer has any, is an integrity
 //! failure ([`Reason::MissingSegment`]). A gap seen in one listing is judged the same way
-//! ([`check_gapless`]): a directory listing is not atomic, and may catch retention between the
-//! removals of two segments, showing the older one and not the newer.
+//! ([`check_gapless`]), and is no gap if the segment is there now ([`listing_moved_on`]): a
+//! directory listing is not atomic, and may catch retention between the removals of two
+//! segments (showing the older one and not the newer), or the writer between the creations of
+//! two (showing the newer one and not the older).
 
 use std::io;
 
@@ -154,6 +156,22 @@ pub(crate) fn pruned_since(storage: &dyn Storage, number: u64) -> Result<bool, E
     }
 }
 
+/// Whether a listing that lacks segment `number` between two others is out of date, so that a
+/// newer one will do: the segment was pruned since ([`pruned_since`]), or is there now. A
+/// listing is read a batch of entries at a time, and may miss a segment the writer created
+/// while it was taken, yet show a later one created after it.
+pub(crate) fn listing_moved_on(storage: &dyn Storage, number: u64) -> Result<bool, Error> {
+    let name = segment_name(number);
+    match storage.open(&name, false) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => pruned_since(storage, number),
+        Err(e) => Err(Error::io(
+            format!("opening {}", storage.location().join(name).display()),
+            e,
+        )),
+    }
+}
+
 /// Fails unless the segments of `listing` are numbered without a gap. A gap that a new listing
 /// shows at the front of the log, before its first segment, is a prune caught half way
 /// ([`Error::Pruned`]); any other is a missing segment.
@@ -161,7 +179,7 @@ pub(crate) fn check_gapless(storage: &dyn Storage, listing: &Listing) -> Result<
     for pair in listing.segments.windows(2) {
         let missing = pair[0].0 + 1;
         if pair[1].0 != missing {
-            if pruned_since(storage, missing)? {
+            if listing_moved_on(storage, missing)? {
                 return Err(Error::Pruned {
                     file: storage.location().join(segment_name(missing)),
                     segment: missing,

@@ -18,7 +18,7 @@ use crate::format::prune::PruneDetails;
 use crate::read::cursor::last_nonzero_end;
 use crate::read::recovery::TornTail;
 use crate::seal::key::SealKey;
-use crate::storage::listing::{Listing, list, pruned_since};
+use crate::storage::listing::{Listing, list, listing_moved_on};
 use crate::storage::names::segment_name;
 use crate::storage::{SegmentFile, Storage};
 
@@ -217,10 +217,11 @@ impl<'a> Walk<'a> {
 
 impl Walk<'_> {
     /// The failure for segment `missing`, absent from the listing before `next` (the segment
-    /// listed after the gap); or [`Error::Pruned`] if retention removed it since the listing,
-    /// so that the walk starts again.
+    /// listed after the gap); or [`Error::Pruned`] if the listing is out of date (retention
+    /// removed the segment since, or the writer created it while the listing was taken), so
+    /// that the walk starts again.
     fn missing(&self, missing: u64, next: &str) -> Result<IntegrityError, Error> {
-        if pruned_since(self.storage, missing)? {
+        if listing_moved_on(self.storage, missing)? {
             return Err(Error::Pruned {
                 file: self.storage.location().join(segment_name(missing)),
                 segment: missing,

@@ -39,6 +39,9 @@ pub struct Faults {
     /// Names the next listings show although they are gone, one set per listing: a directory
     /// listing is not atomic, and may read an entry just before retention removes the file.
     pub stale_listings: Mutex<VecDeque<Vec<String>>>,
+    /// Names the next listings leave out although they are there, one set per listing: a
+    /// listing may miss a file created while it was taken, yet show one created after it.
+    pub hidden_in_listings: Mutex<VecDeque<Vec<String>>>,
 }
 
 impl Faults {
@@ -89,6 +92,9 @@ impl Storage for FaultyStorage {
         let mut names = self.inner.list()?;
         if let Some(stale) = self.faults.stale_listings.lock().unwrap().pop_front() {
             names.extend(stale);
+        }
+        if let Some(hidden) = self.faults.hidden_in_listings.lock().unwrap().pop_front() {
+            names.retain(|n| !hidden.contains(n));
         }
         Ok(names)
     }
