@@ -77,8 +77,7 @@ pub enum ShipError {
         /// Last segment missing.
         last: u64,
     },
-    /// A file of the local log (or an object of the store, named by its URL) could not be
-    /// read.
+    /// A file of the local log could not be read.
     #[error("reading {path}: {source}")]
     Local {
         /// The file.

@@ -5,7 +5,7 @@ use auditring::{Reader, VerifyOptions, VerifyReport, verify_storage};
 
 use crate::error::ShipError;
 use crate::remote::Remote;
-use crate::shipper::{HEAD_OBJECT, Head, STATE_PREFIX, segment_number};
+use crate::shipper::{HEAD_OBJECT, Head, STATE_PREFIX, get, segment_number};
 use crate::storage::RemoteStorage;
 
 /// Verifies the log shipped to `remote`'s prefix, as `auditring::verify` does a directory;
@@ -19,20 +19,15 @@ pub fn verify_remote(
 ) -> Result<VerifyReport, ShipError> {
     // The head first: a shipper moves it only after the segments it names are in place, so
     // the walk that follows sees at least as much, however far a shipper gets meanwhile.
-    let state = RemoteStorage::new(remote.child(STATE_PREFIX));
-    let head_location = remote.child(STATE_PREFIX).location(HEAD_OBJECT);
-    let read = auditring::storage::Storage::read_small(&state, HEAD_OBJECT);
-    let head = read.map_err(|source| ShipError::Local {
-        path: head_location.clone().into(),
-        source,
-    })?;
+    let state = remote.child(STATE_PREFIX);
+    let head = get(&state, HEAD_OBJECT)?.map(|(bytes, _)| bytes);
     let storage = RemoteStorage::new(remote.clone());
     let report = verify_storage(&storage, options)?;
     let Some(bytes) = head.filter(|_| report.is_ok()) else {
         return Ok(report);
     };
     let head: Head = serde_json::from_slice(&bytes).map_err(|e| ShipError::BadHead {
-        location: head_location,
+        location: state.location(HEAD_OBJECT),
         reason: e.to_string(),
     })?;
     let behind = |why| ShipError::BehindHead {

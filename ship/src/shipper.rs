@@ -306,7 +306,10 @@ fn parse_head(state: &Remote, bytes: &[u8]) -> Result<Head, ShipError> {
 }
 
 /// The object `name` and its version, if it exists.
-fn get(remote: &Remote, name: &str) -> Result<Option<(bytes::Bytes, UpdateVersion)>, ShipError> {
+pub(crate) fn get(
+    remote: &Remote,
+    name: &str,
+) -> Result<Option<(bytes::Bytes, UpdateVersion)>, ShipError> {
     let path = remote.path(name);
     let store = remote.store();
     let got = remote.run("reading", &remote.location(name), || async {
