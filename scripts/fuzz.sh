@@ -37,6 +37,9 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
+# Only glibc's thread-local destructor bookkeeping is suppressed (see fuzz/lsan.supp).
+export LSAN_OPTIONS="suppressions=$PWD/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+
 failed=()
 for target in "${targets[@]}"; do
     if [ ! -d "fuzz/corpus/$target" ]; then
