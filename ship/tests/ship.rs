@@ -656,10 +656,15 @@ fn verifying_while_a_pass_ships_never_reports_a_cut() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
     let ring = ring(&dir);
-    push(&ring, 0, 300);
     let memory = Arc::new(InMemory::new());
     let shipper = Shipper::new(remote(memory.clone(), "h"));
-    shipper.ship(&dir).unwrap();
+    // Until the store holds a log (the ring seals a rotated segment in its file a little
+    // after it rotates).
+    let mut pushed = 0;
+    while shipper.ship(&dir).unwrap().head.is_none() {
+        push(&ring, pushed, pushed + 300);
+        pushed += 300;
+    }
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let verifier = {
         let (memory, done) = (memory.clone(), done.clone());
@@ -675,7 +680,7 @@ fn verifying_while_a_pass_ships_never_reports_a_cut() {
         })
     };
     for round in 0..40 {
-        push(&ring, 300 + round * 150, 300 + (round + 1) * 150);
+        push(&ring, pushed + round * 150, pushed + (round + 1) * 150);
         shipper.ship(&dir).unwrap();
     }
     done.store(true, Ordering::SeqCst);
