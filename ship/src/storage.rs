@@ -114,18 +114,8 @@ impl Storage for RemoteStorage {
     }
 
     fn read_small(&self, name: &str) -> io::Result<Option<Vec<u8>>> {
-        let path = self.remote.path(name);
-        let store = self.remote.store();
-        let got = self
-            .remote
-            .run("reading", &self.remote.location(name), || async {
-                store.get(&path).await?.bytes().await
-            });
-        match got.map_err(to_io) {
-            Ok(bytes) => Ok(Some(bytes.to_vec())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        let got = crate::shipper::get(&self.remote, name).map_err(to_io)?;
+        Ok(got.map(|(bytes, _)| bytes.to_vec()))
     }
 
     fn lock(&self, _: bool) -> Result<LockGuard, LockError> {
